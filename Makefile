@@ -1,0 +1,35 @@
+# The quick start is two commands: `make run` and `make test`. Each sets up .venv itself.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest soak bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Backtest the bundled example IdeaCard on the built-in data.
+run: $(STAMP)
+	$(BIN)/replay run
+
+## ruff + mypy + pytest (the soak campaigns excluded; see `make soak`).
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -m "not soak"
+
+## Long soak, fuzz and kill campaigns.
+soak: $(STAMP)
+	$(BIN)/python -m pytest -q -m soak
+
+## Benchmarks: JSON lines on stdout.
+bench: $(STAMP)
+	@for b in tools/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) runs .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""The edges: historical data, the simulated venue, Bybit REST and WebSocket."""

@@ -1,0 +1,1 @@
+"""Bybit v5: REST through pybit, WebSocket streams through websockets."""

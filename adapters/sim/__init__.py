@@ -1,0 +1,1 @@
+"""The simulated venue: pure, deterministic matching of orders against candles."""

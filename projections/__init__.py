@@ -1,0 +1,1 @@
+"""Read models folded from events: orders, positions, balances, equity, trades, metrics."""

@@ -1,0 +1,3 @@
+"""The replay application: CLI, session runner, live daemon."""
+
+__version__ = "0.1.0"

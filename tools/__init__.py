@@ -1,0 +1,1 @@
+"""Developer tools: the Bybit venue emulator, data import, benchmarks."""
