@@ -1,0 +1,211 @@
+"""The account as the log tells it: position, balance, closed trades and the equity curve.
+
+One ``AccountView`` folds a session's events (inputs and derived alike) into the read
+models a report needs. It never talks to the engine: it reuses the engine's position
+math (``engine.positions``) on the venue's fills, so a report of a live session and
+of a backtest are computed the same way.
+
+* Closed trades are round trips: a trade opens when the position leaves zero and
+  closes when it returns to zero; a flip closes one trade and opens the next.
+* The equity curve has one point per execution-timeframe candle close:
+  ``balance + unrealized PnL`` marked at that close.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import msgspec
+import numpy as np
+
+from engine.events import (
+    BUY,
+    CandleClosed,
+    Event,
+    Fill,
+    FundingPaid,
+    Liquidated,
+    SessionStarted,
+)
+from engine.instrument import Instrument
+from engine.positions import Position, apply_fill, apply_funding
+
+
+class Trade(msgspec.Struct, gc=False):
+    """One round trip. Prices in ticks (fractional averages), money in 1e-8 units."""
+
+    side: str  # "long" | "short"
+    entry_ts: int
+    entry_price: float = 0.0
+    exit_ts: int = 0
+    exit_price: float = 0.0
+    qty: int = 0  # the largest absolute size reached, lots
+    pnl: int = 0  # realized PnL minus fees and funding while open
+    fees: int = 0
+    funding: int = 0
+    fills: int = 0
+    _entry_value: int = 0
+    _entry_lots: int = 0
+    _exit_value: int = 0
+    _exit_lots: int = 0
+
+    @property
+    def duration_ms(self) -> int:
+        return self.exit_ts - self.entry_ts
+
+
+class _Growing:
+    """An int64 column that grows by doubling (no per-point allocation)."""
+
+    __slots__ = ("data", "n")
+
+    def __init__(self) -> None:
+        self.data = np.zeros(1024, dtype=np.int64)
+        self.n = 0
+
+    def push(self, value: int) -> None:
+        if self.n == len(self.data):
+            self.data = np.concatenate([self.data, np.zeros(len(self.data), dtype=np.int64)])
+        self.data[self.n] = value
+        self.n += 1
+
+    def array(self) -> np.ndarray:
+        return self.data[: self.n]
+
+
+class AccountView:
+    """Folds events into position, balance, trades and the equity curve."""
+
+    def __init__(self) -> None:
+        self.started: SessionStarted | None = None
+        self.instrument: Instrument | None = None
+        self.timeframe = ""
+        self.position = Position()
+        self.initial_balance = 0
+        self.balance = 0
+        self.trades: list[Trade] = []
+        self.open_trade: Trade | None = None
+        self.candles = 0
+        self.first_open_ms = 0
+        self.last_close_ms = 0
+        self.first_price = 0
+        self.last_price = 0
+        self.exec_ids: set[str] = set()
+        self.curve_ts = _Growing()
+        self.curve_equity = _Growing()
+        self.curve_close = _Growing()
+        self.curve_qty = _Growing()
+
+    def fold(self, events: Iterable[Event]) -> AccountView:
+        for event in events:
+            self.apply(event)
+        return self
+
+    def apply(self, event: Event) -> None:
+        kind = type(event)
+        if kind is CandleClosed:
+            self._on_candle(event)  # type: ignore[arg-type]
+        elif kind is Fill:
+            self._on_fill(event)  # type: ignore[arg-type]
+        elif kind is FundingPaid:
+            assert isinstance(event, FundingPaid)
+            if event.exec_id in self.exec_ids:
+                return
+            self.exec_ids.add(event.exec_id)
+            apply_funding(self.position, event.amount)
+            self.balance -= event.amount
+            if self.open_trade is not None:
+                self.open_trade.funding += event.amount
+                self.open_trade.pnl -= event.amount
+        elif kind is Liquidated:
+            assert isinstance(event, Liquidated)
+            self._trade_fill(event.exec_id, event.ts, event.side, event.qty, event.price, event.fee)
+        elif kind is SessionStarted:
+            assert isinstance(event, SessionStarted)
+            self.started = event
+            self.instrument = Instrument(event.instrument)
+            self.timeframe = event.timeframe
+            self.initial_balance = self.balance = event.initial_balance
+
+    def _on_candle(self, c: CandleClosed) -> None:
+        if c.timeframe != self.timeframe or self.instrument is None:
+            return
+        if self.candles == 0:
+            self.first_open_ms = c.open_ms
+            self.first_price = c.open
+        self.candles += 1
+        self.last_close_ms = c.close_ms
+        self.last_price = c.close
+        equity = self.balance + (
+            self.position.unrealized(c.close, self.instrument.notional_unit)
+            if self.position.qty
+            else 0
+        )
+        self.curve_ts.push(c.close_ms)
+        self.curve_equity.push(equity)
+        self.curve_close.push(c.close)
+        self.curve_qty.push(self.position.qty)
+
+    def _on_fill(self, f: Fill) -> None:
+        self._trade_fill(f.exec_id, f.ts, f.side, f.qty, f.price, f.fee)
+
+    def _trade_fill(
+        self, exec_id: str, ts: int, side: str, lots: int, ticks: int, fee: int
+    ) -> None:
+        if exec_id in self.exec_ids or self.instrument is None:
+            return
+        self.exec_ids.add(exec_id)
+        unit = self.instrument.notional_unit
+        before = self.position.qty
+        realized = apply_fill(self.position, side, lots, ticks, fee, unit)
+        self.balance += realized - fee
+        after = self.position.qty
+        signed = lots if side == BUY else -lots
+        trade = self.open_trade
+        if trade is None:
+            trade = self._open(ts, after)
+        # The part of this fill that closes the current trade, and any remainder (a flip).
+        closing = min(lots, abs(before)) if before and (before > 0) != (signed > 0) else 0
+        opening = lots - closing
+        share_fee_close = fee * closing // lots if lots else 0
+        if closing:
+            trade._exit_value += ticks * closing
+            trade._exit_lots += closing
+            trade.pnl += realized - share_fee_close
+            trade.fees += share_fee_close
+            trade.fills += 1
+            if after == 0 or (after > 0) != (before > 0):
+                self._close(trade, ts)
+                trade = self._open(ts, after) if after else None
+        if opening and trade is not None:
+            open_fee = fee - share_fee_close
+            trade._entry_value += ticks * opening
+            trade._entry_lots += opening
+            trade.fees += open_fee
+            trade.pnl -= open_fee
+            trade.fills += 1
+            trade.qty = max(trade.qty, abs(after))
+
+    def _open(self, ts: int, qty: int) -> Trade:
+        self.open_trade = Trade(side="long" if qty > 0 else "short", entry_ts=ts)
+        return self.open_trade
+
+    def _close(self, trade: Trade, ts: int) -> None:
+        trade.exit_ts = ts
+        trade.entry_price = trade._entry_value / trade._entry_lots if trade._entry_lots else 0.0
+        trade.exit_price = trade._exit_value / trade._exit_lots if trade._exit_lots else 0.0
+        self.trades.append(trade)
+        self.open_trade = None
+
+    @property
+    def equity(self) -> int:
+        """Equity at the last candle close."""
+        return int(self.curve_equity.data[self.curve_equity.n - 1]) if self.curve_equity.n else 0
+
+    @property
+    def fees_paid(self) -> int:
+        return self.position.fees
+
+    @property
+    def funding_paid(self) -> int:
+        return self.position.funding

@@ -1,0 +1,210 @@
+"""Report folders: summary.json, trades.csv, equity.csv and a self-contained report.html.
+
+A report is a projection of a session's log, never a by-product of a run: the same
+function renders a finished backtest, a live session or an interrupted one.
+Charts are drawn by plotly with its JavaScript inlined, so the HTML opens offline.
+Long curves are thinned to at most ``MAX_POINTS`` points for the charts only; the
+CSV files keep every point.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from engine.instrument import MONEY_SCALE, Instrument
+from projections.account import AccountView
+from projections.metrics import Summary
+
+MAX_POINTS = 4000
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def summary_dict(summary: Summary, extra: dict[str, Any]) -> dict[str, Any]:
+    """The summary as JSON-safe builtins (infinities become null)."""
+    out: dict[str, Any] = dict(extra)
+    for key, value in msgspec.structs.asdict(summary).items():
+        out[key] = None if isinstance(value, float) and not math.isfinite(value) else value
+    out["start"] = iso(summary.start_ms) if summary.candles else None
+    out["end"] = iso(summary.end_ms) if summary.candles else None
+    return out
+
+
+def write_report(
+    folder: Path, view: AccountView, summary: Summary, extra: dict[str, Any]
+) -> dict[str, Path]:
+    """Write the four report files into ``folder``; returns their paths by name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    assert view.instrument is not None, "a report needs a SessionStarted event"
+    instr = view.instrument
+    paths = {
+        "summary": folder / "summary.json",
+        "trades": folder / "trades.csv",
+        "equity": folder / "equity.csv",
+        "html": folder / "report.html",
+    }
+    data = summary_dict(summary, extra)
+    paths["summary"].write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    _write_trades(paths["trades"], view, instr)
+    _write_equity(paths["equity"], view, instr)
+    paths["html"].write_text(_html(view, data, instr), encoding="utf-8")
+    return paths
+
+
+def _write_trades(path: Path, view: AccountView, instr: Instrument) -> None:
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(
+            ["side", "entry_time", "entry_price", "exit_time", "exit_price", "qty", "pnl", "fees"]
+        )
+        for t in view.trades:
+            w.writerow(
+                [
+                    t.side,
+                    iso(t.entry_ts),
+                    f"{instr.ticks_to_float(t.entry_price):.{instr.price_decimals + 2}f}",
+                    iso(t.exit_ts),
+                    f"{instr.ticks_to_float(t.exit_price):.{instr.price_decimals + 2}f}",
+                    instr.lots_to_qty(t.qty),
+                    f"{t.pnl / MONEY_SCALE:.8f}",
+                    f"{t.fees / MONEY_SCALE:.8f}",
+                ]
+            )
+
+
+def _write_equity(path: Path, view: AccountView, instr: Instrument) -> None:
+    ts = view.curve_ts.array()
+    eq = view.curve_equity.array()
+    close = view.curve_close.array()
+    qty = view.curve_qty.array()
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["time_ms", "equity", "close", "position"])
+        for i in range(len(ts)):
+            w.writerow(
+                [
+                    int(ts[i]),
+                    f"{eq[i] / MONEY_SCALE:.8f}",
+                    instr.ticks_to_price(int(close[i])),
+                    instr.lots_to_qty(int(qty[i])),
+                ]
+            )
+
+
+def _thin(n: int) -> np.ndarray:
+    if n <= MAX_POINTS:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, MAX_POINTS).astype(np.int64))
+
+
+def _html(view: AccountView, data: dict[str, Any], instr: Instrument) -> str:
+    ts = view.curve_ts.array()
+    idx = _thin(len(ts))
+    times = [datetime.fromtimestamp(int(t) / 1000, tz=UTC) for t in ts[idx]]
+    close = view.curve_close.array()[idx] * float(instr.tick)
+    equity = view.curve_equity.array()[idx] / MONEY_SCALE
+    peaks = np.maximum.accumulate(view.curve_equity.array().astype(np.float64))
+    full_eq = view.curve_equity.array().astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dd = np.where(peaks > 0, (full_eq - peaks) / peaks * 100.0, 0.0)[idx]
+
+    fig = make_subplots(
+        rows=3,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.5, 0.3, 0.2],
+        vertical_spacing=0.04,
+        subplot_titles=("Price with entries and exits", "Equity", "Drawdown %"),
+    )
+    fig.add_trace(go.Scatter(x=times, y=close, name="close", line={"width": 1}), row=1, col=1)
+    trades = view.trades[-2000:]  # the chart stays readable; trades.csv has them all
+    for side, symbol, color in (
+        ("long", "triangle-up", "green"),
+        ("short", "triangle-down", "red"),
+    ):
+        chosen = [t for t in trades if t.side == side]
+        fig.add_trace(
+            go.Scatter(
+                x=[datetime.fromtimestamp(t.entry_ts / 1000, tz=UTC) for t in chosen],
+                y=[instr.ticks_to_float(t.entry_price) for t in chosen],
+                mode="markers",
+                name=f"{side} entry",
+                marker={"symbol": symbol, "color": color, "size": 9},
+            ),
+            row=1,
+            col=1,
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=[datetime.fromtimestamp(t.exit_ts / 1000, tz=UTC) for t in trades],
+            y=[instr.ticks_to_float(t.exit_price) for t in trades],
+            mode="markers",
+            name="exit",
+            marker={"symbol": "x", "color": "black", "size": 7},
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(go.Scatter(x=times, y=equity, name="equity", line={"width": 1}), row=2, col=1)
+    fig.add_trace(
+        go.Scatter(x=times, y=dd, name="drawdown %", fill="tozeroy", line={"width": 1}),
+        row=3,
+        col=1,
+    )
+    fig.update_layout(height=900, template="plotly_white", showlegend=True)
+    rows = "".join(
+        f"<tr><th>{key}</th><td>{_fmt(data.get(key))}</td></tr>" for key in SUMMARY_ORDER
+    )
+    chart = fig.to_html(full_html=False, include_plotlyjs=True)
+    title = f"replay report — {data.get('session_id', '')}"
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{title}</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "th,td{padding:2px 12px;text-align:left;border-bottom:1px solid #ddd}</style>"
+        f"</head><body><h1>{title}</h1><table id='summary'>{rows}</table>"
+        f"<div id='charts'>{chart}</div></body></html>"
+    )
+
+
+SUMMARY_ORDER = (
+    "session_id",
+    "card",
+    "data",
+    "start",
+    "end",
+    "candles",
+    "trades",
+    "initial_balance",
+    "final_equity",
+    "total_return",
+    "cagr",
+    "max_drawdown",
+    "sharpe",
+    "sortino",
+    "win_rate",
+    "profit_factor",
+    "exposure",
+    "fees_paid",
+    "funding_paid",
+    "buy_and_hold_return",
+    "fingerprint",
+)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "—" if value is None else str(value)

@@ -1,0 +1,182 @@
+"""The account projection tells trades, balance and equity the way a trader would count them."""
+
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.events import BUY, SELL, CandleClosed, Fill, FundingPaid, SessionStarted
+from engine.instrument import BTCUSDT, MONEY_SCALE, Instrument
+from projections.account import AccountView
+from projections.metrics import max_drawdown, summarize
+
+INSTR = Instrument(BTCUSDT)
+MIN = 60_000
+
+
+def started(balance_usdt: int = 10_000) -> SessionStarted:
+    return SessionStarted(
+        ts=0,
+        session_id="s",
+        mode="backtest",
+        card_text="",
+        card_hash="",
+        venue="sim",
+        instrument=BTCUSDT,
+        version="test",
+        initial_balance=balance_usdt * MONEY_SCALE,
+        timeframe="1m",
+    )
+
+
+def candle(i: int, close: str) -> CandleClosed:
+    t = INSTR.price_to_ticks(close)
+    return CandleClosed(
+        ts=(i + 1) * MIN,
+        symbol="BTCUSDT",
+        timeframe="1m",
+        open_ms=i * MIN,
+        close_ms=(i + 1) * MIN,
+        open=t,
+        high=t,
+        low=t,
+        close=t,
+        volume=1000,
+    )
+
+
+def fill(n: int, side: str, qty: str, price: str, fee: str, ts: int = 0) -> Fill:
+    return Fill(
+        ts=ts,
+        client_id=f"c{n}",
+        venue_id=f"v{n}",
+        exec_id=f"e{n}",
+        symbol="BTCUSDT",
+        side=side,
+        price=INSTR.price_to_ticks(price),
+        qty=INSTR.qty_to_lots(qty),
+        fee=int(Decimal(fee) * MONEY_SCALE),
+    )
+
+
+def money(value: str) -> int:
+    return int(Decimal(value) * MONEY_SCALE)
+
+
+def test_a_long_round_trip_is_one_trade_with_pnl_net_of_fees() -> None:
+    view = AccountView().fold(
+        [
+            started(),
+            candle(0, "60000"),
+            fill(1, BUY, "0.5", "60000.0", "16.5", ts=MIN),
+            candle(1, "60500"),
+            fill(2, SELL, "0.5", "61000.0", "16.775", ts=2 * MIN),
+            candle(2, "61000"),
+        ]
+    )
+    gross = (Decimal("61000.0") - Decimal("60000.0")) * Decimal("0.5")
+    net = gross - Decimal("16.5") - Decimal("16.775")
+    assert len(view.trades) == 1
+    trade = view.trades[0]
+    assert trade.side == "long"
+    assert trade.pnl == money(str(net))
+    assert trade.fees == money("33.275")
+    assert view.balance == money("10000") + money(str(net))
+    assert view.position.qty == 0
+    # Marked at each close: flat, then +250 unrealized less the entry fee, then realized.
+    assert list(view.curve_equity.array()) == [
+        money("10000"),
+        money("10000") - money("16.5") + money("250"),
+        view.balance,
+    ]
+
+
+def test_scaling_in_and_out_stays_one_trade_until_flat() -> None:
+    view = AccountView().fold(
+        [
+            started(),
+            fill(1, BUY, "0.1", "100.0", "0"),
+            fill(2, BUY, "0.1", "110.0", "0"),
+            fill(3, SELL, "0.05", "120.0", "0"),
+            fill(4, SELL, "0.15", "90.0", "0"),
+        ]
+    )
+    assert len(view.trades) == 1
+    trade = view.trades[0]
+    assert trade.qty == INSTR.qty_to_lots("0.2")
+    # Average entry 105, exits 0.05 @120 and 0.15 @90: (15*0.05) + (-15*0.15) = -1.5
+    assert trade.pnl == money("-1.5")
+    assert trade.entry_price == pytest.approx(INSTR.price_to_ticks("105"))
+
+
+def test_a_flip_closes_one_trade_and_opens_the_next() -> None:
+    view = AccountView().fold(
+        [
+            started(),
+            fill(1, BUY, "1", "100.0", "1"),
+            fill(2, SELL, "3", "90.0", "3"),
+        ]
+    )
+    assert [t.side for t in view.trades] == ["long"]
+    assert view.trades[0].pnl == money("-10") - money("1") - money("1")  # a third of fill 2's fee
+    assert view.open_trade is not None and view.open_trade.side == "short"
+    assert view.position.qty == -INSTR.qty_to_lots("2")
+
+
+def test_a_repeated_execution_is_counted_once() -> None:
+    f = fill(1, BUY, "1", "100.0", "1")
+    view = AccountView().fold([started(), f, f, f])
+    assert view.position.qty == INSTR.qty_to_lots("1")
+    assert view.balance == money("10000") - money("1")
+
+
+def test_funding_is_charged_to_the_balance_and_the_open_trade() -> None:
+    funding = FundingPaid(ts=5, symbol="BTCUSDT", exec_id="f1", amount=money("2.5"))
+    view = AccountView().fold(
+        [started(), fill(1, BUY, "1", "100.0", "0"), funding, fill(2, SELL, "1", "100.0", "0")]
+    )
+    assert view.balance == money("10000") - money("2.5")
+    assert view.trades[0].pnl == -money("2.5")
+    assert view.funding_paid == money("2.5")
+
+
+def test_max_drawdown_is_the_largest_fall_from_a_peak() -> None:
+    assert max_drawdown(np.array([100, 120, 90, 130, 117])) == pytest.approx(0.25)
+    assert max_drawdown(np.array([100, 101, 102])) == 0.0
+
+
+def test_summary_counts_wins_exposure_and_buy_and_hold() -> None:
+    events = [started(), candle(0, "100")]
+    events += [fill(1, BUY, "1", "100.0", "0", ts=MIN), candle(1, "110")]
+    events += [fill(2, SELL, "1", "110.0", "0", ts=2 * MIN), candle(2, "120")]
+    summary = summarize(AccountView().fold(events))
+    assert summary.trades == 1 and summary.win_rate == 1.0
+    assert summary.exposure == pytest.approx(1 / 3)
+    assert summary.buy_and_hold_return == pytest.approx(0.2)
+    assert summary.total_return == pytest.approx(10 / 10_000)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([BUY, SELL]),
+            st.integers(1, 5_000),
+            st.integers(100_000, 900_000),
+            st.integers(0, 10**7),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_money_is_conserved_across_any_fills(fills: list[tuple[str, int, int, int]]) -> None:
+    """balance == initial + realized - fees, and closed trades' PnL adds up to it when flat."""
+    view = AccountView().fold([started()])
+    for n, (side, lots, ticks, fee) in enumerate(fills):
+        view.apply(Fill(0, f"c{n}", f"v{n}", f"e{n}", "BTCUSDT", side, ticks, lots, fee))
+    pos = view.position
+    assert view.balance == view.initial_balance + pos.realized - pos.fees
+    open_pnl = view.open_trade.pnl if view.open_trade else 0
+    assert sum(t.pnl for t in view.trades) + open_pnl == pos.realized - pos.fees
