@@ -21,7 +21,7 @@ import numpy as np
 from engine.events import (
     BUY,
     CandleClosed,
-    Event,
+    EventBase,
     Fill,
     FundingPaid,
     Liquidated,
@@ -96,12 +96,12 @@ class AccountView:
         self.curve_close = _Growing()
         self.curve_qty = _Growing()
 
-    def fold(self, events: Iterable[Event]) -> AccountView:
+    def fold(self, events: Iterable[EventBase]) -> AccountView:
         for event in events:
             self.apply(event)
         return self
 
-    def apply(self, event: Event) -> None:
+    def apply(self, event: EventBase) -> None:
         kind = type(event)
         if kind is CandleClosed:
             self._on_candle(event)  # type: ignore[arg-type]
