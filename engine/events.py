@@ -77,6 +77,9 @@ class Intent(msgspec.Struct, frozen=True, array_like=True, gc=False):
     slices: int = 0
     slice_every_bars: int = 0
     slice_every_ms: int = 0
+    # place_limit only: "Buy" or "Sell" (a resting limit order has a side that neither
+    # the position nor the action implies); "" for every other action.
+    side: str = ""
 
 
 ACTIONS: Final = (
