@@ -1,0 +1,145 @@
+"""Column names and time values shared by the CSV and Parquet readers.
+
+Header names are matched case-insensitively after trimming spaces, quotes and
+underscores. Times may be epoch numbers (seconds, ms, µs or ns, told apart by
+magnitude: below 1e11 is seconds, below 1e14 ms, below 1e17 µs, else ns), ISO-8601
+text with or without a zone, or naive text, which is read as UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Final
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .errors import DataError
+from .raw import I64
+
+ALIASES: Final[dict[str, tuple[str, ...]]] = {
+    "time": (
+        "timestamp", "datetime", "opentime", "time", "date", "ts", "starttime", "start",
+        "date_time", "open_time", "start_time", "time_utc", "timestamp_utc", "unix", "epoch",
+    ),
+    "open": ("open", "o", "openprice", "open_price"),
+    "high": ("high", "h", "highprice", "high_price"),
+    "low": ("low", "l", "lowprice", "low_price"),
+    "close": ("close", "c", "closeprice", "close_price"),
+    "volume": ("volume", "vol", "v", "basevolume", "base_volume", "volume_btc"),
+    "turnover": ("turnover", "quotevolume", "quote_volume", "quoteassetvolume",
+                 "quote_asset_volume", "volume_usdt", "value"),
+}  # fmt: skip
+REQUIRED: Final = ("time", "open", "high", "low", "close", "volume")
+#: Column order assumed for a file without a header (Bybit's kline order).
+POSITIONAL: Final = ("time", "open", "high", "low", "close", "volume", "turnover")
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_STRPTIME_FORMATS: Final = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+
+
+def normalise(name: str) -> str:
+    return name.strip().strip("\"'").strip().lower().replace(" ", "_")
+
+
+def _canonical(name: str) -> str | None:
+    key = normalise(name)
+    bare = key.replace("_", "")
+    for role, names in ALIASES.items():
+        if key in names or bare in names:
+            return role
+    return None
+
+
+def map_columns(path: str, names: Sequence[str]) -> dict[str, int]:
+    """Role ("time", "open", ...) -> column index; raises naming what is missing."""
+    found: dict[str, int] = {}
+    for i, name in enumerate(names):
+        role = _canonical(name)
+        if role is not None and role not in found:
+            found[role] = i
+    missing = [r for r in REQUIRED if r not in found]
+    if missing:
+        raise DataError(
+            path,
+            0,
+            f"header lacks column(s) {', '.join(missing)}",
+            f"columns {list(names)}",
+            "a time column (timestamp, datetime, open_time, time or date) and "
+            "open, high, low, close, volume [, turnover]",
+        )
+    return found
+
+
+def times_to_ms(
+    path: str, column: pa.Array | pa.ChunkedArray, locate: Callable[[int], DataError]
+) -> I64:
+    """A time column of any supported type to epoch milliseconds (UTC)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if column.null_count:
+        i = int(np.argmax(np.asarray(column.is_null())))
+        raise locate(i)
+    kind = column.type
+    if pa.types.is_timestamp(kind):
+        utc = pa.timestamp("ms", tz=kind.tz)
+        return np.asarray(pc.cast(column, utc, safe=False).cast(pa.int64()), dtype=np.int64)
+    if pa.types.is_date(kind):
+        return np.asarray(pc.cast(column, pa.date64()).cast(pa.int64()), dtype=np.int64)
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        return epoch_to_ms(
+            np.asarray(column, dtype=np.float64 if pa.types.is_floating(kind) else np.int64)
+        )
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return _text_to_ms(column, locate)
+    raise DataError(path, 0, "time column has an unsupported type", str(kind), "numbers or text")
+
+
+def epoch_to_ms(values: np.ndarray) -> I64:
+    """Epoch numbers in s, ms, µs or ns (by magnitude) to integer ms."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    top = float(np.max(np.abs(values)))
+    if top < 1e11:
+        scaled = values * 1000
+    elif top < 1e14:
+        scaled = values
+    elif top < 1e17:
+        scaled = values / 1000 if values.dtype.kind == "f" else values // 1000
+    else:
+        scaled = values / 1_000_000 if values.dtype.kind == "f" else values // 1_000_000
+    if scaled.dtype.kind == "f":
+        return np.rint(scaled).astype(np.int64)
+    return scaled.astype(np.int64)
+
+
+def _text_to_ms(column: pa.Array, locate: Callable[[int], DataError]) -> I64:
+    for fmt in _STRPTIME_FORMATS:
+        try:
+            stamped = pc.strptime(column, format=fmt, unit="ms")
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        return np.asarray(stamped.cast(pa.int64()), dtype=np.int64)
+    out = np.empty(len(column), dtype=np.int64)  # slow path: Python's ISO parser, row by row
+    for i, text in enumerate(column.to_pylist()):
+        out[i] = parse_time_ms(str(text), locate, i)
+    return out
+
+
+def parse_time_ms(text: str, locate: Callable[[int], DataError], index: int) -> int:
+    """One time value (epoch number or ISO text; naive means UTC) to ms."""
+    value = text.strip().strip("\"'")
+    try:
+        number = float(value)
+    except ValueError:
+        pass
+    else:
+        return int(epoch_to_ms(np.array([number]))[0])
+    try:
+        stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise locate(index) from None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.UTC)
+    return (stamp - _EPOCH) // dt.timedelta(milliseconds=1)
