@@ -10,6 +10,7 @@ from .errors import DataError, FetchError
 from .loader import build_series, detect_format, load_candles
 from .parquet import write_parquet
 from .series import CandleSeries
+from .synthetic import generate, is_synthetic
 from .timeframes import timeframe_label, timeframe_ms
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "FetchError",
     "build_series",
     "detect_format",
+    "generate",
+    "is_synthetic",
     "load_candles",
     "timeframe_label",
     "timeframe_ms",
