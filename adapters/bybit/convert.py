@@ -52,6 +52,7 @@ from engine.events import (
     Event,
     Fill,
     FundingPaid,
+    InstrumentSpec,
     Liquidated,
     OrderAccepted,
     OrderAmended,
@@ -409,6 +410,20 @@ class StreamConverter:
         self._last_candle[key] = candle.open_ms
         return [candle]
 
+    def last_candle_open(self, symbol: str, timeframe: str) -> int | None:
+        """Open time of the newest candle emitted for (symbol, timeframe), if any."""
+        return self._last_candle.get((symbol, timeframe))
+
+    def backfill(self, candles: list[CandleClosed]) -> list[Event]:
+        """REST candles (oldest first) that are newer than anything emitted, in order."""
+        out: list[Event] = []
+        for candle in candles:
+            key = (candle.symbol, candle.timeframe)
+            if candle.open_ms > self._last_candle.get(key, -1):
+                self._last_candle[key] = candle.open_ms
+                out.append(candle)
+        return out
+
     # -- orders --------------------------------------------------------------
 
     def _track(self, client_id: str, venue_id: str) -> _Order:
@@ -641,3 +656,24 @@ def _as_int(value: object) -> int:
         return int(str(value)) if value is not None else 0
     except ValueError:
         return 0
+
+
+def instrument_spec(item: dict[str, Any]) -> InstrumentSpec:
+    """An ``/v5/market/instruments-info`` row -> ``InstrumentSpec`` (venue strings kept)."""
+    price = item.get("priceFilter") or {}
+    lot = item.get("lotSizeFilter") or {}
+    lev = item.get("leverageFilter") or {}
+    tick, step = _s(price, "tickSize"), _s(lot, "qtyStep")
+    if not tick or not step:
+        raise MalformedMessage("instruments-info", f"{_s(item, 'symbol')}: no tickSize/qtyStep")
+    return InstrumentSpec(
+        symbol=_s(item, "symbol"),
+        tick_size=tick,
+        qty_step=step,
+        min_qty=_s(lot, "minOrderQty") or step,
+        min_notional=_s(lot, "minNotionalValue") or "0",
+        max_qty=_s(lot, "maxOrderQty") or "0",
+        base_coin=_s(item, "baseCoin"),
+        quote_coin=_s(item, "quoteCoin") or "USDT",
+        max_leverage=_s(lev, "maxLeverage") or "100",
+    )

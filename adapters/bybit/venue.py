@@ -1,0 +1,539 @@
+"""``BybitVenue``: the ``adapters.protocol.Venue`` for Bybit v5 linear (demo, live, emulator).
+
+Lifecycle: ``venue = await BybitVenue.connect(config, keys)`` fetches the instrument
+spec (instruments-info), measures the clock offset (a ``ClockOffset`` event, refreshed
+every ``clock_refresh_s``), opens the public kline stream and the private
+order/execution/position/wallet stream, and returns once both are subscribed.
+``events()`` then yields venue events and closed candles in arrival order.
+
+Commands are answered through ``events()``:
+
+* ``submit``: orderLinkId = ``client_id``. Success -> ``OrderAccepted``; a FATAL
+  error (110007 balance, 10001 params, 110017 reduce-only, ...) -> ``OrderRejected``
+  with Bybit's retCode. A reply lost to a timeout / connection error / 5xx is resolved
+  by looking the orderLinkId up (``/v5/order/realtime``, twice, a back-off apart):
+  found -> accepted; not found -> sent again (the venue says it does not exist).
+  110072 (duplicate orderLinkId) means an earlier attempt got through: looked up too.
+* ``amend`` / ``cancel``: refused -> ``CommandRejected`` (e.g. 110001). An amend's
+  new values are announced (``OrderAmended``) from the REST ack; a cancel's end
+  (``OrderCancelled``) comes from the order stream. A lost reply is resolved by
+  looking the order up: still open -> sent again, closed -> its status converted.
+
+Reconnect: after every private-stream reconnect the venue catches up over REST
+(executions since the newest one seen, minus a minute, and the status of every
+order it believes open; duplicates are dropped by execId / order state), then calls
+``on_reconnect(stream_name, n)`` -- the daemon's hook to run a full reconciliation
+(``snapshot()`` + diff). After a public reconnect, missed closed candles are
+back-filled from ``/v5/market/kline`` (marked ``backfill=True``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from typing import Any, Final
+
+from adapters.bybit.clock import ExchangeClock
+from adapters.bybit.config import BybitConfig
+from adapters.bybit.convert import (
+    StreamConverter,
+    balance_snapshots,
+    candles_from_rest_kline,
+    execution_event,
+    instrument_spec,
+    open_order,
+    position_snapshot,
+)
+from adapters.bybit.errors import ApiError, BybitError, RetriesExhausted, TransportError
+from adapters.bybit.keys import ApiKeys
+from adapters.bybit.rest import BybitRest
+from adapters.bybit.retry import Backoff
+from adapters.bybit.ws import WsStream
+from adapters.protocol import OpenOrder, VenueSnapshot
+from engine.events import (
+    AmendOrder,
+    CancelOrder,
+    CommandRejected,
+    Event,
+    Fill,
+    FundingPaid,
+    InstrumentSpec,
+    Liquidated,
+    OrderRejected,
+    SubmitOrder,
+)
+from engine.instrument import Instrument
+
+log = logging.getLogger(__name__)
+
+ReconnectHook = Callable[[str, int], Awaitable[None] | None]
+DUPLICATE_LINK_ID: Final = 110072
+ORDER_NOT_FOUND: Final = 110001
+OPEN: Final = frozenset({"New", "PartiallyFilled", "Untriggered", "Triggered"})
+WEEK_MS: Final = 7 * 86_400_000
+CATCH_UP_MARGIN_MS: Final = 60_000
+_CLOSED: Final = object()
+
+
+class BybitVenue:
+    """Bybit v5 linear perpetuals behind the engine's venue protocol."""
+
+    def __init__(
+        self,
+        config: BybitConfig,
+        keys: ApiKeys,
+        *,
+        on_reconnect: ReconnectHook | None = None,
+        clock: ExchangeClock | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock or ExchangeClock()
+        self.rest = BybitRest(config, keys, self.clock)
+        self.on_reconnect = on_reconnect
+        self._keys = keys
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._backoff = Backoff(config.backoff_base_s, config.backoff_max_s, config.jitter_seed + 1)
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._closed = False
+        self.spec: InstrumentSpec | None = None
+        self.instrument: Instrument | None = None
+        self.converter: StreamConverter | None = None
+        self.public: WsStream | None = None
+        self.private: WsStream | None = None
+        self.submissions: dict[str, int] = {}  # create requests sent per client id
+
+    def __repr__(self) -> str:
+        return f"BybitVenue({self.config.environment}, {self.config.symbol})"
+
+    # -- lifecycle -----------------------------------------------------------
+
+    @classmethod
+    async def connect(
+        cls,
+        config: BybitConfig,
+        keys: ApiKeys,
+        *,
+        on_reconnect: ReconnectHook | None = None,
+        streams: bool = True,
+    ) -> BybitVenue:
+        venue = cls(config, keys, on_reconnect=on_reconnect)
+        await venue.start(streams=streams)
+        return venue
+
+    async def start(self, streams: bool = True, timeout_s: float = 15.0) -> None:
+        ev = await self.rest.sync_clock(force=True)
+        self._emit(ev)
+        self.spec = await self.fetch_instrument(self.config.symbol)
+        self.instrument = Instrument(self.spec)
+        self.converter = StreamConverter(
+            {self.spec.symbol: self.instrument}, self.config.exec_dedupe_size
+        )
+        self._tasks.append(asyncio.create_task(self._clock_loop(), name="bybit-clock"))
+        if not streams:
+            return
+        _rest, pub_url, prv_url = self.config.urls()
+        local = self.config.environment == "emulator"
+        topic = f"kline.{self.config.interval}.{self.config.symbol}"
+        self.public = WsStream(
+            "public",
+            pub_url,
+            [topic],
+            self._on_ws,
+            clock=self.clock,
+            on_connected=self._public_connected,
+            ping_interval_s=self.config.ping_interval_s,
+            backoff=self._stream_backoff(2),
+            use_proxy=not local,
+        )
+        self.private = WsStream(
+            "private",
+            prv_url,
+            ["order", "execution", "position", "wallet"],
+            self._on_ws,
+            keys=self._keys,
+            clock=self.clock,
+            on_connected=self._private_connected,
+            ping_interval_s=self.config.ping_interval_s,
+            backoff=self._stream_backoff(3),
+            use_proxy=not local,
+        )
+        self.public.start()
+        self.private.start()
+        async with asyncio.timeout(timeout_s):
+            await self.public.subscribed.wait()
+            await self.private.subscribed.wait()
+
+    def _stream_backoff(self, salt: int) -> Backoff:
+        c = self.config
+        return Backoff(c.reconnect_base_s, c.reconnect_max_s, c.jitter_seed + salt)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for stream in (self.public, self.private):
+            if stream is not None:
+                await stream.stop()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._queue.put_nowait(_CLOSED)
+
+    async def events(self) -> AsyncIterator[Event]:
+        while True:
+            item = await self._queue.get()
+            if item is _CLOSED:
+                return
+            yield item
+
+    def _emit(self, ev: Event | None) -> None:
+        if ev is not None:
+            self._queue.put_nowait(ev)
+
+    def _emit_all(self, evs: list[Event]) -> None:
+        for ev in evs:
+            self._queue.put_nowait(ev)
+
+    def _conv(self) -> StreamConverter:
+        if self.converter is None:
+            raise BybitError("venue not started: call start() / connect() first")
+        return self.converter
+
+    def _inst(self) -> Instrument:
+        if self.instrument is None:
+            raise BybitError("venue not started: call start() / connect() first")
+        return self.instrument
+
+    async def _clock_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.clock_refresh_s)
+            try:
+                self._emit(await self.rest.sync_clock(force=True))
+            except BybitError as exc:
+                log.warning("clock refresh failed: %s", exc)
+
+    async def fetch_instrument(self, symbol: str) -> InstrumentSpec:
+        result = await self.rest.call(
+            "/v5/market/instruments-info", {"category": self.config.category, "symbol": symbol}
+        )
+        for row in result.get("list") or []:
+            if row.get("symbol") == symbol:
+                return instrument_spec(row)
+        raise BybitError(f"instrument {symbol} not listed by instruments-info")
+
+    # -- streams -------------------------------------------------------------
+
+    def _on_ws(self, msg: dict[str, Any]) -> None:
+        self._emit_all(self._conv().handle(msg))
+
+    async def _private_connected(self, n: int) -> None:
+        if n == 0:
+            return
+        log.info("private stream reconnected (%d): catching up over REST", n)
+        await self.catch_up()
+        await self._fire_hook("private", n)
+
+    async def _public_connected(self, n: int) -> None:
+        if n == 0:
+            return
+        try:
+            await self.backfill_candles()
+        except BybitError as exc:
+            log.warning("candle backfill after reconnect failed: %s", exc)
+        await self._fire_hook("public", n)
+
+    async def _fire_hook(self, stream: str, n: int) -> None:
+        if self.on_reconnect is None:
+            return
+        result = self.on_reconnect(stream, n)
+        if result is not None:
+            await result
+
+    async def catch_up(self) -> None:
+        """Fetch what the private stream may have missed and feed it through the converter
+        (so each execution / transition still comes out exactly once)."""
+        conv, c = self._conv(), self.config
+        start = max(0, conv.last_exec_ms - CATCH_UP_MARGIN_MS) if conv.last_exec_ms else None
+        params: dict[str, Any] = {"category": c.category, "symbol": c.symbol, "limit": 100}
+        if start is not None:
+            params["startTime"] = start
+        rows = await self.rest.pages("/v5/execution/list", params)
+        rows.sort(key=lambda r: (int(r.get("execTime") or 0), str(r.get("execId", ""))))
+        for row in rows:
+            self._emit_all(conv.execution(row))
+        for client_id in conv.open_client_ids():
+            found = await self.lookup(client_id)
+            if found is not None:
+                self._emit_all(conv.order(found))
+
+    async def backfill_candles(self) -> None:
+        conv, inst, c = self._conv(), self._inst(), self.config
+        last = conv.last_candle_open(inst.symbol, c.timeframe)
+        if last is None:
+            return
+        result = await self.rest.call(
+            "/v5/market/kline",
+            {
+                "category": c.category,
+                "symbol": c.symbol,
+                "interval": c.interval,
+                "start": last + 1,
+                "limit": 1000,
+            },
+        )
+        result.setdefault("interval", c.interval)
+        now = self.clock.now_ms()
+        closed = [cd for cd in candles_from_rest_kline(inst, result) if cd.close_ms <= now]
+        self._emit_all(conv.backfill(closed))
+
+    # -- commands ------------------------------------------------------------
+
+    async def submit(self, cmd: SubmitOrder) -> None:
+        inst, conv, c = self._inst(), self._conv(), self.config
+        params: dict[str, Any] = {
+            "category": c.category,
+            "symbol": cmd.symbol,
+            "side": cmd.side,
+            "orderType": cmd.order_type,
+            "qty": inst.lots_to_qty(cmd.qty),
+            "orderLinkId": cmd.client_id,
+            "positionIdx": 0,
+        }
+        if cmd.order_type == "Limit":
+            params["price"] = inst.ticks_to_price(cmd.price)
+            params["timeInForce"] = cmd.time_in_force
+        if cmd.reduce_only:
+            params["reduceOnly"] = True
+        if cmd.trigger_price:
+            params["triggerPrice"] = inst.ticks_to_price(cmd.trigger_price)
+            params["triggerDirection"] = cmd.trigger_direction
+            params["triggerBy"] = "LastPrice"
+        conditional = cmd.trigger_price > 0
+        for attempt in range(c.max_attempts):
+            self.submissions[cmd.client_id] = self.submissions.get(cmd.client_id, 0) + 1
+            try:
+                result = await self.rest.call("/v5/order/create", params)
+            except ApiError as exc:
+                if exc.code != DUPLICATE_LINK_ID:
+                    self._emit(self._rejected(cmd, exc.message, exc.code))
+                    return
+                log.info("%s: duplicate orderLinkId, an earlier attempt got through", cmd.client_id)
+            except RetriesExhausted as exc:
+                code = exc.last.code if isinstance(exc.last, ApiError) else 0
+                self._emit(self._rejected(cmd, f"not sent: {exc.last}", code))
+                return
+            except TransportError as exc:
+                log.warning("%s: create reply lost (%s); looking it up", cmd.client_id, exc)
+            else:
+                self._emit_all(
+                    conv.ack_submit(
+                        cmd.client_id,
+                        str(result.get("orderId", "")),
+                        conditional,
+                        self.clock.now_ms(),
+                        cmd.qty,
+                        cmd.price,
+                        cmd.trigger_price,
+                    )
+                )
+                return
+            row = await self._find(cmd.client_id, attempt)
+            if row is not None:
+                self._emit_all(
+                    conv.ack_submit(
+                        cmd.client_id,
+                        str(row.get("orderId", "")),
+                        conditional,
+                        self.clock.now_ms(),
+                        cmd.qty,
+                        cmd.price,
+                        cmd.trigger_price,
+                    )
+                )
+                self._emit_all(conv.order(row))
+                return
+            log.warning("%s: not at the venue after a lost reply; sending again", cmd.client_id)
+        self._emit(self._rejected(cmd, "venue unreachable: submission not confirmed", 0))
+
+    async def _find(self, client_id: str, attempt: int) -> dict[str, Any] | None:
+        """Look an orderLinkId up twice (creation is asynchronous at Bybit)."""
+        for i in range(2):
+            try:
+                row = await self.lookup(client_id)
+            except BybitError as exc:
+                log.warning("%s: lookup failed: %s", client_id, exc)
+                row = None
+            if row is not None:
+                return row
+            if i == 0:
+                await asyncio.sleep(self._backoff.delay(attempt))
+        return None
+
+    def _rejected(self, cmd: SubmitOrder, reason: str, code: int) -> OrderRejected:
+        return OrderRejected(
+            ts=self.clock.now_ms(), client_id=cmd.client_id, reason=reason, code=code
+        )
+
+    async def lookup(self, client_id: str) -> dict[str, Any] | None:
+        """The venue's order row for an orderLinkId (open or recently closed), or None."""
+        c = self.config
+        result = await self.rest.call(
+            "/v5/order/realtime",
+            {"category": c.category, "symbol": c.symbol, "orderLinkId": client_id},
+        )
+        for row in result.get("list") or []:
+            if isinstance(row, dict) and row.get("orderLinkId") == client_id:
+                return row
+        return None
+
+    async def amend(self, cmd: AmendOrder) -> None:
+        inst, conv, c = self._inst(), self._conv(), self.config
+        params: dict[str, Any] = {
+            "category": c.category,
+            "symbol": c.symbol,
+            "orderLinkId": cmd.client_id,
+        }
+        if cmd.qty:
+            params["qty"] = inst.lots_to_qty(cmd.qty)
+        if cmd.price:
+            params["price"] = inst.ticks_to_price(cmd.price)
+        if cmd.trigger_price:
+            params["triggerPrice"] = inst.ticks_to_price(cmd.trigger_price)
+        if await self._command("/v5/order/amend", "amend", cmd.client_id, params):
+            self._emit_all(
+                conv.ack_amend(
+                    cmd.client_id, self.clock.now_ms(), cmd.qty, cmd.price, cmd.trigger_price
+                )
+            )
+
+    async def cancel(self, cmd: CancelOrder) -> None:
+        c = self.config
+        params = {"category": c.category, "symbol": c.symbol, "orderLinkId": cmd.client_id}
+        await self._command("/v5/order/cancel", "cancel", cmd.client_id, params)
+
+    async def _command(self, path: str, name: str, client_id: str, params: dict[str, Any]) -> bool:
+        """Send an amend/cancel; True when the venue accepted it. Refusals become
+        ``CommandRejected``; a lost reply is resolved by looking the order up."""
+        conv = self._conv()
+        for attempt in range(self.config.max_attempts):
+            try:
+                await self.rest.call(path, params)
+                return True
+            except (ApiError, RetriesExhausted) as exc:
+                err = exc.last if isinstance(exc, RetriesExhausted) else exc
+                code = err.code if isinstance(err, ApiError) else 0
+                reason = err.message if isinstance(err, ApiError) else str(err)
+                self._emit(
+                    CommandRejected(
+                        ts=self.clock.now_ms(),
+                        client_id=client_id,
+                        command=name,
+                        reason=reason,
+                        code=code,
+                    )
+                )
+                return False
+            except TransportError as exc:
+                log.warning("%s %s: reply lost (%s); looking the order up", name, client_id, exc)
+            row = await self._find(client_id, attempt)
+            if row is None or str(row.get("orderStatus")) not in OPEN:
+                if row is not None:
+                    self._emit_all(conv.order(row))
+                if name == "cancel" and row is not None and row.get("orderStatus") != "Filled":
+                    return True  # it is gone: the cancel (or something else) ended it
+                self._emit(
+                    CommandRejected(
+                        ts=self.clock.now_ms(),
+                        client_id=client_id,
+                        command=name,
+                        reason="order not open",
+                        code=ORDER_NOT_FOUND,
+                    )
+                )
+                return False
+            if name == "amend" and _amend_applied(self._inst(), row, params):
+                return True
+        self._emit(
+            CommandRejected(
+                ts=self.clock.now_ms(),
+                client_id=client_id,
+                command=name,
+                reason="venue unreachable: command not confirmed",
+                code=0,
+            )
+        )
+        return False
+
+    # -- reconciliation ------------------------------------------------------
+
+    async def snapshot(self, since_ms: int | None = None) -> VenueSnapshot:
+        inst, c = self._inst(), self.config
+        now = self.clock.now_ms()
+        base = {"category": c.category, "symbol": c.symbol}
+        orders = await self.rest.pages("/v5/order/realtime", {**base, "limit": 50})
+        open_orders: list[OpenOrder] = [
+            open_order(inst, r) for r in orders if str(r.get("orderStatus")) in OPEN
+        ]
+        positions = [
+            position_snapshot(inst, r, now)
+            for r in await self.rest.pages("/v5/position/list", {**base, "limit": 50})
+            if r.get("symbol") == c.symbol
+        ]
+        wallet = await self.rest.call("/v5/account/wallet-balance", {"accountType": "UNIFIED"})
+        balances = [b for acct in wallet.get("list") or [] for b in balance_snapshots(acct, now)]
+        fills: list[Fill] = []
+        funding: list[FundingPaid] = []
+        liquidations: list[Liquidated] = []
+        rows: list[dict[str, Any]] = []
+        start = since_ms if since_ms is not None else now - WEEK_MS
+        while start <= now:  # the endpoint serves at most 7 days per query
+            end = min(now, start + WEEK_MS - 1)
+            rows.extend(
+                await self.rest.pages(
+                    "/v5/execution/list", {**base, "startTime": start, "endTime": end, "limit": 100}
+                )
+            )
+            start = end + 1
+        seen: set[str] = set()
+        for row in rows:
+            exec_id = str(row.get("execId", ""))
+            if exec_id in seen:
+                continue
+            seen.add(exec_id)
+            ev = execution_event(inst, row)
+            if isinstance(ev, Fill):
+                fills.append(ev)
+            elif isinstance(ev, FundingPaid):
+                funding.append(ev)
+            elif isinstance(ev, Liquidated):
+                liquidations.append(ev)
+        fills.sort(key=lambda f: (f.ts, f.exec_id))
+        funding.sort(key=lambda f: (f.ts, f.exec_id))
+        liquidations.sort(key=lambda f: (f.ts, f.exec_id))
+        return VenueSnapshot(
+            ts=now,
+            open_orders=open_orders,
+            positions=positions,
+            balances=balances,
+            fills=fills,
+            funding=funding,
+            liquidations=liquidations,
+            since_ms=since_ms,
+        )
+
+
+def _amend_applied(inst: Instrument, row: dict[str, Any], params: dict[str, Any]) -> bool:
+    """Does the venue's order already carry every value the amend asked for?"""
+    for key in ("qty", "price", "triggerPrice"):
+        if key in params:
+            want, have = str(params[key]), str(row.get(key, ""))
+            try:
+                if Decimal(want) != Decimal(have or "0"):
+                    return False
+            except ArithmeticError:
+                return False
+    return True
