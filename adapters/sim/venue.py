@@ -1,0 +1,733 @@
+"""``SimVenue``: a pure, deterministic USDT-perpetual venue matching orders against candles.
+
+Two users drive it: the backtest runner (``on_candle`` then ``on_command`` per bar) and
+the Bybit emulator (which serves its state over the v5 wire format). It never reads a
+clock: acknowledgements carry the command's ``ts``, fills and everything else that
+happens during a candle carry the candle's ``ts`` (its close). The fill rules are
+written down in adapters/sim/README.md; the short version:
+
+* ``on_command`` answers at once (accept / reject / amend / cancel) and never fills.
+* ``on_candle`` walks the candle's price path ``open -> nearer extreme -> other extreme
+  -> close`` (see ``_high_first``) and, in path order, triggers conditional orders,
+  fills orders, liquidates; then expires IOC/FOK remainders and settles funding.
+* An order takes part in a candle only if ``active_from <= candle.open_ms``, so an
+  order placed at a candle's close fills no earlier than the next candle.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from adapters.sim.config import SimConfig
+from adapters.sim.funding import FundingSchedule, funding_times
+from adapters.sim.margin import bankruptcy_price, initial_margin, liquidation_price
+from adapters.sim.orders import (
+    CANCEL_BEFORE_LIQ,
+    CANCEL_BY_REDUCE_ONLY,
+    CANCEL_BY_USER,
+    DUPLICATE_CLIENT_ID,
+    FOK,
+    INSUFFICIENT_BALANCE,
+    IOC,
+    LIMIT,
+    MARKET,
+    MIN_NOTIONAL,
+    ORDER_NOT_FOUND,
+    PARAMS_ERROR,
+    POST_ONLY,
+    POST_ONLY_WOULD_TAKE,
+    REDUCE_ONLY_RULE,
+    TIME_IN_FORCE,
+    TRIGGER_EXPECT_FALLING,
+    TRIGGER_EXPECT_RISING,
+    SimOrder,
+)
+from engine.events import (
+    BUY,
+    FILLED,
+    NEW,
+    PARTIALLY_FILLED,
+    SELL,
+    UNTRIGGERED,
+    AmendOrder,
+    BalanceSnapshot,
+    CancelOrder,
+    CandleClosed,
+    CommandRejected,
+    Event,
+    Fill,
+    FundingPaid,
+    Liquidated,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderRejected,
+    OrderTriggered,
+    PositionSnapshot,
+    SubmitOrder,
+)
+from engine.instrument import Instrument, fee_for
+from engine.positions import Position, apply_fill, apply_funding
+
+# Kinds of path events; at one price they act in this order (ties go against the trader).
+_LIQ: Final = 0
+_TRIGGER: Final = 1
+_FILL: Final = 2
+
+
+class SimVenueError(ValueError):
+    """The venue was driven wrongly (a candle of another symbol, candles out of order)."""
+
+
+class SimVenue:
+    """One symbol's simulated venue: orders, one-way position, wallet, margin, funding.
+
+    Public state (read it, do not write it): ``orders`` (open orders by client id, in
+    placement order), ``position`` (``engine.positions.Position``; ``realized``,
+    ``fees`` and ``funding`` are the venue's running totals), ``wallet``,
+    ``last_price`` (the last candle close, ticks; 0 before the first candle),
+    ``leverage``. All money is in 1e-8 quote units, prices in ticks, qty in lots.
+    """
+
+    def __init__(
+        self,
+        instrument: Instrument,
+        config: SimConfig,
+        initial_balance: int,
+        *,
+        id_prefix: str = "sim",
+    ) -> None:
+        if config.both_hit not in ("worse", "better", "path"):
+            raise SimVenueError(f"both_hit must be worse|better|path, not {config.both_hit!r}")
+        if config.leverage < 1:
+            raise SimVenueError(f"leverage must be >= 1, not {config.leverage}")
+        self.instrument = instrument
+        self.config = config
+        self.symbol = instrument.symbol
+        self.initial_balance = initial_balance
+        self.id_prefix = id_prefix
+        self.leverage = config.leverage
+        self.position = Position()
+        self.orders: dict[str, SimOrder] = {}
+        self.last_price = 0
+        self.last_close_ms: int | None = None
+        self._nu = instrument.notional_unit
+        self._funding = FundingSchedule(config)
+        self._all: dict[str, SimOrder] = {}  # every accepted order by client id
+        self._by_venue_id: dict[str, SimOrder] = {}
+        self._fills: list[Fill] = []
+        self._liquidations: list[Liquidated] = []
+        self._fundings: list[FundingPaid] = []
+        self._order_seq = 0
+        self._exec_seq = 0
+        # Scratch for the candle being processed.
+        self._out: list[Event] = []
+        self._ts = 0
+        self._cap = -1  # lots one order may fill this candle; -1 = no cap
+        self._low = 0
+        self._high = 0
+
+    # ------------------------------------------------------------------ read side
+
+    @property
+    def wallet(self) -> int:
+        """Wallet balance: initial + realized PnL - fees - funding (exact, money)."""
+        p = self.position
+        return self.initial_balance + p.realized - p.fees - p.funding
+
+    def unrealized(self) -> int:
+        """Unrealized PnL of the position at ``last_price`` (money)."""
+        if self.position.qty == 0 or self.last_price == 0:
+            return 0
+        return self.position.unrealized(self.last_price, self._nu)
+
+    def position_margin(self) -> int:
+        """Initial margin held by the position: ``ceil(entry_value / leverage)``."""
+        return initial_margin(self.position.entry_value, self.leverage)
+
+    def order_margin(self, exclude: str = "") -> int:
+        """Initial margin reserved by open orders that could grow the position."""
+        total = 0
+        for o in self.orders.values():
+            if o.client_id != exclude:
+                total += self._order_im(o, o.remaining)
+        return total
+
+    def available(self) -> int:
+        """Money free for new orders: wallet + min(0, unrealized) - position IM - order IM.
+
+        Unrealized losses count, unrealized profits do not (they are not yet money).
+        """
+        return self._free()
+
+    def _free(self, exclude: str = "") -> int:
+        upnl = min(0, self.unrealized())
+        return self.wallet + upnl - self.position_margin() - self.order_margin(exclude)
+
+    def liq_price(self) -> int:
+        """Liquidation price of the position (ticks), 0 when flat; see ``adapters.sim.margin``."""
+        p = self.position
+        return liquidation_price(
+            p.qty, p.entry_value, self._nu, self.leverage, self.config.maintenance_margin_e8
+        )
+
+    def bankruptcy_price(self) -> int:
+        """Price (ticks) at which the position's loss equals its margin; 0 when flat."""
+        p = self.position
+        return bankruptcy_price(p.qty, p.entry_value, self._nu, self.leverage)
+
+    def order_history(self) -> list[SimOrder]:
+        """Every accepted order, open and closed, in placement order (rejects are not kept)."""
+        return list(self._all.values())
+
+    def find_order(self, order_id: str) -> SimOrder | None:
+        """An accepted order by client id or venue id (open or closed)."""
+        return self._all.get(order_id) or self._by_venue_id.get(order_id)
+
+    def executions(self) -> list[Fill]:
+        """Every Fill so far, in order (liquidations and funding are listed separately)."""
+        return list(self._fills)
+
+    def liquidations(self) -> list[Liquidated]:
+        return list(self._liquidations)
+
+    def fundings(self) -> list[FundingPaid]:
+        return list(self._fundings)
+
+    def position_snapshot(self, ts: int) -> PositionSnapshot:
+        p = self.position
+        return PositionSnapshot(
+            ts, self.symbol, p.qty, p.entry_value, self.liq_price(), str(self.leverage)
+        )
+
+    def balance_snapshot(self, ts: int) -> BalanceSnapshot:
+        coin = self.instrument.spec.quote_coin
+        return BalanceSnapshot(ts, coin, self.wallet, self.available())
+
+    def set_leverage(self, leverage: int) -> None:
+        """Change the leverage (as Bybit's set-leverage); applies to margin and liq price."""
+        if leverage < 1:
+            raise SimVenueError(f"leverage must be >= 1, not {leverage}")
+        self.leverage = leverage
+
+    # ---------------------------------------------------------------- commands
+
+    def on_command(self, cmd: SubmitOrder | AmendOrder | CancelOrder) -> list[Event]:
+        """Answer a command now: accept/reject, amend, cancel. Never fills."""
+        out: list[Event] = []
+        self._out = out
+        self._ts = cmd.ts
+        if isinstance(cmd, SubmitOrder):
+            self._submit(cmd)
+        elif isinstance(cmd, AmendOrder):
+            self._amend(cmd)
+        elif isinstance(cmd, CancelOrder):
+            self._cancel_cmd(cmd)
+        else:
+            raise SimVenueError(f"not a venue command: {type(cmd).__name__}")
+        self._out = []
+        return out
+
+    def _reject(self, cmd: SubmitOrder, reason: str, code: int = 0) -> None:
+        self._out.append(OrderRejected(cmd.ts, cmd.client_id, reason, code))
+
+    def _submit(self, cmd: SubmitOrder) -> None:
+        inst = self.instrument
+        conditional = cmd.trigger_price > 0
+        if cmd.symbol != self.symbol:
+            return self._reject(cmd, f"symbol {cmd.symbol} is not {self.symbol}", PARAMS_ERROR)
+        if cmd.side not in (BUY, SELL) or cmd.order_type not in (MARKET, LIMIT):
+            return self._reject(cmd, "side or order type invalid", PARAMS_ERROR)
+        if cmd.time_in_force not in TIME_IN_FORCE:
+            return self._reject(cmd, f"time in force {cmd.time_in_force} invalid", PARAMS_ERROR)
+        if cmd.time_in_force == POST_ONLY and cmd.order_type == MARKET:
+            return self._reject(cmd, "PostOnly needs a limit order", PARAMS_ERROR)
+        if cmd.qty <= 0 or cmd.qty < inst.min_lots or (inst.max_lots and cmd.qty > inst.max_lots):
+            return self._reject(cmd, f"qty {cmd.qty} lots out of range", PARAMS_ERROR)
+        if cmd.order_type == LIMIT and cmd.price <= 0:
+            return self._reject(cmd, "limit order needs a price > 0", PARAMS_ERROR)
+        if cmd.trigger_price < 0 or (conditional and cmd.trigger_direction not in (1, 2)):
+            return self._reject(cmd, "trigger_direction must be 1 or 2", PARAMS_ERROR)
+        if cmd.client_id in self._all:
+            return self._reject(cmd, "client order id is duplicate", DUPLICATE_CLIENT_ID)
+        if conditional:
+            bad = self._trigger_satisfied(cmd.trigger_direction, cmd.trigger_price)
+            if bad:
+                return self._reject(cmd, "trigger price already reached", bad)
+        elif cmd.time_in_force == POST_ONLY and self._crosses(cmd.side, cmd.price):
+            return self._reject(cmd, POST_ONLY_WOULD_TAKE)
+        qty = cmd.qty
+        if cmd.reduce_only:
+            closable = self._closable(cmd.side)
+            if closable == 0:
+                return self._reject(cmd, "reduce-only order would increase the position",
+                                    REDUCE_ONLY_RULE)  # fmt: skip
+            qty = min(qty, closable)
+        ref = self._ref_price(cmd.order_type, cmd.price, cmd.trigger_price)
+        notional = inst.notional(ref, qty)
+        if not cmd.reduce_only:
+            if ref and notional < inst.min_notional:
+                return self._reject(cmd, "order value below the minimum", MIN_NOTIONAL)
+            opening = self._opening_lots(cmd.side, qty)
+            need = initial_margin(inst.notional(ref, opening), self.leverage)
+            need += fee_for(notional, self.config.taker_fee_e8)
+            if self.available() < need:
+                return self._reject(cmd, "insufficient balance", INSUFFICIENT_BALANCE)
+        self._order_seq += 1
+        o = SimOrder(
+            client_id=cmd.client_id,
+            venue_id=f"{self.id_prefix}-o{self._order_seq}",
+            symbol=cmd.symbol,
+            side=cmd.side,
+            order_type=cmd.order_type,
+            qty=qty,
+            price=cmd.price if cmd.order_type == LIMIT else 0,
+            trigger_price=cmd.trigger_price,
+            trigger_direction=cmd.trigger_direction if conditional else 0,
+            tif=cmd.time_in_force,
+            reduce_only=cmd.reduce_only,
+            status=UNTRIGGERED if conditional else NEW,
+            created_ts=cmd.ts,
+            updated_ts=cmd.ts,
+            purpose=cmd.purpose,
+            active_from=cmd.ts,
+            seq=self._order_seq,
+        )
+        o.taker = self._fresh_taker(o)
+        self.orders[o.client_id] = o
+        self._all[o.client_id] = o
+        self._by_venue_id[o.venue_id] = o
+        self._out.append(OrderAccepted(cmd.ts, o.client_id, o.venue_id, o.status))
+        if qty != cmd.qty:  # reduce-only trimmed to the position
+            self._out.append(
+                OrderAmended(cmd.ts, o.client_id, o.venue_id, o.qty, o.price, o.trigger_price)
+            )
+        return None
+
+    def _amend(self, cmd: AmendOrder) -> None:
+        o = self.orders.get(cmd.client_id)
+
+        def refuse(reason: str, code: int) -> None:
+            self._out.append(CommandRejected(cmd.ts, cmd.client_id, "amend", reason, code))
+
+        if o is None:
+            return refuse("order not exists or too late to amend", ORDER_NOT_FOUND)
+        qty = cmd.qty or o.qty
+        price = cmd.price or o.price
+        trigger = cmd.trigger_price or o.trigger_price
+        if cmd.qty < 0 or cmd.price < 0 or cmd.trigger_price < 0:
+            return refuse("negative value", PARAMS_ERROR)
+        if cmd.price and o.is_market:
+            return refuse("a market order has no price", PARAMS_ERROR)
+        if cmd.trigger_price and not o.waiting_trigger:
+            return refuse("trigger price can only change before the trigger", PARAMS_ERROR)
+        if qty <= o.cum_qty or qty < self.instrument.min_lots:
+            return refuse(f"qty {qty} not above the filled {o.cum_qty}", PARAMS_ERROR)
+        if o.reduce_only:
+            closable = self._closable(o.side)
+            if closable == 0:
+                return refuse("reduce-only order would increase the position", REDUCE_ONLY_RULE)
+            qty = min(qty, o.cum_qty + closable)
+        if (qty, price, trigger) == (o.qty, o.price, o.trigger_price):
+            return refuse("order remains unchanged", PARAMS_ERROR)
+        if cmd.trigger_price and o.waiting_trigger:
+            bad = self._trigger_satisfied(o.trigger_direction, trigger)
+            if bad:
+                return refuse("trigger price already reached", bad)
+        if o.tif == POST_ONLY and not o.waiting_trigger and self._crosses(o.side, price):
+            return refuse(POST_ONLY_WOULD_TAKE, 0)
+        if not o.reduce_only:
+            ref = self._ref_price(o.order_type, price, trigger if o.waiting_trigger else 0)
+            need = self._order_im_values(o.side, qty - o.cum_qty, ref)
+            if self._free(exclude=o.client_id) < need:
+                return refuse("insufficient balance", INSUFFICIENT_BALANCE)
+        o.qty, o.price, o.trigger_price = qty, price, trigger
+        o.updated_ts = o.active_from = cmd.ts
+        o.taker = self._fresh_taker(o)
+        self._out.append(OrderAmended(cmd.ts, o.client_id, o.venue_id, qty, price, trigger))
+        return None
+
+    def _cancel_cmd(self, cmd: CancelOrder) -> None:
+        o = self.orders.get(cmd.client_id)
+        if o is None:
+            reason = "order not exists or too late to cancel"
+            self._out.append(
+                CommandRejected(cmd.ts, cmd.client_id, "cancel", reason, ORDER_NOT_FOUND)
+            )
+            return
+        self._close(o, CANCEL_BY_USER)
+
+    # ------------------------------------------------------------- command helpers
+
+    def _trigger_satisfied(self, direction: int, trigger: int) -> int:
+        """The retCode if a trigger is already reached at the last price, else 0."""
+        last = self.last_price
+        if not last:
+            return 0
+        if direction == 1 and trigger <= last:
+            return TRIGGER_EXPECT_RISING
+        if direction == 2 and trigger >= last:
+            return TRIGGER_EXPECT_FALLING
+        return 0
+
+    def _crosses(self, side: str, price: int) -> bool:
+        """Would a limit at ``price`` take liquidity at the last price (zero spread)?"""
+        last = self.last_price
+        if not last:
+            return False
+        return price >= last if side == BUY else price <= last
+
+    def _fresh_taker(self, o: SimOrder) -> bool:
+        """A plain non-PostOnly limit crossing the last price: fills as a taker."""
+        return (
+            o.order_type == LIMIT
+            and not o.waiting_trigger
+            and o.tif != POST_ONLY
+            and self._crosses(o.side, o.price)
+        )
+
+    def _closable(self, side: str) -> int:
+        """Lots an order on ``side`` can close (0 if it would open or add)."""
+        q = self.position.qty
+        if side == BUY:
+            return -q if q < 0 else 0
+        return q if q > 0 else 0
+
+    def _opening_lots(self, side: str, lots: int) -> int:
+        """Of ``lots`` on ``side``, how many would open or add to the position."""
+        return max(0, lots - self._closable(side))
+
+    def _ref_price(self, order_type: str, price: int, trigger: int) -> int:
+        """Price used to value an order for margin: limit, else trigger, else last price."""
+        if order_type == LIMIT:
+            return price
+        return trigger or self.last_price
+
+    def _order_im_values(self, side: str, lots: int, ref: int) -> int:
+        opening = self._opening_lots(side, lots)
+        return initial_margin(self.instrument.notional(ref, opening), self.leverage)
+
+    def _order_im(self, o: SimOrder, lots: int) -> int:
+        if o.reduce_only:
+            return 0
+        ref = self._ref_price(o.order_type, o.price, o.trigger_price if o.waiting_trigger else 0)
+        return self._order_im_values(o.side, lots, ref)
+
+    def _close(self, o: SimOrder, reason: str, *, expired: bool = False) -> None:
+        """End an open order (cancel or expiry) and report it."""
+        o.status = o.closed_status()
+        o.close_reason = reason
+        o.updated_ts = self._ts
+        o.live = False
+        del self.orders[o.client_id]
+        if expired:
+            self._out.append(OrderExpired(self._ts, o.client_id, o.venue_id, reason))
+        else:
+            self._out.append(OrderCancelled(self._ts, o.client_id, o.venue_id, reason))
+
+    def _next_exec_id(self) -> str:
+        self._exec_seq += 1
+        return f"{self.id_prefix}-e{self._exec_seq}"
+
+    # ------------------------------------------------------------------ candles
+
+    def on_candle(self, candle: CandleClosed) -> list[Event]:
+        """Everything that happened during ``candle``: triggers, fills, cancels caused by
+        the position, expiries, liquidation, funding -- in path order, stamped ``candle.ts``.
+        """
+        if candle.symbol != self.symbol:
+            raise SimVenueError(f"candle for {candle.symbol} fed to the {self.symbol} venue")
+        if self.last_close_ms is not None and candle.close_ms <= self.last_close_ms:
+            raise SimVenueError(
+                f"candle closing at {candle.close_ms} is not after {self.last_close_ms}"
+            )
+        out: list[Event] = []
+        self._out = out
+        self._ts = candle.ts
+        if self.orders or self.position.qty:
+            self._run_candle(candle)
+        if self.position.qty:
+            after = self.last_close_ms if self.last_close_ms is not None else candle.open_ms - 1
+            self._settle_funding(after, candle)
+        self.last_price = candle.close
+        self.last_close_ms = candle.close_ms
+        self._out = []
+        return out
+
+    def _run_candle(self, candle: CandleClosed) -> None:
+        pct = self.config.max_volume_pct
+        self._cap = candle.volume * pct // 100 if pct > 0 else -1
+        self._low, self._high = candle.low, candle.high
+        start = candle.open_ms
+        for o in self.orders.values():
+            o.in_candle = o.live = o.active_from <= start
+            o.candle_filled = 0
+        if self._high_first(candle):
+            path = (candle.high, candle.low, candle.close)
+        else:
+            path = (candle.low, candle.high, candle.close)
+        price = candle.open
+        self._walk(price, price)  # what acts at the open (gaps, market orders)
+        for o in self.orders.values():
+            o.taker = False  # a limit not taken at the open rests as a maker from here on
+        for target in path:
+            self._walk(price, target)
+            price = target
+        for o in list(self.orders.values()):
+            if o.in_candle and (o.tif == IOC or o.tif == FOK) and not o.waiting_trigger:
+                self._close(o, f"{o.tif} remainder", expired=True)
+            o.live = o.in_candle = o.taker = False
+
+    def _high_first(self, candle: CandleClosed) -> bool:
+        """Which extreme the path visits first.
+
+        The nearer one to the open; on a tie, the one adverse to the position (low
+        when flat). But when the position's own exits -- a reduce-only stop or the
+        liquidation price on one side and a reduce-only target on the other -- are
+        both reached, ``both_hit`` decides: "worse" visits the adverse side first,
+        "better" the favourable one, "path" keeps the nearer-extreme rule.
+        """
+        q = self.position.qty
+        if q and self.config.both_hit != "path":
+            adverse, favourable = self._exits_reached(candle)
+            if adverse and favourable:
+                adverse_is_high = q < 0
+                return adverse_is_high if self.config.both_hit == "worse" else not adverse_is_high
+        up = candle.high - candle.open
+        down = candle.open - candle.low
+        if up != down:
+            return up < down
+        return q < 0
+
+    def _exits_reached(self, candle: CandleClosed) -> tuple[bool, bool]:
+        """(an adverse exit is reached, a favourable exit is reached) by this candle's range,
+        counting only exits that wait for the path (not already crossed at the open)."""
+        long = self.position.qty > 0
+        op, hi, lo = candle.open, candle.high, candle.low
+        lp = self.liq_price()
+        adverse = (lo <= lp < op) if long else (op < lp <= hi)
+        favourable = False
+        for o in self.orders.values():
+            if not (o.live and o.reduce_only and o.is_buy != long):
+                continue
+            if o.waiting_trigger:
+                t = o.trigger_price
+                if o.trigger_direction == 1 and op < t <= hi:
+                    if long:
+                        favourable = True
+                    else:
+                        adverse = True
+                elif o.trigger_direction == 2 and lo <= t < op:
+                    if long:
+                        adverse = True
+                    else:
+                        favourable = True
+            elif o.order_type == LIMIT and (
+                (long and op <= o.price < hi) or (not long and lo < o.price <= op)
+            ):
+                favourable = True
+        return adverse, favourable
+
+    def _walk(self, c: int, q: int) -> None:
+        """Move the price from ``c`` to ``q`` (monotonic), acting on each event in turn.
+
+        Events: liquidation (touch of the liq price), triggers (touch), limit fills
+        (trade-through). Anything already at or beyond ``c`` acts at ``c`` (a gap).
+        The next event is the nearest along the move; ties by kind, then placement.
+        """
+        down = q < c
+        up = q > c
+        while True:
+            best_level = 0
+            best_key: tuple[int, int] | None = None
+            best: SimOrder | None = None
+            q_pos = self.position.qty
+            if q_pos:
+                lp = self.liq_price()
+                level = -1
+                if q_pos > 0 and lp > 0:
+                    if lp >= c:
+                        level = c
+                    elif down and lp >= q:
+                        level = lp
+                elif q_pos < 0:
+                    if lp <= c:
+                        level = c
+                    elif up and lp <= q:
+                        level = lp
+                if level >= 0:
+                    best_level, best_key = level, (_LIQ, 0)
+            for o in self.orders.values():
+                if not o.live:
+                    continue
+                level = -1
+                kind = _FILL
+                if o.waiting_trigger:
+                    kind = _TRIGGER
+                    t = o.trigger_price
+                    if o.trigger_direction == 1:
+                        if t <= c:
+                            level = c
+                        elif up and t <= q:
+                            level = t
+                    elif t >= c:
+                        level = c
+                    elif down and t >= q:
+                        level = t
+                elif o.is_market:
+                    level = c
+                elif o.is_buy:
+                    if o.price > c or (o.taker and o.price == c):
+                        level = c
+                    elif down and q < o.price:
+                        level = o.price
+                elif o.price < c or (o.taker and o.price == c):
+                    level = c
+                elif up and q > o.price:
+                    level = o.price
+                if level < 0:
+                    continue
+                key = (kind, o.seq)
+                if best_key is None or (
+                    level > best_level if down else level < best_level if up else False
+                ):
+                    best_level, best_key, best = level, key, o
+                elif level == best_level and key < best_key:
+                    best_key, best = key, o
+            if best_key is None:
+                return
+            c = best_level
+            if best is None:
+                self._liquidate()
+            elif best_key[0] == _TRIGGER:
+                self._trigger(best, c)
+            elif best.is_market:
+                self._fill_taker(best, c)
+            elif best.taker:
+                cap = (
+                    min(best.price, c + self.config.slippage_ticks)
+                    if best.is_buy
+                    else max(best.price, c - self.config.slippage_ticks)
+                )
+                self._fill(best, max(cap, 1), maker=False)
+            else:
+                price = best.price
+                if price > self._high:  # a resting limit gapped through: clamp into the bar
+                    price = self._high
+                elif price < self._low:
+                    price = self._low
+                self._fill(best, price, maker=best.tif not in (IOC, FOK))
+
+    def _trigger(self, o: SimOrder, price: int) -> None:
+        """A conditional order reached its trigger at ``price``: report, then act as a new
+        market or limit order placed at that price."""
+        o.triggered = True
+        o.status = NEW
+        o.updated_ts = self._ts
+        self._out.append(OrderTriggered(self._ts, o.client_id, o.venue_id))
+        if o.is_market:
+            self._fill_taker(o, price)
+            return
+        if self._crosses_at(o, price):
+            if o.tif == POST_ONLY:
+                self._close(o, POST_ONLY_WOULD_TAKE)
+                return
+            o.taker = True  # fills now at min(limit, price + slippage)
+        else:
+            o.taker = False
+
+    @staticmethod
+    def _crosses_at(o: SimOrder, price: int) -> bool:
+        return o.price >= price if o.is_buy else o.price <= price
+
+    def _fill_taker(self, o: SimOrder, price: int) -> None:
+        slip = self.config.slippage_ticks
+        self._fill(o, price + slip if o.is_buy else max(1, price - slip), maker=False)
+
+    def _fill(self, o: SimOrder, price: int, *, maker: bool) -> None:
+        """Fill as much of ``o`` at ``price`` as the volume cap and reduce-only allow."""
+        lots = o.remaining
+        if self._cap >= 0:
+            lots = min(lots, self._cap - o.candle_filled)
+        if o.reduce_only:
+            closable = self._closable(o.side)
+            if closable == 0:
+                self._close(o, CANCEL_BY_REDUCE_ONLY)
+                return
+            lots = min(lots, closable)
+        if lots <= 0 or (o.tif == FOK and lots < o.remaining):
+            o.live = False  # nothing more for this order during this candle
+            return
+        inst = self.instrument
+        notional = inst.notional(price, lots)
+        fee = fee_for(notional, self.config.maker_fee_e8 if maker else self.config.taker_fee_e8)
+        apply_fill(self.position, o.side, lots, price, fee, self._nu)
+        o.cum_qty += lots
+        o.cum_value += notional
+        o.cum_fee += fee
+        o.candle_filled += lots
+        o.updated_ts = self._ts
+        o.taker = False
+        fill = Fill(
+            self._ts,
+            o.client_id,
+            o.venue_id,
+            self._next_exec_id(),
+            self.symbol,
+            o.side,
+            price,
+            lots,
+            fee,
+            maker,
+        )
+        self._fills.append(fill)
+        self._out.append(fill)
+        if o.cum_qty == o.qty:
+            o.status = FILLED
+            o.live = False
+            del self.orders[o.client_id]
+        else:
+            o.status = PARTIALLY_FILLED
+            if self._cap >= 0 and o.candle_filled >= self._cap:
+                o.live = False
+        self._drop_stale_reduce_only()
+
+    def _drop_stale_reduce_only(self) -> None:
+        """Cancel reduce-only orders the position no longer allows (flat or flipped)."""
+        for o in list(self.orders.values()):
+            if o.reduce_only and self._closable(o.side) == 0:
+                self._close(o, CANCEL_BY_REDUCE_ONLY)
+
+    def _liquidate(self) -> None:
+        """Cancel every open order, then close the position at the bankruptcy price."""
+        for o in list(self.orders.values()):
+            self._close(o, CANCEL_BEFORE_LIQ)
+        p = self.position
+        price = self.bankruptcy_price()
+        lots = abs(p.qty)
+        side = SELL if p.qty > 0 else BUY
+        fee = fee_for(self.instrument.notional(price, lots), self.config.liquidation_fee_e8)
+        apply_fill(p, side, lots, price, fee, self._nu)
+        ev = Liquidated(self._ts, self.symbol, self._next_exec_id(), side, price, lots, fee)
+        self._liquidations.append(ev)
+        self._out.append(ev)
+
+    def _settle_funding(self, after_ms: int, candle: CandleClosed) -> None:
+        """Funding for each settlement time the candle crosses, on the position at its close:
+        ``amount = notional at the close * rate`` (paid by longs when the rate is positive),
+        rounded like a fee (up when paid, toward zero when received)."""
+        for t in funding_times(after_ms, candle.close_ms, self.config.funding_interval_ms):
+            q = self.position.qty
+            if q == 0:
+                return
+            rate = self._funding.rate_at(t)
+            notional = self.instrument.notional(candle.close, abs(q))
+            amount = fee_for(notional if q > 0 else -notional, rate)
+            if amount == 0:
+                continue
+            apply_funding(self.position, amount)
+            exec_id = self._next_exec_id()
+            ev = FundingPaid(self._ts, self.symbol, exec_id, amount, rate, candle.close)
+            self._fundings.append(ev)
+            self._out.append(ev)
