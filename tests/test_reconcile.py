@@ -1,0 +1,160 @@
+"""Reconciliation converges to the venue's truth, whatever the log lost, and is idempotent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adapters.protocol import OpenOrder, VenueSnapshot
+from engine.events import (
+    BUY,
+    CANCELLED,
+    FILLED,
+    NEW,
+    PARTIALLY_FILLED,
+    REQUESTED,
+    SELL,
+    EventBase,
+    ExternalOrder,
+    Fill,
+    OrderAccepted,
+    OrderCancelled,
+    PositionDrift,
+    PositionSnapshot,
+    ReconciliationCorrection,
+    SubmitOrder,
+)
+from projections.reconcile import FinalStatus, ReconcileView, reconcile
+
+SYMBOL = "BTCUSDT"
+
+
+@dataclass
+class Truth:
+    """What really happened: the commands, the venue's events, and its final state."""
+
+    commands: list[SubmitOrder] = field(default_factory=list)
+    venue_events: list[EventBase] = field(default_factory=list)
+    open_orders: list[OpenOrder] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+    finals: dict[str, FinalStatus] = field(default_factory=dict)
+    unsent: list[str] = field(default_factory=list)
+    position: int = 0
+
+    def snapshot(self, extra_open: list[OpenOrder] = ()) -> VenueSnapshot:  # type: ignore[assignment]
+        return VenueSnapshot(
+            ts=10**9,
+            open_orders=[*self.open_orders, *extra_open],
+            positions=[PositionSnapshot(10**9, SYMBOL, self.position, 0)],
+            fills=list(self.fills),
+        )
+
+
+order_fate = st.tuples(
+    st.sampled_from([BUY, SELL]),
+    st.integers(1, 50),  # qty
+    st.lists(st.integers(1, 20), max_size=4),  # partial fill sizes (trimmed to qty)
+    st.sampled_from(["open", "cancel", "unsent"]),
+)
+
+
+def build(fates: list[tuple[str, int, list[int], str]]) -> Truth:
+    truth = Truth()
+    exec_n = 0
+    for i, (side, qty, parts, fate) in enumerate(fates):
+        cid, vid = f"s-{i}", f"v-{i}"
+        truth.commands.append(SubmitOrder(i, cid, SYMBOL, side, "Limit", qty, price=100))
+        if fate == "unsent":
+            truth.unsent.append(cid)
+            truth.finals[cid] = FinalStatus("")
+            continue
+        truth.venue_events.append(OrderAccepted(i, cid, vid))
+        filled = 0
+        for part in parts:
+            part = min(part, qty - filled)
+            if part <= 0:
+                break
+            exec_n += 1
+            f = Fill(i, cid, vid, f"x-{exec_n}", SYMBOL, side, 100, part, 1)
+            truth.venue_events.append(f)
+            truth.fills.append(f)
+            filled += part
+            truth.position += part if side == BUY else -part
+        if filled == qty:
+            truth.finals[cid] = FinalStatus(FILLED, vid)
+        elif fate == "cancel":
+            truth.venue_events.append(OrderCancelled(i, cid, vid))
+            truth.finals[cid] = FinalStatus(CANCELLED, vid)
+        else:
+            status = PARTIALLY_FILLED if filled else NEW
+            truth.open_orders.append(
+                OpenOrder(cid, vid, SYMBOL, side, "Limit", qty, filled, 100, status=status)
+            )
+    return truth
+
+
+@st.composite
+def damaged_logs(draw: st.DrawFn) -> tuple[Truth, list[EventBase]]:
+    """The truth, and a log that lost, duplicated and shuffled the venue's events."""
+    truth = build(draw(st.lists(order_fate, min_size=1, max_size=12)))
+    kept = [e for e in truth.venue_events if draw(st.booleans())]
+    dupes = draw(st.lists(st.sampled_from(kept), max_size=5)) if kept else []
+    venue_part = draw(st.permutations(kept + dupes))
+    return truth, [*truth.commands, *venue_part]
+
+
+def fold(events: list[EventBase]) -> ReconcileView:
+    return ReconcileView(SYMBOL).fold(events)
+
+
+@settings(max_examples=150, deadline=None)
+@given(damaged_logs())
+def test_any_damaged_log_converges_to_the_venue_and_a_second_pass_is_a_no_op(
+    case: tuple[Truth, list[EventBase]],
+) -> None:
+    truth, log = case
+    snapshot = truth.snapshot()
+    corrections = reconcile(fold(log), snapshot, ts=10**9, lookups=truth.finals)
+    repaired = fold([*log, *corrections])
+
+    assert repaired.position_qty == truth.position
+    assert repaired.exec_ids == {f.exec_id for f in truth.fills}
+    open_ids = {o.client_id for o in repaired.open_orders() if o.status != REQUESTED}
+    assert open_ids == {o.client_id for o in truth.open_orders}
+    # An order that never reached the venue is reported, once, as unsent.
+    unsent = [c.client_id for c in corrections if isinstance(c, ReconciliationCorrection)]
+    pending = [cid for cid in truth.unsent if repaired.orders[cid].status == REQUESTED]
+    assert sorted(unsent) == sorted(pending)
+    assert not any(isinstance(c, PositionDrift) for c in corrections)
+    # Applying the diff twice changes nothing.
+    assert reconcile(repaired, snapshot, ts=10**9, lookups=truth.finals) == []
+
+
+def test_an_order_placed_outside_the_session_is_external() -> None:
+    truth = build([(BUY, 5, [], "open")])
+    stranger = OpenOrder("", "v-hand", SYMBOL, SELL, "Limit", 3, 0, 120)
+    corrections = reconcile(
+        fold(truth.commands + truth.venue_events), truth.snapshot([stranger]), ts=1
+    )
+    assert corrections == [ExternalOrder(1, "v-hand", "", SELL, 3, 120, NEW)]
+
+
+def test_a_position_the_fills_cannot_explain_is_drift_reported_once() -> None:
+    truth = build([(BUY, 5, [5], "open")])
+    snapshot = VenueSnapshot(ts=7, positions=[PositionSnapshot(7, SYMBOL, 9, 0)], fills=truth.fills)
+    view = fold(truth.commands + truth.venue_events)
+    corrections = reconcile(view, snapshot, ts=7)
+    assert corrections == [PositionDrift(7, SYMBOL, 5, 9)]
+    view.fold(corrections)
+    assert reconcile(view, snapshot, ts=7) == []
+
+
+def test_an_open_order_the_venue_no_longer_knows_is_closed_as_vanished() -> None:
+    truth = build([(BUY, 5, [2], "open")])
+    log = truth.commands + truth.venue_events
+    gone = VenueSnapshot(ts=9, positions=[PositionSnapshot(9, SYMBOL, 2, 0)], fills=truth.fills)
+    corrections = reconcile(fold(log), gone, ts=9, lookups={})
+    assert corrections == [OrderCancelled(9, "s-0", "v-0", reason="VanishedAtVenue")]
+    assert fold([*log, *corrections]).open_orders() == []
