@@ -1,0 +1,140 @@
+"""Download Bybit v5 klines over REST (pybit), backwards page by page, into our CSV.
+
+``GET /v5/market/kline`` returns at most 1000 candles, newest first. We ask for
+``[start, end)`` by moving ``end`` back to (oldest start - 1) after each page,
+de-duplicate candles that two pages both contain, keep only candles that had
+closed by the server's clock (the response's ``time``), and pace requests with a
+token bucket. Market endpoints are limited per IP (600 requests / 5 s, bybit-v5.md
+§1.6); the default 10 requests/s stays far below that and is polite to a venue
+shared with a live daemon. pybit itself retries on retCode 10006 (rate limited).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+from .errors import FetchError
+from .pacing import TokenBucket
+from .timeframes import timeframe_ms
+
+PAGE_LIMIT: Final = 1000
+INTERVALS: Final = ("1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W")
+CSV_HEADER: Final = "open_time,open,high,low,close,volume,turnover"
+DEFAULT_RATE: Final = 10.0
+
+Row = list[str]
+#: progress(pages, candles so far, candles expected)
+Progress = Callable[[int, int, int], None]
+
+
+def kline_session(base_url: str | None = None, *, timeout: int = 10) -> Any:
+    """A pybit HTTP session for public market data, optionally pointed at another host."""
+    from pybit.unified_trading import HTTP
+
+    session = HTTP(testnet=False, timeout=timeout, retry_delay=1, max_retries=3)
+    if base_url:
+        session.endpoint = base_url.rstrip("/")
+    return session
+
+
+def fetch_klines(
+    symbol: str,
+    interval: str,
+    start_ms: int,
+    end_ms: int,
+    *,
+    session: Any = None,
+    base_url: str | None = None,
+    category: str = "linear",
+    rate: float = DEFAULT_RATE,
+    progress: Progress | None = None,
+) -> list[Row]:
+    """Closed candles with ``start_ms <= startTime < end_ms``, oldest first, as Bybit's strings.
+
+    Raises ``FetchError`` for an unknown interval, an empty range, a refused
+    request (bad symbol: Bybit retCode 10001) or a network/HTTP failure.
+    """
+    if interval not in INTERVALS:
+        raise FetchError(f"interval {interval!r}: expected one of {', '.join(INTERVALS)}")
+    if end_ms <= start_ms:
+        raise FetchError(f"end ({end_ms}) must be after start ({start_ms})")
+    tf = timeframe_ms(interval)
+    http = session if session is not None else kline_session(base_url)
+    bucket = TokenBucket(rate, burst=max(1, int(rate)))
+    expected = -(-(end_ms - start_ms) // tf)
+    found: dict[int, Row] = {}
+    server_ms = 0
+    cursor = end_ms - 1
+    pages = 0
+    while cursor >= start_ms:
+        bucket.acquire()
+        page, now = _page(http, category, symbol, interval, start_ms, cursor)
+        pages += 1
+        server_ms = max(server_ms, now)
+        if not page:
+            break
+        oldest = cursor
+        for row in page:
+            ts = int(row[0])
+            oldest = min(oldest, ts)
+            if start_ms <= ts < end_ms:
+                found.setdefault(ts, [str(x) for x in row[:7]])
+        if progress is not None:
+            progress(pages, len(found), expected)
+        if len(page) < PAGE_LIMIT or oldest <= start_ms or oldest - 1 >= cursor:
+            break
+        cursor = oldest - 1
+    rows = [found[ts] for ts in sorted(found)]
+    if server_ms:  # drop the candle that was still open when the server answered
+        rows = [r for r in rows if int(r[0]) + tf <= server_ms]
+    return rows
+
+
+def write_kline_csv(rows: list[Row], path: str | Path) -> None:
+    """Write rows in our CSV format (open_time ms and Bybit's strings), atomically."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii", newline="") as out:
+            out.write(CSV_HEADER + "\n")
+            for row in rows:
+                out.write(",".join(row) + ("\n" if len(row) == 7 else ",0\n"))
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _page(
+    http: Any, category: str, symbol: str, interval: str, start_ms: int, end_ms: int
+) -> tuple[list[Row], int]:
+    from pybit.exceptions import FailedRequestError, InvalidRequestError
+
+    try:
+        resp = http.get_kline(
+            category=category,
+            symbol=symbol,
+            interval=interval,
+            start=start_ms,
+            end=end_ms,
+            limit=PAGE_LIMIT,
+        )
+    except InvalidRequestError as exc:
+        raise FetchError(
+            f"Bybit refused the request for {symbol} {interval} ({category}): "
+            f"{exc.message} (retCode {exc.status_code})"
+        ) from None
+    except FailedRequestError as exc:
+        raise FetchError(f"Bybit request failed: {exc.message} (HTTP {exc.status_code})") from None
+    except OSError as exc:  # requests' ConnectionError/Timeout derive from OSError
+        raise FetchError(f"cannot reach {getattr(http, 'endpoint', 'Bybit')}: {exc}") from None
+    result = resp.get("result") or {}
+    rows = result.get("list")
+    if not isinstance(rows, list):
+        raise FetchError(f"unexpected kline response: {str(resp)[:200]}")
+    return rows, int(resp.get("time") or 0)

@@ -1,0 +1,1 @@
+"""Click sub-command groups that live outside ``replay.cli``."""

@@ -1,0 +1,179 @@
+"""``replay data``: download candles from Bybit and check candle files.
+
+Exit codes as everywhere in replay: 0 ok, 2 bad input (symbol, dates, interval,
+a refused request, an unusable file), with a one-paragraph message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sys
+import time
+from pathlib import Path
+
+import click
+
+_SYMBOL = re.compile(r"^[A-Z0-9]{2,40}$")
+
+
+class DataInputError(click.ClickException):
+    """Bad input to a data command: exit 2, message only."""
+
+    exit_code = 2
+
+
+def parse_when(value: str, option: str) -> int:
+    """A UTC date or date-time ("2025-04-01", "2025-04-01T12:00", naive = UTC) or epoch ms."""
+    text = value.strip()
+    if text.isdigit() and len(text) >= 11:
+        return int(text)
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise DataInputError(
+            f"{option} {value!r}: expected a UTC date like 2025-04-01, a time like "
+            "2025-04-01T12:00, or epoch milliseconds"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return (when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(milliseconds=1)
+
+
+@click.group()
+def data() -> None:
+    """Candle data: download from Bybit, check a file."""
+
+
+@data.command()
+@click.argument("symbol")
+@click.option(
+    "--interval",
+    default="1",
+    show_default=True,
+    help="Bybit kline interval: minutes (1 3 5 15 30 60 120 240 360 720), D or W.",
+)
+@click.option("--start", required=True, help="First candle's day or time (UTC), e.g. 2025-04-01.")
+@click.option("--end", required=True, help="End (UTC, exclusive), e.g. 2025-04-02.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV to write: open_time (ms), open, high, low, close, volume, turnover.",
+)
+@click.option("--base-url", default=None, help="REST host (default: Bybit mainnet).")
+@click.option(
+    "--category",
+    default="linear",
+    show_default=True,
+    type=click.Choice(["linear", "inverse", "spot"]),
+)
+@click.option("--rate", default=10.0, show_default=True, help="At most this many requests/s.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+def fetch(
+    symbol: str,
+    interval: str,
+    start: str,
+    end: str,
+    out: Path,
+    base_url: str | None,
+    category: str,
+    rate: float,
+    quiet: bool,
+) -> None:
+    """Download closed Bybit klines of SYMBOL over [--start, --end) into a CSV."""
+    from adapters.historical.bybit_fetch import INTERVALS, fetch_klines, write_kline_csv
+    from adapters.historical.errors import FetchError
+
+    symbol = symbol.strip().upper()
+    if not _SYMBOL.match(symbol):
+        raise DataInputError(f"symbol {symbol!r}: expected letters and digits, e.g. BTCUSDT")
+    interval = interval.strip().upper() if interval.strip().isalpha() else interval.strip()
+    if interval not in INTERVALS:
+        raise DataInputError(f"--interval {interval!r}: expected one of {' '.join(INTERVALS)}")
+    start_ms, end_ms = parse_when(start, "--start"), parse_when(end, "--end")
+    if end_ms <= start_ms:
+        raise DataInputError(f"--end {end} must be after --start {start}")
+    if rate <= 0:
+        raise DataInputError(f"--rate {rate} must be > 0")
+    began = time.monotonic()
+    shown = [0.0]
+
+    def progress(pages: int, candles: int, expected: int) -> None:
+        now = time.monotonic()
+        if quiet or (now - shown[0] < 0.5 and candles < expected):
+            return
+        shown[0] = now
+        pct = min(100.0, 100.0 * candles / max(1, expected))
+        click.echo(
+            f"\r{symbol} {interval}: {candles}/{expected} candles, {pages} requests ({pct:.0f}%)",
+            err=True,
+            nl=False,
+        )
+
+    try:
+        rows = fetch_klines(
+            symbol,
+            interval,
+            start_ms,
+            end_ms,
+            base_url=base_url,
+            category=category,
+            rate=rate,
+            progress=progress,
+        )
+    except FetchError as exc:
+        raise DataInputError(str(exc)) from None
+    if not quiet and shown[0]:
+        click.echo("", err=True)
+    if not rows:
+        raise DataInputError(f"no closed {symbol} {interval} candles between {start} and {end}")
+    write_kline_csv(rows, out)
+    if not quiet:
+        took = time.monotonic() - began
+        click.echo(f"wrote {len(rows)} candles to {out} in {took:.1f}s", err=True)
+
+
+@data.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--symbol", default="BTCUSDT", show_default=True, help="Instrument (price grid).")
+@click.option("--timeframe", default=None, help="Bar length (default: inferred), e.g. 5m.")
+@click.option("--stamps", type=click.Choice(["start", "end"]), default="start", show_default=True)
+@click.option(
+    "--gaps", type=click.Choice(["fail", "fill", "skip"]), default="fail", show_default=True
+)
+@click.option("--drop-last", is_flag=True, help="Drop the last candle (still open when saved).")
+@click.option("--round-prices", is_flag=True, help="Round off-grid prices to the tick.")
+def check(
+    path: Path,
+    symbol: str,
+    timeframe: str | None,
+    stamps: str,
+    gaps: str,
+    drop_last: bool,
+    round_prices: bool,
+) -> None:
+    """Load a candle file with every check and print what it holds."""
+    from adapters.historical import DataError, load_candles
+    from replay.instruments import instrument_for
+
+    try:
+        inst = instrument_for(symbol)
+        series = load_candles(
+            path,
+            inst,
+            timeframe=timeframe,
+            stamps=stamps,
+            gaps=gaps,
+            drop_last_open=drop_last,
+            round_prices=round_prices,
+        )
+    except (DataError, ValueError) as exc:
+        raise DataInputError(str(exc)) from None
+    first = dt.datetime.fromtimestamp(series.start_ms / 1000, dt.UTC)
+    last = dt.datetime.fromtimestamp(series.end_ms / 1000, dt.UTC)
+    click.echo(
+        f"OK {path}: {len(series)} {series.symbol} {series.timeframe} candles, "
+        f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"
+    )
+    sys.stdout.flush()
