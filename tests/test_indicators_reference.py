@@ -340,7 +340,7 @@ def assert_matches(got: np.ndarray, ref: np.ndarray, d: Candles, tol: str, what:
     scales = {"p": float(d["h"].max()), "v": float(max(1, d["v"].max())), "h": 100.0, "u": 1.0}
     atol = np.array([1e-9 * scales[k] for k in tol])
     assert np.array_equal(np.isnan(got), np.isnan(ref)), f"{what}: NaN pattern differs"
-    ok = np.isclose(got, ref, rtol=1e-9, atol=atol, equal_nan=True)  # type: ignore[arg-type]
+    ok = np.isclose(got, ref, rtol=1e-9, atol=atol, equal_nan=True)
     if not ok.all():
         i = int(np.argwhere(~ok)[0][0])
         raise AssertionError(f"{what}: first mismatch at bar {i}: {got[i]} != {ref[i]}")

@@ -91,8 +91,10 @@ class Swing(Indicator):
             self.value = self._high
 
     def get(self, name: str) -> float:
-        if name == "high" or name == "value":
-            return self.value if self.ready else self._high
+        if name == "value":
+            return self.value
+        if name == "high":
+            return self._high
         if name == "low":
             return self._low
         if name == "high_ago":
