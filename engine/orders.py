@@ -1,0 +1,283 @@
+"""The order state machine: one table of legal transitions and an ``OrderBook`` that folds
+venue events into orders, refusing (never applying) anything illegal.
+
+Statuses follow Bybit v5 plus the engine's own ``Requested`` (sent, not acknowledged)::
+
+    Requested -> New | Untriggered (OrderAccepted)      Requested -> Rejected (OrderRejected)
+    Untriggered -> Triggered (OrderTriggered)           open -> amended values (OrderAmended)
+    Requested | New | PartiallyFilled | Triggered -> PartiallyFilled | Filled   (Fill)
+    open -> Cancelled | PartiallyFilledCanceled | Deactivated (OrderCancelled / OrderExpired)
+
+A fill may arrive before the acceptance (venue streams are not ordered across
+topics), so ``Requested`` accepts a fill of a plain order; a conditional order must
+be triggered first. PartiallyFilled / Filled are derived from the cumulative quantity.
+Every execution id is remembered (membership only, never iterated), so a repeated
+fill is refused by construction: it can never be counted twice.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+from engine.events import (
+    BUY,
+    CANCELLED,
+    DEACTIVATED,
+    FILLED,
+    NEW,
+    PARTIALLY_FILLED,
+    PARTIALLY_FILLED_CANCELED,
+    REJECTED,
+    REQUESTED,
+    SELL,
+    TRIGGERED,
+    UNTRIGGERED,
+    Fill,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderRejected,
+    OrderTriggered,
+    SubmitOrder,
+)
+
+
+class Order(msgspec.Struct, gc=False):
+    """One order as the engine knows it (mutable; owned by an ``OrderBook``)."""
+
+    client_id: str
+    symbol: str
+    side: str
+    order_type: str
+    qty: int
+    price: int = 0
+    trigger_price: int = 0
+    trigger_direction: int = 0
+    time_in_force: str = "GTC"
+    reduce_only: bool = False
+    purpose: str = ""
+    status: str = REQUESTED
+    venue_id: str = ""
+    filled: int = 0  # cumulative lots
+    filled_value: int = 0  # cumulative notional, money
+    fees: int = 0  # cumulative fees, money
+    created_ts: int = 0
+    updated_ts: int = 0
+    cancel_pending: bool = False  # a CancelOrder was sent and not yet answered
+    amend_pending: bool = False  # an AmendOrder was sent and not yet answered
+
+    @property
+    def remaining(self) -> int:
+        return self.qty - self.filled
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in _OPEN
+
+
+_OPEN: Final = frozenset((REQUESTED, NEW, PARTIALLY_FILLED, UNTRIGGERED, TRIGGERED))
+_ANY_OPEN: Final = (REQUESTED, NEW, PARTIALLY_FILLED, UNTRIGGERED, TRIGGERED)
+
+#: Event name -> statuses in which that event is legal. Anything else is refused.
+TRANSITIONS: Final[dict[str, tuple[str, ...]]] = {
+    "OrderAccepted": (REQUESTED,),
+    "OrderRejected": (REQUESTED,),
+    "OrderTriggered": (UNTRIGGERED,),
+    "OrderAmended": (NEW, PARTIALLY_FILLED, UNTRIGGERED, TRIGGERED),
+    "OrderCancelled": _ANY_OPEN,
+    "OrderExpired": _ANY_OPEN,
+    "Fill": (REQUESTED, NEW, PARTIALLY_FILLED, TRIGGERED),
+}
+
+VenueOrderEvent = (
+    OrderAccepted | OrderRejected | OrderTriggered | OrderAmended | OrderCancelled | OrderExpired
+)
+
+
+class TransitionError(msgspec.Struct, frozen=True):
+    """Why an event was refused: what the engine reports as ``TransitionRejected``."""
+
+    client_id: str
+    event: str
+    state: str  # the order's status, or "" for an unknown order
+    reason: str
+
+
+def new_order(cmd: SubmitOrder) -> Order:
+    """The ``Requested`` order a ``SubmitOrder`` command creates."""
+    return Order(
+        client_id=cmd.client_id,
+        symbol=cmd.symbol,
+        side=cmd.side,
+        order_type=cmd.order_type,
+        qty=cmd.qty,
+        price=cmd.price,
+        trigger_price=cmd.trigger_price,
+        trigger_direction=cmd.trigger_direction,
+        time_in_force=cmd.time_in_force,
+        reduce_only=cmd.reduce_only,
+        purpose=cmd.purpose,
+        created_ts=cmd.ts,
+        updated_ts=cmd.ts,
+    )
+
+
+def check_fill(order: Order, ev: Fill) -> str | None:
+    """The reason ``ev`` cannot apply to ``order``, or None if it is legal."""
+    if order.status not in TRANSITIONS["Fill"]:
+        return f"fill in state {order.status}"
+    if order.status == REQUESTED and order.trigger_price > 0:
+        return "fill of an untriggered conditional order"
+    if ev.qty <= 0 or ev.price <= 0:
+        return f"bad fill qty={ev.qty} price={ev.price}"
+    if ev.side != order.side:
+        return f"fill side {ev.side} != order side {order.side}"
+    if ev.symbol != order.symbol:
+        return f"fill symbol {ev.symbol} != order symbol {order.symbol}"
+    if order.venue_id and ev.venue_id and ev.venue_id != order.venue_id:
+        return f"venue_id {ev.venue_id} != {order.venue_id}"
+    if order.filled + ev.qty > order.qty:
+        return f"overfill: {order.filled}+{ev.qty} > {order.qty}"
+    return None
+
+
+def apply_fill(order: Order, ev: Fill, notional_unit: int) -> None:
+    """Apply a fill already passed by ``check_fill``."""
+    order.filled += ev.qty
+    order.filled_value += ev.price * ev.qty * notional_unit
+    order.fees += ev.fee
+    if not order.venue_id:
+        order.venue_id = ev.venue_id
+    order.status = FILLED if order.filled == order.qty else PARTIALLY_FILLED
+    order.updated_ts = ev.ts
+
+
+def _end_status(order: Order) -> str:
+    if order.status == UNTRIGGERED:
+        return DEACTIVATED
+    return PARTIALLY_FILLED_CANCELED if order.filled > 0 else CANCELLED
+
+
+def transition(order: Order, ev: VenueOrderEvent) -> str | None:
+    """Apply a non-fill venue event to ``order`` if legal; else return why not (unchanged)."""
+    name = type(ev).__name__
+    if order.status not in TRANSITIONS[name]:
+        return f"{name} in state {order.status}"
+    if type(ev) is OrderAccepted:
+        if ev.status not in (NEW, UNTRIGGERED):
+            return f"accepted with unknown status {ev.status!r}"
+        order.status = ev.status
+        order.venue_id = ev.venue_id
+    elif type(ev) is OrderRejected:
+        order.status = REJECTED
+    elif type(ev) is OrderTriggered:
+        order.status = TRIGGERED
+    elif type(ev) is OrderAmended:
+        if ev.qty < 0 or ev.price < 0 or ev.trigger_price < 0:
+            return "negative amended value"
+        if ev.qty and ev.qty < order.filled:
+            return f"amended qty {ev.qty} below filled {order.filled}"
+        if ev.qty:
+            order.qty = ev.qty
+        if ev.price:
+            order.price = ev.price
+        if ev.trigger_price:
+            order.trigger_price = ev.trigger_price
+        order.amend_pending = False
+        if order.filled and order.filled == order.qty:
+            order.status = FILLED
+    else:  # OrderCancelled | OrderExpired
+        order.status = _end_status(order)
+        order.cancel_pending = False
+    order.updated_ts = ev.ts
+    return None
+
+
+class OrderBook:
+    """Orders by client id plus the seen execution ids; the one place order state changes.
+
+    ``max_closed`` bounds how many closed orders are kept (oldest dropped first, in
+    insertion order) so that the engine's state -- and its checkpoint hash -- stays
+    small in long sessions; ``None`` keeps every order (what projections want). An event
+    for a dropped order is refused as an unknown client id, which is just as harmless.
+    """
+
+    __slots__ = ("closed", "max_closed", "open", "seen_exec")
+
+    def __init__(self, max_closed: int | None = None) -> None:
+        self.open: dict[str, Order] = {}
+        self.closed: dict[str, Order] = {}
+        self.seen_exec: dict[str, None] = {}  # membership only; a dict keeps insertion order
+        self.max_closed = max_closed
+
+    def get(self, client_id: str) -> Order | None:
+        order = self.open.get(client_id)
+        return order if order is not None else self.closed.get(client_id)
+
+    def submit(self, cmd: SubmitOrder) -> Order | None:
+        """Register the order a command creates; None if that client id is already used."""
+        if cmd.client_id in self.open or cmd.client_id in self.closed:
+            return None
+        order = new_order(cmd)
+        self.open[cmd.client_id] = order
+        return order
+
+    def seen(self, exec_id: str) -> bool:
+        return exec_id in self.seen_exec
+
+    def mark_exec(self, exec_id: str) -> bool:
+        """Record an execution id; False if it was already seen (then do nothing with it)."""
+        if exec_id in self.seen_exec:
+            return False
+        self.seen_exec[exec_id] = None
+        return True
+
+    def fill(self, ev: Fill, notional_unit: int) -> TransitionError | Order:
+        """Fold a fill: the updated order, or why it was refused (and not applied)."""
+        if ev.exec_id in self.seen_exec:
+            order = self.get(ev.client_id)
+            state = order.status if order is not None else ""
+            return TransitionError(ev.client_id, "Fill", state, "duplicate exec_id")
+        order = self.open.get(ev.client_id)
+        if order is None:
+            return self._unknown(ev.client_id, "Fill")
+        reason = check_fill(order, ev)
+        if reason is not None:
+            return TransitionError(ev.client_id, "Fill", order.status, reason)
+        self.seen_exec[ev.exec_id] = None
+        apply_fill(order, ev, notional_unit)
+        if order.status == FILLED:
+            self._close(order)
+        return order
+
+    def venue_event(self, ev: VenueOrderEvent) -> TransitionError | Order:
+        """Fold an accept/reject/trigger/amend/cancel/expire: the order, or why refused."""
+        order = self.open.get(ev.client_id)
+        if order is None:
+            return self._unknown(ev.client_id, type(ev).__name__)
+        reason = transition(order, ev)
+        if reason is not None:
+            return TransitionError(ev.client_id, type(ev).__name__, order.status, reason)
+        if not order.is_open:
+            self._close(order)
+        return order
+
+    def _unknown(self, client_id: str, event: str) -> TransitionError:
+        closed = self.closed.get(client_id)
+        if closed is not None:
+            return TransitionError(client_id, event, closed.status, f"order is {closed.status}")
+        return TransitionError(client_id, event, "", "unknown client_id")
+
+    def _close(self, order: Order) -> None:
+        del self.open[order.client_id]
+        closed = self.closed
+        closed[order.client_id] = order
+        if self.max_closed is not None and len(closed) > self.max_closed:
+            del closed[next(iter(closed))]
+
+
+def opposite(side: str) -> str:
+    return SELL if side == BUY else BUY

@@ -1,0 +1,302 @@
+"""All mutable engine state in one object, plus its exact serialized form.
+
+``EngineState`` owns everything ``engine.core.step`` may change; nothing else is
+touched by the fold. ``StateData`` is its msgspec image (dicts in insertion order,
+execution ids as an insertion-ordered list) so that ``snapshot -> restore`` is exact
+and the bytes -- hence ``engine.hashing.state_hash`` -- do not depend on
+PYTHONHASHSEED.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+
+from engine.config import EngineConfig
+from engine.events import CandleClosed, InstrumentSpec, Intent
+from engine.instrument import Instrument
+from engine.orders import Order, OrderBook
+from engine.positions import Position
+from engine.strategy import MarketContext, Strategy
+
+if TYPE_CHECKING:
+    from engine.intents import IntentProcessor
+
+DAY_MS: Final = 86_400_000
+#: Closed orders the engine remembers (to name their status when a late event comes).
+MAX_CLOSED_ORDERS: Final = 256
+
+_TF_UNITS: Final = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": DAY_MS, "w": 7 * DAY_MS}
+
+
+class StateError(ValueError):
+    """A state that cannot be built or restored (bad timeframe, foreign snapshot)."""
+
+
+def timeframe_ms(tf: str) -> int:
+    """ "1m" -> 60000, "4h" -> 14400000; raises ``StateError`` for anything else."""
+    unit = _TF_UNITS.get(tf[-1:]) if tf else None
+    if unit is None or not tf[:-1].isdigit() or int(tf[:-1]) <= 0:
+        raise StateError(f"unknown timeframe {tf!r} (expected e.g. 1m, 5m, 1h, 1d)")
+    return int(tf[:-1]) * unit
+
+
+class Timer(msgspec.Struct, gc=False):
+    """A pending timer: fires (derived ``TimerFired``) at the first event with ts >= due."""
+
+    key: str
+    due: int
+
+
+class Plan(msgspec.Struct, gc=False):
+    """An iceberg/TWAP order being worked slice by slice."""
+
+    plan_id: str
+    side: str
+    remaining: int  # lots not yet sent
+    slices_left: int
+    slice_lots: int
+    every_ms: int
+    style: str  # "iceberg" (limit slices) | "twap" (market slices)
+    purpose: str
+    offset: int  # ticks, for iceberg limit slices
+    stop_loss: int = 0
+    take_profit: int = 0
+
+
+class Timeout(msgspec.Struct, gc=False):
+    """A resting limit to cancel at bar ``due_bar``; ``then_market`` sends the remainder."""
+
+    due_bar: int
+    then_market: bool
+
+
+class Protection(msgspec.Struct, gc=False):
+    """Stop-loss / take-profit (ticks, 0 = none) to place when an entry order fills."""
+
+    stop_loss: int
+    take_profit: int
+
+
+class EngineState:
+    """Everything the fold owns. Build with ``engine.core.new_state``."""
+
+    __slots__ = (
+        "bars",
+        "bars_in_trade",
+        "book",
+        "checkpoint_every",
+        "config",
+        "ctx",
+        "ctx_dirty",
+        "day",
+        "day_halted",
+        "day_start_equity",
+        "folded",
+        "halt_reason",
+        "halted",
+        "initial_balance",
+        "instrument",
+        "is_warm",
+        "last_close",
+        "next_checkpoint",
+        "next_day_ms",
+        "notional_unit",
+        "on_candle",
+        "order_seq",
+        "plans",
+        "position",
+        "proc",
+        "protect",
+        "session_id",
+        "spec",
+        "stop_id",
+        "stop_price",
+        "strategy",
+        "symbol",
+        "tf_ms",
+        "timeframe",
+        "timeouts",
+        "timers",
+        "tp_id",
+        "tp_price",
+        "trail",
+        "ts",
+    )
+
+    def __init__(
+        self,
+        session_id: str,
+        spec: InstrumentSpec,
+        timeframe: str,
+        initial_balance: int,
+        strategy: Strategy,
+        config: EngineConfig,
+    ) -> None:
+        self.session_id = session_id
+        self.spec = spec
+        self.instrument = Instrument(spec)
+        self.symbol = spec.symbol
+        self.notional_unit = self.instrument.notional_unit
+        self.timeframe = timeframe
+        self.tf_ms = timeframe_ms(timeframe)
+        self.initial_balance = initial_balance
+        self.config = config
+        self.checkpoint_every = config.checkpoint_every
+        self.strategy = strategy
+        self.on_candle: Callable[[CandleClosed, MarketContext], list[Intent]] = strategy.on_candle
+        self.is_warm: Callable[[], bool] = strategy.is_warm
+        self.ctx = MarketContext(equity=initial_balance, balance=initial_balance)
+        self.ctx_dirty = True
+        self.position = Position()
+        self.book = OrderBook(max_closed=MAX_CLOSED_ORDERS)
+        self.ts = 0
+        self.last_close = 0  # ticks; 0 until the first execution candle
+        self.bars = 0  # execution candles folded
+        self.bars_in_trade = 0
+        self.folded = 0  # input events folded
+        self.next_checkpoint = config.checkpoint_every if config.checkpoint_every > 0 else -1
+        self.order_seq = 0
+        self.timers: list[Timer] = []
+        self.plans: dict[str, Plan] = {}
+        self.timeouts: dict[str, Timeout] = {}
+        self.protect: dict[str, Protection] = {}
+        self.stop_price = 0  # desired stop trigger (ticks), 0 = none
+        self.tp_price = 0
+        self.trail = 0  # trailing distance (ticks), 0 = none
+        self.stop_id = ""  # client id of the live stop order
+        self.tp_id = ""
+        self.halted = False
+        self.halt_reason = ""
+        self.day = -1  # UTC day index of the last execution candle
+        self.next_day_ms = 0  # first ts of the next UTC day: a cheap rollover test
+        self.day_start_equity = initial_balance
+        self.day_halted = False
+        self.proc: IntentProcessor  # set by engine.core (it needs the finished state)
+
+    # Money is derived, never stored twice: balance = initial + realized - fees - funding.
+    @property
+    def balance(self) -> int:
+        p = self.position
+        return self.initial_balance + p.realized - p.fees - p.funding
+
+    @property
+    def unrealized(self) -> int:
+        p = self.position
+        if p.qty == 0 or self.last_close == 0:
+            return 0
+        return p.unrealized(self.last_close, self.notional_unit)
+
+    @property
+    def equity(self) -> int:
+        return self.balance + self.unrealized
+
+
+class StateData(msgspec.Struct, array_like=True, gc=False):
+    """The serialized form of an ``EngineState`` (see module docstring)."""
+
+    session_id: str
+    spec: InstrumentSpec
+    timeframe: str
+    initial_balance: int
+    config: EngineConfig
+    position: Position
+    open_orders: dict[str, Order]
+    closed_orders: dict[str, Order]
+    seen_exec: list[str]
+    ts: int
+    last_close: int
+    bars: int
+    bars_in_trade: int
+    folded: int
+    next_checkpoint: int
+    order_seq: int
+    timers: list[Timer]
+    plans: dict[str, Plan]
+    timeouts: dict[str, Timeout]
+    protect: dict[str, Protection]
+    stop_price: int
+    tp_price: int
+    trail: int
+    stop_id: str
+    tp_id: str
+    halted: bool
+    halt_reason: str
+    day: int
+    next_day_ms: int
+    day_start_equity: int
+    day_halted: bool
+    strategy: Any = None
+
+
+_encoder: Final = msgspec.msgpack.Encoder()
+_decoder: Final = msgspec.msgpack.Decoder(StateData)
+
+
+def to_data(s: EngineState) -> StateData:
+    """Capture ``s`` (including ``strategy.snapshot()``) as plain data."""
+    return StateData(
+        session_id=s.session_id,
+        spec=s.spec,
+        timeframe=s.timeframe,
+        initial_balance=s.initial_balance,
+        config=s.config,
+        position=s.position,
+        open_orders=s.book.open,
+        closed_orders=s.book.closed,
+        seen_exec=list(s.book.seen_exec),
+        ts=s.ts,
+        last_close=s.last_close,
+        bars=s.bars,
+        bars_in_trade=s.bars_in_trade,
+        folded=s.folded,
+        next_checkpoint=s.next_checkpoint,
+        order_seq=s.order_seq,
+        timers=s.timers,
+        plans=s.plans,
+        timeouts=s.timeouts,
+        protect=s.protect,
+        stop_price=s.stop_price,
+        tp_price=s.tp_price,
+        trail=s.trail,
+        stop_id=s.stop_id,
+        tp_id=s.tp_id,
+        halted=s.halted,
+        halt_reason=s.halt_reason,
+        day=s.day,
+        next_day_ms=s.next_day_ms,
+        day_start_equity=s.day_start_equity,
+        day_halted=s.day_halted,
+        strategy=s.strategy.snapshot(),
+    )
+
+
+def encode_state(s: EngineState) -> bytes:
+    """The state's canonical bytes (what is hashed and what ``restore`` reads)."""
+    return _encoder.encode(to_data(s))
+
+
+def decode_state(data: bytes, strategy: Strategy) -> EngineState:
+    """Rebuild a state from ``encode_state`` bytes; the strategy is restored in place."""
+    try:
+        d = _decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise StateError(f"not an engine state snapshot: {exc}") from exc
+    s = EngineState(d.session_id, d.spec, d.timeframe, d.initial_balance, strategy, d.config)
+    s.position = d.position
+    s.book.open = d.open_orders
+    s.book.closed = d.closed_orders
+    s.book.seen_exec = dict.fromkeys(d.seen_exec)
+    s.ts, s.last_close, s.bars, s.bars_in_trade = d.ts, d.last_close, d.bars, d.bars_in_trade
+    s.folded, s.next_checkpoint, s.order_seq = d.folded, d.next_checkpoint, d.order_seq
+    s.timers, s.plans, s.timeouts, s.protect = d.timers, d.plans, d.timeouts, d.protect
+    s.stop_price, s.tp_price, s.trail = d.stop_price, d.tp_price, d.trail
+    s.stop_id, s.tp_id = d.stop_id, d.tp_id
+    s.halted, s.halt_reason = d.halted, d.halt_reason
+    s.day, s.next_day_ms = d.day, d.next_day_ms
+    s.day_start_equity, s.day_halted = d.day_start_equity, d.day_halted
+    strategy.restore(d.strategy)
+    s.ctx_dirty = True
+    return s
