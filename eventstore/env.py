@@ -1,0 +1,208 @@
+"""One LMDB environment per store directory per process, plus the lmdb error translation.
+
+LMDB forbids opening the same environment twice in one process (its locks belong
+to the process), so every ``EventStore`` on a directory shares one ``SharedEnv``,
+reference-counted. The environment is opened with LMDB's safe defaults (``sync``
+and ``metasync``): every commit is on disk when it returns. Batched writers make
+that cheap by committing rarely; durable writers rely on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Final, TypeVar
+
+import lmdb
+import msgspec
+
+from eventstore import filecheck
+from eventstore.errors import EventStoreError, LogCorruptError
+from eventstore.layout import (
+    CHAIN_DB,
+    FORMAT,
+    FORMAT_KEY,
+    NEXT_ID_KEY,
+    RECORDS_DB,
+    STORE_DB,
+    STREAMS_DB,
+    U32,
+)
+
+T = TypeVar("T")
+
+DEFAULT_MAP_SIZE: Final = 1 << 30
+#: Stores up to this size get the full structural check on open unless told otherwise.
+AUTO_FULL_CHECK_BYTES: Final = 16 << 20
+
+#: lmdb errors that mean "the file is not what LMDB wrote".
+CORRUPTION_ERRORS: Final = (
+    lmdb.CorruptedError,
+    lmdb.PageNotFoundError,
+    lmdb.InvalidError,
+    lmdb.VersionMismatchError,
+    lmdb.PanicError,
+    lmdb.BadValsizeError,
+    lmdb.IncompatibleError,
+    lmdb.BadChecksumError,
+)
+
+
+@contextlib.contextmanager
+def translated(path: Path | str, what: str, seq: int | None = None) -> Iterator[None]:
+    """Turn lmdb's errors into ours: corruption into LogCorruptError, the rest with context."""
+    try:
+        yield
+    except CORRUPTION_ERRORS as exc:
+        raise LogCorruptError(str(path), f"{what}: {exc}", seq) from exc
+    except lmdb.Error as exc:
+        raise EventStoreError(f"{path}: {what}: {exc}") from exc
+
+
+class SharedEnv:
+    """An open environment and its named databases, shared by every store on the path."""
+
+    __slots__ = ("chain", "env", "path", "readonly", "records", "refs", "store", "streams")
+
+    def __init__(self, path: Path, map_size: int, readonly: bool, full_check: bool | None) -> None:
+        self.path, self.readonly, self.refs = path, readonly, 0
+        exists = filecheck.data_file(path).exists()
+        if readonly and not exists:
+            raise EventStoreError(f"no event store at {path}")
+        if exists:
+            check_file(path, full_check)
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+        with translated(path, "open"):
+            self.env = lmdb.open(
+                str(path),
+                map_size=map_size,
+                max_dbs=8,
+                readonly=readonly,
+                writemap=False,
+                sync=True,
+                metasync=True,
+                max_readers=256,
+            )
+        try:
+            self._open_dbs()
+        except BaseException:
+            self.env.close()
+            raise
+
+    def _open_dbs(self) -> None:
+        with translated(self.path, "open databases"):
+            if self.readonly:
+                try:
+                    self.records = self.env.open_db(RECORDS_DB, create=False)
+                    self.chain = self.env.open_db(CHAIN_DB, create=False)
+                    self.streams = self.env.open_db(STREAMS_DB, create=False)
+                    self.store = self.env.open_db(STORE_DB, create=False)
+                except lmdb.NotFoundError:
+                    raise LogCorruptError(str(self.path), "a named database is missing") from None
+            else:
+                with self.env.begin(write=True) as txn:
+                    self.records = self.env.open_db(RECORDS_DB, txn=txn)
+                    self.chain = self.env.open_db(CHAIN_DB, txn=txn)
+                    self.streams = self.env.open_db(STREAMS_DB, txn=txn)
+                    self.store = self.env.open_db(STORE_DB, txn=txn)
+                    if txn.get(FORMAT_KEY, db=self.store) is None:
+                        txn.put(FORMAT_KEY, U32.pack(FORMAT), db=self.store)
+                        txn.put(NEXT_ID_KEY, U32.pack(1), db=self.store)
+            with self.env.begin() as txn:
+                fmt = txn.get(FORMAT_KEY, db=self.store)
+                next_id = txn.get(NEXT_ID_KEY, db=self.store)
+        if fmt is None or len(fmt) != 4 or next_id is None or len(next_id) != 4:
+            raise LogCorruptError(str(self.path), "store header (format, next_id) is damaged")
+        if U32.unpack(fmt)[0] != FORMAT:
+            raise EventStoreError(
+                f"{self.path}: store format {U32.unpack(fmt)[0]}, this code reads {FORMAT}"
+            )
+
+    def begin(self, write: bool = False) -> lmdb.Transaction[bytes]:
+        """A transaction (values as bytes); adopts a map another process grew meanwhile."""
+        try:
+            return self.env.begin(write=write)
+        except lmdb.MapResizedError:
+            self.env.set_mapsize(0)
+            return self.env.begin(write=write)
+
+    def write(
+        self, fn: Callable[[lmdb.Transaction[bytes]], T], what: str, seq: int | None = None
+    ) -> T:
+        """Run ``fn`` in one write transaction and commit; grow the map and retry when full.
+
+        ``fn`` must be safe to run again (it only reads and puts inside ``txn``).
+        """
+        while True:
+            txn = self.begin(write=True)
+            try:
+                result = fn(txn)
+                txn.commit()
+                return result
+            except lmdb.MapFullError:
+                _abort(txn)
+                self.grow()
+            except CORRUPTION_ERRORS as exc:
+                _abort(txn)
+                raise LogCorruptError(str(self.path), f"{what}: {exc}", seq) from exc
+            except lmdb.Error as exc:
+                _abort(txn)
+                raise EventStoreError(f"{self.path}: {what}: {exc}") from exc
+            except BaseException:
+                _abort(txn)
+                raise
+
+    def grow(self) -> None:
+        """Double the map (called after MapFullError, with no transaction open)."""
+        self.env.set_mapsize(self.env.info()["map_size"] * 2)
+
+
+def _abort(txn: lmdb.Transaction[bytes]) -> None:
+    """Abort, tolerating a transaction that a failed commit already ended."""
+    with contextlib.suppress(lmdb.Error):
+        txn.abort()
+
+
+def check_file(path: Path, full: bool | None) -> None:
+    """Raise LogCorruptError if the data file fails the quick (or full) structural check."""
+    data = filecheck.data_file(path)
+    if full is None:
+        full = data.stat().st_size <= AUTO_FULL_CHECK_BYTES
+    problems = filecheck.full_problems(path) if full else filecheck.quick_problems(path)
+    if problems:
+        more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise LogCorruptError(str(data), "; ".join(problems[:3]) + more)
+
+
+_OPEN: dict[Path, SharedEnv] = {}
+
+
+def acquire(path: Path, map_size: int, readonly: bool, full_check: bool | None) -> SharedEnv:
+    """The process's environment for ``path``, opened on first use."""
+    key = path.resolve()
+    shared = _OPEN.get(key)
+    if shared is None:
+        shared = _OPEN[key] = SharedEnv(key, map_size, readonly, full_check)
+    elif shared.readonly and not readonly:
+        raise EventStoreError(f"{key} is already open read-only in this process")
+    shared.refs += 1
+    return shared
+
+
+def release(shared: SharedEnv) -> None:
+    shared.refs -= 1
+    if shared.refs <= 0:
+        _OPEN.pop(shared.path, None)
+        shared.env.close()
+
+
+def now_ms() -> int:
+    """Wall clock for ``created_ms`` (the store is not the engine: the clock is fine here)."""
+    return time.time_ns() // 1_000_000
+
+
+def decode_error(path: Path, what: str, exc: msgspec.MsgspecError) -> LogCorruptError:
+    return LogCorruptError(str(path), f"{what} does not decode: {exc}")

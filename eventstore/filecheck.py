@@ -1,0 +1,119 @@
+"""Checks of an LMDB data file *before* liblmdb maps it.
+
+liblmdb trusts its file: a damaged page can make it read outside the map and kill
+the process with SIGSEGV/SIGBUS instead of returning an error. So the store looks
+at the file first, with plain reads that cannot crash:
+
+* ``quick_problems`` (always, microseconds): both meta pages parse (magic, version,
+  page size), the committed one's last page lies inside the file (catches a
+  truncated file) and the main tree's root page says it is that page.
+* ``full_problems`` (on request, ~2.5 s per million records): py-lmdb's offline
+  structural verifier walks every reachable page (page headers, key order, node
+  bounds, free list), which is what guarantees that opening cannot crash.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+from typing import Final
+
+MAGIC: Final = 0xBEEFC0DE
+DATA_VERSION: Final = 1  # LMDB 0.9's on-disk format
+PAGE_HEADER: Final = 16
+P_BRANCH: Final = 0x01
+P_LEAF: Final = 0x02
+P_META: Final = 0x08
+P_INVALID: Final = 2**64 - 1
+_U16: Final = struct.Struct("=H")
+_U32: Final = struct.Struct("=I")
+_U64: Final = struct.Struct("=Q")
+_DB_SIZE: Final = 48  # an MDB_db record
+
+
+def data_file(path: Path) -> Path:
+    return path / "data.mdb"
+
+
+def _meta(buf: bytes, pgno: int) -> tuple[dict[str, int], list[str]]:
+    """Parse the MDB_meta on a meta page (see mdb.c); return its fields and problems."""
+    if len(buf) < PAGE_HEADER + 24 + 2 * _DB_SIZE + 16:
+        return {}, [f"meta page {pgno} is truncated"]
+    problems = []
+    (flags,) = _U16.unpack_from(buf, 10)
+    m = PAGE_HEADER
+    (magic,) = _U32.unpack_from(buf, m)
+    (version,) = _U32.unpack_from(buf, m + 4)
+    (psize,) = _U32.unpack_from(buf, m + 24)  # mm_psize aliases the free DB's md_pad
+    main = m + 24 + _DB_SIZE
+    (main_root,) = _U64.unpack_from(buf, main + 40)
+    (free_root,) = _U64.unpack_from(buf, m + 24 + 40)
+    (last_pg,) = _U64.unpack_from(buf, main + _DB_SIZE)
+    (txnid,) = _U64.unpack_from(buf, main + _DB_SIZE + 8)
+    if not flags & P_META:
+        problems.append(f"page {pgno} is not a meta page")
+    if magic != MAGIC:
+        problems.append(f"meta page {pgno} has a bad magic number {magic:#x}")
+    if version != DATA_VERSION:
+        problems.append(f"meta page {pgno} has data version {version}, expected {DATA_VERSION}")
+    fields = {
+        "psize": psize,
+        "main_root": main_root,
+        "free_root": free_root,
+        "last_pg": last_pg,
+        "txnid": txnid,
+    }
+    return fields, problems
+
+
+def quick_problems(path: Path) -> list[str]:
+    """Cheap structural checks of ``path``/data.mdb; an empty list means nothing found."""
+    file = data_file(path)
+    size = file.stat().st_size
+    with file.open("rb") as f:
+        head = f.read(PAGE_HEADER + 256)
+        m0, problems = _meta(head, 0)
+        if problems:
+            return problems
+        psize = m0["psize"]
+        if psize < 512 or psize > 65536 or psize & (psize - 1):
+            return [f"meta page 0 has an impossible page size {psize}"]
+        if size < 2 * psize:
+            return [f"file of {size} bytes is shorter than its two meta pages"]
+        f.seek(psize)
+        m1, problems = _meta(f.read(PAGE_HEADER + 256), 1)
+        if problems:
+            return problems
+        meta = m0 if m0["txnid"] >= m1["txnid"] else m1
+        pages = meta["last_pg"] + 1
+        if pages * psize > size:
+            return [
+                f"file holds {size // psize} pages but the last commit uses {pages} (truncated)"
+            ]
+        for name in ("main_root", "free_root"):
+            root = meta[name]
+            if root != P_INVALID and not 2 <= root < pages:
+                problems.append(f"{name} page {root} is outside the {pages} committed pages")
+        root = meta["main_root"]
+        if not problems and root != P_INVALID:
+            f.seek(root * psize)
+            header = f.read(PAGE_HEADER)
+            (pgno,) = _U64.unpack_from(header, 0)
+            (flags,) = _U16.unpack_from(header, 10)
+            if pgno != root or not flags & (P_BRANCH | P_LEAF):
+                problems.append(f"main tree root page {root} is not a tree page")
+    return problems
+
+
+def full_problems(path: Path) -> list[str]:
+    """Every invariant py-lmdb's offline verifier checks, plus the quick checks."""
+    problems = quick_problems(path)
+    if problems:
+        return problems
+    from lmdb import verify  # a pure-Python byte walker: never maps the file
+
+    try:
+        return list(verify.verify(os.fspath(path), subdir=True))
+    except (verify.VerifyError, OSError) as exc:
+        return [str(exc)]

@@ -1,0 +1,189 @@
+"""Appending to one stream: the single writer, batched or durable.
+
+* **batched** (backtests): appends collect in memory and are committed ``batch`` at a
+  time, and on ``flush``/``close``. A crash loses at most the uncommitted batch; what
+  was committed is whole (LMDB commits are atomic) and on disk.
+* **durable** (live): every ``append``, and every ``append_many`` as one group, is
+  committed and synced before the call returns.
+
+Records, chain links and the stream's ``last_seq``/fingerprint change in the same
+LMDB transaction, so a reader or a reopened store never sees one without the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import repeat
+from types import TracebackType
+from typing import TYPE_CHECKING, Final
+
+import lmdb
+import msgspec
+
+from eventstore.chain import LINK, ChainState
+from eventstore.errors import EventStoreError, LogCorruptError
+from eventstore.layout import decode_record, encode_record, pack_key
+from eventstore.lock import WriterLock
+
+if TYPE_CHECKING:
+    from eventstore.stream import Stream
+
+DEFAULT_BATCH: Final = 16_384
+
+
+class Writer:
+    """The one writer of a stream (a context manager); holds the stream's lock while open."""
+
+    def __init__(self, stream: Stream, durable: bool, batch: int = DEFAULT_BATCH) -> None:
+        if batch < 1:
+            raise ValueError(f"batch must be >= 1, not {batch}")
+        self.stream, self.durable = stream, durable
+        self._batch = 1 if durable else batch
+        self._shared = stream._shared
+        self._sid = stream.id
+        self._name_key = stream.name.encode()
+        self._pending: list[bytes] = []
+        self._failed: BaseException | None = None
+        self._lock = WriterLock(stream.lock_path, stream.name)
+        try:
+            self._base, self._chain = self._load_state()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _load_state(self) -> tuple[int, ChainState]:
+        """Last committed seq and the chain's state there, checked against the fingerprint."""
+        shared, sid = self._shared, self._sid
+        with shared.begin() as txn:
+            record = self.stream._record(txn)
+            last = record.last_seq
+            done = last - last % LINK
+            prev = txn.get(pack_key(sid, done), db=shared.chain) if done else bytes(16)
+            if prev is None:
+                raise LogCorruptError(str(shared.path), "chain link is missing", seq=done)
+            tail = self.stream._values(txn, done + 1, last)
+        chain = ChainState(prev, tail, last)
+        if chain.head().hex() != record.fingerprint:
+            raise LogCorruptError(
+                str(shared.path),
+                f"stream {self.stream.name!r}: records {done + 1}..{last} do not match the "
+                "fingerprint in its metadata",
+                seq=done + 1,
+            )
+        return last, chain
+
+    # ------------------------------------------------------------------ appending
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last record appended (committed or still pending)."""
+        return self._base + len(self._pending)
+
+    @property
+    def committed_seq(self) -> int:
+        """The seq of the last record committed (on disk)."""
+        return self._base
+
+    def append(self, data: bytes) -> int:
+        """Append one record; return its seq. Durable mode: on disk when this returns."""
+        if self._failed is not None:
+            self._raise_failed()
+        pending = self._pending
+        pending.append(data)
+        seq = self._base + len(pending)
+        if len(pending) >= self._batch:
+            self._commit()
+        return seq
+
+    def append_many(self, items: Sequence[bytes]) -> range:
+        """Append records in order; return their seqs. Durable mode: one synced commit."""
+        if self._failed is not None:
+            self._raise_failed()
+        first = self._base + len(self._pending) + 1
+        self._pending.extend(items)
+        if len(self._pending) >= self._batch:
+            self._commit()
+        return range(first, first + len(items))
+
+    def flush(self) -> None:
+        """Commit (and sync) everything appended so far."""
+        if self._failed is not None:
+            self._raise_failed()
+        self._commit()
+
+    def close(self) -> None:
+        """Flush, then release the lock (always, even if the flush fails)."""
+        try:
+            if self._failed is None and self._lock.held:
+                self._commit()
+        finally:
+            self._lock.release()
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- committing
+
+    def _raise_failed(self) -> None:
+        if not self._lock.held:
+            raise EventStoreError(f"writer of stream {self.stream.name!r} is closed")
+        raise EventStoreError(
+            f"writer of stream {self.stream.name!r} failed earlier and is unusable: "
+            f"{self._failed!r}"
+        ) from self._failed
+
+    def _commit(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        if not self._lock.held:
+            raise EventStoreError(f"writer of stream {self.stream.name!r} is closed")
+        shared, sid, base, n = self._shared, self._sid, self._base, len(pending)
+        first, last = base + 1, base + n
+        chain, links = self._chain.advance(pending)
+        items = list(zip(map(pack_key, repeat(sid, n), range(first, last + 1)), pending))
+        link_items = [(pack_key(sid, s), d) for s, d in links]
+        fingerprint = chain.head().hex()
+        records_db, chain_db, streams_db = shared.records, shared.chain, shared.streams
+        name_key, path = self._name_key, str(shared.path)
+
+        def put(txn: lmdb.Transaction[bytes]) -> None:
+            cur = txn.cursor(db=records_db)
+            # MDB_APPEND is valid only if every new key sorts after the last key in the db
+            # (true when this stream has the highest id among streams with records).
+            append = not cur.last() or cur.key() < items[0][0]
+            _, added = cur.putmulti(items, append=append, overwrite=False)
+            if added != n:
+                raise LogCorruptError(path, f"records {first}..{last} already exist", seq=first)
+            if link_items:
+                txn.cursor(db=chain_db).putmulti(link_items, overwrite=False)
+            raw = txn.get(name_key, db=streams_db)
+            if raw is None:
+                raise LogCorruptError(path, f"stream {self.stream.name!r} vanished", seq=first)
+            try:
+                record = decode_record(raw)
+            except msgspec.MsgspecError as exc:
+                raise LogCorruptError(path, f"stream record does not decode: {exc}") from exc
+            if record.last_seq != base:
+                raise EventStoreError(
+                    f"stream {self.stream.name!r} moved from seq {base} to "
+                    f"{record.last_seq} behind its writer's back"
+                )
+            updated = msgspec.structs.replace(record, last_seq=last, fingerprint=fingerprint)
+            txn.put(name_key, encode_record(updated), db=streams_db)
+
+        try:
+            shared.write(put, f"append to {self.stream.name!r}", seq=first)
+        except BaseException as exc:
+            self._failed = exc
+            raise
+        self._base, self._chain = last, chain
+        pending.clear()
