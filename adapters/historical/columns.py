@@ -21,7 +21,7 @@ from .raw import I64
 
 ALIASES: Final[dict[str, tuple[str, ...]]] = {
     "time": (
-        "timestamp", "datetime", "opentime", "time", "date", "ts", "starttime", "start",
+        "timestamp", "datetime", "opentime", "time", "date", "ts", "t", "starttime", "start",
         "date_time", "open_time", "start_time", "time_utc", "timestamp_utc", "unix", "epoch",
     ),
     "open": ("open", "o", "openprice", "open_price"),
