@@ -35,7 +35,7 @@ class IndicatorSpec(msgspec.Struct, frozen=True):
             if p.name == name:
                 return p
         names = [p.name for p in self.params]
-        close = difflib.get_close_matches(name, names, n=1)
+        close = difflib.get_close_matches(name.lower(), names, n=1)
         raise IndicatorError(
             f"{self.name}: unknown parameter {name!r}; parameters: {', '.join(names) or '(none)'}",
             indicator=self.name,
@@ -76,7 +76,7 @@ def get_spec(name: str) -> IndicatorSpec:
     """The spec of an indicator name; IndicatorError with a close match if unknown."""
     spec = INDICATORS.get(name)
     if spec is None:
-        close = difflib.get_close_matches(name, list(INDICATORS), n=1, cutoff=0.5)
+        close = difflib.get_close_matches(name.lower(), list(INDICATORS), n=1, cutoff=0.5)
         raise IndicatorError(
             f"unknown indicator {name!r}; known: {', '.join(INDICATORS)}",
             indicator=name,
