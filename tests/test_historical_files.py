@@ -176,7 +176,7 @@ def test_off_grid_bar_fails_under_every_policy(tmp_path: Path) -> None:
 
 def test_missing_column_and_empty_and_unknown_files(tmp_path: Path) -> None:
     path = write(tmp_path, "timestamp,open,high,low,close\n1,2,3,4,5\n")
-    with pytest.raises(DataError, match="lacks column.*volume"):
+    with pytest.raises(DataError, match=r"lacks column.*volume"):
         load_candles(path, INST)
     with pytest.raises(DataError, match="empty"):
         load_candles(write(tmp_path, "\n", "e.csv"), INST)
@@ -310,7 +310,7 @@ def test_our_csv_round_trip_is_exact(tmp_path: Path) -> None:
         max_size=30,
     )
 )
-def test_csv_text_to_ticks_is_exact(tmp_path_factory: pytest.TempPathFactory, bars) -> None:  # type: ignore[no-untyped-def]
+def test_csv_text_to_ticks_is_exact(tmp_path_factory: pytest.TempPathFactory, bars) -> None:
     """Decimal text on the grid always comes back as the same integers."""
     path = tmp_path_factory.mktemp("p") / "p.csv"
     lines = ["open_time,open,high,low,close,volume"]
