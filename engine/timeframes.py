@@ -1,0 +1,160 @@
+"""Timeframe names and the resampler that builds slower bars from execution candles.
+
+A slower bar covers ``[k * tf_ms, (k + 1) * tf_ms)`` (UTC-aligned, like Bybit's klines).
+It is built from the execution candles inside it and becomes visible on the execution
+candle whose ``close_ms`` equals the bar's close (``close_ms % tf_ms == 0``); its values
+then stay constant (forward fill) until the next slow bar closes. No lookahead: nothing
+of a slow bar is visible before that candle.
+
+A slow bar is *complete* only if its execution candles are contiguous and cover it from
+its first to its last instant. An incomplete bar (the first bar when the data starts
+mid-bar, or a bar with a gap) is dropped, never emitted: a partial bar would differ from
+the venue's bar of the same name and move indicators by an amount no one can check.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+_TF_RE: Final = re.compile(r"^([1-9][0-9]*)([mhdw])$")
+_UNIT_MS: Final = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+class TimeframeError(ValueError):
+    """A timeframe string that is not ``<n>m``, ``<n>h``, ``<n>d`` or ``<n>w``."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__(f"bad timeframe {value!r}: expected e.g. 1m, 5m, 15m, 1h, 4h, 1d")
+        self.value = value
+
+
+def tf_ms(timeframe: str) -> int:
+    """Milliseconds in one bar of ``timeframe`` ("5m" -> 300_000)."""
+    m = _TF_RE.match(timeframe)
+    if m is None:
+        raise TimeframeError(timeframe)
+    return int(m.group(1)) * _UNIT_MS[m.group(2)]
+
+
+def is_timeframe(timeframe: str) -> bool:
+    """True if ``timeframe`` parses (see ``tf_ms``)."""
+    return _TF_RE.match(timeframe) is not None
+
+
+class Resampler:
+    """Aggregates execution candles into one slower timeframe, calling ``on_bar`` per close.
+
+    ``update`` returns True on the candle that closed (and emitted) a slow bar. The last
+    emitted bar's OHLCV stays readable as attributes until the next one (forward fill).
+    """
+
+    __slots__ = (
+        "timeframe",
+        "tf_ms",
+        "on_bar",
+        "bucket",
+        "valid",
+        "last_close",
+        "o",
+        "h",
+        "l",
+        "c",
+        "v",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "bar_close_ms",
+        "bars",
+    )
+
+    def __init__(self, timeframe: str, on_bar: Any = None) -> None:
+        self.timeframe = timeframe
+        self.tf_ms = tf_ms(timeframe)
+        self.on_bar = on_bar  # callable(ts, o, h, l, c, v) or None
+        self.bucket = -1  # start ms of the bar being built
+        self.valid = False  # contiguous from the bar's first instant so far
+        self.last_close = -1  # close_ms of the previous execution candle
+        self.o = self.h = self.l = self.c = self.v = 0
+        # The last closed bar (forward-filled values), NaN-free ints; 0 before the first.
+        self.open = self.high = self.low = self.close = self.volume = 0
+        self.bar_close_ms = 0
+        self.bars = 0  # slow bars emitted so far
+
+    def update(self, open_ms: int, close_ms: int, o: int, h: int, l: int, c: int, v: int) -> bool:  # noqa: E741
+        """Fold one execution candle; True if it closed a complete slow bar."""
+        t = self.tf_ms
+        bucket = open_ms - open_ms % t
+        if bucket != self.bucket:
+            self.bucket = bucket
+            self.valid = open_ms == bucket
+            self.o, self.h, self.l, self.c, self.v = o, h, l, c, v
+        else:
+            if open_ms != self.last_close:
+                self.valid = False  # a gap inside the bar
+            if h > self.h:
+                self.h = h
+            if l < self.l:
+                self.l = l
+            self.c = c
+            self.v += v
+        self.last_close = close_ms
+        if close_ms % t != 0 or close_ms - bucket != t:
+            return False
+        self.bucket = -1  # the next candle starts a new bar
+        if not self.valid:
+            return False
+        self.open, self.high, self.low, self.close, self.volume = (
+            self.o,
+            self.h,
+            self.l,
+            self.c,
+            self.v,
+        )
+        self.bar_close_ms = close_ms
+        self.bars += 1
+        if self.on_bar is not None:
+            self.on_bar(close_ms, self.o, self.h, self.l, self.c, self.v)
+        return True
+
+    def snapshot(self) -> list[Any]:
+        """State as builtins (the callback is wiring, not state)."""
+        return [
+            self.bucket,
+            self.valid,
+            self.last_close,
+            self.o,
+            self.h,
+            self.l,
+            self.c,
+            self.v,
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+            self.volume,
+            self.bar_close_ms,
+            self.bars,
+        ]
+
+    def restore(self, state: list[Any]) -> None:
+        """Inverse of ``snapshot``."""
+        (
+            self.bucket,
+            self.valid,
+            self.last_close,
+            self.o,
+            self.h,
+            self.l,
+            self.c,
+            self.v,
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+            self.volume,
+            self.bar_close_ms,
+            self.bars,
+        ) = state

@@ -1,0 +1,256 @@
+"""``load_card`` / ``load_card_text``: YAML text -> a validated, compiled-once ``LoadedCard``.
+
+Everything that can be wrong with a card is found here, before anything runs: YAML
+syntax, duplicate keys, structure and types (pydantic), indicator names and
+parameters, names inside expressions and the Python class path (a trial compile
+against the card's symbol with BTCUSDT's filters). Every failure is an
+``IdeaCardError`` naming the file, line, field path, what was found and expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from adapters.sim.config import SimConfig
+from engine.card import CardCompileError, CardSpec
+from engine.config import EngineConfig
+from engine.events import InstrumentSpec
+from engine.instrument import BTCUSDT, Instrument
+from engine.plan import CompiledPlan, compile_card
+from engine.strategy import Strategy
+from replay.cards.convert import to_engine_config, to_sim_config, to_spec
+from replay.cards.errors import IdeaCardError
+from replay.cards.pyclass import ClassPathError, load_class
+from replay.cards.schema import CardModel
+from replay.cards.yamlnodes import format_path, key_line, line_of, read_yaml, split_path, walk
+
+
+@dataclass(frozen=True)
+class LoadedCard:
+    """A card that loaded: its text and hash (for the log), its parts, a strategy factory."""
+
+    source: str
+    text: str
+    hash: str
+    spec: CardSpec
+    symbol: str
+    timeframe: str
+    engine_config: EngineConfig
+    sim_config: SimConfig
+    strategy_class: type[Any] | None = field(default=None, repr=False)
+
+    def new_strategy(self, instrument: Instrument) -> Strategy:
+        """A fresh compiled strategy for one session on ``instrument``."""
+        return _compile(self.spec, instrument, self.strategy_class, self.source, None)
+
+
+def load_card(path: str | Path) -> LoadedCard:
+    """Read and load the card file at ``path``."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise IdeaCardError(
+            str(p),
+            f"cannot read the card: {exc.strerror}",
+            found=str(p),
+            expected="a readable file",
+        ) from None
+    return _load(text, str(p), p.resolve().parent)
+
+
+def load_card_text(text: str, source: str = "<text>") -> LoadedCard:
+    """Load a card from its text (``replay verify`` rebuilds the strategy from the log)."""
+    p = Path(source)
+    card_dir = p.resolve().parent if source and not source.startswith("<") else None
+    return _load(text, source, card_dir)
+
+
+def _load(text: str, source: str, card_dir: Path | None) -> LoadedCard:
+    data, root = read_yaml(text, source)
+    if not isinstance(data, dict):
+        raise IdeaCardError(
+            source,
+            "a card is a YAML mapping",
+            line=1 if root is None else root.start_mark.line + 1,
+            found=type(data).__name__ if data is not None else "an empty document",
+            expected="keys such as symbol, features, blocks",
+        )
+    try:
+        model = CardModel.model_validate(data)
+    except ValidationError as exc:
+        raise _from_pydantic(exc, source, root) from None
+    instrument = Instrument(InstrumentSpec(**{**_spec_fields(BTCUSDT), "symbol": model.symbol}))
+    engine = to_engine_config(model, instrument.tick)
+    spec = to_spec(model, engine)
+    cls: type[Any] | None = None
+    if model.strategy is not None:
+        try:
+            cls = load_class(model.strategy.class_, card_dir)
+        except ClassPathError as exc:
+            raise IdeaCardError(
+                source,
+                str(exc),
+                line=line_of(root, ["strategy", "class"]),
+                path="strategy.class",
+                found=exc.found,
+                expected=exc.expected,
+                suggestion=exc.suggestion,
+            ) from None
+    _compile(spec, instrument, cls, source, root)  # every name checked now, not at run time
+    return LoadedCard(
+        source=source,
+        text=text,
+        hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        spec=spec,
+        symbol=model.symbol,
+        timeframe=model.timeframes.execution,
+        engine_config=engine,
+        sim_config=to_sim_config(model),
+        strategy_class=cls,
+    )
+
+
+def _spec_fields(spec: InstrumentSpec) -> dict[str, Any]:
+    return {f: getattr(spec, f) for f in spec.__struct_fields__}
+
+
+def _compile(
+    spec: CardSpec, instrument: Instrument, cls: type[Any] | None, source: str, root: Any
+) -> CompiledPlan:
+    try:
+        return compile_card(spec, instrument, cls)
+    except CardCompileError as exc:
+        loc = split_path(exc.path)
+        raise IdeaCardError(
+            source,
+            exc.message,
+            line=line_of(root, loc),
+            path=exc.path,
+            found=exc.found,
+            expected=exc.expected,
+            suggestion=exc.suggestion,
+        ) from None
+    except TypeError as exc:  # the Python strategy's constructor refused its params
+        raise IdeaCardError(
+            source,
+            f"cannot build the strategy class: {exc}",
+            line=line_of(root, ["strategy", "params"]),
+            path="strategy.params",
+            found=spec.strategy_params,
+            expected="the keyword arguments its constructor takes",
+        ) from None
+
+
+# --------------------------------------------------------------- pydantic errors
+
+_RANK = {"extra_forbidden": 0, "missing": 1}
+
+
+def _from_pydantic(exc: ValidationError, source: str, root: Any) -> IdeaCardError:
+    errors = exc.errors(include_url=False)
+    # The most useful error: unknown keys first, then missing ones, then the deepest.
+    best = min(errors, key=lambda e: (_RANK.get(e["type"], 2), -len(e["loc"])))
+    loc = list(best["loc"])
+    kind = best["type"]
+    ctx = best.get("ctx") or {}
+    kept, _node, _key = walk(root, loc)
+    path = format_path(kept)
+    suggestion = str(ctx.get("suggestion", "") or "")
+    expected = str(ctx.get("expected", "") or "")
+    found: Any = best.get("input")
+    message = best["msg"]
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        allowed = _allowed_keys(loc[:-1])
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        message = f"unknown key {key!r}"
+        found = key
+        expected = "one of " + ", ".join(allowed) if allowed else "no such key"
+        suggestion = close[0] if close else ""
+        line = key_line(root, loc)
+    elif kind == "missing":
+        message = f"missing required field {str(loc[-1])!r}"
+        found = None
+        expected = expected or f"a value for {loc[-1]}"
+        line = line_of(root, loc[:-1]) or 1
+    elif kind == "missing_blocks":
+        path = "blocks"
+        found = None
+        line = 1
+    else:
+        expected = expected or best["msg"]
+        line = line_of(root, kept)
+    return IdeaCardError(
+        source,
+        message + (more if len(errors) > 1 else ""),
+        line=line,
+        path=path,
+        found=found,
+        expected=expected,
+        suggestion=suggestion,
+    )
+
+
+def _models_in(t: Any) -> list[type[BaseModel]]:
+    """The pydantic models a (possibly Annotated / Optional / Union) type may be."""
+    origin = typing.get_origin(t)
+    if origin is typing.Annotated:
+        return _models_in(typing.get_args(t)[0])
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        out: list[type[BaseModel]] = []
+        for a in typing.get_args(t):
+            out.extend(_models_in(a))
+        return out
+    if isinstance(t, type) and issubclass(t, BaseModel):
+        return [t]
+    return []
+
+
+def _step(t: Any, elem: str | int) -> Any:
+    """The type one loc element deeper inside ``t`` (None if it cannot be followed)."""
+    origin = typing.get_origin(t)
+    if origin is typing.Annotated:
+        return _step(typing.get_args(t)[0], elem)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if isinstance(elem, str) and elem.startswith("<"):
+            return t  # a discriminator tag: stay on the union, members are tried below
+        for a in typing.get_args(t):
+            r = _step(a, elem)
+            if r is not None:
+                return r
+        return None
+    if origin in (list, tuple) and isinstance(elem, int):
+        args = typing.get_args(t)
+        return args[0] if args else None
+    if origin is dict and isinstance(elem, str):
+        args = typing.get_args(t)
+        return args[1] if len(args) == 2 else None
+    if isinstance(t, type) and issubclass(t, BaseModel) and isinstance(elem, str):
+        for name, f in t.model_fields.items():
+            if elem in (name, f.alias):
+                return f.annotation
+    return None
+
+
+def _allowed_keys(parent_loc: list[str | int]) -> list[str]:
+    t: Any = CardModel
+    for elem in parent_loc:
+        t = _step(t, elem)
+        if t is None:
+            return []
+    keys: list[str] = []
+    for m in _models_in(t):
+        for name, f in m.model_fields.items():
+            k = f.alias or name
+            if k not in keys:
+                keys.append(k)
+    return keys

@@ -1,0 +1,92 @@
+"""Shared helpers for the IdeaCard tests: real candles read in place, synthetic ones, a driver.
+
+The real data file is read where it lies (never copied): ticks = round(price * 10),
+lots = round(volume * 1000), and the CSV's timestamp is the bar's open time.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from engine.events import CandleClosed, Intent
+from engine.instrument import BTCUSDT, Instrument
+from engine.strategy import MarketContext, Strategy
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "crypto"
+CSV_5M = DATA / "bybit_linear_BTCUSDT_5m_20250403_20250702.csv"
+CARDS = Path(__file__).resolve().parents[1] / "ideacards"
+INSTRUMENT = Instrument(BTCUSDT)
+
+
+def candle(
+    open_ms: int, tf_ms: int, o: int, h: int, lo: int, c: int, v: int, tf: str
+) -> CandleClosed:
+    close_ms = open_ms + tf_ms
+    return CandleClosed(close_ms, "BTCUSDT", tf, open_ms, close_ms, o, h, lo, c, v)
+
+
+@lru_cache(maxsize=1)
+def real_5m() -> tuple[CandleClosed, ...]:
+    """Every 5-minute candle of the real Bybit file (skips the test if it is absent)."""
+    if not CSV_5M.exists():
+        pytest.skip(f"real data not found at {CSV_5M}")
+    out = []
+    with CSV_5M.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            open_ms = int(datetime.fromisoformat(row["timestamp"]).timestamp() * 1000)
+            o, h, lo, c = (round(float(row[k]) * 10) for k in ("open", "high", "low", "close"))
+            out.append(
+                candle(open_ms, 300_000, o, h, lo, c, round(float(row["volume"]) * 1000), "5m")
+            )
+    return tuple(out)
+
+
+def drive(
+    strategy: Strategy, candles: tuple[CandleClosed, ...] | list[CandleClosed]
+) -> list[tuple[int, Intent]]:
+    """Feed candles through the strategy alone with a crude position model.
+
+    The context follows the intents as if every entry filled at the close (flat ->
+    long/short, exit -> flat), so position-gated blocks get exercised without a venue.
+    """
+    ctx = MarketContext()
+    out: list[tuple[int, Intent]] = []
+    for i, c in enumerate(candles):
+        if ctx.position_qty:
+            ctx.bars_in_trade += 1
+            ctx.unrealized_pct = (
+                (c.close - ctx.avg_entry)
+                / ctx.avg_entry
+                * (1 if ctx.position_qty > 0 else -1)
+                * 100
+            )
+        for it in strategy.on_candle(c, ctx):
+            out.append((i, it))
+            a = it.action
+            if a in ("enter_long", "enter_short") or (a == "place_limit"):
+                sign = 1 if a == "enter_long" or it.side == "Buy" else -1
+                if ctx.position_qty * sign <= 0:
+                    ctx.position_qty = sign * 10
+                    ctx.avg_entry = float(c.close)
+                    ctx.bars_in_trade = 0
+            elif a == "add":
+                ctx.position_qty += 10 if ctx.position_qty > 0 else -10
+            elif a == "exit":
+                ctx.position_qty = 0
+                ctx.bars_in_trade = 0
+                ctx.unrealized_pct = 0.0
+    return out
+
+
+def test_real_data_is_read_in_ticks_and_lots() -> None:
+    cs = real_5m()
+    first = cs[0]
+    # 2025-04-03 17:05 UTC, open 81794.8 -> 817948 ticks, volume 317.956 -> 317956 lots
+    assert (first.open, first.volume, first.open_ms % 300_000) == (817948, 317956, 0)
+    assert all(b.open_ms == a.close_ms for a, b in itertools.pairwise(cs[:100]))
