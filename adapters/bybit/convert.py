@@ -30,6 +30,9 @@ Choices (Bybit leaves them open, see reference §3 and §8):
 * ``execType`` Funding -> ``FundingPaid``; BustTrade / AdlTrade -> ``Liquidated``;
   Delivery / Settle (not used by perpetuals) are logged and skipped; every other
   type with an order behind it -> ``Fill``.
+* Orders without an orderLinkId were not placed by us: their order messages produce
+  nothing and their executions a bare ``Fill`` with ``client_id=""`` (reconciliation's
+  business).
 * Unknown fields are ignored; unknown topics produce nothing; a malformed item is
   logged and skipped (the rest of the message is still converted).
 """
@@ -503,6 +506,9 @@ class StreamConverter:
         client_id, venue_id = _s(item, "orderLinkId"), _s(item, "orderId")
         if not status or not venue_id:
             raise MalformedMessage("order", "no orderStatus/orderId")
+        if not client_id:
+            log.debug("order %s has no orderLinkId: not ours, left to reconciliation", venue_id)
+            return []
         ts = _ms(item, "updatedTime", msg_ts) or msg_ts
         qty = _lots(inst, _s(item, "qty"))
         market = _s(item, "orderType") == "Market"
@@ -574,8 +580,8 @@ class StreamConverter:
         if ev is None:
             return []
         self.last_exec_ms = max(self.last_exec_ms, ev.ts)
-        if not isinstance(ev, Fill):
-            return [ev]
+        if not isinstance(ev, Fill) or not ev.client_id:
+            return [ev]  # funding, liquidation, or a fill of an order placed elsewhere
         out: list[Event] = []
         tr = self._track(ev.client_id, ev.venue_id)
         if not tr.accepted and not tr.ended:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
 #: Per-endpoint limits (requests per rolling second), linear, default tier.
@@ -50,14 +50,27 @@ IP_WINDOW_S: Final = 5.0
 class WindowBucket:
     """At most ``limit`` acquisitions in any ``window_s`` seconds; ``acquire`` waits."""
 
-    __slots__ = ("_clock", "_lock", "_spent", "blocked_until", "limit", "waits", "window_s")
+    __slots__ = (
+        "_clock",
+        "_lock",
+        "_sleep",
+        "_spent",
+        "blocked_until",
+        "limit",
+        "waits",
+        "window_s",
+    )
 
     def __init__(
-        self, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic
+        self,
+        limit: int,
+        window_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
-        self.limit, self.window_s, self._clock = limit, window_s, clock
+        self.limit, self.window_s, self._clock, self._sleep = limit, window_s, clock, sleep
         self._spent: deque[float] = deque()
         self._lock = asyncio.Lock()
         self.blocked_until = 0.0
@@ -80,7 +93,7 @@ class WindowBucket:
             if wait > 0:
                 self.waits += 1
             while wait > 0:
-                await asyncio.sleep(wait)
+                await self._sleep(wait)
                 wait = self.delay()
             self._spent.append(self._clock())
 
