@@ -14,6 +14,7 @@ from the same stored state.
 
 from __future__ import annotations
 
+import difflib
 import math
 from typing import Any, ClassVar, Final
 
@@ -118,8 +119,6 @@ class Param(msgspec.Struct, frozen=True):
                 value=value,
             )
         if self.choices and value not in self.choices:
-            import difflib
-
             close = difflib.get_close_matches(str(value), self.choices, n=1)
             raise IndicatorError(
                 f"{indicator}: parameter {self.name!r} is {value!r}; "

@@ -11,6 +11,8 @@ from typing import ClassVar
 
 from engine.indicators.base import (
     NAN,
+    SRC_HIGH,
+    SRC_LOW,
     Indicator,
     Param,
     Stateful,
@@ -57,36 +59,31 @@ class MonoDeque(Stateful):
         val = self._val
         head = self._head
         size = self._size
-        # Expire from the front first, so at most ``window`` entries are ever held.
-        while size and idx[head] <= t - cap:
+        # Bars come one index at a time, so at most the front entry expires.
+        if size and idx[head] <= t - cap:
             head += 1
             if head == cap:
                 head = 0
             size -= 1
+        back = head + size - 1
+        if back >= cap:
+            back -= cap
+        elif back < 0:
+            back = cap - 1
         # Drop strictly dominated entries from the back; equal values stay (earliest wins).
         if self.is_max:
-            while size:
-                back = head + size - 1
-                if back >= cap:
-                    back -= cap
-                if val[back] < x:
-                    size -= 1
-                else:
-                    break
+            while size and val[back] < x:
+                size -= 1
+                back = back - 1 if back else cap - 1
         else:
-            while size:
-                back = head + size - 1
-                if back >= cap:
-                    back -= cap
-                if val[back] > x:
-                    size -= 1
-                else:
-                    break
-        pos = head + size
-        if pos >= cap:
-            pos -= cap
-        idx[pos] = t
-        val[pos] = x
+            while size and val[back] > x:
+                size -= 1
+                back = back - 1 if back else cap - 1
+        back += 1
+        if back == cap:
+            back = 0
+        idx[back] = t
+        val[back] = x
         self._head = head
         self._size = size + 1
         self.front_idx = idx[head]
@@ -112,7 +109,12 @@ class _Extreme(Indicator):
 
     def update(self, ts: int, o: int, h: int, l: int, c: int, v: int) -> None:  # noqa: E741
         s = self._src
-        x = source_int(s, o, h, l, c, v)
+        if s == SRC_HIGH:
+            x = h
+        elif s == SRC_LOW:
+            x = l
+        else:
+            x = source_int(s, o, h, l, c, v)
         t = self._t
         dq = self._dq
         dq.push(t, x)
