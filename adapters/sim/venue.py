@@ -269,10 +269,11 @@ class SimVenue:
         if not cmd.reduce_only:
             if ref and notional < inst.min_notional:
                 return self._reject(cmd, "order value below the minimum", MIN_NOTIONAL)
+            # An order that only closes needs no margin (a trader can always get out).
             opening = self._opening_lots(cmd.side, qty)
             need = initial_margin(inst.notional(ref, opening), self.leverage)
             need += fee_for(notional, self.config.taker_fee_e8)
-            if self.available() < need:
+            if opening and self.available() < need:
                 return self._reject(cmd, "insufficient balance", INSUFFICIENT_BALANCE)
         self._order_seq += 1
         o = SimOrder(
@@ -340,7 +341,7 @@ class SimVenue:
         if not o.reduce_only:
             ref = self._ref_price(o.order_type, price, trigger if o.waiting_trigger else 0)
             need = self._order_im_values(o.side, qty - o.cum_qty, ref)
-            if self._free(exclude=o.client_id) < need:
+            if need and self._free(exclude=o.client_id) < need:
                 return refuse("insufficient balance", INSUFFICIENT_BALANCE)
         o.qty, o.price, o.trigger_price = qty, price, trigger
         o.updated_ts = o.active_from = cmd.ts
