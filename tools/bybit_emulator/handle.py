@@ -30,8 +30,9 @@ T = TypeVar("T")
 class EmulatorHandle:
     """A started emulator plus the controls tests need (time, faults, state)."""
 
-    def __init__(self, emulator: Emulator, loop: asyncio.AbstractEventLoop,
-                 thread: threading.Thread) -> None:  # fmt: skip
+    def __init__(
+        self, emulator: Emulator, loop: asyncio.AbstractEventLoop, thread: threading.Thread
+    ) -> None:
         self.emulator = emulator
         self._loop = loop
         self._thread = thread

@@ -63,6 +63,7 @@ def instruments_info(st: EmulatorState, p: dict[str, Any]) -> dict[str, Any]:
         rows.append(
             {
                 "symbol": spec.symbol,
+                "symbolId": 1,
                 "contractType": "LinearPerpetual",
                 "status": "Trading",
                 "baseCoin": spec.base_coin,

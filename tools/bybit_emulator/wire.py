@@ -98,6 +98,8 @@ def order_obj(inst: Instrument, o: OrderRecord, *, ws: bool = False) -> dict[str
         "createdTime": str(o.created_ms),
         "updatedTime": str(o.updated_ms or o.created_ms),
         "cumFeeDetail": {inst.spec.quote_coin: money_str(o.cum_fee)} if o.cum_fee else {},
+        "rpiTakerAccess": False,
+        "rpiMatchedQty": "0",
     }
     if ws:
         out["category"] = "linear"
@@ -253,6 +255,8 @@ def position_obj(inst: Instrument, v: PositionView, *, ws: bool = False) -> dict
     if ws:
         out["entryPrice"] = out.pop("avgPrice")
         out["category"] = "linear"
+    else:
+        out["mmrSysUpdateTime"] = ""  # the REST docs example spells it so; send both
     return out
 
 
