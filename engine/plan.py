@@ -461,7 +461,7 @@ def _compile_intent(
             static[k] = float(val)
     if it.action == "place_limit":
         static["side"] = BUY if it.side == "long" else SELL
-    style = it.style or ex.style
+    style = it.style or ("limit" if it.action == "place_limit" else ex.style)
     static["style"] = style
     dynamic: list[tuple[str, Callable[[], float]]] = []
     for k in ("stop_distance", "price", "stop_loss", "take_profit", "trail_distance", "offset"):

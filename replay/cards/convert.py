@@ -113,6 +113,8 @@ def to_intent(m: IntentModel, path: str) -> IntentSpec:
     elif action == "place_limit":
         kw["side"] = body.side
         kw["price"] = body.price
+        kw["stop_loss"] = body.stop_loss
+        kw["take_profit"] = body.take_profit
     elif action == "reduce":
         kw["reduce_pct"] = body.pct
     elif action in ("set_stop", "set_take_profit"):

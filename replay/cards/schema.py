@@ -215,6 +215,8 @@ class EntryModel(SizedFields):
 class PlaceLimitModel(SizedFields):
     side: Literal["long", "short"]
     price: Operand
+    stop_loss: Operand | None = None
+    take_profit: Operand | None = None
 
 
 class ReduceModel(ExecFields):
