@@ -40,6 +40,7 @@ from engine.events import (
     REQUESTED,
     TRIGGERED,
     UNTRIGGERED,
+    CancelOrder,
     EventBase,
     ExternalOrder,
     Fill,
@@ -119,6 +120,7 @@ class ReconcileView:
         self.position_qty = 0
         self.reported_drift: int | None = None
         self.reported_unsent: set[str] = set()
+        self.cancel_requested: set[str] = set()  # open orders a CancelOrder was logged for
 
     def fold(self, events: Iterable[EventBase]) -> ReconcileView:
         for event in events:
@@ -140,6 +142,9 @@ class ReconcileView:
                     price=event.price,
                     trigger_price=event.trigger_price,
                 )
+        elif kind is CancelOrder:
+            assert isinstance(event, CancelOrder)
+            self.cancel_requested.add(event.client_id)
         elif kind is Fill or kind is Liquidated or kind is FundingPaid:
             self._execution(event)
         elif kind is OrderAccepted:
