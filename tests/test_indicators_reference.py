@@ -352,7 +352,7 @@ def check_case(name: str, params: dict[str, Any], ref: Ref, tol: str, d: Candles
 
 
 @pytest.mark.parametrize(("name", "params", "ref", "tol"), CASES, ids=IDS)
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(d=candle_series())
 def test_matches_reference_on_random_series(
     name: str, params: dict[str, Any], ref: Ref, tol: str, d: Candles

@@ -34,7 +34,7 @@ ENCODINGS: dict[str, tuple[Callable[[Any], bytes], Callable[[bytes], Any]]] = {
 
 @pytest.mark.parametrize("encoding", list(ENCODINGS))
 @pytest.mark.parametrize(("name", "params", "ref", "tol"), CASES, ids=IDS)
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(d=candle_series(min_size=2, max_size=200), cut=st.floats(0, 1))
 def test_restore_mid_series_continues_bit_identical(
     encoding: str, name: str, params: dict[str, Any], ref: Any, tol: str, d: Candles, cut: float

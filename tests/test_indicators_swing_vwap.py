@@ -24,7 +24,7 @@ def _with_future_replaced(d: Candles, t: int, other: Candles) -> Candles:
 
 
 @pytest.mark.parametrize(("name", "params", "ref", "tol"), CASES, ids=IDS)
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     d=candle_series(min_size=2, max_size=150),
     other=candle_series(min_size=150, max_size=150),
