@@ -236,19 +236,16 @@ def _build_indicator(f: FeatureSpec) -> Indicator:
         return spec.cls(**full)
     except IndicatorError as exc:
         param = exc.param or ""
+        known = [p.name for p in spec.params]
         path = f"{f.path}.{param}" if param and param in f.params else f.path
-        names = ", ".join(p.name for p in spec.params) or "(none)"
-        if param and param not in {p.name for p in spec.params}:
-            expected = f"a parameter of {f.indicator}: {names}"
+        if param and param not in known:
+            found: Any = param
+            expected = f"a parameter of {f.indicator}: {', '.join(known) or '(none)'}"
         else:
-            expected = f"valid parameters for {f.indicator} ({names})"
-        raise CardCompileError(
-            path,
-            str(exc),
-            param if param and param not in f.params else exc.value,
-            expected,
-            exc.suggestion,
-        ) from None
+            found = exc.value if param else dict(f.params)
+            expected = f"valid parameters for {f.indicator} ({', '.join(known) or 'none'})"
+        message = str(exc).split(" -- did you mean")[0]
+        raise CardCompileError(path, message, found, expected, exc.suggestion) from None
     except (TypeError, ValueError) as exc:
         raise CardCompileError(f.path, str(exc), dict(f.params), "valid parameters") from None
 

@@ -187,7 +187,11 @@ def _from_pydantic(exc: ValidationError, source: str, root: Any) -> IdeaCardErro
         found = None
         line = 1
     else:
-        expected = expected or best["msg"]
+        if not expected:
+            msg = str(best["msg"])
+            head = "Input should be "
+            expected = msg[len(head) :] if msg.startswith(head) else msg
+            message = f"invalid value ({msg})" if not msg.startswith(head) else "invalid value"
         line = line_of(root, kept)
     return IdeaCardError(
         source,

@@ -104,6 +104,8 @@ def walk(
     key_node: yaml.Node | None = None
     kept: list[str | int] = []
     for i, elem in enumerate(loc):
+        if isinstance(elem, str) and elem.startswith("<"):
+            continue  # a pydantic union tag, not a key
         if isinstance(node, yaml.MappingNode) and isinstance(elem, str):
             for k, v in node.value:
                 if str(k.value) == elem:
