@@ -1,0 +1,283 @@
+"""``replay run``: from a card and candles to a session in the log and a report folder.
+
+This module is the glue a user touches first: it resolves defaults (the bundled
+card, the built-in synthetic market), checks that the data suits the card, names
+the session, shows progress on long runs, and prints the summary. The work itself
+is ``replay.session.run_backtest``; the report is ``report_from_log`` over the log,
+the same function ``replay report`` uses for any session.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from adapters.historical import CandleSeries, DataError, generate, load_candles
+from engine.events import SessionStarted
+from engine.instrument import Instrument, InstrumentError, money_from_str
+from eventstore import EventStore
+from projections.account import AccountView
+from projections.metrics import Summary, summarize
+from replay.cards import LoadedCard, load_card
+from replay.errors import InputError
+from replay.instruments import instrument_for
+from replay.report import iso, summary_dict, write_report
+from replay.session import RunResult, run_backtest
+from replay.verify import read_session
+
+PROGRESS_ABOVE = 50_000  # candles; shorter runs finish before a bar is worth drawing
+
+
+class BacktestRequest(msgspec.Struct):
+    card: Path
+    data: Path | None = None
+    start_ms: int | None = None
+    end_ms: int | None = None
+    stamps: str = "start"
+    gaps: str = "fail"
+    drop_last: bool = False
+    seed: int = 7
+    n_candles: int = 43_200
+    store: Path = Path("runs")
+    session: str | None = None
+    balance: str = "10000"
+    report_dir: Path | None = None
+    write_report: bool = True
+    show_progress: bool = True
+
+
+class Outcome(msgspec.Struct):
+    result: RunResult
+    summary: Summary
+    info: dict[str, Any]
+    report: dict[str, Path]
+    seconds: float
+    synthetic: bool
+
+    def as_json(self) -> dict[str, Any]:
+        data = summary_dict(self.summary, self.info)
+        data.update(
+            session_id=self.result.session_id,
+            fingerprint=self.result.fingerprint,
+            events=self.result.events,
+            seconds=round(self.seconds, 3),
+            synthetic_data=self.synthetic,
+            report={k: str(v) for k, v in self.report.items()},
+        )
+        return data
+
+    def print_table(self) -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        s = self.summary
+        console = Console()
+        if self.synthetic:
+            console.print(
+                "[yellow]Data: SYNTHETIC built-in 1-minute BTC-like candles "
+                f"(seed {self.info['seed']}), not real market data.[/yellow]"
+            )
+        table = Table(title=f"replay backtest — {self.info['card_name']}", show_header=False)
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        rows = [
+            ("period", f"{iso(s.start_ms)} → {iso(s.end_ms)}"),
+            ("candles", f"{s.candles:,}"),
+            ("trades", f"{s.trades:,}"),
+            ("return", f"{s.total_return:+.2%}"),
+            ("CAGR", f"{s.cagr:+.2%}"),
+            ("max drawdown", f"{s.max_drawdown:.2%}"),
+            ("Sharpe", f"{s.sharpe:.2f}"),
+            ("Sortino", f"{s.sortino:.2f}"),
+            ("win rate", f"{s.win_rate:.1%}"),
+            ("profit factor", f"{s.profit_factor:.2f}"),
+            ("exposure", f"{s.exposure:.1%}"),
+            ("fees paid", f"{s.fees_paid:,.2f} USDT"),
+            ("final equity", f"{s.final_equity:,.2f} USDT"),
+            ("buy and hold", f"{s.buy_and_hold_return:+.2%}"),
+            ("session", self.result.session_id),
+            ("fingerprint", self.result.fingerprint),
+            ("events", f"{self.result.events:,} in {self.seconds:.2f} s"),
+        ]
+        for name, value in rows:
+            table.add_row(name, value)
+        console.print(table)
+        if self.report:
+            console.print(f"report: {self.report['html']}")
+
+
+def _card_name(card: LoadedCard) -> str:
+    name = getattr(card.spec, "name", "") or Path(card.source).stem
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(name)).strip("-") or "card"
+
+
+def _load_series(req: BacktestRequest, card: LoadedCard, instrument: Instrument) -> CandleSeries:
+    if req.data is None:
+        if card.timeframe != "1m":
+            raise DataError(
+                str(req.card),
+                0,
+                "timeframe",
+                card.timeframe,
+                "1m (the built-in data is 1-minute candles; pass --data for other timeframes)",
+            )
+        return generate(seed=req.seed, n=req.n_candles, instrument=instrument)
+    series = load_candles(
+        req.data,
+        instrument,
+        stamps=req.stamps,
+        gaps=req.gaps,
+        drop_last_open=req.drop_last,
+    )
+    if series.timeframe != card.timeframe:
+        raise DataError(
+            str(req.data),
+            0,
+            "timeframe",
+            series.timeframe,
+            f"{card.timeframe} (the card's execution timeframe)",
+        )
+    return series
+
+
+def _unique_session(store: EventStore, base: str) -> str:
+    names = {info.name for info in store.streams()}
+    if base not in names:
+        return base
+    n = 2
+    while f"{base}-{n}" in names:
+        n += 1
+    return f"{base}-{n}"
+
+
+def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = None) -> Outcome:
+    card = load_card(req.card)
+    instrument = instrument_for(card.symbol)
+    try:
+        balance = money_from_str(req.balance, ROUND_HALF_EVEN)
+    except InstrumentError:
+        raise InputError(f"--balance {req.balance!r} is not a number") from None
+    if balance <= 0:
+        raise InputError(f"--balance must be positive, got {req.balance}")
+    series = _load_series(req, card, instrument)
+    if req.start_ms is not None or req.end_ms is not None:
+        series = series.between(req.start_ms, req.end_ms)
+    if len(series) == 0:
+        raise DataError(str(req.data or "built-in"), 0, "range", "no candles", "at least one")
+    req.store.mkdir(parents=True, exist_ok=True)
+    card_name = _card_name(card)
+    with EventStore(req.store) as store:
+        if req.session:
+            session_id = req.session
+        else:
+            stamp = datetime.now(tz=UTC).strftime("%Y%m%d-%H%M%S")
+            session_id = _unique_session(store, f"{card_name}-{stamp}")
+        if on_session:
+            on_session(session_id)
+        first_open = int(series.open_ms[0])
+        last_close = int(series.close_ms[-1])
+        data_label = str(req.data) if req.data else f"synthetic(seed={req.seed})"
+        meta = {
+            "card_name": card_name,
+            "data": data_label,
+            "start": iso(first_open),
+            "end": iso(last_close),
+        }
+        view = AccountView()
+        started_at = time.perf_counter()
+        with _progress(len(series), req.show_progress) as advance:
+            result = run_backtest(
+                card,
+                series.events(),
+                instrument,
+                store,
+                session_id=session_id,
+                initial_balance=balance,
+                first_open_ms=first_open,
+                meta=meta,
+                view=view,
+                progress=advance,
+            )
+        seconds = time.perf_counter() - started_at
+        summary = summarize(view)
+        info: dict[str, Any] = {
+            "card": str(req.card),
+            "card_name": card_name,
+            "data": data_label,
+            "seed": req.seed,
+            "store": str(req.store),
+            "fingerprint": result.fingerprint,
+            "session_id": session_id,
+        }
+        report: dict[str, Path] = {}
+        if req.write_report:
+            folder = req.report_dir or req.store / "reports" / session_id
+            report = write_report(folder, view, summary, info)
+    return Outcome(result, summary, info, report, seconds, req.data is None)
+
+
+class _progress:
+    """A rich progress bar on stderr for long runs; a no-op otherwise."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total = total
+        self.enabled = enabled and total >= PROGRESS_ABOVE
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Callable[[int], None] | None:
+        if not self.enabled:
+            return None
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TimeRemainingColumn
+
+        self._bar = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            "{task.completed:,}/{task.total:,} candles",
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task("backtest", total=self.total)
+        return self._advance
+
+    def _advance(self, done: int) -> None:
+        self._bar.update(self._task, completed=done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def report_from_log(
+    store: EventStore, session_id: str, folder: Path
+) -> tuple[dict[str, Path], dict[str, Any]]:
+    """Fold a session's log into the report (any mode, complete or interrupted)."""
+    view = AccountView()
+    started: SessionStarted | None = None
+    for _, event in read_session(store, session_id):
+        if started is None and isinstance(event, SessionStarted):
+            started = event
+        view.apply(event)
+    if started is None:
+        raise DataError(session_id, 1, "first event", "no SessionStarted", "SessionStarted")
+    stream = store.stream(session_id)
+    info = {
+        "session_id": session_id,
+        "card": started.card_path,
+        "data": dict(stream.info().meta).get("data", ""),
+        "fingerprint": stream.fingerprint,
+        "mode": started.mode,
+    }
+    summary = summarize(view)
+    paths = write_report(folder, view, summary, info)
+    return paths, summary_dict(summary, info)

@@ -1,0 +1,532 @@
+"""The live/demo daemon: the backtest's engine, fed by a venue, made crash-proof by the log.
+
+One asyncio loop. For every event the venue yields (a closed candle, an order
+transition, a fill, a clock offset):
+
+1. the event and everything the engine derives from it are appended to the log as
+   ONE durable group (one fsync): nothing acts on an event before it is in the log,
+   and a command is committed before it is sent;
+2. only then are the commands among the derived events sent to the venue.
+
+Start and restart are the same path: open (or create) the session's stream, fold
+its inputs through the engine (the derived events are re-derived and must match
+the log), connect to the venue, and reconcile (``projections.reconcile``) before
+the loop resumes: missed executions are appended, orders the log still calls open
+are looked up by client order id, commands that never reached the venue are sent
+(once: Bybit refuses a second order with the same orderLinkId, and the adapter
+resolves lost replies by looking the id up). A position that still disagrees after
+all fills becomes a ``PositionDrift`` and halts trading (``--on-drift halt``, the
+default) or is adopted (``--on-drift adopt``).
+
+Warm-up: a new session back-fills closed candles over REST, appended with
+``backfill=True``; the engine folds them into its features but acts on no intent
+from them. In-progress klines never reach the log (the adapter passes only
+confirmed ones).
+
+Shutdown: SIGINT/SIGTERM handlers are installed before anything else. The first
+signal stops the loop taking events (so no new intents), optionally cancels open
+orders (``--cancel-on-exit``), appends ``SessionStopped``, syncs and returns 0. A
+second signal exits at once (status 130); the log is consistent anyway, since each
+group commit is atomic.
+
+Halt: ``replay halt SESSION`` writes a request file (``STORE/control/SESSION.halt``)
+and signals the daemon (SIGUSR1); the daemon appends ``Halt`` (a stopped daemon
+finds the file when it resumes), and the engine cancels open orders and takes no
+new entries. The daemon applies the halt itself, so the cancels it derives are
+both logged and sent. A halt is kept across restarts (it is in the log).
+
+Crash points for tests: ``REPLAY_CRASH_AT=<point>:<n>`` makes the process SIGKILL
+itself the n-th time it reaches ``<point>`` (``after_commit``: commands committed,
+not sent; ``after_send``: a command sent, before its answer is folded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from adapters.bybit.config import BybitConfig
+from adapters.bybit.keys import load_keys
+from adapters.bybit.venue import BybitVenue
+from adapters.protocol import VenueSnapshot
+from engine.core import new_state, step
+from engine.events import (
+    DERIVED_TYPES,
+    AmendOrder,
+    CancelOrder,
+    CandleClosed,
+    EventBase,
+    Fill,
+    FundingPaid,
+    Halt,
+    Liquidated,
+    PositionDrift,
+    ReconciliationCorrection,
+    SessionStarted,
+    SessionStopped,
+    SubmitOrder,
+    decode,
+    encode,
+)
+from engine.instrument import Instrument, money_from_str
+from engine.state import EngineState
+from eventstore import EventStore
+from projections.reconcile import FinalStatus, ReconcileView, reconcile
+from replay import __version__
+from replay.cards import LoadedCard, load_card, load_card_text
+from replay.metrics import DaemonMetrics
+
+log = logging.getLogger("replay.daemon")
+
+_DERIVED: Final = frozenset(DERIVED_TYPES)
+_EXECUTIONS: Final = (Fill, FundingPaid, Liquidated)
+_COMMANDS: Final = (SubmitOrder, AmendOrder, CancelOrder)
+_CLOSED_STATUSES: Final = {"Filled", "Cancelled", "Rejected", "Deactivated"}
+
+
+class DaemonOptions(msgspec.Struct, kw_only=True):
+    card: Path
+    store: Path
+    session: str
+    environment: str = "demo"  # demo | live | emulator
+    allow_live: bool = False
+    emulator_url: str = ""  # REST base; WS URLs derived (…/v5/public/linear, …/v5/private)
+    keys_file: str | None = None
+    cancel_on_exit: bool = False
+    on_drift: str = "halt"  # halt | adopt
+    reconcile_every_s: float = 60.0
+    warmup_candles: int = 300
+    metrics_port: int = 0  # 0 = off
+    snapshot_every: int = 50_000  # events between engine snapshots (fast restart)
+
+
+class CrashPoints:
+    """Deterministic self-kill points for crash tests (``REPLAY_CRASH_AT=point:n``)."""
+
+    def __init__(self, spec: str | None) -> None:
+        self.point, self.left = "", 0
+        if spec:
+            point, _, n = spec.partition(":")
+            self.point, self.left = point, int(n or "1")
+
+    def reached(self, point: str) -> None:
+        if point != self.point or self.left <= 0:
+            return
+        self.left -= 1
+        if self.left == 0:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Daemon:
+    """Owns one session: its writer, its engine state and its venue connection."""
+
+    def __init__(self, opts: DaemonOptions) -> None:
+        self.opts = opts
+        self.store: EventStore | None = None
+        self.writer: Any = None
+        self.state: EngineState | None = None
+        self.card: LoadedCard | None = None
+        self.instrument: Instrument | None = None
+        self.venue: BybitVenue | None = None
+        self.view: ReconcileView | None = None
+        self.last_seq = 0
+        self.stopping = asyncio.Event()
+        self.halt_requested = False
+        self.signals = 0
+        self.crash = CrashPoints(os.environ.get("REPLAY_CRASH_AT"))
+        self.metrics = DaemonMetrics(opts.metrics_port)
+        self._reconcile_lock = asyncio.Lock()
+        self._pending_reconcile = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def install_signal_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_stop_signal, sig)
+        loop.add_signal_handler(signal.SIGUSR1, self._on_halt_signal)
+
+    def _on_stop_signal(self, sig: int) -> None:
+        self.signals += 1
+        if self.signals > 1:
+            log.warning("second signal: exiting now (the log is consistent)")
+            os._exit(130)
+        log.info("signal %s: stopping after the current event", signal.Signals(sig).name)
+        self.stopping.set()
+
+    def _on_halt_signal(self) -> None:
+        self.halt_requested = True
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self.install_signal_handlers(loop)
+        self.metrics.start()
+        self.store = EventStore(self.opts.store)
+        try:
+            return await self._run()
+        finally:
+            if self.venue is not None:
+                await self.venue.close()
+            if self.writer is not None:
+                self.writer.close()
+            self.store.close()
+
+    async def _run(self) -> int:
+        assert self.store is not None
+        existing = {info.name for info in self.store.streams()}
+        resumed = self.opts.session in existing
+        if resumed:
+            self._resume()
+        else:
+            self.card = load_card(self.opts.card)
+        assert self.card is not None
+        config = self._venue_config(self.card)
+        keys = load_keys(self.opts.keys_file)
+        self.venue = await BybitVenue.connect(config, keys, on_reconnect=self._on_reconnect)
+        assert self.venue.spec is not None
+        if not resumed:
+            await self._start_session(self.venue)
+        await self.reconcile("start")
+        if not resumed:
+            await self._warm_up()
+        log.info("session %s running (seq %d)", self.opts.session, self.last_seq)
+        return await self._loop()
+
+    def _venue_config(self, card: LoadedCard) -> BybitConfig:
+        o = self.opts
+        if o.environment == "emulator":
+            base = o.emulator_url.rstrip("/")
+            ws = base.replace("http://", "ws://").replace("https://", "wss://")
+            return BybitConfig(
+                environment="emulator",
+                symbol=card.symbol,
+                timeframe=card.timeframe,
+                rest_url=base,
+                public_ws_url=f"{ws}/v5/public/linear",
+                private_ws_url=f"{ws}/v5/private",
+                keys_file=o.keys_file,
+            )
+        return BybitConfig(
+            environment=o.environment,  # type: ignore[arg-type]
+            allow_live=o.allow_live,
+            symbol=card.symbol,
+            timeframe=card.timeframe,
+            keys_file=o.keys_file,
+        )
+
+    # ------------------------------------------------------------ start / resume
+
+    def _resume(self) -> None:
+        """Fold the session's log: the engine state and the reconciliation view."""
+        assert self.store is not None
+        stream = self.store.stream(self.opts.session)
+        started: SessionStarted | None = None
+        for seq, raw in stream.read():
+            event = decode(raw)
+            self.last_seq = seq
+            if started is None:
+                if not isinstance(event, SessionStarted):
+                    raise RuntimeError(f"{self.opts.session}: log does not begin a session")
+                started = event
+                self.card = load_card_text(event.card_text, source=event.card_path)
+                self.instrument = Instrument(event.instrument)
+                strategy = self.card.new_strategy(self.instrument)
+                self.state = new_state(event, strategy, self.card.engine_config)
+                self.view = ReconcileView(event.instrument.symbol)
+            assert self.view is not None and self.state is not None
+            self.view.apply(event)
+            if type(event) not in _DERIVED:
+                step(self.state, event)
+        self.writer = stream.writer(durable=True)
+        stream.set_meta("status", "running")
+        log.info("resumed %s at seq %d", self.opts.session, self.last_seq)
+
+    async def _start_session(self, venue: BybitVenue) -> None:
+        assert self.store is not None and self.card is not None and venue.spec is not None
+        snap = await venue.snapshot(since_ms=None)
+        usdt = [b for b in snap.balances if b.coin == "USDT"]
+        balance = usdt[0].wallet if usdt else money_from_str("0")
+        self.instrument = Instrument(venue.spec)
+        started = SessionStarted(
+            ts=snap.ts,
+            session_id=self.opts.session,
+            mode="live" if self.opts.environment == "live" else "demo",
+            card_text=self.card.text,
+            card_hash=self.card.hash,
+            venue=venue.config.venue_name if hasattr(venue.config, "venue_name") else "bybit",
+            instrument=venue.spec,
+            version=__version__,
+            initial_balance=balance,
+            card_path=self.card.source,
+            timeframe=self.card.timeframe,
+        )
+        stream = self.store.create_stream(
+            self.opts.session,
+            kind=started.mode,
+            meta={"status": "running", "card": self.card.source, "venue": started.venue},
+        )
+        self.writer = stream.writer(durable=True)
+        strategy = self.card.new_strategy(self.instrument)
+        self.state = new_state(started, strategy, self.card.engine_config)
+        self.view = ReconcileView(venue.spec.symbol)
+        await self.fold([started])
+
+    async def _warm_up(self) -> None:
+        """Back-fill closed candles so every feature is warm before live candles arrive."""
+        assert self.venue is not None and self.card is not None
+        candles = await fetch_recent_candles(self.venue, self.opts.warmup_candles)
+        await self.fold(candles)
+        self.metrics.warmup.set(len(candles))
+
+    # ------------------------------------------------------------------ the loop
+
+    async def _loop(self) -> int:
+        assert self.venue is not None
+        events = self.venue.events().__aiter__()
+        next_reconcile = time.monotonic() + self.opts.reconcile_every_s
+        while not self.stopping.is_set():
+            if self.halt_requested or halt_file(self.opts.store, self.opts.session).exists():
+                self.halt_requested = False
+                halt_file(self.opts.store, self.opts.session).unlink(missing_ok=True)
+                await self.fold([Halt(ts=self._now(), reason="operator", source="replay halt")])
+            if self._pending_reconcile:
+                self._pending_reconcile = False
+                await self.reconcile("reconnect")
+            if time.monotonic() >= next_reconcile:
+                next_reconcile = time.monotonic() + self.opts.reconcile_every_s
+                await self.reconcile("timer")
+            getter = asyncio.ensure_future(events.__anext__())
+            stopper = asyncio.ensure_future(self.stopping.wait())
+            done, _ = await asyncio.wait(
+                {getter, stopper}, timeout=0.5, return_when=asyncio.FIRST_COMPLETED
+            )
+            stopper.cancel()
+            if getter not in done:
+                getter.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await getter
+                continue
+            try:
+                event = getter.result()
+            except StopAsyncIteration:
+                break
+            received = time.perf_counter()
+            if self._is_duplicate(event):
+                continue
+            await self.fold([event], received=received)
+        return await self._shutdown()
+
+    def _is_duplicate(self, event: EventBase) -> bool:
+        """Executions already in the log are dropped before they reach it."""
+        assert self.view is not None
+        if isinstance(event, _EXECUTIONS):
+            return event.exec_id in self.view.exec_ids
+        return False
+
+    def _now(self) -> int:
+        assert self.venue is not None
+        return int(self.venue.clock.now_ms())
+
+    async def _shutdown(self) -> int:
+        assert self.state is not None and self.view is not None
+        if self.opts.cancel_on_exit and self.venue is not None:
+            for order in self.view.open_orders():
+                if order.status != "Requested":
+                    cmd = CancelOrder(ts=self._now(), client_id=order.client_id, reason="shutdown")
+                    await self._append([cmd])
+                    with contextlib.suppress(Exception):
+                        await self.venue.cancel(cmd)
+        await self.fold([SessionStopped(ts=self._now(), reason="signal")])
+        assert self.store is not None
+        self.store.stream(self.opts.session).set_meta("status", "stopped")
+        log.info("session %s stopped cleanly at seq %d", self.opts.session, self.last_seq)
+        return 0
+
+    # ------------------------------------------------------------------ folding
+
+    async def fold(self, inputs: Sequence[EventBase], received: float | None = None) -> None:
+        """Append inputs with their derived events (one durable group each), then send."""
+        assert self.state is not None and self.view is not None
+        for event in inputs:
+            derived = step(self.state, event)  # type: ignore[arg-type]
+            await self._append([event, *derived])
+            commands = [d for d in derived if isinstance(d, _COMMANDS)]
+            if commands:
+                self.crash.reached("after_commit")
+                for cmd in commands:
+                    await self._send(cmd)
+                    self.crash.reached("after_send")
+                if received is not None and isinstance(event, CandleClosed):
+                    self.metrics.latency.observe(time.perf_counter() - received)
+            if isinstance(event, PositionDrift) and self.opts.on_drift == "halt":
+                detail = f"position drift: log {event.local_qty} lots, venue {event.venue_qty}"
+                await self.fold([Halt(ts=event.ts, reason=detail, source="reconciliation")])
+            self.metrics.observe(event, self.state)
+
+    async def _append(self, events: Sequence[EventBase]) -> None:
+        assert self.writer is not None and self.view is not None
+        seqs = self.writer.append_many([encode(e) for e in events])
+        self.last_seq = seqs[-1]
+        for e in events:
+            self.view.apply(e)
+        self.metrics.appended.inc(len(events))
+        for e in events:
+            log.debug("append %s", type(e).__name__, extra={"seq": self.last_seq})
+
+    async def _send(self, cmd: EventBase) -> None:
+        assert self.venue is not None
+        try:
+            if isinstance(cmd, SubmitOrder):
+                await self.venue.submit(cmd)
+            elif isinstance(cmd, AmendOrder):
+                await self.venue.amend(cmd)
+            elif isinstance(cmd, CancelOrder):
+                await self.venue.cancel(cmd)
+        except Exception as exc:  # the venue answers through events; this is transport failure
+            log.error("sending %s failed: %s", type(cmd).__name__, exc)
+
+    # ----------------------------------------------------------- reconciliation
+
+    def _on_reconnect(self, stream: str, n: int) -> None:
+        self.metrics.reconnects.labels(stream=stream).inc()
+        self._pending_reconcile = True
+
+    async def reconcile(self, why: str) -> None:
+        """Diff the log against a venue snapshot and append the corrections."""
+        assert self.venue is not None and self.view is not None
+        async with self._reconcile_lock:
+            snap: VenueSnapshot = await self.venue.snapshot(since_ms=None)
+            lookups: dict[str, FinalStatus] = {}
+            open_at_venue = {o.client_id for o in snap.open_orders}
+            for order in self.view.open_orders():
+                if order.client_id in open_at_venue:
+                    continue
+                found = await self.venue.lookup(order.client_id)
+                lookups[order.client_id] = _final_status(found)
+            corrections = reconcile(self.view, snap, ts=snap.ts, lookups=lookups)
+            if corrections:
+                log.info("reconcile (%s): %d corrections", why, len(corrections))
+                self.metrics.corrections.inc(len(corrections))
+            unsent = [
+                c.client_id
+                for c in corrections
+                if isinstance(c, ReconciliationCorrection) and c.kind == "unsent"
+            ]
+            await self.fold(corrections)
+            for client_id in unsent:
+                cmd = self._logged_command(client_id, SubmitOrder)
+                if cmd is not None:
+                    log.info("sending %s, committed before a crash and never sent", client_id)
+                    await self._send(cmd)
+            still_open = {o.client_id for o in snap.open_orders}
+            for order in self.view.open_orders():
+                if order.client_id in self.view.cancel_requested and order.client_id in still_open:
+                    cancel = self._logged_command(order.client_id, CancelOrder)
+                    if cancel is not None:
+                        await self._send(cancel)
+
+    def _logged_command(self, client_id: str, kind: type[EventBase]) -> EventBase | None:
+        """The last logged command of ``kind`` for ``client_id`` (re-sent, never re-made)."""
+        assert self.store is not None
+        found: EventBase | None = None
+        for _, raw in self.store.stream(self.opts.session).read():
+            event = decode(raw)
+            if type(event) is kind and getattr(event, "client_id", None) == client_id:
+                found = event
+        return found
+
+
+def _final_status(found: dict[str, Any] | None) -> FinalStatus:
+    """The venue's answer for an orderLinkId (a Bybit order object), as a ``FinalStatus``."""
+    if not found:
+        return FinalStatus("")
+    status = str(found.get("orderStatus", ""))
+    if status == "PartiallyFilledCanceled":
+        status = "Cancelled"
+    if status not in _CLOSED_STATUSES:
+        status = "Cancelled" if status else ""
+    reason = str(found.get("rejectReason") or found.get("cancelType") or "")
+    return FinalStatus(status, str(found.get("orderId", "")), reason)
+
+
+async def fetch_recent_candles(venue: BybitVenue, n: int) -> list[CandleClosed]:
+    """The ``n`` most recent closed candles over REST, oldest first, flagged as backfill."""
+    from adapters.bybit.convert import candles_from_rest_kline
+
+    assert venue.instrument is not None
+    c = venue.config
+    result = await venue.rest.call(
+        "/v5/market/kline",
+        {"category": c.category, "symbol": c.symbol, "interval": c.interval, "limit": min(n, 1000)},
+    )
+    result.setdefault("interval", c.interval)
+    now = venue.clock.now_ms()
+    candles = [cd for cd in candles_from_rest_kline(venue.instrument, result) if cd.close_ms <= now]
+    candles.sort(key=lambda cd: cd.open_ms)
+    return [msgspec.structs.replace(cd, backfill=True) for cd in candles]
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the session id and seq when known."""
+
+    def __init__(self, session: str) -> None:
+        super().__init__()
+        self.session = session
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "ts": round(record.created, 3),
+            "level": record.levelname,
+            "logger": record.name,
+            "session": self.session,
+            "msg": record.getMessage(),
+        }
+        seq = getattr(record, "seq", None)
+        if seq is not None:
+            data["seq"] = seq
+        return json.dumps(data)
+
+
+def setup_logging(session: str, as_json: bool, level: str = "INFO") -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        JsonFormatter(session)
+        if as_json
+        else logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def halt_file(store: Path, session: str) -> Path:
+    return store / "control" / f"{session}.halt"
+
+
+def request_halt(store: Path, session: str) -> str:
+    """Ask a session's daemon to halt: now if it runs, else as soon as it resumes."""
+    from eventstore import WriterLocked
+
+    with EventStore(store) as es:
+        stream = es.stream(session)  # StreamNotFound for a wrong name
+        path = halt_file(store, session)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("halt requested\n")
+        try:
+            with stream.writer(durable=True):
+                pass
+        except WriterLocked as exc:
+            if exc.pid:
+                os.kill(exc.pid, signal.SIGUSR1)
+                return f"asked the running daemon (pid {exc.pid}) to halt"
+            return "the session's writer is busy; the halt is applied when it next checks"
+    return "the session is not running; it will halt as soon as it resumes"

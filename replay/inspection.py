@@ -1,0 +1,91 @@
+"""``replay inspect``: a session's events, or its state as it was at any sequence number.
+
+The state is rebuilt, not stored: the inputs up to ``--at`` are folded through the
+engine (exactly as ``verify`` does) and the engine's own snapshot is shown, next to
+the account projection (position, balance, equity) folded from the same events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+
+from engine.core import new_state, snapshot_state, step
+from engine.events import DERIVED_TYPES, EventBase, SessionStarted, to_dict
+from engine.instrument import MONEY_SCALE, Instrument
+from eventstore import EventStore
+from projections.account import AccountView
+from replay.cards import load_card_text
+from replay.verify import read_session
+
+_DERIVED = frozenset(DERIVED_TYPES)
+
+
+def list_events(
+    store: EventStore,
+    session_id: str,
+    *,
+    first: int = 1,
+    type_name: str | None = None,
+    limit: int | None = None,
+) -> Iterator[tuple[int, EventBase]]:
+    """Events from ``first`` on, optionally of one type, at most ``limit`` of them."""
+    shown = 0
+    for seq, event in read_session(store, session_id):
+        if seq < first or (type_name and type(event).__name__ != type_name):
+            continue
+        yield seq, event
+        shown += 1
+        if limit is not None and shown >= limit:
+            return
+
+
+def state_at(store: EventStore, session_id: str, at: int | None = None) -> dict[str, Any]:
+    """The engine state and account after the event with sequence number ``at`` (default: last)."""
+    state = None
+    view = AccountView()
+    seq = 0
+    ts = 0
+    for seq, event in read_session(store, session_id):
+        if at is not None and seq > at:
+            seq -= 1
+            break
+        ts = event.ts
+        view.apply(event)
+        if type(event) in _DERIVED:
+            continue
+        if state is None:
+            if not isinstance(event, SessionStarted):
+                raise ValueError(f"{session_id}: the first event is not SessionStarted")
+            card = load_card_text(event.card_text, source=f"{session_id}:card")
+            instrument = Instrument(event.instrument)
+            state = new_state(event, card.new_strategy(instrument), card.engine_config)
+        step(state, event)  # type: ignore[arg-type]
+    engine_state = msgspec.msgpack.decode(snapshot_state(state)) if state is not None else None
+    instr = view.instrument
+    return {
+        "seq": seq,
+        "ts": ts,
+        "account": {
+            "position_qty": instr.lots_to_qty(view.position.qty) if instr else "0",
+            "avg_entry": (
+                instr.ticks_to_float(view.position.avg_entry_ticks(instr.notional_unit))
+                if instr
+                else 0.0
+            ),
+            "balance": view.balance / MONEY_SCALE,
+            "equity": view.equity / MONEY_SCALE,
+            "realized": view.position.realized / MONEY_SCALE,
+            "fees": view.position.fees / MONEY_SCALE,
+            "closed_trades": len(view.trades),
+        },
+        "engine": engine_state,
+    }
+
+
+def event_row(seq: int, event: EventBase) -> dict[str, Any]:
+    row = {"seq": seq}
+    row.update(to_dict(event))
+    return row

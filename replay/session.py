@@ -1,0 +1,151 @@
+"""The backtest session runner: candles in, a complete event log out.
+
+Per candle, in this order (the order ``replay verify`` relies on):
+
+1. ``venue.on_candle(candle)``: what happened at the venue *during* the candle
+   (triggers, fills, funding, liquidation). Each venue event is an input.
+2. The candle itself, an input: the strategy sees the closed bar.
+
+Every input is appended to the log, then folded with ``engine.core.step``; the
+derived events step returns are appended right after it, and only then are the
+commands among them sent to the venue, whose answers are inputs in turn. So in
+the log each input is followed by exactly the events derived from it, which is
+what lets ``verify`` re-derive and compare a session event by event.
+
+Appends are batched (backtests need speed, not per-event durability); the log is
+synced when the session ends or is interrupted, and the stream's metadata says
+whether it completed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Final
+
+import msgspec
+
+from adapters.sim.venue import SimVenue
+from engine.core import new_state, step
+from engine.events import (
+    AmendOrder,
+    CancelOrder,
+    CandleClosed,
+    EventBase,
+    SessionStarted,
+    SessionStopped,
+    SubmitOrder,
+    encode,
+)
+from engine.instrument import Instrument
+from eventstore import EventStore
+from projections.account import AccountView
+from replay import __version__
+from replay.cards import LoadedCard
+
+BATCH: Final = 8192
+_COMMANDS: Final = (SubmitOrder, AmendOrder, CancelOrder)
+
+
+class RunResult(msgspec.Struct):
+    session_id: str
+    events: int
+    fingerprint: str
+    status: str
+
+
+class SessionInterrupted(Exception):
+    """The user stopped a run; the log holds everything up to that point."""
+
+    def __init__(self, session_id: str, events: int) -> None:
+        super().__init__(f"session {session_id} interrupted after {events} events")
+        self.session_id = session_id
+        self.events = events
+
+
+def run_backtest(
+    card: LoadedCard,
+    candles: Iterator[CandleClosed],
+    instrument: Instrument,
+    store: EventStore,
+    *,
+    session_id: str,
+    initial_balance: int,
+    first_open_ms: int,
+    meta: dict[str, str] | None = None,
+    view: AccountView | None = None,
+    progress: Callable[[int], None] | None = None,
+    progress_every: int = 10_000,
+) -> RunResult:
+    """Run ``card`` over ``candles`` into a new stream ``session_id`` of ``store``."""
+    started = SessionStarted(
+        ts=first_open_ms,
+        session_id=session_id,
+        mode="backtest",
+        card_text=card.text,
+        card_hash=card.hash,
+        venue="sim",
+        instrument=instrument.spec,
+        version=__version__,
+        initial_balance=initial_balance,
+        card_path=card.source,
+        timeframe=card.timeframe,
+        settings={"sim": msgspec.json.encode(card.sim_config).decode()},
+    )
+    stream = store.create_stream(
+        session_id,
+        kind="backtest",
+        meta={"status": "running", "card": card.source, **(meta or {})},
+    )
+    state = new_state(started, card.new_strategy(instrument), card.engine_config)
+    venue = SimVenue(instrument, card.sim_config, initial_balance, id_prefix="sim")
+    folded = view if view is not None else AccountView()
+    buf: list[bytes] = []
+    count = 0
+    last_ts = first_open_ms
+
+    with stream.writer(durable=False) as writer:
+
+        def flush() -> None:
+            nonlocal count
+            if buf:
+                writer.append_many(buf)
+                count += len(buf)
+                buf.clear()
+
+        def fold_input(event: EventBase) -> None:
+            buf.append(encode(event))
+            folded.apply(event)
+            derived = step(state, event)  # type: ignore[arg-type]
+            if not derived:
+                return
+            for d in derived:
+                buf.append(encode(d))
+            for d in derived:
+                if isinstance(d, _COMMANDS):
+                    for answer in venue.on_command(d):
+                        fold_input(answer)
+
+        fold_input(started)
+        n = 0
+        try:
+            for candle in candles:
+                for ev in venue.on_candle(candle):
+                    fold_input(ev)
+                fold_input(candle)
+                last_ts = candle.ts
+                if len(buf) >= BATCH:
+                    flush()
+                n += 1
+                if progress is not None and n % progress_every == 0:
+                    progress(n)
+        except KeyboardInterrupt:
+            fold_input(SessionStopped(ts=last_ts, reason="interrupted"))
+            flush()
+            stream.set_meta("status", "interrupted")
+            raise SessionInterrupted(session_id, count) from None
+        fold_input(SessionStopped(ts=last_ts, reason="completed"))
+        flush()
+    if progress is not None:
+        progress(n)
+    stream.set_meta("status", "complete")
+    return RunResult(session_id, count, stream.fingerprint, "complete")

@@ -1,0 +1,128 @@
+"""``replay verify``: re-fold a session's inputs and check every derived event byte for byte.
+
+The log interleaves inputs (candles, venue answers, session events) with the events
+the engine derived from each of them, in the order the runner appended them: an
+input, then exactly its derived events. Verification rebuilds the strategy from the
+IdeaCard text stored in ``SessionStarted``, folds every input through the current
+engine, and compares the re-derived events (checkpoints and their state hashes
+included) with the logged ones. The hash chain of the stream is checked first, so
+an edited record is reported even when it is an input.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+
+import msgspec
+
+from engine.core import new_state, step
+from engine.events import (
+    DERIVED_TYPES,
+    Checkpoint,
+    EventBase,
+    SessionStarted,
+    decode,
+    encode,
+    to_dict,
+)
+from engine.instrument import Instrument
+from eventstore import EventStore, LogCorruptError
+from replay.cards import load_card_text
+
+_DERIVED = frozenset(DERIVED_TYPES)
+
+
+class Divergence(msgspec.Struct):
+    seq: int
+    reason: str
+    expected: dict[str, object] | None = None
+    got: dict[str, object] | None = None
+
+
+class VerifyResult(msgspec.Struct):
+    session_id: str
+    ok: bool
+    events: int = 0
+    inputs: int = 0
+    derived: int = 0
+    checkpoints: int = 0
+    fingerprint: str = ""
+    divergence: Divergence | None = None
+
+
+def read_session(store: EventStore, session_id: str) -> Iterator[tuple[int, EventBase]]:
+    """Decode a stream's records; undecodable bytes are a ``LogCorruptError`` naming the seq."""
+    stream = store.stream(session_id)
+    for seq, raw in stream.read():
+        try:
+            yield seq, decode(raw)
+        except msgspec.DecodeError as exc:
+            raise LogCorruptError(str(store.path), f"undecodable event: {exc}", seq=seq) from None
+
+
+def verify_session(store: EventStore, session_id: str) -> VerifyResult:
+    result = VerifyResult(session_id=session_id, ok=False)
+    stream = store.stream(session_id)
+    try:
+        result.fingerprint = stream.verify_chain()
+    except LogCorruptError as exc:
+        result.divergence = Divergence(seq=exc.seq or 0, reason=f"hash chain broken: {exc}")
+        return result
+    pending: deque[bytes] = deque()
+    state = None
+    last = 0
+    for seq, raw in stream.read():
+        last = seq
+        result.events += 1
+        try:
+            event = decode(raw)
+        except msgspec.DecodeError as exc:
+            result.divergence = Divergence(seq=seq, reason=f"undecodable event: {exc}")
+            return result
+        if type(event) in _DERIVED:
+            if not pending:
+                result.divergence = Divergence(
+                    seq, "the log has an event the engine did not derive", got=to_dict(event)
+                )
+                return result
+            expected = pending.popleft()
+            if bytes(raw) != expected:
+                result.divergence = Divergence(
+                    seq,
+                    "derived event differs",
+                    expected=to_dict(decode(expected)),
+                    got=to_dict(event),
+                )
+                return result
+            result.derived += 1
+            if type(event) is Checkpoint:
+                result.checkpoints += 1
+            continue
+        if pending:
+            result.divergence = Divergence(
+                seq,
+                "the engine derived an event the log does not have",
+                expected=to_dict(decode(pending[0])),
+                got=to_dict(event),
+            )
+            return result
+        if state is None:
+            if not isinstance(event, SessionStarted):
+                result.divergence = Divergence(seq, "a session must begin with SessionStarted")
+                return result
+            card = load_card_text(event.card_text, source=f"{session_id}:card")
+            instrument = Instrument(event.instrument)
+            state = new_state(event, card.new_strategy(instrument), card.engine_config)
+        result.inputs += 1
+        for d in step(state, event):
+            pending.append(encode(d))
+    if pending:
+        result.divergence = Divergence(
+            last + 1,
+            "the engine derived events after the log ends",
+            expected=to_dict(decode(pending[0])),
+        )
+        return result
+    result.ok = True
+    return result
