@@ -150,6 +150,7 @@ def exec_obj(inst: Instrument, e: ExecRecord, *, ws: bool = False) -> dict[str, 
     if ws:
         out["category"] = "linear"
         out["execPnl"] = money_str(e.exec_pnl)
+        out["extraFees"] = []  # a list on the stream, "" in REST (as the samples)
         out["isLeverage"] = "0"
         out["marketUnit"] = ""
     return out
