@@ -28,7 +28,7 @@ from eventstore.lock import WriterLock
 if TYPE_CHECKING:
     from eventstore.stream import Stream
 
-DEFAULT_BATCH: Final = 16_384
+DEFAULT_BATCH: Final = 65_536
 
 
 class Writer:
@@ -149,7 +149,7 @@ class Writer:
         shared, sid, base, n = self._shared, self._sid, self._base, len(pending)
         first, last = base + 1, base + n
         chain, links = self._chain.advance(pending)
-        items = list(zip(map(pack_key, repeat(sid, n), range(first, last + 1)), pending))
+        first_key = pack_key(sid, first)
         link_items = [(pack_key(sid, s), d) for s, d in links]
         fingerprint = chain.head().hex()
         records_db, chain_db, streams_db = shared.records, shared.chain, shared.streams
@@ -159,7 +159,8 @@ class Writer:
             cur = txn.cursor(db=records_db)
             # MDB_APPEND is valid only if every new key sorts after the last key in the db
             # (true when this stream has the highest id among streams with records).
-            append = not cur.last() or cur.key() < items[0][0]
+            append = not cur.last() or cur.key() < first_key
+            items = zip(map(pack_key, repeat(sid, n), range(first, last + 1)), pending)
             _, added = cur.putmulti(items, append=append, overwrite=False)
             if added != n:
                 raise LogCorruptError(path, f"records {first}..{last} already exist", seq=first)
