@@ -21,6 +21,7 @@ from engine.indicators import (
     sma_compare,
     validate_params,
 )
+from engine.indicators.base import UNITS
 from tests.test_indicators_reference import Candles, candle_series
 
 # --------------------------------------------------------------------------- registry
@@ -110,6 +111,7 @@ def test_spec_agrees_with_the_class(name: str) -> None:
     assert declared == spec.defaults()
     ind = make_indicator(name, {})
     assert type(ind) is spec.cls and ind.outputs == spec.outputs and spec.doc
+    assert len(spec.units) == len(spec.outputs) and set(spec.units) <= set(UNITS)
     for output in spec.outputs:  # every declared output can be read
         assert isinstance(ind.get(output), float)
     with pytest.raises(IndicatorError, match="no output 'nope'"):

@@ -33,6 +33,7 @@ SRC_HL2: Final = 4
 SRC_HLC3: Final = 5
 SRC_OHLC4: Final = 6
 SRC_VOLUME: Final = 7
+UNITS: Final = ("source", "price", "bars", "scalar")
 _SCALES: Final = (1, 1, 1, 1, 2, 3, 4, 1)
 
 
@@ -207,6 +208,9 @@ class Indicator(Stateful):
     doc: ClassVar[str] = ""
     params: ClassVar[tuple[Param, ...]] = ()
     outputs: ClassVar[tuple[str, ...]] = ("value",)
+    # Per output: "source" (ticks, or lots for the volume source), "price" (ticks),
+    # "bars" (a count of candles) or "scalar" (a plain number such as RSI).
+    units: ClassVar[tuple[str, ...]] = ("source",)
 
     ready: bool
     value: float

@@ -166,6 +166,7 @@ class Donchian(Indicator):
     doc: ClassVar[str] = "Donchian channel (upper, lower, middle)"
     params: ClassVar[tuple[Param, ...]] = (period_param(20),)
     outputs: ClassVar[tuple[str, ...]] = ("upper", "lower", "middle")
+    units: ClassVar[tuple[str, ...]] = ("price", "price", "price")
     _state: ClassVar[tuple[str, ...]] = (
         "ready",
         "value",

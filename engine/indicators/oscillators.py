@@ -29,6 +29,7 @@ class RSI(Indicator):
     __slots__ = ("_gain", "_loss", "_n", "_prev", "_src", "period", "scale")
     name: ClassVar[str] = "rsi"
     doc: ClassVar[str] = "relative strength index, Wilder smoothing"
+    units: ClassVar[tuple[str, ...]] = ("scalar",)
     params: ClassVar[tuple[Param, ...]] = (period_param(14), source_param())
     _state: ClassVar[tuple[str, ...]] = ("ready", "value", "_gain", "_loss", "_prev", "_n")
 
@@ -90,6 +91,7 @@ class ROC(Indicator):
     __slots__ = ("_buf", "_i", "_n", "_src", "period")
     name: ClassVar[str] = "roc"
     doc: ClassVar[str] = "rate of change, percent over period bars"
+    units: ClassVar[tuple[str, ...]] = ("scalar",)
     params: ClassVar[tuple[Param, ...]] = (period_param(10), source_param())
     _state: ClassVar[tuple[str, ...]] = ("ready", "value", "_buf", "_i", "_n")
 
@@ -138,6 +140,7 @@ class MACD(Indicator):
         source_param(),
     )
     outputs: ClassVar[tuple[str, ...]] = ("macd", "signal", "hist")
+    units: ClassVar[tuple[str, ...]] = ("source", "source", "source")
     _state: ClassVar[tuple[str, ...]] = (
         "ready",
         "value",

@@ -28,6 +28,7 @@ class IndicatorSpec(msgspec.Struct, frozen=True):
     params: tuple[Param, ...]
     outputs: tuple[str, ...]
     doc: str
+    units: tuple[str, ...] = ()  # per output, one of base.UNITS
 
     def param(self, name: str) -> Param:
         """The named parameter; IndicatorError with a suggestion if there is none."""
@@ -49,7 +50,7 @@ class IndicatorSpec(msgspec.Struct, frozen=True):
 
 
 def _spec(cls: type[Indicator]) -> IndicatorSpec:
-    return IndicatorSpec(cls.name, cls, cls.params, cls.outputs, cls.doc)
+    return IndicatorSpec(cls.name, cls, cls.params, cls.outputs, cls.doc, cls.units)
 
 
 _CLASSES: Final[tuple[type[Indicator], ...]] = (

@@ -41,6 +41,7 @@ class Swing(Indicator):
         Param("right", int, 2, lo=0, hi=10_000, doc="bars after the pivot before it is known"),
     )
     outputs: ClassVar[tuple[str, ...]] = ("high", "low", "high_ago", "low_ago")
+    units: ClassVar[tuple[str, ...]] = ("price", "price", "bars", "bars")
     _state: ClassVar[tuple[str, ...]] = (
         "ready",
         "value",

@@ -34,6 +34,7 @@ class ATR(Indicator):
     __slots__ = ("_n", "_prev", "_sum", "period")
     name: ClassVar[str] = "atr"
     doc: ClassVar[str] = "average true range, Wilder smoothing"
+    units: ClassVar[tuple[str, ...]] = ("price",)
     params: ClassVar[tuple[Param, ...]] = (period_param(14),)
     _state: ClassVar[tuple[str, ...]] = ("ready", "value", "_sum", "_prev", "_n")
 
@@ -151,6 +152,7 @@ class Bollinger(_Moments):
         source_param(),
     )
     outputs: ClassVar[tuple[str, ...]] = ("middle", "upper", "lower", "width")
+    units: ClassVar[tuple[str, ...]] = ("source", "source", "source", "scalar")
     _state: ClassVar[tuple[str, ...]] = (*_Moments._state, "_upper", "_lower", "_width")
 
     def __init__(self, period: int = 20, mult: float = 2.0, source: str = "close") -> None:
