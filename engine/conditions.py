@@ -48,6 +48,7 @@ from engine.expressions import (
     compile_bool,
     compile_compare,
     compile_value,
+    unit_of,
 )
 
 SignFn = Callable[[], int]
@@ -132,8 +133,9 @@ class ConditionCompiler:
     def _cross(self, cond: Cross) -> BoolFn:
         sign = self.exact_sign(cond.a, cond.b)
         if sign is None:
-            fa, _ = compile_value(cond.a, self.scope, cond.path + "[0]", None)
-            fb, _ = compile_value(cond.b, self.scope, cond.path + "[1]", None)
+            u = unit_of(cond.a, self.scope, cond.path) or unit_of(cond.b, self.scope, cond.path)
+            fa, _ = compile_value(cond.a, self.scope, cond.path, u)
+            fb, _ = compile_value(cond.b, self.scope, cond.path, u)
             sign = _float_sign(fa, fb)
         st = self.state.slots
         last = self.state.alloc(0)

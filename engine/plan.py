@@ -118,6 +118,7 @@ class CompiledPlan:
         python: PythonStrategy | None,
         bar: Bar,
         feature_getters: list[tuple[str, Callable[[], float]]],
+        scope: Scope,
     ) -> None:
         self.spec = spec
         self._indicators = indicators
@@ -129,7 +130,15 @@ class CompiledPlan:
         self._python = python
         self._bar = bar
         self._feature_getters = feature_getters
+        self._scope = scope
         self._warm = False
+
+    def value(self, name: str) -> float:
+        """The current value of any name a card expression may use (for tests and reports)."""
+        got = self._scope.names.get(name)
+        if got is None:
+            raise KeyError(name)
+        return float(got[0]())
 
     def is_warm(self) -> bool:
         """True once every feature on every timeframe is ready and every slow bar seen."""
@@ -407,6 +416,7 @@ def compile_card(
         python,
         Bar(instrument),
         feature_getters,
+        scope,
     )
 
 

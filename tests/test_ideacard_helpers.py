@@ -12,11 +12,24 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from engine.events import CandleClosed, Intent
+from adapters.sim.venue import SimVenue
+from engine.core import new_state, step
+from engine.events import (
+    AmendOrder,
+    CancelOrder,
+    CandleClosed,
+    Event,
+    Intent,
+    SessionStarted,
+    SubmitOrder,
+    encode,
+)
 from engine.instrument import BTCUSDT, Instrument
 from engine.strategy import MarketContext, Strategy
+from replay.cards import LoadedCard
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "crypto"
 CSV_5M = DATA / "bybit_linear_BTCUSDT_5m_20250403_20250702.csv"
@@ -48,28 +61,27 @@ def real_5m() -> tuple[CandleClosed, ...]:
 
 
 def drive(
-    strategy: Strategy, candles: tuple[CandleClosed, ...] | list[CandleClosed]
+    strategy: Strategy,
+    candles: tuple[CandleClosed, ...] | list[CandleClosed],
+    ctx: MarketContext | None = None,
+    first_index: int = 0,
 ) -> list[tuple[int, Intent]]:
-    """Feed candles through the strategy alone with a crude position model.
+    """Feed candles through the strategy alone with a crude position model in ``ctx``.
 
     The context follows the intents as if every entry filled at the close (flat ->
     long/short, exit -> flat), so position-gated blocks get exercised without a venue.
     """
-    ctx = MarketContext()
+    ctx = MarketContext() if ctx is None else ctx
     out: list[tuple[int, Intent]] = []
-    for i, c in enumerate(candles):
+    for i, c in enumerate(candles, first_index):
         if ctx.position_qty:
             ctx.bars_in_trade += 1
-            ctx.unrealized_pct = (
-                (c.close - ctx.avg_entry)
-                / ctx.avg_entry
-                * (1 if ctx.position_qty > 0 else -1)
-                * 100
-            )
+            move = (c.close - ctx.avg_entry) / ctx.avg_entry * 100
+            ctx.unrealized_pct = move if ctx.position_qty > 0 else -move
         for it in strategy.on_candle(c, ctx):
             out.append((i, it))
             a = it.action
-            if a in ("enter_long", "enter_short") or (a == "place_limit"):
+            if a in ("enter_long", "enter_short", "place_limit"):
                 sign = 1 if a == "enter_long" or it.side == "Buy" else -1
                 if ctx.position_qty * sign <= 0:
                     ctx.position_qty = sign * 10
@@ -82,6 +94,75 @@ def drive(
                 ctx.bars_in_trade = 0
                 ctx.unrealized_pct = 0.0
     return out
+
+
+def synthetic(
+    seed: int,
+    n: int,
+    start_ms: int = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000,
+    tf_ms: int = 300_000,
+    tf: str = "5m",
+    price: int = 800_000,
+) -> list[CandleClosed]:
+    """A reproducible random walk of valid candles (aligned to the hour by default)."""
+    rng = np.random.default_rng(seed)
+    steps = rng.normal(0.0, 0.002, n)
+    out = []
+    c = price
+    for i in range(n):
+        o = c
+        c = max(10, round(o * (1.0 + steps[i])))
+        h = max(o, c) + int(rng.integers(0, max(2, o // 500)))
+        lo = max(1, min(o, c) - int(rng.integers(0, max(2, o // 500))))
+        out.append(
+            candle(start_ms + i * tf_ms, tf_ms, o, h, lo, c, int(rng.integers(1, 500_000)), tf)
+        )
+    return out
+
+
+def backtest(
+    card: LoadedCard,
+    candles: list[CandleClosed] | tuple[CandleClosed, ...],
+    balance: int = 100_000 * 10**8,
+) -> list[list[bytes]]:
+    """The lead's backtest loop with the engine and the simulated venue.
+
+    Returns, per candle, the encoded events appended to the log while processing it
+    (venue events, the candle, derived events, venue answers), in log order.
+    """
+    tf = candles[0].timeframe
+    started = SessionStarted(
+        candles[0].open_ms,
+        "ideacard-test-session",
+        "backtest",
+        card.text,
+        card.hash,
+        "sim",
+        BTCUSDT,
+        "test",
+        balance,
+        card.source,
+        tf,
+    )
+    state = new_state(started, card.new_strategy(INSTRUMENT), card.engine_config)
+    venue = SimVenue(INSTRUMENT, card.sim_config, balance)
+    per_candle: list[list[bytes]] = []
+
+    def fold(ev: Event, log: list[bytes]) -> None:
+        log.append(encode(ev))
+        for d in step(state, ev):
+            log.append(encode(d))
+            if isinstance(d, SubmitOrder | AmendOrder | CancelOrder):
+                for answer in venue.on_command(d):
+                    fold(answer, log)
+
+    for c in candles:
+        log: list[bytes] = []
+        for ev in venue.on_candle(c):
+            fold(ev, log)
+        fold(c, log)
+        per_candle.append(log)
+    return per_candle
 
 
 def test_real_data_is_read_in_ticks_and_lots() -> None:
