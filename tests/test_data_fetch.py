@@ -262,6 +262,7 @@ def test_data_check_as_a_real_subprocess(
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
         check=False,
     )
     assert ok.returncode == 0, ok.stderr
@@ -274,6 +275,7 @@ def test_data_check_as_a_real_subprocess(
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
         check=False,
     )
     assert bad.returncode == 2

@@ -10,12 +10,13 @@ low contain open and close, volume in lots, turnover = volume * mean(OHLC).
 
 Same seed, same candles, on every machine. numpy's bit generator (PCG64) is
 stable across versions, but its distribution methods are not promised to be, and
-its vectorised log/cos may use CPU-specific SIMD code. So only
+its vectorised log/cos may run CPU-specific SIMD code. So only
 ``Generator.random()`` is used, draws are consumed in a fixed order (9 per
-candle), and every transform (Box–Muller normals, chi-square from uniforms) is
-scalar Python float arithmetic (IEEE-754, plus libm ``log``/``cos``/``sqrt``).
-The price path itself is kept in integer ticks, so a last-bit difference in a
-libm result could only matter if it moved a value across a rounding boundary.
+candle, independent of chunking), and every transform (Box–Muller normals,
+chi-square from uniforms, exponentials) uses ``detmath``: log and cos written
+with IEEE-754 basic operations only, which are correctly rounded on every CPU.
+The sequential part (GARCH variance, the price path in integer ticks) is a
+plain Python loop over floats and ints, equally exact.
 """
 
 from __future__ import annotations
@@ -24,11 +25,16 @@ import math
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 
 from engine.events import InstrumentSpec
 from engine.instrument import BTCUSDT, Instrument
 
+from . import detmath
 from .series import CandleSeries
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
 
 DEFAULT_START_MS: Final = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 DEFAULT_N: Final = 43_200  # 30 days of minutes
@@ -74,21 +80,19 @@ def generate(
     price = inst.price_to_ticks(start_price, "ROUND_HALF_EVEN")
     lots_per_btc = 1 / float(inst.step)
     rng = np.random.Generator(np.random.PCG64(seed))
-    o_col: list[int] = []
-    h_col: list[int] = []
-    l_col: list[int] = []
-    c_col: list[int] = []
-    v_col: list[int] = []
+    open_ms = start_ms + np.arange(n, dtype=np.int64) * _MINUTE
+    hour_mult = np.array(_HOUR_MULT)[(open_ms // 3_600_000) % 24]
     state = _State(price)
+    parts: list[tuple[I64, I64, I64, I64, I64]] = []
     for lo in range(0, n, _CHUNK):
         k = min(_CHUNK, n - lo)
-        draws = rng.random(k * _DRAWS).tolist()
-        first_hour = (start_ms // 3_600_000 + lo // 60) % 24
-        _run(state, draws, k, lo % 60, first_hour, lots_per_btc, o_col, h_col, l_col, c_col, v_col)
-    o, h, lw, c = (np.array(col, dtype=np.int64) for col in (o_col, h_col, l_col, c_col))
-    vol = np.array(v_col, dtype=np.int64)
+        draws = rng.random(k * _DRAWS).reshape(k, _DRAWS)
+        parts.append(_chunk(state, draws, hour_mult[lo : lo + k], lots_per_btc))
+    o, h, lw, c, vol = (
+        np.concatenate([p[j] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+        for j in range(5)
+    )
     turnover = vol * ((o + h + lw + c) // 4) * inst.notional_unit
-    open_ms = start_ms + np.arange(n, dtype=np.int64) * _MINUTE
     return CandleSeries(
         inst,
         "1m",
@@ -107,70 +111,82 @@ def generate(
 class _State:
     """The generator's memory between chunks."""
 
-    __slots__ = ("anchor", "eps2", "price", "regime", "var")
+    __slots__ = ("anchor", "coef", "price", "regime", "var")
 
     def __init__(self, price: int) -> None:
         self.price = price
         self.anchor = price
         self.var = _SIGMA_BAR**2
-        self.eps2 = _SIGMA_BAR**2
+        self.coef = _ALPHA + _BETA  # as if the previous shock were exactly one sigma
         self.regime = 0
 
 
-def _run(
-    st: _State,
-    draws: list[float],
-    k: int,
-    minute: int,
-    hour: int,
-    lots_per_btc: float,
-    o_col: list[int],
-    h_col: list[int],
-    l_col: list[int],
-    c_col: list[int],
-    v_col: list[int],
-) -> None:
-    """Advance ``k`` candles. Draw order per candle: regime, z1, z2, chi x3, wicks x2, volume."""
-    log, cos, sqrt, two_pi = math.log, math.cos, math.sqrt, 2 * math.pi
-    price, anchor, var, eps2, regime = st.price, st.anchor, st.var, st.eps2, st.regime
-    hour_mult = _HOUR_MULT
-    base_lots = _BASE_LOTS_PER_SIGMA * lots_per_btc
-    for j in range(0, k * _DRAWS, _DRAWS):
-        u_reg, u1, u2, c1, c2, c3, w1, w2, uv = draws[j : j + _DRAWS]
-        if u_reg < _SWITCH:  # leave the regime for one of the other two
-            regime = (regime + 1 + int(u_reg / _SWITCH * 2)) % 3
+def _chunk(
+    st: _State, draws: F64, hour_mult: F64, lots_per_btc: float
+) -> tuple[I64, I64, I64, I64, I64]:
+    """``len(draws)`` candles. Draw columns: regime, z1, z2, chi x3, wick up, wick down, volume."""
+    k = len(draws)
+    u_reg = draws[:, 0]
+    # Student-t shocks with unit variance: normal (Box-Muller) over sqrt(chi-square / nu).
+    z = np.sqrt(-2.0 * detmath.log(1.0 - draws[:, 1])) * detmath.cos_turn(draws[:, 2])
+    chi = -2.0 * detmath.log((1.0 - draws[:, 3]) * (1.0 - draws[:, 4]) * (1.0 - draws[:, 5]))
+    t = z / np.sqrt(chi / _NU) * _T_SCALE
+    coef = (_ALPHA * (t * t) + _BETA).tolist()  # var[i+1] = omega + coef[i] * var[i]
+    # Regimes: a switch at candle i leaves the current regime for one of the other two.
+    switch = np.flatnonzero(u_reg < _SWITCH).tolist()
+    regime = np.empty(k, dtype=np.int64)
+    current, prev = st.regime, 0
+    for i in switch:
+        regime[prev:i] = current
+        current = (current + 1 + int(u_reg[i] / _SWITCH * 2)) % 3
+        prev = i
+    regime[prev:] = current
+    # Variance is sequential (GARCH); the loop is two float operations per candle.
+    var_list = [0.0] * k
+    var, carry = st.var, st.coef
+    for i in range(k):
+        var = _OMEGA + carry * var
+        var_list[i] = var
+        carry = coef[i]
+    st.var, st.coef = var, carry
+    sigma = np.sqrt(np.array(var_list))
+    scale = hour_mult * np.array(_VOL_MULT)[regime]
+    r_base = (np.array(_DRIFT)[regime] + sigma * t * scale).tolist()
+    # The price path, in integer ticks, one regime segment at a time; a range pulls
+    # back towards the price at which it began.
+    closes = [0] * k
+    price, anchor = st.price, st.anchor
+    bounds = [0, *switch, k]
+    for seg in range(len(bounds) - 1):
+        lo, hi = bounds[seg], bounds[seg + 1]
+        if lo == hi:
+            continue
+        if seg > 0:
             anchor = price
-        z = sqrt(-2.0 * log(1.0 - u1)) * cos(two_pi * u2)
-        chi = -2.0 * log((1.0 - c1) * (1.0 - c2) * (1.0 - c3))
-        t = z / sqrt(chi / _NU) * _T_SCALE
-        var = _OMEGA + _ALPHA * eps2 + _BETA * var
-        sigma = sqrt(var)
-        shock = sigma * t
-        eps2 = shock * shock
-        scale = hour_mult[hour] * _VOL_MULT[regime]
-        r = _DRIFT[regime] + shock * scale
-        if regime == 0:
-            r -= _REVERT * (price - anchor) / anchor
-        close = price + round(price * r)
-        if close < 1:
-            close = 1
-        band = price * sigma * scale * _WICK
-        high = max(price, close) + round(band * -log(1.0 - w1))
-        low = min(price, close) - round(band * -log(1.0 - w2))
-        if low < 1:
-            low = 1
-        size = sigma / _SIGMA_BAR * scale * (0.35 + abs(t)) * (0.25 - 0.75 * log(1.0 - uv))
-        o_col.append(price)
-        h_col.append(high)
-        l_col.append(low)
-        c_col.append(close)
-        v_col.append(round(base_lots * size))
-        price = close
-        minute += 1
-        if minute == 60:
-            minute = 0
-            hour = (hour + 1) % 24
-    st.price, st.anchor, st.var, st.eps2, st.regime = price, anchor, var, eps2, regime
+        if regime[lo] == 0:
+            for i in range(lo, hi):
+                price += round(price * (r_base[i] - _REVERT * (price - anchor) / anchor))
+                if price < 1:
+                    price = 1
+                closes[i] = price
+        else:
+            for i in range(lo, hi):
+                price += round(price * r_base[i])
+                if price < 1:
+                    price = 1
+                closes[i] = price
+    opens = [st.price, *closes[:-1]]
+    st.price, st.anchor, st.regime = price, anchor, current
+    o = np.array(opens, dtype=np.int64)
+    c = np.array(closes, dtype=np.int64)
+    band = o * (sigma * scale * _WICK)
+    high = np.maximum(o, c) + np.rint(band * -detmath.log(1.0 - draws[:, 6])).astype(np.int64)
+    low = np.minimum(o, c) - np.rint(band * -detmath.log(1.0 - draws[:, 7])).astype(np.int64)
+    low = np.maximum(low, 1)
+    noise = 0.25 - 0.75 * detmath.log(1.0 - draws[:, 8])
+    size = sigma / _SIGMA_BAR * scale * (0.35 + np.abs(t)) * noise
+    vol = np.rint(_BASE_LOTS_PER_SIGMA * lots_per_btc * size).astype(np.int64)
+    return o, high, low, c, vol
 
 
 def is_synthetic(series: CandleSeries) -> bool:
