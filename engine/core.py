@@ -20,8 +20,6 @@ from typing import Final
 
 from engine.config import EngineConfig
 from engine.events import (
-    BUY,
-    SELL,
     CandleClosed,
     Checkpoint,
     CommandRejected,
@@ -195,21 +193,17 @@ def _on_command_rejected(state: EngineState, ev: CommandRejected, out: list[Even
 
 
 def _on_funding(state: EngineState, ev: FundingPaid, out: list[Event]) -> None:
-    if ev.symbol != state.symbol:
-        out.append(TransitionRejected(ev.ts, "", "FundingPaid", "", f"symbol {ev.symbol}"))
-    elif not state.book.mark_exec(ev.exec_id):
-        out.append(TransitionRejected(ev.ts, "", "FundingPaid", "", "duplicate exec_id"))
+    err = state.book.funding(ev, state.symbol)
+    if err is not None:
+        _reject(out, ev.ts, err)
     else:
         apply_funding(state.position, ev.amount)
 
 
 def _on_liquidated(state: EngineState, ev: Liquidated, out: list[Event]) -> None:
-    if ev.symbol != state.symbol or ev.side not in (BUY, SELL) or ev.qty <= 0 or ev.price <= 0:
-        why = f"bad liquidation {ev.symbol} {ev.side} {ev.qty}@{ev.price}"
-        out.append(TransitionRejected(ev.ts, "", "Liquidated", "", why))
-        return
-    if not state.book.mark_exec(ev.exec_id):
-        out.append(TransitionRejected(ev.ts, "", "Liquidated", "", "duplicate exec_id"))
+    err = state.book.liquidation(ev, state.symbol)
+    if err is not None:
+        _reject(out, ev.ts, err)
         return
     pos = state.position
     before = pos.qty

@@ -35,6 +35,8 @@ from engine.events import (
     TRIGGERED,
     UNTRIGGERED,
     Fill,
+    FundingPaid,
+    Liquidated,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
@@ -264,6 +266,23 @@ class OrderBook:
         if not order.is_open:
             self._close(order)
         return order
+
+    def funding(self, ev: FundingPaid, symbol: str) -> TransitionError | None:
+        """Check and record a funding settlement; None means: apply it to the position."""
+        if ev.symbol != symbol:
+            return TransitionError("", "FundingPaid", "", f"symbol {ev.symbol} != {symbol}")
+        if not self.mark_exec(ev.exec_id):
+            return TransitionError("", "FundingPaid", "", "duplicate exec_id")
+        return None
+
+    def liquidation(self, ev: Liquidated, symbol: str) -> TransitionError | None:
+        """Check and record a liquidation; None means: apply it to the position."""
+        if ev.symbol != symbol or ev.side not in (BUY, SELL) or ev.qty <= 0 or ev.price <= 0:
+            why = f"bad liquidation {ev.symbol} {ev.side} {ev.qty}@{ev.price}"
+            return TransitionError("", "Liquidated", "", why)
+        if not self.mark_exec(ev.exec_id):
+            return TransitionError("", "Liquidated", "", "duplicate exec_id")
+        return None
 
     def _unknown(self, client_id: str, event: str) -> TransitionError:
         closed = self.closed.get(client_id)

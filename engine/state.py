@@ -143,6 +143,9 @@ class EngineState:
         self.timeframe = timeframe
         self.tf_ms = timeframe_ms(timeframe)
         self.initial_balance = initial_balance
+        # Canonical form (e.g. an int given for a float field becomes a float), so the
+        # state encodes to the same bytes before and after a snapshot round trip.
+        config = msgspec.msgpack.decode(msgspec.msgpack.encode(config), type=EngineConfig)
         self.config = config
         self.checkpoint_every = config.checkpoint_every
         self.strategy = strategy
