@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import functools
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from engine.indicators import INDICATORS, Indicator, make_indicator
 DAY_MS = 86_400_000
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "crypto"
 REAL_5M = DATA / "bybit_linear_BTCUSDT_5m_20250403_20250702.csv"
+REAL_1H = DATA / "binance_spot_BTCUSDT_1h_20180209_20250331.csv"
 
 Candles = dict[str, np.ndarray]  # ts, o, h, l, c, v: int64 arrays of equal length
 
@@ -72,24 +73,36 @@ def candle_series(draw: st.DrawFn, min_size: int = 1, max_size: int = 250) -> Ca
     )
 
 
+def load_csv(path: Path, interval_ms: int, price_dp: int, qty_dp: int, rows: int = 0) -> Candles:
+    """Candles from a real CSV (first column: bar open time, UTC), read in place.
+
+    Prices become ticks of 10**-price_dp and volumes lots of 10**-qty_dp; ``ts`` is the
+    close time (open + interval). ``rows`` = 0 reads the whole file.
+    """
+    if not path.exists():
+        pytest.skip(f"real data not found at {path}")
+    cols: dict[str, list[int]] = {k: [] for k in ("ts", "o", "h", "l", "c", "v")}
+    tick, lot = 10**price_dp, 10**qty_dp
+    with path.open(newline="") as f:
+        reader = csv.reader(f)
+        next(reader)
+        for i, (when, o, h, lo, c, v, *_) in enumerate(reader):
+            if i == rows and rows:
+                break
+            opened = datetime.fromisoformat(when).replace(tzinfo=UTC)
+            cols["ts"].append(int(opened.timestamp() * 1000) + interval_ms)
+            cols["o"].append(round(float(o) * tick))
+            cols["h"].append(round(float(h) * tick))
+            cols["l"].append(round(float(lo) * tick))
+            cols["c"].append(round(float(c) * tick))
+            cols["v"].append(round(float(v) * lot))
+    return {k: np.array(x, dtype=np.int64) for k, x in cols.items()}
+
+
 @functools.lru_cache(maxsize=1)
 def real_candles(rows: int = 6_000) -> Candles:
     """The first ``rows`` 5m Bybit BTCUSDT candles, ticks of 0.1 and lots of 0.001."""
-    if not REAL_5M.exists():
-        pytest.skip(f"real data not found at {REAL_5M}")
-    cols: dict[str, list[int]] = {k: [] for k in ("ts", "o", "h", "l", "c", "v")}
-    with REAL_5M.open(newline="") as f:
-        for i, row in enumerate(csv.DictReader(f)):
-            if i == rows:
-                break
-            opened = datetime.fromisoformat(row["timestamp"])
-            cols["ts"].append(int(opened.timestamp() * 1000) + 300_000)  # close time
-            cols["o"].append(round(float(row["open"]) * 10))
-            cols["h"].append(round(float(row["high"]) * 10))
-            cols["l"].append(round(float(row["low"]) * 10))
-            cols["c"].append(round(float(row["close"]) * 10))
-            cols["v"].append(round(float(row["volume"]) * 1000))
-    return {k: np.array(v, dtype=np.int64) for k, v in cols.items()}
+    return load_csv(REAL_5M, 300_000, 1, 3, rows)
 
 
 def run(ind: Indicator, d: Candles, outputs: tuple[str, ...] | None = None) -> np.ndarray:
@@ -377,3 +390,13 @@ def test_real_data_is_plausible() -> None:
     assert (np.diff(d["ts"]) == 300_000).mean() > 0.99
     assert (d["h"] >= d["l"]).all() and (d["h"] >= d["c"]).all()
     assert len(np.unique((d["ts"] - 1) // DAY_MS)) > 10
+
+
+@pytest.mark.soak
+@pytest.mark.parametrize(("name", "params", "ref", "tol"), CASES, ids=IDS)
+def test_matches_reference_on_full_real_files(
+    name: str, params: dict[str, Any], ref: Ref, tol: str
+) -> None:
+    """Every bar of the whole Bybit 5m file and of seven years of Binance 1h bars."""
+    check_case(name, params, ref, tol, load_csv(REAL_5M, 300_000, 1, 3))
+    check_case(name, params, ref, tol, load_csv(REAL_1H, 3_600_000, 2, 6))
