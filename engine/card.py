@@ -62,8 +62,8 @@ class Cross(msgspec.Struct, frozen=True, tag=True):
     """``a`` crosses above (``up``) or below ``b`` on this bar."""
 
     up: bool
-    a: str
-    b: str
+    a: Operand
+    b: Operand
     path: str = ""
 
 

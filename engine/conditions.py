@@ -36,6 +36,7 @@ from engine.card import (
     Expr,
     Held,
     Not,
+    Operand,
     PositionIs,
     Within,
 )
@@ -53,7 +54,7 @@ from engine.expressions import (
 
 SignFn = Callable[[], int]
 #: Given two operand names, an exact sign function (-1/0/1) or None to compare as floats.
-ExactSign = Callable[[str, str], SignFn | None]
+ExactSign = Callable[[Operand, Operand], SignFn | None]
 
 _NEVER: Final = -(2**62)  # "long ago" for within's last-seen bar
 

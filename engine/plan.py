@@ -30,7 +30,7 @@ from collections.abc import Callable
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Final, Protocol
 
-from engine.card import BlockSpec, CardCompileError, CardSpec, FeatureSpec, IntentSpec
+from engine.card import BlockSpec, CardCompileError, CardSpec, FeatureSpec, IntentSpec, Operand
 from engine.conditions import ConditionCompiler, CondState, SignFn
 from engine.config import ExecutionDefaults
 from engine.events import ACTIONS, BUY, SELL, CandleClosed, Intent
@@ -388,7 +388,9 @@ def compile_card(
     scope = Scope(names, instrument.tick, instrument.step)
     cond_state = CondState()
 
-    def exact_sign(a: str, b: str) -> SignFn | None:
+    def exact_sign(a: Operand, b: Operand) -> SignFn | None:
+        if not isinstance(a, str) or not isinstance(b, str):
+            return None
         x, y = smas.get(a.strip()), smas.get(b.strip())
         if x is None or y is None or x[0] != y[0]:
             return None

@@ -53,14 +53,24 @@ def test_unknown_top_level_key_suggests_the_close_one(tmp_path: Path) -> None:
 
 def test_unknown_indicator(tmp_path: Path) -> None:
     err = fail(tmp_path, GOOD.replace("indicator: sma, period: 30", "indicator: ema_, period: 30"))
-    assert (err.line, err.path, err.found, err.suggestion) == (5, "features.slow.indicator", "ema_", "ema")
+    assert (err.line, err.path, err.found, err.suggestion) == (
+        5,
+        "features.slow.indicator",
+        "ema_",
+        "ema",
+    )
     assert "unknown indicator 'ema_'" in str(err) and "did you mean 'ema'?" in str(err)
     assert "sma" in err.expected
 
 
 def test_unknown_indicator_parameter(tmp_path: Path) -> None:
     err = fail(tmp_path, GOOD.replace("sma, period: 10", "sma, perod: 10"))
-    assert (err.line, err.path, err.found, err.suggestion) == (4, "features.fast.perod", "perod", "period")
+    assert (err.line, err.path, err.found, err.suggestion) == (
+        4,
+        "features.fast.perod",
+        "perod",
+        "period",
+    )
     assert "period" in err.expected
 
 
@@ -155,7 +165,9 @@ def test_duplicate_key(tmp_path: Path) -> None:
 
 
 def test_yaml_syntax_error(tmp_path: Path) -> None:
-    err = fail(tmp_path, GOOD.replace("  slow: {indicator: sma, period: 30}", "  slow: {indicator: sma"))
+    err = fail(
+        tmp_path, GOOD.replace("  slow: {indicator: sma, period: 30}", "  slow: {indicator: sma")
+    )
     assert err.line is not None and 5 <= err.line <= 6
     assert "YAML" in err.expected and err.path == ""
 

@@ -138,8 +138,8 @@ class CondModel(Strict):
     le: tuple[Operand, Operand] | None = None
     eq: tuple[Operand, Operand] | None = None
     ne: tuple[Operand, Operand] | None = None
-    cross_above: tuple[str, str] | None = None
-    cross_below: tuple[str, str] | None = None
+    cross_above: tuple[Operand, Operand] | None = None
+    cross_below: tuple[Operand, Operand] | None = None
     all_: list[Cond] | None = Field(default=None, alias="all", min_length=1)
     any_: list[Cond] | None = Field(default=None, alias="any", min_length=1)
     not_: Cond | None = Field(default=None, alias="not")
