@@ -43,6 +43,7 @@ class BacktestRequest(msgspec.Struct):
     stamps: str = "start"
     gaps: str = "fail"
     drop_last: bool = False
+    round_prices: bool = False
     seed: int = 7
     n_candles: int = 43_200
     store: Path = Path("runs")
@@ -135,6 +136,7 @@ def _load_series(req: BacktestRequest, card: LoadedCard, instrument: Instrument)
         stamps=req.stamps,
         gaps=req.gaps,
         drop_last_open=req.drop_last,
+        round_prices=req.round_prices,
     )
     if series.timeframe != card.timeframe:
         raise DataError(

@@ -164,6 +164,11 @@ def _open_store(path: Path, *, create: bool = False) -> Any:
     help="What to do with missing bars.",
 )
 @click.option("--drop-last", is_flag=True, help="Drop the last candle (still open when saved).")
+@click.option(
+    "--round-prices",
+    is_flag=True,
+    help="Round prices that are off the instrument's tick grid (half-even) instead of failing.",
+)
 @click.option("--seed", default=7, show_default=True, help="Seed of the built-in data.")
 @click.option(
     "--candles",
@@ -192,6 +197,7 @@ def run(
     stamps: str,
     gaps: str,
     drop_last: bool,
+    round_prices: bool,
     seed: int,
     n_candles: int,
     store_dir: Path,
@@ -213,6 +219,7 @@ def run(
         stamps=stamps,
         gaps=gaps,
         drop_last=drop_last,
+        round_prices=round_prices,
         seed=seed,
         n_candles=n_candles,
         store=store_dir,
