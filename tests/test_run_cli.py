@@ -110,7 +110,9 @@ def _tamper(store: Path, session_id: str, seq: int, new_value: bytes) -> None:
     env = lmdb.open(str(store), max_dbs=8, subdir=True)
     with env.begin(write=True) as txn:
         streams = env.open_db(STREAMS_DB, txn=txn)
-        stream_id = decode_record(txn.get(session_id.encode(), db=streams)).id
+        raw = txn.get(session_id.encode(), db=streams)
+        assert raw is not None
+        stream_id = decode_record(raw).id
         records = env.open_db(RECORDS_DB, txn=txn)
         assert txn.get(pack_key(stream_id, seq), db=records) is not None
         txn.put(pack_key(stream_id, seq), new_value, db=records)
