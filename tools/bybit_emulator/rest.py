@@ -94,6 +94,10 @@ class RestApi:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         f = self.faults
+        if request.method == "POST":
+            payload = (await request.read()).decode("utf-8", errors="replace")
+        else:
+            payload = request.rel_url.raw_query_string
         if path.startswith(f.http_fault_path):
             if f.take("http_error_next"):
                 return web.Response(status=f.http_error_status, text="injected failure")
@@ -107,10 +111,6 @@ class RestApi:
             verdict = self.limiter.check(path, now)
         if not verdict.allowed:
             return self._error(10006, "Too many visits!", verdict)
-        if request.method == "POST":
-            payload = (await request.read()).decode("utf-8", errors="replace")
-        else:
-            payload = request.rel_url.raw_query_string
         if signed:
             try:
                 verify_rest(
@@ -151,7 +151,7 @@ class RestApi:
         transport = request.transport
         if transport is not None:
             transport.abort()
-        raise ConnectionResetError("reply dropped by fault injection")
+        return web.Response(status=500, text="never delivered: the connection is gone")
 
 
 def _params(method: str, payload: str) -> dict[str, Any]:
