@@ -14,8 +14,11 @@ short rounds down: it triggers no later than asked) and take-profits alike.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Final
 
 from engine.events import (
@@ -36,6 +39,19 @@ from engine.events import (
 from engine.orders import Order, opposite
 from engine.risk import check_increase, pct_of
 from engine.state import EngineState, Plan, Protection, Timeout, Timer
+
+
+@lru_cache(maxsize=64)
+def client_prefix(session_id: str) -> str:
+    """The client-order-id prefix of a session: readable, unique and venue-legal.
+
+    Bybit's orderLinkId takes at most 36 of [A-Za-z0-9_-] and must never repeat on an
+    account, so the prefix is up to 10 sanitised characters of the session name plus 8
+    hex digits of its hash (two sessions never share one); "-<n>" is appended per order.
+    """
+    name = re.sub(r"[^A-Za-z0-9_]", "_", session_id)[:10]
+    digest = hashlib.blake2b(session_id.encode(), digest_size=4).hexdigest()
+    return f"{name}-{digest}"
 
 SLICE_PREFIX: Final = "slice:"
 
@@ -105,7 +121,7 @@ class IntentProcessor:
         s.order_seq += 1
         cmd = SubmitOrder(
             ts=ts,
-            client_id=f"{s.session_id[:16]}-{s.order_seq}",
+            client_id=f"{client_prefix(s.session_id)}-{s.order_seq}",
             symbol=s.symbol,
             side=side,
             order_type="Limit" if price else "Market",

@@ -53,3 +53,17 @@ def test_a_missing_record_is_a_difference() -> None:
     assert not result.same and result.first is not None
     assert result.first.b is None
     assert result.counts_b["fill"] == 0
+
+
+def test_client_order_ids_are_venue_legal_and_never_shared_between_sessions() -> None:
+    import re
+
+    from engine.intents import client_prefix
+
+    a = client_prefix("ma_cross-20261122-032444")
+    b = client_prefix("ma_cross-20261122-032445")  # same card, one second later
+    assert a != b
+    weird = client_prefix("my.session with spaces/and-more-than-36-characters-long")
+    for prefix in (a, b, weird):
+        full = f"{prefix}-{2**32}"
+        assert len(full) <= 36 and re.fullmatch(r"[A-Za-z0-9_-]+", full)
