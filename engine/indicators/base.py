@@ -6,10 +6,11 @@ exposes ``ready`` (warm), ``value`` (its first output, **NaN until ready**) and,
 multi-output indicators, ``get(name)``. Float outputs are in ticks (prices), lots
 (volume) or plain numbers (RSI, ROC, widths).
 
-State is captured by ``snapshot()`` as msgspec-encodable builtins (ints, floats,
-lists) and put back by ``restore()``; a restored indicator fed the same candles
+State is captured by ``snapshot()`` as msgspec-encodable builtins (a list: the class
+name, then ints, floats, bools and nested lists) and put back by ``restore()`` on an
+indicator built with the same parameters; a restored indicator fed the same candles
 produces bit-identical floats, because every float is computed in one fixed order
-from the same stored state.
+from the same stored state. (JSON turns NaN into null; ``restore`` accepts that.)
 """
 
 from __future__ import annotations
