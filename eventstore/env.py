@@ -18,7 +18,7 @@ from typing import Final, TypeVar
 import lmdb
 import msgspec
 
-from eventstore import filecheck
+from eventstore import filecheck, trust
 from eventstore.errors import EventStoreError, LogCorruptError
 from eventstore.layout import (
     CHAIN_DB,
@@ -34,9 +34,6 @@ from eventstore.layout import (
 T = TypeVar("T")
 
 DEFAULT_MAP_SIZE: Final = 1 << 30
-#: Stores up to this size get the full structural check on open unless told otherwise.
-AUTO_FULL_CHECK_BYTES: Final = 16 << 20
-
 #: lmdb errors that mean "the file is not what LMDB wrote".
 CORRUPTION_ERRORS: Final = (
     lmdb.CorruptedError,
@@ -123,11 +120,14 @@ class SharedEnv:
 
     def begin(self, write: bool = False) -> lmdb.Transaction[bytes]:
         """A transaction (values as bytes); adopts a map another process grew meanwhile."""
-        try:
-            return self.env.begin(write=write)
-        except lmdb.MapResizedError:
-            self.env.set_mapsize(0)
-            return self.env.begin(write=write)
+        if write and self.readonly:
+            raise EventStoreError(f"event store {self.path} is open read-only")
+        with translated(self.path, "begin a transaction"):
+            try:
+                return self.env.begin(write=write)
+            except lmdb.MapResizedError:
+                self.env.set_mapsize(0)
+                return self.env.begin(write=write)
 
     def write(
         self, fn: Callable[[lmdb.Transaction[bytes]], T], what: str, seq: int | None = None
@@ -167,14 +167,16 @@ def _abort(txn: lmdb.Transaction[bytes]) -> None:
 
 
 def check_file(path: Path, full: bool | None) -> None:
-    """Raise LogCorruptError if the data file fails the quick (or full) structural check."""
-    data = filecheck.data_file(path)
+    """Raise LogCorruptError if the data file fails the structural check: the full one
+    if ``full``, or (``full`` None) if the file is not in the state we last trusted."""
     if full is None:
-        full = data.stat().st_size <= AUTO_FULL_CHECK_BYTES
+        full = not trust.is_trusted(path)
     problems = filecheck.full_problems(path) if full else filecheck.quick_problems(path)
     if problems:
         more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise LogCorruptError(str(data), "; ".join(problems[:3]) + more)
+        raise LogCorruptError(str(filecheck.data_file(path)), "; ".join(problems[:3]) + more)
+    if full:
+        trust.record(path)
 
 
 _OPEN: dict[Path, SharedEnv] = {}
@@ -197,6 +199,8 @@ def release(shared: SharedEnv) -> None:
     if shared.refs <= 0:
         _OPEN.pop(shared.path, None)
         shared.env.close()
+        if not shared.readonly:
+            trust.record(shared.path)  # our own clean writes need no re-check
 
 
 def now_ms() -> int:

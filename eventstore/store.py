@@ -30,10 +30,12 @@ class EventStore:
     """The event log in ``path`` (created if missing unless ``readonly``).
 
     ``map_size`` is only the initial map: it doubles whenever a commit finds it full.
-    ``full_check`` decides the structural check of the data file before LMDB maps it:
-    True always runs the full page walk, False only the quick one, None (default) the
-    full walk for files up to 16 MiB. Opening also validates every stream's metadata
-    against its records. Damage raises ``LogCorruptError``.
+    ``full_check`` decides the structural check of the data file before LMDB maps it
+    (see ``eventstore.filecheck``): True always walks every page, False only does the
+    quick meta/size check, None (default) walks the pages unless the file is exactly as
+    this code last checked or cleanly closed it (``eventstore.trust``). Opening also
+    validates every stream's metadata against its records. Damage raises
+    ``LogCorruptError``, never a raw lmdb error or a crash of the process.
     """
 
     def __init__(

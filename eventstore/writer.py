@@ -118,6 +118,8 @@ class Writer:
                 self._commit()
         finally:
             self._lock.release()
+            if self._failed is None:
+                self._failed = EventStoreError(f"writer of stream {self.stream.name!r} is closed")
 
     def __enter__(self) -> Writer:
         return self
