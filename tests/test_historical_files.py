@@ -331,3 +331,14 @@ def test_between_selects_by_time() -> None:
     assert part.open_ms.tolist() == series.open_ms[2:6].tolist()
     assert len(series.between(series.end_ms + 1)) == 0
     assert len(series.between(None, series.close_ms[0])) == 1
+
+
+@pytest.mark.parametrize("rows_before", [2, 40_000])  # inside / after pyarrow's first block
+def test_bad_time_value_names_its_line(tmp_path: Path, rows_before: int) -> None:
+    lines = ["timestamp,open,high,low,close,volume"]
+    lines += [f"{t},1,1,1,1,1" for t in minutes(rows_before)]
+    lines.append("soon,1,1,1,1,1")
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    with pytest.raises(DataError) as err:
+        load_candles(path, INST)
+    assert_names(err, path, rows_before + 2, "time value", "'soon'")

@@ -10,6 +10,7 @@ offending row.
 from __future__ import annotations
 
 import csv as stdcsv
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -72,7 +73,13 @@ def read_csv(path: str | Path) -> RawCandles:
         if role in roles and column(role).null_count:
             i = int(np.argmax(np.asarray(column(role).is_null())))
             raise raw_error(i, f"empty {role} value")
-    stamps = times_to_ms(path, column("time"), lambda i: raw_error(i, "time value not understood"))
+    times = column("time")
+
+    def bad_time(i: int) -> DataError:
+        found = repr(times[i].as_py())
+        return raw_error(i, "time value not understood", found, "epoch s/ms or an ISO date-time")
+
+    stamps = times_to_ms(path, times, bad_time)
     return RawCandles(
         path,
         stamps,
@@ -120,17 +127,25 @@ def _first_line(path: str) -> str:
     raise DataError(path, 0, "the file is empty", "no lines", "a header and candles")
 
 
+def _is_time(text: str) -> bool:
+    def fail(_index: int) -> DataError:
+        return DataError("", 0, "")
+
+    try:
+        parse_time_ms(text, fail, 0)
+    except DataError:
+        return False
+    return True
+
+
 def _is_header(cells: list[str]) -> bool:
     """A first line is a header unless its first cell is a number or a date-time."""
-    first = cells[0].strip().strip("\"'")
-    try:
-        parse_time_ms(first, lambda i: DataError("", 0, ""), 0)
-    except DataError:
-        return True
-    return False
+    return not _is_time(cells[0])
 
 
-def _locator(path: str, header_lines: int):  # type: ignore[no-untyped-def]
+def _locator(path: str, header_lines: int) -> Callable[..., DataError]:
+    """A function from a 0-based data index to a DataError naming its row and line."""
+
     def error(index: int, what: str, found: str = "", expected: str = "") -> DataError:
         row = index + 1
         return DataError(path, row, what, found, expected, line=row + header_lines)
@@ -164,6 +179,16 @@ def _diagnose(
                 )
             for role, i in roles.items():
                 if role == "time":
+                    bad = DataError(
+                        path,
+                        row,
+                        "time value not understood",
+                        repr(cells[i]),
+                        "epoch s/ms or an ISO date-time",
+                        line=line,
+                    )
+                    if not _is_time(cells[i]):
+                        return bad
                     continue
                 try:
                     float(cells[i])
