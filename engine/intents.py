@@ -53,6 +53,7 @@ def client_prefix(session_id: str) -> str:
     digest = hashlib.blake2b(session_id.encode(), digest_size=4).hexdigest()
     return f"{name}-{digest}"
 
+
 SLICE_PREFIX: Final = "slice:"
 
 
@@ -462,6 +463,8 @@ class IntentProcessor:
         qty = s.position.qty
         if qty == 0:
             s.stop_price = s.tp_price = s.trail = 0
+        if not (s.stop_id or s.tp_id or s.stop_price or s.tp_price):
+            return  # nothing wanted, nothing live
         s.stop_id = self._sync_one(ts, out, s.stop_id, s.stop_price, qty, "stop")
         s.tp_id = self._sync_one(ts, out, s.tp_id, s.tp_price, qty, "take_profit")
 

@@ -6,6 +6,8 @@ engine must have done about it (commands, order states, position, money).
 
 from __future__ import annotations
 
+import re
+
 from engine.events import (
     BUY,
     CANCELLED,
@@ -30,6 +32,7 @@ from engine.events import (
     TimerSet,
 )
 from engine.instrument import MONEY_SCALE, fee_for
+from engine.intents import client_prefix
 from tests.test_engine_support import (
     INITIAL,
     TAKER_E8,
@@ -51,7 +54,8 @@ def test_market_entry_sized_from_equity_pct_rounds_down_to_the_lot() -> None:
     assert type(out[0]) is IntentEmitted
     (cmd,) = submits(out)
     assert (cmd.side, cmd.order_type, cmd.qty, cmd.reduce_only) == (BUY, "Market", 15, False)
-    assert cmd.client_id == "sess-0123456789a-1" and len(cmd.client_id) <= 36
+    assert cmd.client_id == client_prefix("sess-0123456789abcdef") + "-1"
+    assert len(cmd.client_id) <= 36 and re.fullmatch(r"[A-Za-z0-9_-]+", cmd.client_id)
     assert d.state.book.open[cmd.client_id].status == "Requested"
 
 
