@@ -342,3 +342,10 @@ def test_bad_time_value_names_its_line(tmp_path: Path, rows_before: int) -> None
     with pytest.raises(DataError) as err:
         load_candles(path, INST)
     assert_names(err, path, rows_before + 2, "time value", "'soon'")
+
+
+def test_end_stamps_on_the_last_millisecond_mean_the_bar_end(tmp_path: Path) -> None:
+    path = write(tmp_path, csv_text([str(t + 59_999) for t in minutes(4)]))
+    series = load_candles(path, INST, stamps="end")
+    assert series.close_ms.tolist() == [t + 60_000 for t in minutes(4)]
+    assert series.open_ms.tolist() == minutes(4)

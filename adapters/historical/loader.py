@@ -3,7 +3,9 @@
 Stamps: ``stamps="start"`` (the default) reads each timestamp as the bar's open
 time, as most exports do, including every file in ../shared/data and Bybit's own
 ``startTime``; ``stamps="end"`` reads it as the instant the bar closed. Either way
-the resulting ``CandleClosed.ts`` is the close time (open + timeframe).
+the resulting ``CandleClosed.ts`` is the close time (open + timeframe). End stamps written as
+the bar's last millisecond (Binance's ``closeTime``, 12:59:59.999) are read as the
+next whole second.
 
 ``drop_last_open=True`` drops the file's last row before any check: files saved
 from a live API (the Bybit files in ../shared/data) end with a candle that was
@@ -123,6 +125,9 @@ def build_series(
     if len(raw) == 0:
         raise DataError(raw.path, 0, "no candles in the file", "0 rows", "at least one candle")
     check_order(raw)
+    if stamps == "end" and np.all((raw.stamp + 1) % 1000 == 0):
+        # Close times written as the bar's last millisecond (Binance's closeTime, ...:59.999).
+        raw.stamp = raw.stamp + 1
     if timeframe is None:
         tf_ms = infer_timeframe_ms(raw)
         label = timeframe_label(tf_ms)
