@@ -3,17 +3,19 @@
 Stateless conditions (comparisons, all/any/not, position state, boolean expressions)
 are evaluated on demand, short-circuited, when a block is tried. Stateful ones (crosses,
 ``held``, ``within``) must see *every* bar whether or not an earlier block matched, so
-each registers an updater that ``CondState.update`` runs once per bar, in a fixed order
-(inner conditions before the ones that contain them), storing its result in a slot;
-the compiled condition only reads that slot.
+each registers an updater that the plan runs once per warm bar (after bumping slot 0,
+the bar counter), in a fixed order (inner conditions before the ones that contain
+them), storing its result in a slot; the compiled condition only reads that slot.
 
 All their memory is one list of ints (``CondState.slots``): the engine snapshot captures
 it with the rest of the strategy, so nobody has to remember to initialise a buffer.
 
 Semantics:
 * ``cross_above: [a, b]`` is true on the bar where ``a > b`` and the last bar on which
-  ``a != b`` had ``a < b`` (a touch and bounce is not a cross). Two SMA features are
-  compared exactly (integer sums); anything else as floats (NaN: no information).
+  ``a != b`` had ``a < b`` (a touch and bounce is not a cross). Two SMA features of one
+  timeframe are compared exactly, as ``engine.indicators.cross.sma_compare`` does
+  (``a.total * b.divisor`` vs ``b.total * a.divisor``, inlined: this is the hot path);
+  anything else as floats (NaN: no information). One updater serves both directions.
 * ``held: {for: N, cond: C}`` is true when C was true on each of the last N bars,
   this one included.
 * ``within: {bars: N, first: A, then: B}`` is true when B is true now and A was true
@@ -24,7 +26,7 @@ Stateful conditions start counting once the strategy is warm.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from engine.card import (
     AllOf,
@@ -52,9 +54,8 @@ from engine.expressions import (
     unit_of,
 )
 
-SignFn = Callable[[], int]
-#: Given two operand names, an exact sign function (-1/0/1) or None to compare as floats.
-ExactSign = Callable[[Operand, Operand], SignFn | None]
+#: Given two operands, the pair of SMA objects to compare exactly, or None (floats).
+ExactPair = Callable[[Operand, Operand], tuple[Any, Any] | None]
 
 _NEVER: Final = -(2**62)  # "long ago" for within's last-seen bar
 
@@ -72,12 +73,6 @@ class CondState:
         self.slots.append(initial)
         return len(self.slots) - 1
 
-    def update(self) -> None:
-        """Advance one bar: run every updater in registration order."""
-        self.slots[0] += 1
-        for u in self.updaters:
-            u()
-
     def snapshot(self) -> list[int]:
         return list(self.slots)
 
@@ -87,22 +82,14 @@ class CondState:
         self.slots[:] = state  # in place: the closures hold this list
 
 
-def _float_sign(a: Callable[[], float], b: Callable[[], float]) -> SignFn:
-    def sign() -> int:
-        x = a()
-        y = b()
-        return 1 if x > y else (-1 if x < y else 0)
-
-    return sign
-
-
 class ConditionCompiler:
     """Compiles ``engine.card`` condition trees against one scope into one ``CondState``."""
 
-    def __init__(self, scope: Scope, state: CondState, exact_sign: ExactSign) -> None:
+    def __init__(self, scope: Scope, state: CondState, exact_pair: ExactPair) -> None:
         self.scope = scope
         self.state = state
-        self.exact_sign = exact_sign
+        self.exact_pair = exact_pair
+        self._pairs: dict[tuple[str, str], int] = {}  # (a, b) -> slot of the cross direction
 
     def compile(self, cond: Condition) -> BoolFn:
         if isinstance(cond, Compare):
@@ -132,29 +119,56 @@ class ConditionCompiler:
         raise TypeError(f"not a condition: {cond!r}")
 
     def _cross(self, cond: Cross) -> BoolFn:
-        sign = self.exact_sign(cond.a, cond.b)
-        if sign is None:
+        key = (repr(cond.a).strip(), repr(cond.b).strip())
+        d = self._pairs.get(key)
+        if d is None:  # one updater per pair, shared by cross_above and cross_below
+            d = self._pair_updater(cond)
+            self._pairs[key] = d
+        st = self.state.slots
+        if cond.up:
+            return lambda: st[d] == 1
+        return lambda: st[d] == -1
+
+    def _pair_updater(self, cond: Cross) -> int:
+        """Register the updater tracking a vs b; returns the slot holding +1/-1/0 (crossed)."""
+        st = self.state.slots
+        last = self.state.alloc(0)  # sign of a - b on the last bar where they differed
+        d = self.state.alloc(0)
+        pair = self.exact_pair(cond.a, cond.b)
+        if pair is not None:
+            sa, sb = pair
+            da, db = sa.divisor, sb.divisor
+
+            def update() -> None:
+                x = sa.total * db
+                y = sb.total * da
+                if x == y:
+                    st[d] = 0
+                    return
+                s = 1 if x > y else -1
+                st[d] = s if st[last] == -s else 0
+                st[last] = s
+
+        else:
             u = unit_of(cond.a, self.scope, cond.path) or unit_of(cond.b, self.scope, cond.path)
             fa, _ = compile_value(cond.a, self.scope, cond.path, u)
             fb, _ = compile_value(cond.b, self.scope, cond.path, u)
-            sign = _float_sign(fa, fb)
-        st = self.state.slots
-        last = self.state.alloc(0)
-        res = self.state.alloc(0)
-        up = cond.up
-        sgn = sign
 
-        def update() -> None:
-            s = sgn()
-            if s == 0:
-                st[res] = 0
-                return
-            prev = st[last]
-            st[res] = 1 if (prev < 0 if s > 0 else prev > 0) and (s > 0) == up else 0
-            st[last] = s
+            def update() -> None:
+                x = fa()
+                y = fb()
+                if x > y:
+                    s = 1
+                elif x < y:
+                    s = -1
+                else:  # equal, or NaN: no information
+                    st[d] = 0
+                    return
+                st[d] = s if st[last] == -s else 0
+                st[last] = s
 
         self.state.updaters.append(update)
-        return lambda: st[res] == 1
+        return d
 
     def _held(self, cond: Held) -> BoolFn:
         inner = self.compile(cond.cond)

@@ -31,13 +31,12 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Final, Protocol
 
 from engine.card import BlockSpec, CardCompileError, CardSpec, FeatureSpec, IntentSpec, Operand
-from engine.conditions import ConditionCompiler, CondState, SignFn
+from engine.conditions import ConditionCompiler, CondState
 from engine.config import ExecutionDefaults
 from engine.events import ACTIONS, BUY, SELL, CandleClosed, Intent
 from engine.expressions import BOOL, PRICE, QTY, SCALAR, Scope, compile_value
 from engine.indicators.averages import SMA
 from engine.indicators.base import Indicator, IndicatorError
-from engine.indicators.cross import sma_compare
 from engine.indicators.registry import INDICATORS, validate_params
 from engine.instrument import Instrument
 from engine.strategy import MarketContext
@@ -125,6 +124,8 @@ class CompiledPlan:
         self._exec_updates = exec_updates
         self._resamplers = resamplers
         self._cond = cond
+        self._slots = cond.slots  # the same list object for the plan's whole life
+        self._updaters = tuple(cond.updaters)
         self._blocks = blocks
         self._box = box
         self._python = python
@@ -172,7 +173,10 @@ class CompiledPlan:
                 r.update(om, cm, o, h, lo, c, v)
         if not self._warm and not self.is_warm():
             return []
-        self._cond.update()
+        slots = self._slots
+        slots[0] += 1
+        for u in self._updaters:
+            u()
         for when, makers in self._blocks:
             if when():
                 out = []
@@ -388,16 +392,15 @@ def compile_card(
     scope = Scope(names, instrument.tick, instrument.step)
     cond_state = CondState()
 
-    def exact_sign(a: Operand, b: Operand) -> SignFn | None:
+    def exact_pair(a: Operand, b: Operand) -> tuple[SMA, SMA] | None:
         if not isinstance(a, str) or not isinstance(b, str):
             return None
         x, y = smas.get(a.strip()), smas.get(b.strip())
         if x is None or y is None or x[0] != y[0]:
             return None
-        sa, sb = x[1], y[1]
-        return lambda: sma_compare(sa, sb)
+        return x[1], y[1]
 
-    cc = ConditionCompiler(scope, cond_state, exact_sign)
+    cc = ConditionCompiler(scope, cond_state, exact_pair)
     blocks: list[tuple[Callable[[], bool], list[IntentMaker]]] = []
     for b in spec.blocks:
         when = cc.compile(b.when)
@@ -410,7 +413,7 @@ def compile_card(
     return CompiledPlan(
         spec,
         indicators,
-        _fuse(exec_updates),
+        exec_updates,
         list(resamplers.values()),
         cond_state,
         blocks,
@@ -430,12 +433,6 @@ def _fanout(
             f(ts, o, h, lo, c, v)
 
     return on_bar
-
-
-def _fuse(
-    fns: list[Callable[[int, int, int, int, int, int], None]],
-) -> list[Callable[[int, int, int, int, int, int], None]]:
-    return list(fns)
 
 
 # ----------------------------------------------------------------------- intents
