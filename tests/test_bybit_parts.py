@@ -113,6 +113,7 @@ def test_window_bucket_never_exceeds_limit_in_any_window(limit: int, gaps: list[
             now.t += g
             await bucket.acquire()
             granted.append(now.t)
+            bucket.release()
 
     asyncio.run(run())
     for i, t in enumerate(granted):
@@ -127,7 +128,12 @@ def test_bucket_waits_instead_of_failing() -> None:
     async def burst() -> float:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
-        await asyncio.gather(*(bucket.acquire() for _ in range(15)))
+
+        async def one() -> None:
+            await bucket.acquire()
+            bucket.release()
+
+        await asyncio.gather(*(one() for _ in range(15)))
         return loop.time() - t0
 
     elapsed = asyncio.run(burst())
@@ -282,3 +288,18 @@ def test_demo_is_default_and_live_needs_allow_live() -> None:
     with pytest.raises(ConfigError):
         BybitConfig(timeframe="7m")
     assert BybitConfig(timeframe="4h").interval == "240"
+
+
+def test_a_token_in_flight_counts_until_its_reply_and_a_window_after() -> None:
+    now = FakeTime()
+    bucket = WindowBucket(1, 1.0, now)
+
+    async def run() -> None:
+        await bucket.acquire()
+        now.t = 5.0  # a slow request: 5 s in flight
+        assert bucket.delay() > 0  # still held
+        bucket.release()
+        now.t = 5.5
+        assert bucket.delay() == pytest.approx(0.5)  # one window from the *reply*
+
+    asyncio.run(run())

@@ -50,13 +50,14 @@ def best_sample(samples: list[ClockSample]) -> ClockSample:
 class ExchangeClock:
     """Owns the current offset; ``now_ms()`` is the venue's time as we best know it."""
 
-    __slots__ = ("_local", "offset_ms", "rtt_ms", "synced_at_ms")
+    __slots__ = ("_local", "generation", "offset_ms", "rtt_ms", "synced_at_ms")
 
     def __init__(self, local: Callable[[], int] = wall_ms) -> None:
         self._local = local
         self.offset_ms = 0
         self.rtt_ms = 0
         self.synced_at_ms = 0
+        self.generation = 0  # how many syncs completed (lets callers skip redundant ones)
 
     def local_ms(self) -> int:
         return self._local()
@@ -76,6 +77,7 @@ class ExchangeClock:
         best = best_sample(taken)
         self.offset_ms, self.rtt_ms = best.offset_ms, best.rtt_ms
         self.synced_at_ms = self.now_ms()
+        self.generation += 1
         return ClockOffset(
             ts=self.synced_at_ms, offset_ms=self.offset_ms, rtt_ms=self.rtt_ms, samples=len(taken)
         )

@@ -4,9 +4,12 @@ Bybit counts requests per UID per endpoint in a *rolling* one-second window, plu
 600 requests per 5 s per IP for all traffic (reference §1.6). A classic refilling
 token bucket of capacity L and rate L/s can let 2L requests into one rolling second,
 so each ``WindowBucket`` here is a token bucket whose tokens come back exactly one
-window after they were spent: never more than ``limit`` requests in any window. A
-small ``margin_s`` widens the window to absorb network jitter between our clock and
-the server's arrival times.
+window after they were spent: never more than ``limit`` requests in any window.
+A token counts as spent from ``acquire()`` until ``release()`` (the response came
+back) and then for one more window *from the release*: the server saw the request
+somewhere between send and reply, so no latency or thread-pool queueing can squeeze
+two windows' worth of requests into one of the server's windows. ``slot(path)`` is
+the ``async with`` form. A small ``margin_s`` widens the window further.
 
 The venue's own view wins when it is stricter: after each response,
 ``RateLimiter.observe`` reads ``X-Bapi-Limit-Status`` (requests left) and
@@ -17,9 +20,10 @@ closed until the reset time (converted to local time with the clock offset).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Final
 
 #: Per-endpoint limits (requests per rolling second), linear, default tier.
@@ -48,7 +52,7 @@ IP_WINDOW_S: Final = 5.0
 
 
 class WindowBucket:
-    """At most ``limit`` acquisitions in any ``window_s`` seconds; ``acquire`` waits."""
+    """At most ``limit`` requests in flight or released within the last ``window_s`` s."""
 
     __slots__ = (
         "_clock",
@@ -56,6 +60,7 @@ class WindowBucket:
         "_sleep",
         "_spent",
         "blocked_until",
+        "in_flight",
         "limit",
         "waits",
         "window_s",
@@ -75,19 +80,22 @@ class WindowBucket:
         self._lock = asyncio.Lock()
         self.blocked_until = 0.0
         self.waits = 0  # how often a caller had to wait (for tests and metrics)
+        self.in_flight = 0
 
     def delay(self) -> float:
-        """Seconds until a token is free (0 if one is free now)."""
+        """Seconds until a token may be free (0 if one is free now). While every token
+        is held by a request in flight, a short poll interval is returned."""
         now = self._clock()
         spent = self._spent
         while spent and spent[0] + self.window_s <= now:
             spent.popleft()
         wait = self.blocked_until - now
-        if len(spent) >= self.limit:
-            wait = max(wait, spent[0] + self.window_s - now)
+        if len(spent) + self.in_flight >= self.limit:
+            wait = max(wait, spent[0] + self.window_s - now if spent else 0.01)
         return max(0.0, wait)
 
     async def acquire(self) -> None:
+        """Wait for a token and hold it; pair with ``release()``."""
         async with self._lock:  # FIFO: first caller in gets the first token
             wait = self.delay()
             if wait > 0:
@@ -95,7 +103,12 @@ class WindowBucket:
             while wait > 0:
                 await self._sleep(wait)
                 wait = self.delay()
-            self._spent.append(self._clock())
+            self.in_flight += 1
+
+    def release(self) -> None:
+        """The request is answered (or failed): its token returns one window from now."""
+        self.in_flight -= 1
+        self._spent.append(self._clock())
 
     def block_until(self, when: float) -> None:
         """Close the bucket until the local monotonic time ``when``."""
@@ -126,9 +139,19 @@ class RateLimiter:
             self._buckets[path] = b
         return b
 
-    async def acquire(self, path: str) -> None:
-        await self.bucket(path).acquire()
-        await self.ip.acquire()
+    @contextlib.asynccontextmanager
+    async def slot(self, path: str) -> AsyncIterator[None]:
+        """Hold a token of ``path`` and of the IP bucket for one request."""
+        bucket = self.bucket(path)
+        await bucket.acquire()
+        try:
+            await self.ip.acquire()
+            try:
+                yield
+            finally:
+                self.ip.release()
+        finally:
+            bucket.release()
 
     def observe(self, path: str, headers: Mapping[str, str] | None, offset_ms: int = 0) -> None:
         """Honour the venue's ``X-Bapi-Limit-*`` headers for ``path`` (if any)."""
@@ -141,11 +164,16 @@ class RateLimiter:
         self.penalise(path, reset, offset_ms)
 
     def penalise(self, path: str, reset_venue_ms: int | None, offset_ms: int = 0) -> float:
-        """Close ``path`` until the venue's reset time (or 1 s); returns the wait in s."""
+        """Close ``path`` until the venue's reset time; returns the wait in s.
+
+        The wait is capped at one window (1 s): Bybit's per-UID window is a rolling
+        second, so a reset further away means our clock offset is stale (the venue
+        clock jumped), not that the venue asks for more; a still-limited retry just
+        gets another 10006 and waits again. No header: one window."""
         local_reset_ms = (reset_venue_ms - offset_ms) if reset_venue_ms else None
         now_ms = self._wall_ms()
         wait = 1.0 if local_reset_ms is None else max(0.0, (local_reset_ms - now_ms) / 1000)
-        wait = min(wait, 10.0) + self._margin
+        wait = min(wait, 1.0) + self._margin
         self.bucket(path).block_until(self._clock() + wait)
         return wait
 

@@ -32,6 +32,7 @@ from adapters.bybit.errors import ApiError, BybitError, RetriesExhausted, Transp
 from adapters.bybit.keys import ApiKeys
 from adapters.bybit.ratelimit import RateLimiter
 from adapters.bybit.retry import Action, Backoff, classify
+from engine.events import ClockOffset
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class BybitRest:
         self.backoff = Backoff(config.backoff_base_s, config.backoff_max_s, config.jitter_seed)
         self.stats = RestStats()
         self._clock_lock = asyncio.Lock()
+        self.on_clock: Callable[[ClockOffset], None] | None = None  # every new offset
         http = ClockedHTTP(
             api_key=keys.key if keys else None,
             api_secret=keys.secret.reveal() if keys else None,
@@ -136,6 +138,7 @@ class BybitRest:
         write = path in WRITE_PATHS
         last: BybitError | None = None
         for attempt in range(self.config.max_attempts):
+            generation = self.clock.generation
             try:
                 return await self._once(path, params)
             except (ApiError, TransportError) as exc:
@@ -144,8 +147,7 @@ class BybitRest:
                 if action is Action.FATAL or (write and action is Action.AMBIGUOUS):
                     raise
                 if action is Action.CLOCK:
-                    if await self.sync_clock() is None:  # someone just synced: pause instead
-                        await asyncio.sleep(self.backoff.delay(attempt))
+                    await self.sync_clock(stale_generation=generation)
                     continue
                 if action is Action.AMBIGUOUS:
                     await asyncio.sleep(self.backoff.delay(attempt))
@@ -154,16 +156,16 @@ class BybitRest:
         raise RetriesExhausted(path, self.config.max_attempts, last)
 
     async def _once(self, path: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
-        await self.limiter.acquire(path)
         self.stats.attempts += 1
         self.stats.calls[path] = self.stats.calls.get(path, 0) + 1
         method = getattr(self._http, METHODS[path])
         kwargs = dict(params or {})  # pybit mutates the dict it is given
         try:
-            if path == "/v5/market/time":
-                reply = await asyncio.to_thread(method)
-            else:
-                reply = await asyncio.to_thread(method, **kwargs)
+            async with self.limiter.slot(path):
+                if path == "/v5/market/time":
+                    reply = await asyncio.to_thread(method)
+                else:
+                    reply = await asyncio.to_thread(method, **kwargs)
         except InvalidRequestError as exc:
             headers = exc.resp_headers or {}
             code = int(exc.status_code)
@@ -190,21 +192,20 @@ class BybitRest:
         result = body.get("result")
         return result if isinstance(result, dict) else {}
 
-    async def sync_clock(self, force: bool = False) -> Any:
+    async def sync_clock(self, stale_generation: int | None = None) -> ClockOffset | None:
         """Measure the venue offset (several samples); returns the ``ClockOffset`` event.
 
-        Concurrent callers share one measurement; without ``force`` a sync done in the
-        last second is reused (returns None)."""
+        With ``stale_generation`` (the clock generation a failed request was signed
+        with) the sync is skipped, returning None, if another caller already re-synced
+        since then: a burst of 10002 failures costs one measurement, not one each."""
         async with self._clock_lock:
-            if (
-                not force
-                and self.clock.synced_at_ms
-                and (self.clock.now_ms() - self.clock.synced_at_ms < 1000)
-            ):
+            if stale_generation is not None and self.clock.generation != stale_generation:
                 return None
             self.stats.clock_resyncs += 1
             ev = await self.clock.sync(self._server_ms, self.config.clock_samples)
             log.info("clock offset %d ms (rtt %d ms)", ev.offset_ms, ev.rtt_ms)
+            if self.on_clock is not None:
+                self.on_clock(ev)
             return ev
 
     async def _server_ms(self) -> int:

@@ -74,6 +74,7 @@ DUPLICATE_LINK_ID: Final = 110072
 ORDER_NOT_FOUND: Final = 110001
 OPEN: Final = frozenset({"New", "PartiallyFilled", "Untriggered", "Triggered"})
 WEEK_MS: Final = 7 * 86_400_000
+RETENTION_MS: Final = 730 * 86_400_000
 CATCH_UP_MARGIN_MS: Final = 60_000
 _CLOSED: Final = object()
 
@@ -124,8 +125,8 @@ class BybitVenue:
         return venue
 
     async def start(self, streams: bool = True, timeout_s: float = 15.0) -> None:
-        ev = await self.rest.sync_clock(force=True)
-        self._emit(ev)
+        self.rest.on_clock = self._emit  # every offset measured becomes a ClockOffset event
+        await self.rest.sync_clock()
         self.spec = await self.fetch_instrument(self.config.symbol)
         self.instrument = Instrument(self.spec)
         self.converter = StreamConverter(
@@ -212,7 +213,7 @@ class BybitVenue:
         while True:
             await asyncio.sleep(self.config.clock_refresh_s)
             try:
-                self._emit(await self.rest.sync_clock(force=True))
+                await self.rest.sync_clock()
             except BybitError as exc:
                 log.warning("clock refresh failed: %s", exc)
 
@@ -489,15 +490,15 @@ class BybitVenue:
         funding: list[FundingPaid] = []
         liquidations: list[Liquidated] = []
         rows: list[dict[str, Any]] = []
-        start = since_ms if since_ms is not None else now - WEEK_MS
-        while start <= now:  # the endpoint serves at most 7 days per query
-            end = min(now, start + WEEK_MS - 1)
-            rows.extend(
-                await self.rest.pages(
-                    "/v5/execution/list", {**base, "startTime": start, "endTime": end, "limit": 100}
-                )
-            )
-            start = end + 1
+        if since_ms is None:  # the venue's default window: the last 7 days
+            rows = await self.rest.pages("/v5/execution/list", {**base, "limit": 100})
+        else:  # the endpoint serves at most 7 days per query; Bybit keeps about 2 years
+            start = max(since_ms, now - RETENTION_MS)
+            while start <= now:
+                end = min(now, start + WEEK_MS - 1)
+                query = {**base, "startTime": start, "endTime": end, "limit": 100}
+                rows.extend(await self.rest.pages("/v5/execution/list", query))
+                start = end + 1
         seen: set[str] = set()
         for row in rows:
             exec_id = str(row.get("execId", ""))
