@@ -119,7 +119,7 @@ def bench_backtest(card: LoadedCard, cs: list[CandleClosed]) -> dict[str, Any]:
         for d in step(state, ev):
             events += 1
             if type(d) is SubmitOrder or type(d) is AmendOrder or type(d) is CancelOrder:
-                for answer in on_command(d):  # type: ignore[arg-type]
+                for answer in on_command(d):
                     fold(answer)
 
     t = time.perf_counter()
