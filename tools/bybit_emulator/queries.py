@@ -15,7 +15,7 @@ from . import params as P
 from .candles import interval_of
 from .errors import param_error
 from .records import ExecRecord, OrderRecord
-from .state import EmulatorState
+from .state import MAX_PRICE_TICKS, EmulatorState
 from .wire import exec_obj, kline_row, order_obj, position_obj
 
 
@@ -59,7 +59,7 @@ def instruments_info(st: EmulatorState, p: dict[str, Any]) -> dict[str, Any]:
     spec = st.inst.spec
     rows: list[dict[str, Any]] = []
     if (not symbol or symbol == spec.symbol) and status in ("", "Trading"):
-        max_price = st.inst.ticks_to_price(10**8 * 2 - 2) if st.inst.tick < 1 else "19999998"
+        max_price = st.inst.ticks_to_price(MAX_PRICE_TICKS)
         rows.append(
             {
                 "symbol": spec.symbol,

@@ -51,6 +51,9 @@ from .wire import PositionView, exec_obj, order_obj, position_obj, wallet_obj
 PrivateMsg = tuple[str, dict[str, Any]]
 
 TIFS = ("GTC", "IOC", "FOK", "PostOnly")
+#: instruments-info ``maxPrice`` in ticks (BTCUSDT: 1999999.8). Bybit's price band around the
+#: mark price (priceLimitRatioX/Y) is NOT enforced: the simulated venue has no such rule.
+MAX_PRICE_TICKS = 19_999_998
 
 
 class EmulatorState:
@@ -137,6 +140,8 @@ class EmulatorState:
         if tif not in TIFS:
             raise param_error(f"timeInForce invalid: {tif!r}")
         price = P.ticks(inst, p, "price")
+        if price > MAX_PRICE_TICKS:
+            raise ApiError(110003, "Order price exceeds the allowable range")
         if order_type == "Market":
             if tif == "PostOnly":
                 raise param_error("a Market order cannot be PostOnly")
