@@ -349,3 +349,13 @@ def test_end_stamps_on_the_last_millisecond_mean_the_bar_end(tmp_path: Path) -> 
     series = load_candles(path, INST, stamps="end")
     assert series.close_ms.tolist() == [t + 60_000 for t in minutes(4)]
     assert series.open_ms.tolist() == minutes(4)
+
+
+@pytest.mark.parametrize(("tick", "step"), [("0.5", "1"), ("0.01", "0.01"), ("0.0001", "10")])
+def test_our_csv_round_trip_on_other_grids(tmp_path: Path, tick: str, step: str) -> None:
+    from adapters.historical import generate
+
+    spec = BTCUSDT.__class__(symbol="XUSDT", tick_size=tick, qty_step=step, min_qty=step)
+    series = generate(seed=2, n=300, instrument=spec, start_price="3.5")
+    write_csv(series, tmp_path / "g.csv")
+    assert load_candles(tmp_path / "g.csv", spec).equals(series)

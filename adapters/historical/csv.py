@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import csv as stdcsv
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from engine.instrument import Instrument
@@ -97,21 +100,33 @@ def read_csv(path: str | Path) -> RawCandles:
 def write_csv(series: CandleSeries, path: str | Path) -> None:
     """Write our own CSV: open_time (ms), open, high, low, close, volume, turnover.
 
-    Values are decimal strings in the instrument's units, so ``load_candles`` reads
-    the file back to the same ticks, lots and (to 1e-8) money.
+    Values are exact decimal strings in the instrument's units (built from the
+    integers, never through floats), so ``load_candles`` reads the file back to the
+    same ticks, lots and money.
     """
     inst: Instrument = series.instrument
-    pd, qd = inst.price_decimals, inst.qty_decimals
-    tick, step = float(inst.tick), float(inst.step)
-    cols = [series.open_ms.tolist()] + [
-        (col * tick).tolist() for col in (series.open, series.high, series.low, series.close)
-    ]
-    vol, turn = (series.volume * step).tolist(), series.turnover.tolist()
-    with open(path, "w", encoding="ascii", newline="") as out:
-        out.write("open_time,open,high,low,close,volume,turnover\n")
-        for t, o, h, lo, c, v, m in zip(*cols, vol, turn):
-            out.write(f"{t},{o:.{pd}f},{h:.{pd}f},{lo:.{pd}f},{c:.{pd}f},{v:.{qd}f},")
-            out.write(f"{m // 100_000_000}.{m % 100_000_000:08d}\n")
+    columns = {"open_time": pa.array(series.open_ms, type=pa.int64())}
+    for name in ("open", "high", "low", "close"):
+        columns[name] = _decimal_text(getattr(series, name), inst.tick)
+    columns["volume"] = _decimal_text(series.volume, inst.step)
+    columns["turnover"] = _decimal_text(series.turnover, Decimal(1).scaleb(-8))
+    table = pa.table(columns)
+    options = pacsv.WriteOptions(include_header=False, quoting_style="none")
+    with open(path, "wb") as out:
+        out.write((",".join(columns) + "\n").encode())
+        pacsv.write_csv(table, out, write_options=options)
+
+
+def _decimal_text(units: npt.NDArray[np.int64], step: Decimal) -> pa.Array:
+    """``units * step`` as decimal text with the step's decimals ("81794.8")."""
+    places = max(0, -int(step.as_tuple().exponent))
+    per_unit = int(step.scaleb(places))  # step = per_unit / 10**places, exactly
+    scaled = units * per_unit
+    if places == 0:
+        return pc.cast(pa.array(scaled), pa.string())
+    whole = pc.cast(pa.array(scaled // 10**places), pa.string())
+    frac = pc.utf8_lpad(pc.cast(pa.array(scaled % 10**places), pa.string()), places, "0")
+    return pc.binary_join_element_wise(whole, frac, ".")
 
 
 def _first_line(path: str) -> str:
