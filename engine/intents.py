@@ -55,6 +55,21 @@ def client_prefix(session_id: str) -> str:
 
 
 SLICE_PREFIX: Final = "slice:"
+STYLES: Final = ("market", "limit", "iceberg", "twap")
+
+
+def _floats(i: Intent) -> tuple[float, ...]:
+    return (
+        i.equity_pct,
+        i.risk_pct,
+        i.stop_distance,
+        i.reduce_pct,
+        i.price,
+        i.stop_loss,
+        i.take_profit,
+        i.trail_distance,
+        i.offset,
+    )
 
 
 def round_price(ticks: float, side: str) -> int:
@@ -95,6 +110,10 @@ class IntentProcessor:
         handler = self._handlers.get(intent.action)
         if handler is None:
             reason: str | None = f"unknown action {intent.action!r}"
+        elif not all(map(math.isfinite, _floats(intent))):
+            reason = "intent has a non-finite number"
+        elif (intent.style or self.s.config.execution.style) not in STYLES:
+            reason = f"unknown style {intent.style!r}"
         elif self.s.last_close <= 0:
             reason = "no price yet"
         else:

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from engine.config import EngineConfig, ExecutionDefaults, RiskLimits
 from engine.core import new_state, restore_state, snapshot_state, step
 from engine.events import (
+    ACTIONS,
     BUY,
     CANCELLED,
     DEACTIVATED,
@@ -35,6 +36,7 @@ from engine.events import (
     SELL,
     TRIGGERED,
     UNTRIGGERED,
+    CandleClosed,
     CommandRejected,
     Event,
     Fill,
@@ -43,19 +45,23 @@ from engine.events import (
     Heartbeat,
     Intent,
     Liquidated,
+    OrderAccepted,
     OrderAmended,
+    OrderCancelled,
     OrderExpired,
     OrderRejected,
+    OrderTriggered,
     SubmitOrder,
     TransitionRejected,
     encode,
 )
 from engine.hashing import state_hash
+from engine.intents import client_prefix
 from engine.state import EngineState
 from projections.balances import BalanceView
 from projections.orders import OrdersView
 from projections.positions import PositionView
-from tests.test_engine_support import INITIAL, UNIT, Desk, Scripted, signed, started
+from tests.test_engine_support import INITIAL, T0, UNIT, Desk, Scripted, signed, started
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -367,3 +373,116 @@ def test_same_bytes_under_different_hash_seeds() -> None:
         results.append(proc.stdout.strip())
     assert results[0] == results[1] == fixed_scenario_digest()
     assert len(results[0]) == 64 + 1 + 64
+
+
+# ------------------------------------------------------------------------- garbage
+
+_PREFIX = client_prefix(started().session_id)
+_ts = st.integers(T0, T0 + 10 * 60_000)
+_cid = st.one_of(st.integers(1, 8).map(lambda n: f"{_PREFIX}-{n}"), st.text(max_size=3))
+_vid = st.text(max_size=3)
+_side = st.sampled_from([BUY, SELL, "x"])
+_num = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.0, 499_000.0])
+garbage_events = st.one_of(
+    st.builds(
+        Fill,
+        ts=_ts,
+        client_id=_cid,
+        venue_id=_vid,
+        exec_id=st.text(max_size=2),
+        symbol=st.sampled_from(["BTCUSDT", "ETHUSDT"]),
+        side=_side,
+        price=st.integers(-5, 600_000),
+        qty=st.integers(-3, 50),
+        fee=st.integers(-100, 100),
+    ),
+    st.builds(
+        OrderAccepted,
+        ts=_ts,
+        client_id=_cid,
+        venue_id=_vid,
+        status=st.sampled_from([NEW, UNTRIGGERED, FILLED, ""]),
+    ),
+    st.builds(OrderRejected, ts=_ts, client_id=_cid, reason=st.text(max_size=3)),
+    st.builds(OrderTriggered, ts=_ts, client_id=_cid, venue_id=_vid),
+    st.builds(
+        OrderAmended,
+        ts=_ts,
+        client_id=_cid,
+        venue_id=_vid,
+        qty=st.integers(-2, 60),
+        price=st.integers(-2, 9),
+        trigger_price=st.integers(-2, 9),
+    ),
+    st.builds(OrderCancelled, ts=_ts, client_id=_cid, venue_id=_vid),
+    st.builds(OrderExpired, ts=_ts, client_id=_cid, venue_id=_vid),
+    st.builds(
+        CommandRejected,
+        ts=_ts,
+        client_id=_cid,
+        command=st.sampled_from(["amend", "cancel", "x"]),
+        reason=st.just("no"),
+    ),
+    st.builds(
+        FundingPaid,
+        ts=_ts,
+        symbol=st.sampled_from(["BTCUSDT", "X"]),
+        exec_id=st.text(max_size=2),
+        amount=st.integers(-1000, 1000),
+    ),
+    st.builds(
+        Liquidated,
+        ts=_ts,
+        symbol=st.just("BTCUSDT"),
+        exec_id=st.text(max_size=2),
+        side=_side,
+        price=st.integers(-1, 600_000),
+        qty=st.integers(-1, 50),
+        fee=st.integers(0, 9),
+    ),
+    st.builds(Halt, ts=_ts, reason=st.just("x")),
+    st.builds(Heartbeat, ts=_ts),
+    st.builds(
+        CandleClosed,
+        ts=_ts,
+        symbol=st.sampled_from(["BTCUSDT", "BTCUSDT", "ETHUSDT"]),
+        timeframe=st.sampled_from(["1m", "1m", "5m"]),
+        open_ms=_ts,
+        close_ms=_ts,
+        open=st.integers(-1, 600_000),
+        high=st.integers(-1, 600_000),
+        low=st.integers(-1, 600_000),
+        close=st.sampled_from([-5, 0, 400_000, 500_000, 600_000]),
+        volume=st.integers(0, 9),
+        backfill=st.booleans(),
+    ),
+)
+garbage_intents = st.builds(
+    Intent, action=st.sampled_from([*ACTIONS, "bogus"]), qty=st.integers(-5, 100),
+    equity_pct=_num, risk_pct=_num, stop_distance=_num, reduce_pct=_num, price=_num,
+    stop_loss=_num, take_profit=_num, trail_distance=_num, offset=_num,
+    style=st.sampled_from(["market", "limit", "twap", "iceberg", "weird", ""]),
+    timeout_bars=st.integers(-1, 3), slices=st.integers(-1, 5),
+    slice_every_bars=st.integers(-1, 2), slice_every_ms=st.integers(-1, 90_000),
+    side=st.sampled_from([BUY, SELL, ""]),
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.dictionaries(st.integers(0, 20), st.lists(garbage_intents, min_size=1, max_size=3)),
+    st.lists(garbage_events, min_size=10, max_size=80),
+)
+def test_garbage_never_crashes_the_fold_nor_breaks_the_books(script, events) -> None:
+    s = new_state(started(), Scripted(script), EngineConfig(checkpoint_every=9))
+    derived: list[Event] = []
+    for ev in events:
+        derived.extend(step(s, ev))
+    p = s.position
+    assert s.balance == INITIAL + p.realized - p.fees - p.funding
+    assert all(0 <= o.filled <= o.qty for o in s.book.open.values())
+    assert all(o.filled <= o.qty for o in s.book.closed.values())
+    restored = restore_state(snapshot_state(s), Scripted(script))
+    assert state_hash(restored) == state_hash(s)
+    s2, derived2 = refold(events, script, EngineConfig(checkpoint_every=9))
+    assert digest(derived2) == digest(derived) and state_hash(s2) == state_hash(s)
