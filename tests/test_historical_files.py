@@ -359,3 +359,33 @@ def test_our_csv_round_trip_on_other_grids(tmp_path: Path, tick: str, step: str)
     series = generate(seed=2, n=300, instrument=spec, start_price="3.5")
     write_csv(series, tmp_path / "g.csv")
     assert load_candles(tmp_path / "g.csv", spec).equals(series)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=40), st.sampled_from(["start", "end"]))
+def test_fill_makes_a_regular_series_that_keeps_every_real_bar(
+    holes: list[int], stamps: str
+) -> None:
+    """Random holes: "fill" inserts exactly the missing bars, flat at the previous close."""
+    from adapters.historical import build_series
+    from adapters.historical.raw import RawCandles
+
+    times, t = [], T0
+    for gap in holes:
+        times.append(t)
+        t += (gap + 1) * 60_000
+    n = len(times)
+    price = np.arange(1, n + 1, dtype=np.float64) * 100.0
+    raw = RawCandles("mem", np.array(times, dtype=np.int64), price, price + 1, price - 1, price,
+                     np.ones(n))  # fmt: skip
+    series = build_series(raw, INST, timeframe="1m", gaps="fill", stamps=stamps)
+    assert len(series) == times[-1] // 60_000 - T0 // 60_000 + 1
+    assert np.all(np.diff(series.open_ms) == 60_000)
+    shift = 0 if stamps == "start" else -60_000
+    real = np.isin(series.open_ms, np.array(times) + shift)
+    assert int(real.sum()) == n
+    assert series.close[real].tolist() == (price * 10).astype(np.int64).tolist()
+    filled = np.flatnonzero(~real)
+    assert np.all(series.volume[filled] == 0)
+    assert np.all(series.open[filled] == series.close[filled - 1])
+    assert np.all(series.high[filled] == series.close[filled])
