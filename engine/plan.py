@@ -253,7 +253,19 @@ def _build_indicator(f: FeatureSpec) -> Indicator:
         path = f"{f.path}.{param}" if param and param in f.params else f.path
         if param and param not in known:
             found: Any = param
-            expected = f"a parameter of {f.indicator}: {', '.join(known) or '(none)'}"
+            expected = (
+                f"a parameter of {f.indicator} ({', '.join(known) or 'none'}), "
+                "indicator or timeframe"
+            )
+            keys = [*known, "indicator", "timeframe"]
+            close = difflib.get_close_matches(param, keys, n=1, cutoff=0.6)
+            raise CardCompileError(
+                path,
+                f"unknown key {param!r} in feature {f.name!r}",
+                found,
+                expected,
+                close[0] if close else "",
+            ) from None
         else:
             found = exc.value if param else dict(f.params)
             expected = f"valid parameters for {f.indicator} ({', '.join(known) or 'none'})"

@@ -220,3 +220,21 @@ def test_qty_below_one_lot(tmp_path: Path) -> None:
     err = fail(tmp_path, GOOD.replace("equity_pct: 10", "qty: 0.0001"))
     assert (err.line, err.path, err.found) == (8, "blocks[0].then.enter_long.qty", 0.0001)
     assert "0.001" in err.expected
+
+
+def test_misspelt_feature_timeframe_key(tmp_path: Path) -> None:
+    err = fail(tmp_path, GOOD.replace("sma, period: 30", "sma, period: 30, timefrme: 1h"))
+    assert (err.line, err.path, err.found, err.suggestion) == (
+        5,
+        "features.slow.timefrme",
+        "timefrme",
+        "timeframe",
+    )
+
+
+def test_a_list_where_a_mapping_belongs(tmp_path: Path) -> None:
+    err = fail(
+        tmp_path, GOOD.replace("then: {enter_long: {equity_pct: 10}}", "then: {enter_long: [10]}")
+    )
+    assert (err.line, err.path, err.found) == (8, "blocks[0].then.enter_long", [10])
+    assert "mapping" in err.expected

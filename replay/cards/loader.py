@@ -186,6 +186,10 @@ def _from_pydantic(exc: ValidationError, source: str, root: Any) -> IdeaCardErro
         path = "blocks"
         found = None
         line = 1
+    elif kind in ("model_type", "model_attributes_type", "dict_type"):
+        message = "expected a mapping here"
+        expected = "a mapping (key: value lines or {key: value})"
+        line = line_of(root, kept)
     else:
         if not expected:
             msg = str(best["msg"])
