@@ -153,6 +153,8 @@ def test_fetch_paginates_and_writes_the_source_slice(
     first, last = int(rows[0][0]), int(rows[-1][0])
     result = fetch_cli(server, out, "--rate", "50", start=first, end=last + TF)
     assert result.exit_code == 0, result.output
+    assert f"{N}/{N} candles, 3 requests" in result.stderr  # progress, on stderr
+    assert f"wrote {N - 1} candles" in result.stderr and result.stdout == ""
     lines = out.read_text().splitlines()
     assert lines[0] == "open_time,open,high,low,close,volume,turnover"
     # Every closed candle of the slice, oldest first, exactly as served; the last
