@@ -10,6 +10,7 @@ that cheap by committing rarely; durable writers rely on it.
 from __future__ import annotations
 
 import contextlib
+import struct
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,6 +31,9 @@ from eventstore.layout import (
     STREAMS_DB,
     U32,
 )
+
+REPUBLISH_KEY: Final = b"republished"
+U64: Final = struct.Struct(">Q")
 
 T = TypeVar("T")
 
@@ -119,15 +123,27 @@ class SharedEnv:
             )
 
     def begin(self, write: bool = False) -> lmdb.Transaction[bytes]:
-        """A transaction (values as bytes); adopts a map another process grew meanwhile."""
+        """A transaction (values as bytes); adopts a map another process grew meanwhile,
+        and never returns a read transaction older than the newest commit on disk."""
         if write and self.readonly:
             raise EventStoreError(f"event store {self.path} is open read-only")
         with translated(self.path, "begin a transaction"):
-            try:
-                return self.env.begin(write=write)
-            except lmdb.MapResizedError:
-                self.env.set_mapsize(0)
-                return self.env.begin(write=write)
+            txn = self._begin(write)
+            if write or self.readonly or txn.id() >= self.env.info()["last_txnid"]:
+                return txn
+            # A writer was killed after writing its meta page but before publishing the
+            # txnid in lock.mdb: LMDB readers would miss that (durable) commit until the
+            # next one. Any commit republishes; make a tiny one, then read again.
+            txn.abort()
+            self.write(lambda t: t.put(REPUBLISH_KEY, U64.pack(t.id()), db=self.store), "republish")
+            return self._begin(False)
+
+    def _begin(self, write: bool) -> lmdb.Transaction[bytes]:
+        try:
+            return self.env.begin(write=write)
+        except lmdb.MapResizedError:
+            self.env.set_mapsize(0)
+            return self.env.begin(write=write)
 
     def write(
         self, fn: Callable[[lmdb.Transaction[bytes]], T], what: str, seq: int | None = None

@@ -83,31 +83,36 @@ class EventStore:
 
     # ----------------------------------------------------------------- streams
 
-    def _records(self) -> list[StreamRecord]:
+    def _records(self, txn: lmdb.Transaction[bytes] | None = None) -> list[StreamRecord]:
+        """Every stream record, by id; read in ``txn`` when given (one consistent snapshot)."""
+        if txn is None:
+            with translated(self.shared.path, "list streams"), self.shared.begin() as own:
+                return self._records(own)
         shared = self.shared
         out = []
-        with translated(shared.path, "list streams"), shared.begin() as txn:
-            for key, raw in txn.cursor(db=shared.streams):
-                try:
-                    record = decode_record(raw)
-                except msgspec.MsgspecError as exc:
-                    raise LogCorruptError(
-                        str(shared.path), f"stream record {key!r} does not decode: {exc}"
-                    ) from exc
-                if record.name.encode() != key:
-                    raise LogCorruptError(
-                        str(shared.path), f"stream record {key!r} names {record.name!r}"
-                    )
-                out.append(record)
+        for key, raw in txn.cursor(db=shared.streams):
+            try:
+                record = decode_record(raw)
+            except msgspec.MsgspecError as exc:
+                raise LogCorruptError(
+                    str(shared.path), f"stream record {key!r} does not decode: {exc}"
+                ) from exc
+            if record.name.encode() != key:
+                raise LogCorruptError(
+                    str(shared.path), f"stream record {key!r} names {record.name!r}"
+                )
+            out.append(record)
         out.sort(key=lambda r: r.id)
         return out
 
     def _validate(self) -> None:
         """Stream metadata must decode, ids be unique, and each last_seq be the last record."""
         shared = self.shared
-        records = self._records()
         path = str(shared.path)
+        # One read transaction for the records and the checks: a writer in another
+        # process may append meanwhile, and two snapshots would disagree.
         with translated(path, "validate streams"), shared.begin() as txn:
+            records = self._records(txn)
             next_id = U32.unpack(txn.get(NEXT_ID_KEY, db=shared.store) or bytes(4))[0]
             cur = txn.cursor(db=shared.records)
             seen: set[int] = set()
