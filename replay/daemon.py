@@ -151,9 +151,17 @@ class Daemon:
     # ------------------------------------------------------------------ lifecycle
 
     def install_signal_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self._on_stop_signal, sig)
-        loop.add_signal_handler(signal.SIGUSR1, self._on_halt_signal)
+        """SIGINT/SIGTERM stop, SIGUSR1 halts; only possible on the main thread."""
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self._on_stop_signal, sig)
+            loop.add_signal_handler(signal.SIGUSR1, self._on_halt_signal)
+        except (RuntimeError, ValueError):
+            log.warning("not on the main thread: no signal handlers (stop with stop())")
+
+    def stop(self) -> None:
+        """Ask the loop to stop, as the first SIGTERM would (thread-safe via call_soon)."""
+        self.stopping.set()
 
     def _on_stop_signal(self, sig: int) -> None:
         self.signals += 1

@@ -1,0 +1,145 @@
+"""The demo daemon against the emulator: parity with a backtest, clean stops, halts, resume."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import msgspec
+import pytest
+from click.testing import CliRunner
+
+from engine.events import (
+    CandleClosed,
+    Fill,
+    Halted,
+    SessionStarted,
+    SubmitOrder,
+)
+from engine.instrument import BTCUSDT, MONEY_SCALE, Instrument
+from eventstore import EventStore
+from replay.cards import load_card
+from replay.cli import DEFAULT_CARD, cli
+from replay.session import run_backtest
+from tests.daemon_harness import DaemonProcess
+from tools.bybit_emulator import EmulatorHandle
+
+HISTORY = 100  # candles the emulator has played before the daemon starts
+
+
+@pytest.fixture
+def card_5m(tmp_path: Path) -> Path:
+    """The default moving-average card on the emulator's 5-minute candles, quicker to trade."""
+    text = DEFAULT_CARD.read_text().replace("execution: 1m", "execution: 5m")
+    text = text.replace("period: 30", "period: 5").replace("period: 120", "period: 20")
+    path = tmp_path / "ma_cross_5m.yaml"
+    path.write_text(text)
+    return path
+
+
+def backtest(card: Path, candles: Sequence[CandleClosed], store: Path, session: str) -> None:
+    loaded = load_card(card)
+    inst = Instrument(BTCUSDT)  # the emulator serves Bybit's BTCUSDT filters
+    with EventStore(store) as es:
+        run_backtest(
+            loaded,
+            iter(candles),
+            inst,
+            es,
+            session_id=session,
+            initial_balance=10_000 * MONEY_SCALE,
+            first_open_ms=candles[0].open_ms,
+        )
+
+
+@pytest.mark.xfail(
+    reason="a fill can arrive after the closing kline (two sockets); the barrier is pending",
+    strict=True,
+)
+def test_demo_against_the_emulator_decides_exactly_like_the_backtest(
+    emulator_factory: Callable[..., EmulatorHandle],
+    bybit_candles: Sequence[CandleClosed],
+    card_5m: Path,
+    tmp_path: Path,
+) -> None:
+    live_candles = 160
+    emulator = emulator_factory(history=HISTORY)
+    daemon = DaemonProcess(emulator, card_5m, tmp_path / "live", "demo-1", "--warmup", str(HISTORY))
+    try:
+        daemon.wait_warm(HISTORY)
+        daemon.play(live_candles)
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+    assert daemon.stopped_cleanly
+    orders = [e for e in daemon.events if isinstance(e, SubmitOrder)]
+    fills = [e for e in daemon.events if isinstance(e, Fill)]
+    assert len(orders) >= 4 and len(fills) >= len(orders) - 1
+
+    # The daemon warmed up on HISTORY back-filled candles and acted on none of them; the
+    # backtest gets the same candles with the same flag, then the same live candles.
+    warm = [msgspec.structs.replace(c, backfill=True) for c in bybit_candles[:HISTORY]]
+    live = list(bybit_candles[HISTORY : HISTORY + live_candles])
+    backtest(card_5m, warm + live, tmp_path / "bt", "bt-1")
+    result = CliRunner().invoke(
+        cli,
+        [
+            "diff",
+            "bt-1",
+            "demo-1",
+            "--store",
+            str(tmp_path / "bt"),
+            "--store-b",
+            str(tmp_path / "live"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "no differences" in result.output
+
+    # Every execution the emulator made is in the log exactly once.
+    venue_execs = emulator.call(lambda st: [f.exec_id for f in st.venue.executions()])  # type: ignore[attr-defined]
+    logged = [f.exec_id for f in fills]
+    assert sorted(logged) == sorted(venue_execs) and len(set(logged)) == len(logged)
+
+    # And the session verifies like any backtest.
+    verified = CliRunner().invoke(cli, ["verify", "demo-1", "--store", str(tmp_path / "live")])
+    assert verified.exit_code == 0, verified.output
+
+
+def test_a_restarted_daemon_resumes_its_session_and_a_halt_sticks(
+    emulator_factory: Callable[..., EmulatorHandle],
+    card_5m: Path,
+    tmp_path: Path,
+) -> None:
+    emulator = emulator_factory(history=HISTORY)
+    store = tmp_path / "live"
+    first = DaemonProcess(emulator, card_5m, store, "demo-2", "--warmup", str(HISTORY))
+    try:
+        first.wait_warm(HISTORY)
+        first.play(40)
+        assert first.stop() == 0
+    finally:
+        first.kill()
+    before = len(first.events)
+    started = [e for e in first.events if isinstance(e, SessionStarted)]
+    assert len(started) == 1
+
+    # The halt is requested while nothing runs; the resumed daemon applies it.
+    halt = CliRunner().invoke(cli, ["halt", "demo-2", "--store", str(store)])
+    assert halt.exit_code == 0 and "resumes" in halt.output
+
+    second = DaemonProcess(emulator, card_5m, store, "demo-2", "--warmup", str(HISTORY))
+    try:
+        second.wait_for("the halt", lambda evs: any(isinstance(e, Halted) for e in evs))
+        second.play(40)
+        assert second.stop() == 0
+    finally:
+        second.kill()
+    events = second.events
+    assert len(events) > before
+    assert sum(isinstance(e, SessionStarted) for e in events) == 1  # the same session
+    halted_at = next(i for i, e in enumerate(events) if isinstance(e, Halted))
+    entries = [e for e in events[halted_at:] if isinstance(e, SubmitOrder) and not e.reduce_only]
+    assert entries == []  # no new entries after the halt
+    verified = CliRunner().invoke(cli, ["verify", "demo-2", "--store", str(store)])
+    assert verified.exit_code == 0, verified.output
