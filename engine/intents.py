@@ -228,7 +228,21 @@ class IntentProcessor:
         if flip and not s.config.risk.allow_flip:
             return "opposite position open and allow_flip is off"
         purpose = "entry" if qty == 0 or flip else "add"
+        if purpose == "entry" and self._entry_pending(side):
+            return "entry already pending"
         return self._increase(intent, ts, out, side, purpose, flip_lots=abs(qty) if flip else 0)
+
+    def _entry_pending(self, side: str) -> bool:
+        """Is an entry on ``side`` still working (an order, or slices to come)?
+
+        A strategy that says "enter long" on every bar while flat must not stack a new
+        entry on each bar while the first is still resting or in flight.
+        """
+        s = self.s
+        for order in s.book.open.values():
+            if order.side == side and order.purpose in ("entry", "flip"):
+                return True
+        return any(p.side == side and p.purpose == "entry" for p in s.plans.values())
 
     def _add(self, intent: Intent, ts: int, out: list[Event]) -> str | None:
         qty = self.s.position.qty

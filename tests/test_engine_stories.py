@@ -472,3 +472,16 @@ def test_market_context_reports_position_and_equity_at_the_close() -> None:
     assert ctx.equity == INITIAL - fee + 1_000 * 20 * UNIT and ctx.balance == INITIAL - fee
     assert abs(ctx.avg_entry - PRICE) < 1e-9
     assert abs(ctx.unrealized_pct - 100 * 1_000 / PRICE) < 1e-9
+
+
+def test_a_repeated_entry_while_the_first_is_still_working_is_refused() -> None:
+    entry = Intent("enter_long", qty=5, style="limit", offset=100)
+    d = Desk({0: [entry], 1: [entry], 3: [entry]})
+    (lim,) = submits(d.close(PRICE))
+    d.accept(lim)
+    out = d.close(PRICE)
+    assert submits(out) == [] and of_type(out, RiskRejected)[0].reason == "entry already pending"
+    d.fill(lim, 5, PRICE - 100, maker=True)
+    d.close(PRICE)
+    (add,) = submits(d.close(PRICE))  # in position now: the same intent adds
+    assert (add.purpose, add.qty) == ("add", 5)
