@@ -9,12 +9,16 @@ import math
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.sim.config import SimConfig
 from engine.card import CardCompileError
 from engine.config import EngineConfig
 from engine.events import CandleClosed, Intent
 from engine.expressions import PRICE, QTY, SCALAR, Scope, compile_bool, compile_value
+from engine.indicators.averages import SMA
+from engine.indicators.cross import sma_compare
 from engine.strategy import MarketContext
 from replay.cards import load_card, load_card_text
 from tests.test_ideacard_helpers import CARDS, INSTRUMENT, candle, drive
@@ -267,3 +271,36 @@ def test_python_strategy_sees_features_and_keeps_its_state() -> None:
     entries = [(i, it.action) for i, it in got]
     assert entries == [(13, "enter_long")]
     assert strategy.snapshot()[-1] == [1101.0]  # the swing high it traded (ticks)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    closes=st.lists(st.integers(990, 1010), min_size=10, max_size=120),
+    periods=st.tuples(st.integers(1, 5), st.integers(1, 8)),
+)
+def test_sma_crosses_are_exact_and_agree_with_sma_compare(
+    closes: list[int], periods: tuple[int, int]
+) -> None:
+    """Crosses of two SMAs follow engine.indicators.cross.sma_compare (integer sums):
+    a cross fires where the sign turns and the last non-zero sign was the opposite."""
+    p, q = periods
+    text = (
+        f"symbol: BTCUSDT\nfeatures:\n  a: {{indicator: sma, period: {p}}}\n"
+        f"  b: {{indicator: sma, period: {q}}}\nblocks:\n"
+        "  - {name: up, when: {cross_above: [a, b]}, then: {enter_long: {qty: 0.001}}}\n"
+        "  - {name: down, when: {cross_below: [a, b]}, then: {enter_short: {qty: 0.001}}}\n"
+    )
+    strategy = load_card_text(text).new_strategy(INSTRUMENT)
+    ref_a, ref_b = SMA(p), SMA(q)
+    last = 0
+    for c in closes_to_candles(closes):
+        got = [it.block for it in strategy.on_candle(c, MarketContext())]
+        for ind in (ref_a, ref_b):
+            ind.update(c.ts, c.open, c.high, c.low, c.close, c.volume)
+        want: list[str] = []
+        if ref_a.ready and ref_b.ready:
+            s = sma_compare(ref_a, ref_b)
+            if s and last == -s:
+                want = ["up" if s > 0 else "down"]
+            last = s or last
+        assert got == want
