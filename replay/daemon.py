@@ -140,6 +140,7 @@ class Daemon:
         self.venue: BybitVenue | None = None
         self.view: ReconcileView | None = None
         self.last_seq = 0
+        self.last_candle_open = -1  # open time of the newest execution candle in the log
         self.stopping = asyncio.Event()
         self.halt_requested = False
         self.signals = 0
@@ -204,7 +205,9 @@ class Daemon:
         if not resumed:
             await self._start_session(self.venue)
         await self.reconcile("start")
-        if not resumed:
+        if resumed:
+            await self._catch_up_candles()
+        else:
             await self._warm_up()
         log.info("session %s running (seq %d)", self.opts.session, self.last_seq)
         return await self._loop()
@@ -251,6 +254,8 @@ class Daemon:
                 self.state = new_state(event, strategy, self.card.engine_config)
                 self.view = ReconcileView(event.instrument.symbol)
             assert self.view is not None and self.state is not None
+            if isinstance(event, CandleClosed) and event.timeframe == started.timeframe:
+                self.last_candle_open = event.open_ms
             self.view.apply(event)
             if type(event) not in _DERIVED:
                 step(self.state, event)
@@ -295,6 +300,15 @@ class Daemon:
         await self.fold(candles)
         self.metrics.warmup.set(len(candles))
 
+    async def _catch_up_candles(self) -> None:
+        """After a restart: back-fill the closed candles the daemon missed while it was down."""
+        assert self.venue is not None
+        recent = await fetch_recent_candles(self.venue, 1000)
+        missed = [c for c in recent if c.open_ms > self.last_candle_open]
+        if missed:
+            log.info("back-filling %d candles missed while stopped", len(missed))
+            await self.fold(missed)
+
     # ------------------------------------------------------------------ the loop
 
     async def _loop(self) -> int:
@@ -330,6 +344,8 @@ class Daemon:
             received = time.perf_counter()
             if self._is_duplicate(event):
                 continue
+            if isinstance(event, CandleClosed) and event.open_ms <= self.last_candle_open:
+                continue  # already logged (a back-fill after a reconnect overlaps)
             await self.fold([event], received=received)
         return await self._shutdown()
 
@@ -365,6 +381,8 @@ class Daemon:
         """Append inputs with their derived events (one durable group each), then send."""
         assert self.state is not None and self.view is not None
         for event in inputs:
+            if isinstance(event, CandleClosed):
+                self.last_candle_open = max(self.last_candle_open, event.open_ms)
             derived = step(self.state, event)  # type: ignore[arg-type]
             await self._append([event, *derived])
             commands = [d for d in derived if isinstance(d, _COMMANDS)]
