@@ -401,3 +401,94 @@ def test_secret_never_reaches_logs_reprs_or_events(emulator: Any, caplog: Any) -
         s = run(emulator, scenario)
     assert secret not in caplog.text
     assert all(secret not in repr(e) for e in s.events)
+
+
+@pytest.mark.parametrize("mode", ["close", "500"])
+def test_lost_amend_and_cancel_replies_are_resolved_by_lookup(emulator: Any, mode: str) -> None:
+    async def scenario(s: Session) -> None:
+        far = s.last_close() - 30_000
+        await s.submit(order("la-1", 2, far))
+        await s.until(lambda: bool(s.of(OrderAccepted, "la-1")))
+        s.emu.set_faults(lose_reply_next=1, lose_reply_mode=mode)
+        await s.venue.amend(AmendOrder(ts=0, client_id="la-1", price=far - 10))
+        await s.until(lambda: bool(s.of(OrderAmended, "la-1")))
+        s.emu.set_faults(lose_reply_next=1, lose_reply_mode=mode)
+        await s.venue.cancel(CancelOrder(ts=0, client_id="la-1"))
+        await s.until(lambda: bool(s.of(OrderCancelled, "la-1")))
+        await asyncio.sleep(0.2)
+
+    s = run(emulator, scenario)
+    (amd,) = s.of(OrderAmended, "la-1")
+    assert amd.price == emulator.call(lambda st: st.by_client["la-1"].price)
+    assert len(s.of(OrderCancelled, "la-1")) == 1
+    assert not s.of(CommandRejected) and s.refused == []
+    assert s.venue.rest.stats.calls["/v5/order/amend"] == 1  # found applied: not resent
+    assert s.venue.rest.stats.calls["/v5/order/cancel"] == 1
+
+
+def test_rejection_after_acceptance_ends_the_order_as_cancelled(emulator: Any) -> None:
+    async def scenario(s: Session) -> None:
+        s.emu.set_faults(reject_rate=1.0, reject_mode="async")
+        await s.submit(order("ar-1", 2, s.last_close() - 30_000))
+        await s.until(lambda: bool(s.of(OrderCancelled, "ar-1")))
+        s.emu.set_faults(reject_rate=1.0, reject_mode="sync", reject_code=10001)
+        await s.submit(order("sr-1", 2, s.last_close() - 30_000))
+        await s.until(lambda: bool(s.of(OrderRejected, "sr-1")))
+
+    s = run(emulator, scenario)
+    assert s.of(OrderCancelled, "ar-1")[0].reason == "EC_Others"
+    assert s.of(OrderRejected, "sr-1")[0].code == 10001
+    assert s.venue.submissions["sr-1"] == 1  # a parameter error is never retried
+    assert s.refused == []
+
+
+def test_conditional_order_is_accepted_untriggered_then_triggered_and_filled(big: Any) -> None:
+    async def scenario(s: Session) -> None:
+        candles = s.emu.call(lambda st: st.candles[st.cursor : st.cursor + 30])
+        assert min(c.low for c in candles[1:]) < candles[0].close - 50, "data should fall"
+        await s.submit(order("cond-long", 10))
+        await s.emu.step(1)  # the long must exist before a reduce-only stop may rest
+        await s.until(lambda: bool(s.fills("cond-long")))
+        close = s.last_close()
+        stop = close - 50
+        await s.submit(
+            order(
+                "cond-stop",
+                10,
+                side="Sell",
+                trigger_price=stop,
+                trigger_direction=2,
+                reduce_only=True,
+            )
+        )
+        await s.until(lambda: bool(s.of(OrderAccepted, "cond-stop")))
+        for _ in range(30):
+            await s.emu.step(1)
+            if s.fills("cond-stop"):
+                break
+        await s.until(lambda: sum(q for _, q in s.fills("cond-stop")) == 10)
+
+    s = run(big, scenario)
+    (acc,) = s.of(OrderAccepted, "cond-stop")
+    assert acc.status == "Untriggered"
+    assert len(s.of(OrderTriggered, "cond-stop")) == 1
+    kinds = [type(e).__name__ for e in s.events if getattr(e, "client_id", "") == "cond-stop"]
+    assert kinds.index("OrderTriggered") < kinds.index("Fill")
+    assert s.refused == []
+
+
+def test_streams_dropped_mid_message_flow_lose_no_execution(big: Any) -> None:
+    async def scenario(s: Session) -> None:
+        s.emu.set_faults(ws_drop_after_private=3, ws_drop_mode="abort")
+        close = s.last_close()
+        for i in range(3):
+            await s.submit(order(f"ab-{i}", 2000, close + 300, side="Sell" if i % 2 else "Buy"))
+        await s.until(lambda: len(s.of(OrderAccepted)) == 3)
+        for _ in range(3):
+            await s.emu.step(1)
+        await s.until(lambda: ("private", 1) in s.reconnects)
+        await s.until(lambda: len(s.fills()) == len(s.emulator_execs()) > 3)
+
+    s = run(big, scenario)
+    assert sorted(s.fills()) == sorted(s.emulator_execs())
+    assert s.refused == []

@@ -50,7 +50,7 @@ from adapters.bybit.convert import (
 from adapters.bybit.errors import ApiError, BybitError, RetriesExhausted, TransportError
 from adapters.bybit.keys import ApiKeys
 from adapters.bybit.rest import BybitRest
-from adapters.bybit.retry import Backoff
+from adapters.bybit.retry import Action, Backoff, classify
 from adapters.bybit.ws import WsStream
 from adapters.protocol import OpenOrder, VenueSnapshot
 from engine.events import (
@@ -163,9 +163,17 @@ class BybitVenue:
         )
         self.public.start()
         self.private.start()
-        async with asyncio.timeout(timeout_s):
-            await self.public.subscribed.wait()
-            await self.private.subscribed.wait()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.public.subscribed.wait()
+                await self.private.subscribed.wait()
+        except TimeoutError:
+            await self.close()
+            raise BybitError(
+                f"streams not subscribed within {timeout_s} s (public "
+                f"{self.public.subscribed.is_set()}, private {self.private.subscribed.is_set()});"
+                " check the URLs and keys"
+            ) from None
 
     def _stream_backoff(self, salt: int) -> Backoff:
         c = self.config
@@ -328,6 +336,9 @@ class BybitVenue:
                 self._emit(self._rejected(cmd, f"not sent: {exc.last}", code))
                 return
             except TransportError as exc:
+                if classify(exc) is Action.FATAL:  # 4xx: refused before anything happened
+                    self._emit(self._rejected(cmd, str(exc), 0))
+                    return
                 log.warning("%s: create reply lost (%s); looking it up", cmd.client_id, exc)
             else:
                 self._emit_all(
@@ -419,12 +430,19 @@ class BybitVenue:
     async def _command(self, path: str, name: str, client_id: str, params: dict[str, Any]) -> bool:
         """Send an amend/cancel; True when the venue accepted it. Refusals become
         ``CommandRejected``; a lost reply is resolved by looking the order up."""
-        conv = self._conv()
         for attempt in range(self.config.max_attempts):
             try:
                 await self.rest.call(path, params)
                 return True
-            except (ApiError, RetriesExhausted) as exc:
+            except (ApiError, RetriesExhausted, TransportError) as exc:
+                if isinstance(exc, TransportError) and classify(exc) is not Action.FATAL:
+                    log.warning("%s %s: reply lost (%s); looking it up", name, client_id, exc)
+                    row = await self._find(client_id, attempt)
+                    if row is None or str(row.get("orderStatus")) not in OPEN:
+                        return self._command_gone(name, client_id, row)
+                    if name == "amend" and _amend_applied(self._inst(), row, params):
+                        return True
+                    continue
                 err = exc.last if isinstance(exc, RetriesExhausted) else exc
                 code = err.code if isinstance(err, ApiError) else 0
                 reason = err.message if isinstance(err, ApiError) else str(err)
@@ -438,26 +456,6 @@ class BybitVenue:
                     )
                 )
                 return False
-            except TransportError as exc:
-                log.warning("%s %s: reply lost (%s); looking the order up", name, client_id, exc)
-            row = await self._find(client_id, attempt)
-            if row is None or str(row.get("orderStatus")) not in OPEN:
-                if row is not None:
-                    self._emit_all(conv.order(row))
-                if name == "cancel" and row is not None and row.get("orderStatus") != "Filled":
-                    return True  # it is gone: the cancel (or something else) ended it
-                self._emit(
-                    CommandRejected(
-                        ts=self.clock.now_ms(),
-                        client_id=client_id,
-                        command=name,
-                        reason="order not open",
-                        code=ORDER_NOT_FOUND,
-                    )
-                )
-                return False
-            if name == "amend" and _amend_applied(self._inst(), row, params):
-                return True
         self._emit(
             CommandRejected(
                 ts=self.clock.now_ms(),
@@ -469,7 +467,29 @@ class BybitVenue:
         )
         return False
 
+    def _command_gone(self, name: str, client_id: str, row: dict[str, Any] | None) -> bool:
+        """An amend/cancel whose order is closed (or unknown) at the venue."""
+        if row is not None:
+            self._emit_all(self._conv().order(row))
+            if name == "cancel" and row.get("orderStatus") != "Filled":
+                return True  # it is gone: the cancel (or something else) ended it
+        self._emit(
+            CommandRejected(
+                ts=self.clock.now_ms(),
+                client_id=client_id,
+                command=name,
+                reason="order not open",
+                code=ORDER_NOT_FOUND,
+            )
+        )
+        return False
+
     # -- reconciliation ------------------------------------------------------
+
+    def release_held(self) -> None:
+        """Emit terminal order events still waiting for fills (call after a
+        reconciliation has appended whatever executions were missing)."""
+        self._emit_all(self._conv().release_held())
 
     async def snapshot(self, since_ms: int | None = None) -> VenueSnapshot:
         inst, c = self._inst(), self.config
