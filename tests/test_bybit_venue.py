@@ -344,7 +344,7 @@ def test_dropped_streams_reconnect_resubscribe_and_catch_up(big: Any) -> None:
         await s.emu.step(1)
         await s.until(lambda: len(s.emulator_execs()) == len(s.fills()))
 
-    s = run(big, scenario)
+    s = run(big, scenario, reconnect_base_s=0.4, reconnect_max_s=0.8)  # steps land in the gap
     assert s.venue.private is not None and s.venue.private.connections >= 2
     assert s.venue.public is not None and s.venue.public.connections >= 2
     assert sorted(s.fills()) == sorted(s.emulator_execs())
@@ -352,6 +352,7 @@ def test_dropped_streams_reconnect_resubscribe_and_catch_up(big: Any) -> None:
     opens = [c.open_ms for c in candles]
     assert opens == sorted(set(opens))  # no candle twice, none out of order
     assert all(b - a == 300_000 for a, b in itertools.pairwise(opens))  # and none missing
+    assert any(c.backfill for c in candles)  # the gap was filled over REST
     assert s.refused == []
 
 

@@ -321,6 +321,10 @@ class BybitVenue:
             params["triggerPrice"] = inst.ticks_to_price(cmd.trigger_price)
             params["triggerDirection"] = cmd.trigger_direction
             params["triggerBy"] = "LastPrice"
+        if cmd.take_profit:
+            params["takeProfit"] = inst.ticks_to_price(cmd.take_profit)
+        if cmd.stop_loss:
+            params["stopLoss"] = inst.ticks_to_price(cmd.stop_loss)
         conditional = cmd.trigger_price > 0
         for attempt in range(c.max_attempts):
             self.submissions[cmd.client_id] = self.submissions.get(cmd.client_id, 0) + 1
