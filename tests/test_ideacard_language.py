@@ -8,12 +8,13 @@ import hashlib
 import math
 from decimal import Decimal
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.sim.config import SimConfig
-from engine.card import CardCompileError
+from engine.card import CardCompileError, CardSpec
 from engine.config import EngineConfig
 from engine.events import CandleClosed, Intent
 from engine.expressions import PRICE, QTY, SCALAR, Scope, compile_bool, compile_value
@@ -304,3 +305,9 @@ def test_sma_crosses_are_exact_and_agree_with_sma_compare(
                 want = ["up" if s > 0 else "down"]
             last = s or last
         assert got == want
+
+
+def test_card_spec_is_plain_msgspec_data() -> None:
+    for path in sorted(CARDS.glob("*.yaml")):
+        spec = load_card(path).spec
+        assert msgspec.msgpack.decode(msgspec.msgpack.encode(spec), type=CardSpec) == spec
