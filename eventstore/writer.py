@@ -40,6 +40,8 @@ class Writer:
         self.stream, self.durable = stream, durable
         self._batch = 1 if durable else batch
         self._shared = stream._shared
+        if self._shared.readonly:
+            raise EventStoreError(f"event store {self._shared.path} is open read-only")
         self._sid = stream.id
         self._name_key = stream.name.encode()
         self._pending: list[bytes] = []

@@ -216,8 +216,10 @@ def test_readonly_store_reads_but_refuses_writes(tmp_path: Path) -> None:
     write_all(tmp_path, "s", [[b"a", b"b"]], durable=True, batch=1)
     with EventStore(tmp_path, readonly=True) as store:
         assert [d for _, d in store.stream("s").read()] == [b"a", b"b"]
-        with pytest.raises(EventStoreError):
+        with pytest.raises(EventStoreError, match="read-only"):
             store.create_stream("t", "t")
+        with pytest.raises(EventStoreError, match="read-only"):
+            store.stream("s").writer(durable=True)
     with pytest.raises(EventStoreError, match="no event store"):
         EventStore(tmp_path / "missing", readonly=True)
 
@@ -343,7 +345,10 @@ def test_afollow_from_the_middle_while_another_process_appends(tmp_path: Path) -
 
         async def collect() -> list[tuple[int, bytes]]:
             out = []
-            done = lambda: s.meta.get("status") == "complete"  # noqa: E731
+
+            def done() -> bool:
+                return s.meta.get("status") == "complete" or proc.poll() is not None
+
             async for item in s.afollow(50, poll_s=0.002, stop=done):
                 out.append(item)
             return out
