@@ -316,23 +316,50 @@ def compare_fns(op: str, a: FloatFn, b: FloatFn) -> BoolFn:
 
 
 def all_of(parts: list[BoolFn]) -> BoolFn:
-    """Short-circuit AND of closures (specialised for the common small arities)."""
-    if len(parts) == 1:
+    """Short-circuit AND of closures, in the card's order (unrolled for small arities)."""
+    n = len(parts)
+    if n == 1:
         return parts[0]
-    if len(parts) == 2:
+    if n == 2:
         p, q = parts
         return lambda: p() and q()
-    return lambda: all(f() for f in parts)
+    if n == 3:
+        p, q, r = parts
+        return lambda: p() and q() and r()
+    if n == 4:
+        p, q, r, s = parts
+        return lambda: p() and q() and r() and s()
+    fns = tuple(parts)
+
+    def every() -> bool:
+        for f in fns:  # noqa: SIM110 -- a plain loop: no generator per call (hot path)
+            if not f():
+                return False
+        return True
+
+    return every
 
 
 def any_of(parts: list[BoolFn]) -> BoolFn:
-    """Short-circuit OR of closures."""
-    if len(parts) == 1:
+    """Short-circuit OR of closures, in the card's order."""
+    n = len(parts)
+    if n == 1:
         return parts[0]
-    if len(parts) == 2:
+    if n == 2:
         p, q = parts
         return lambda: p() or q()
-    return lambda: any(f() for f in parts)
+    if n == 3:
+        p, q, r = parts
+        return lambda: p() or q() or r()
+    fns = tuple(parts)
+
+    def some() -> bool:
+        for f in fns:  # noqa: SIM110 -- a plain loop: no generator per call (hot path)
+            if f():
+                return True
+        return False
+
+    return some
 
 
 def _parse(text: str, path: str) -> ast.AST:
