@@ -238,3 +238,15 @@ def test_a_list_where_a_mapping_belongs(tmp_path: Path) -> None:
     )
     assert (err.line, err.path, err.found) == (8, "blocks[0].then.enter_long", [10])
     assert "mapping" in err.expected
+
+
+def test_lower_case_symbol(tmp_path: Path) -> None:
+    err = fail(tmp_path, GOOD.replace("symbol: BTCUSDT", "symbol: btcusdt"))
+    assert (err.line, err.path, err.found) == (2, "symbol", "btcusdt")
+    assert "BTCUSDT" in err.expected
+
+
+def test_an_empty_section_means_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "card.yaml"
+    path.write_text(GOOD + "risk:\nsim:\n")
+    assert load_card(path).engine_config.risk.max_open_orders == 20

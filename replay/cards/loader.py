@@ -186,6 +186,10 @@ def _from_pydantic(exc: ValidationError, source: str, root: Any) -> IdeaCardErro
         path = "blocks"
         found = None
         line = 1
+    elif kind == "string_pattern_mismatch" and kept == ["symbol"]:
+        message = "not a symbol"
+        expected = "an upper-case Bybit symbol such as BTCUSDT"
+        line = line_of(root, kept)
     elif kind in ("model_type", "model_attributes_type", "dict_type"):
         message = "expected a mapping here"
         expected = "a mapping (key: value lines or {key: value})"

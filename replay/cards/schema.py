@@ -383,6 +383,15 @@ class CardModel(Strict):
     sim: SimModel = SimModel()
     strategy: StrategyModel | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections_are_defaults(cls, data: Any) -> Any:
+        # "risk:" with nothing under it is YAML null: read it as "all defaults".
+        if isinstance(data, dict):
+            optional = ("timeframes", "features", "risk", "execution", "sim")
+            return {k: v for k, v in data.items() if not (v is None and k in optional)}
+        return data
+
     @field_validator("features")
     @classmethod
     def _feature_names(cls, value: dict[str, FeatureModel]) -> dict[str, FeatureModel]:
