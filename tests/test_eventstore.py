@@ -359,6 +359,27 @@ def test_afollow_from_the_middle_while_another_process_appends(tmp_path: Path) -
     assert got == [(i, b"event %d" % i) for i in range(50, n + 1)]
 
 
+BIG_APPENDER = """
+    import sys
+    from eventstore import EventStore
+    with EventStore(sys.argv[1], map_size=64 * 1024) as store:
+        with store.stream("s").writer(durable=False, batch=50) as w:
+            for i in range(1, 1501):
+                w.append(b"%06d" % i * 300)
+"""
+
+
+def test_follower_adopts_a_map_grown_by_the_writer_process(tmp_path: Path) -> None:
+    with EventStore(tmp_path, map_size=64 * 1024) as store:
+        s = store.create_stream("s", "t")
+        proc = child(BIG_APPENDER, str(tmp_path))
+        got = list(s.follow(1, poll_s=0.002, stop=lambda: proc.poll() is not None))
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert store.shared.env.info()["map_size"] > 20 * 64 * 1024
+    assert got == [(i, b"%06d" % i * 300) for i in range(1, 1501)]
+
+
 def test_reader_is_not_blocked_by_an_open_batch(tmp_path: Path) -> None:
     with EventStore(tmp_path) as store:
         s = store.create_stream("s", "t")
