@@ -295,6 +295,8 @@ class BybitVenue:
             },
         )
         result.setdefault("interval", c.interval)
+        if len(result.get("list") or []) >= 1000:
+            log.warning("candle backfill hit 1000 bars: older missed bars stay missing")
         now = self.clock.now_ms()
         closed = [cd for cd in candles_from_rest_kline(inst, result) if cd.close_ms <= now]
         self._emit_all(conv.backfill(closed))
