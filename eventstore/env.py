@@ -185,8 +185,11 @@ def _abort(txn: lmdb.Transaction[bytes]) -> None:
 
 def check_file(path: Path, full: bool | None) -> None:
     """Raise LogCorruptError if the data file fails the structural check: the full one
-    if ``full``, or (``full`` None) if the file is not in the state we last trusted."""
+    if ``full``; with ``full`` None, the full one unless the file is in the state we
+    last trusted (then the quick one) or another process has it open (then none)."""
     if full is None:
+        if filecheck.open_elsewhere(path):
+            return  # live, and LMDB is keeping it; checks are for files at rest
         full = not trust.is_trusted(path)
     problems = filecheck.full_problems(path) if full else filecheck.quick_problems(path)
     if problems:

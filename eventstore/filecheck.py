@@ -14,6 +14,7 @@ at the file first, with plain reads that cannot crash:
 
 from __future__ import annotations
 
+import fcntl
 import os
 import struct
 from pathlib import Path
@@ -32,8 +33,31 @@ _U64: Final = struct.Struct("=Q")
 _DB_SIZE: Final = 48  # an MDB_db record
 
 
+_FLOCK: Final = struct.Struct("@hhqqi4x")  # struct flock on Linux x86-64/aarch64
+
+
 def data_file(path: Path) -> Path:
     return path / "data.mdb"
+
+
+def open_elsewhere(path: Path) -> bool:
+    """Whether another process has the environment open (LMDB holds a shared fcntl lock
+    on byte 0 of lock.mdb while open). Such a file is live, not at rest: walking it while
+    a writer commits could report a torn state as damage, so the caller skips the walk.
+    F_GETLK only asks; it never takes or drops a lock (this process's own are ignored).
+    """
+    try:
+        fd = os.open(path / "lock.mdb", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        probe = _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, 0, 1, 0)
+        l_type = _FLOCK.unpack(fcntl.fcntl(fd, fcntl.F_GETLK, probe))[0]
+        return bool(l_type != fcntl.F_UNLCK)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _meta(buf: bytes, pgno: int) -> tuple[dict[str, int], list[str]]:

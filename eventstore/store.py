@@ -33,7 +33,8 @@ class EventStore:
     ``full_check`` decides the structural check of the data file before LMDB maps it
     (see ``eventstore.filecheck``): True always walks every page, False only does the
     quick meta/size check, None (default) walks the pages unless the file is exactly as
-    this code last checked or cleanly closed it (``eventstore.trust``). Opening also
+    this code last checked or cleanly closed it (``eventstore.trust``), and skips checks
+    while another process has the store open (a live file is LMDB's to keep). Opening also
     validates every stream's metadata against its records. Damage raises
     ``LogCorruptError``, never a raw lmdb error or a crash of the process.
     """

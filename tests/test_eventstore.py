@@ -540,3 +540,22 @@ def test_trust_record_follows_our_clean_closes_only(tmp_path: Path) -> None:
     with EventStore(tmp_path) as store:
         assert store.stream("s").last_seq == 11
     assert trust.is_trusted(tmp_path)
+
+
+def test_open_elsewhere_sees_other_processes_only(tmp_path: Path) -> None:
+    from eventstore.filecheck import open_elsewhere
+
+    fill(tmp_path, 10)
+    assert not open_elsewhere(tmp_path)
+    with EventStore(tmp_path):
+        assert not open_elsewhere(tmp_path)  # our own lock does not count
+    proc = child(HOLD_WRITER, str(tmp_path))
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
+        assert open_elsewhere(tmp_path)
+        with EventStore(tmp_path) as store:  # opens while the other process writes
+            assert store.stream("s").last_seq == 11
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert not open_elsewhere(tmp_path)
