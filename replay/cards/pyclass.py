@@ -1,10 +1,11 @@
 """Importing a card's Python strategy class (``strategy: {class: "package.module.Class"}``).
 
-The module is looked up on ``sys.path`` with the card file's directory and its parent
-put in front for the duration of the import, so a card next to ``detector_driven.py``
-can say ``detector_driven.DetectorDriven`` and one in ``ideacards/`` can say
-``ideacards.detector_driven.DetectorDriven``. A wrong module or class name fails here,
-at load, with the closest sibling name (pkgutil + difflib) as the suggestion.
+The module is looked up on ``sys.path`` with the card file's directory, its parent and
+the project checkout (for the bundled ideacards) put in front for the duration of the
+import, so a card next to ``detector_driven.py`` can say ``detector_driven.DetectorDriven``
+and one in ``ideacards/`` can say ``ideacards.detector_driven.DetectorDriven``. A wrong
+module or class name fails here, at load, with the closest sibling name (pkgutil +
+difflib) as the suggestion.
 """
 
 from __future__ import annotations
@@ -32,9 +33,15 @@ class ClassPathError(ValueError):
         self.suggestion = suggestion
 
 
+#: The checkout holding ``ideacards/``: the bundled examples import from anywhere, even
+#: when a card is rebuilt from a log whose source is not a path (``replay verify``).
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
 @contextmanager
 def _search_path(card_dir: Path | None) -> Iterator[list[str]]:
     extra = [] if card_dir is None else [str(card_dir), str(card_dir.parent)]
+    extra.append(str(_PROJECT_ROOT))
     added = [p for p in extra if p not in sys.path]
     sys.path[:0] = added
     try:
