@@ -31,7 +31,6 @@ from eventstore.layout import (
     STREAMS_DB,
     U32,
 )
-from eventstore.lock import writer_alive
 
 REPUBLISH_KEY: Final = b"republished"
 U64: Final = struct.Struct(">Q")
@@ -73,7 +72,7 @@ class SharedEnv:
         exists = filecheck.data_file(path).exists()
         if readonly and not exists:
             raise EventStoreError(f"no event store at {path}")
-        if exists and not writer_alive(path / "locks"):
+        if exists:
             check_file(path, full_check)
         else:
             path.mkdir(parents=True, exist_ok=True)

@@ -62,27 +62,3 @@ def _holder_pid(path: Path) -> int | None:
             return int(text)
         time.sleep(0.002)
     return None
-
-
-def writer_alive(lock_dir: Path) -> bool:
-    """True if any stream's write lock in ``lock_dir`` is held (by any process, even this one).
-
-    Used to skip the raw structural walk of the data file while a writer is live: the
-    pages may be mid-update from outside LMDB's view, and the writer checked the file
-    when it opened it. A dead writer's flock is released by the kernel.
-    """
-    if not lock_dir.is_dir():
-        return False
-    for path in lock_dir.iterdir():
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                return True
-        finally:
-            os.close(fd)
-    return False
