@@ -76,6 +76,17 @@ _TRIGGER: Final = 1
 _FILL: Final = 2
 
 
+def _reachable(o: SimOrder, op: int, high: int, low: int) -> bool:
+    """Can a candle with this open/high/low make ``o`` act (trigger or fill)?"""
+    if o.trigger_price and not o.triggered:
+        return o.trigger_price <= high if o.trigger_direction == 1 else o.trigger_price >= low
+    if o.order_type == MARKET:
+        return True
+    if o.side == BUY:
+        return o.price > low or (o.taker and o.price >= op)
+    return o.price < high or (o.taker and o.price <= op)
+
+
 class SimVenueError(ValueError):
     """The venue was driven wrongly (a candle of another symbol, candles out of order)."""
 
@@ -127,6 +138,7 @@ class SimVenue:
         self._cap = -1  # lots one order may fill this candle; -1 = no cap
         self._low = 0
         self._high = 0
+        self._active: list[SimOrder] = []  # orders the candle being walked can reach
 
     # ------------------------------------------------------------------ read side
 
@@ -459,26 +471,49 @@ class SimVenue:
     def _run_candle(self, candle: CandleClosed) -> None:
         pct = self.config.max_volume_pct
         self._cap = candle.volume * pct // 100 if pct > 0 else -1
-        self._low, self._high = candle.low, candle.high
-        start = candle.open_ms
+        low, high, start = candle.low, candle.high, candle.open_ms
+        self._low, self._high = low, high
+        active: list[SimOrder] = []
         for o in self.orders.values():
-            o.in_candle = o.live = o.active_from <= start
             o.candle_filled = 0
+            o.in_candle = o.active_from <= start
+            # Only orders this candle's range can reach take part in the walk.
+            o.live = o.in_candle and _reachable(o, candle.open, high, low)
+            if o.live:
+                active.append(o)
+        if not active and not self._liq_reachable(candle):
+            self._end_candle()
+            return
+        self._active = active
         if self._high_first(candle):
-            path = (candle.high, candle.low, candle.close)
+            path = (high, low, candle.close)
         else:
-            path = (candle.low, candle.high, candle.close)
+            path = (low, high, candle.close)
         price = candle.open
         self._walk(price, price)  # what acts at the open (gaps, market orders)
-        for o in self.orders.values():
+        for o in active:
             o.taker = False  # a limit not taken at the open rests as a maker from here on
         for target in path:
             self._walk(price, target)
             price = target
+        self._active = []
+        self._end_candle()
+
+    def _end_candle(self) -> None:
+        """Expire IOC/FOK remainders of orders that took part; reset the scratch flags."""
         for o in list(self.orders.values()):
-            if o.in_candle and (o.tif == IOC or o.tif == FOK) and not o.waiting_trigger:
-                self._close(o, f"{o.tif} remainder", expired=True)
-            o.live = o.in_candle = o.taker = False
+            if o.in_candle:
+                if (o.tif == IOC or o.tif == FOK) and not o.waiting_trigger:
+                    self._close(o, f"{o.tif} remainder", expired=True)
+                o.taker = False
+            o.live = o.in_candle = False
+
+    def _liq_reachable(self, candle: CandleClosed) -> bool:
+        q = self.position.qty
+        if q == 0:
+            return False
+        lp = self.liq_price()
+        return (lp > 0 and candle.low <= lp) if q > 0 else candle.high >= lp
 
     def _high_first(self, candle: CandleClosed) -> bool:
         """Which extreme the path visits first.
@@ -539,32 +574,33 @@ class SimVenue:
         """
         down = q < c
         up = q > c
+        active = self._active
         while True:
             best_level = 0
             best_key: tuple[int, int] | None = None
             best: SimOrder | None = None
-            q_pos = self.position.qty
-            if q_pos:
+            pos = self.position.qty
+            if pos:
                 lp = self.liq_price()
                 level = -1
-                if q_pos > 0 and lp > 0:
+                if pos > 0:
                     if lp >= c:
-                        level = c
+                        level = c if lp > 0 else -1
                     elif down and lp >= q:
                         level = lp
-                elif q_pos < 0:
-                    if lp <= c:
-                        level = c
-                    elif up and lp <= q:
-                        level = lp
+                elif lp <= c:
+                    level = c
+                elif up and lp <= q:
+                    level = lp
                 if level >= 0:
                     best_level, best_key = level, (_LIQ, 0)
-            for o in self.orders.values():
+            for o in active:
                 if not o.live:
                     continue
                 level = -1
                 kind = _FILL
-                if o.waiting_trigger:
+                price = o.price
+                if o.trigger_price and not o.triggered:
                     kind = _TRIGGER
                     t = o.trigger_price
                     if o.trigger_direction == 1:
@@ -576,26 +612,27 @@ class SimVenue:
                         level = c
                     elif down and t >= q:
                         level = t
-                elif o.is_market:
+                elif o.order_type == MARKET:
                     level = c
-                elif o.is_buy:
-                    if o.price > c or (o.taker and o.price == c):
+                elif o.side == BUY:
+                    if price > c or (o.taker and price == c):
                         level = c
-                    elif down and q < o.price:
-                        level = o.price
-                elif o.price < c or (o.taker and o.price == c):
+                    elif down and q < price:
+                        level = price
+                elif price < c or (o.taker and price == c):
                     level = c
-                elif up and q > o.price:
-                    level = o.price
+                elif up and q > price:
+                    level = price
                 if level < 0:
                     continue
                 key = (kind, o.seq)
-                if best_key is None or (
-                    level > best_level if down else level < best_level if up else False
+                if (
+                    best_key is None
+                    or (down and level > best_level)
+                    or (up and level < best_level)
+                    or (level == best_level and key < best_key)
                 ):
                     best_level, best_key, best = level, key, o
-                elif level == best_level and key < best_key:
-                    best_key, best = key, o
             if best_key is None:
                 return
             c = best_level
@@ -603,22 +640,18 @@ class SimVenue:
                 self._liquidate()
             elif best_key[0] == _TRIGGER:
                 self._trigger(best, c)
-            elif best.is_market:
+            elif best.order_type == MARKET:
                 self._fill_taker(best, c)
             elif best.taker:
-                cap = (
-                    min(best.price, c + self.config.slippage_ticks)
-                    if best.is_buy
-                    else max(best.price, c - self.config.slippage_ticks)
-                )
-                self._fill(best, max(cap, 1), maker=False)
+                slip = self.config.slippage_ticks
+                if best.side == BUY:
+                    self._fill(best, min(best.price, c + slip), maker=False)
+                else:
+                    self._fill(best, max(best.price, c - slip, 1), maker=False)
             else:
-                price = best.price
-                if price > self._high:  # a resting limit gapped through: clamp into the bar
-                    price = self._high
-                elif price < self._low:
-                    price = self._low
-                self._fill(best, price, maker=best.tif not in (IOC, FOK))
+                # A resting limit fills at its price (clamped into the bar if it gapped).
+                price = min(max(best.price, self._low), self._high)
+                self._fill(best, price, maker=best.tif != IOC and best.tif != FOK)
 
     def _trigger(self, o: SimOrder, price: int) -> None:
         """A conditional order reached its trigger at ``price``: report, then act as a new
