@@ -174,6 +174,7 @@ def check_run(run: Run) -> None:
                 filled[ev.client_id] = filled.get(ev.client_id, 0) + ev.qty
             elif isinstance(ev, Liquidated):
                 assert ev.qty == abs(pos.qty) and (ev.side == BUY) == (pos.qty < 0)
+                assert ev.price >= 1
                 apply_fill(pos, ev.side, ev.qty, ev.price, ev.fee, INSTRUMENT.notional_unit)
                 assert pos.qty == 0
             elif isinstance(ev, FundingPaid):

@@ -405,3 +405,56 @@ def test_short_liquidation_and_stops_at_the_same_price_liquidation_first():
     )
     events = v.on_candle(bar(2, 100, 104, 100, 101))
     assert [type(e).__name__ for e in events] == ["OrderCancelled", "Liquidated"]
+
+
+def test_an_order_larger_than_the_position_flips_it():
+    v = venue()
+    open_long(v)  # 10 at 101
+    v.on_command(submit(2 * MINUTE, "flip", "Sell", 15))
+    (f,) = of(v.on_candle(bar(2, 110, 111, 108, 109)), Fill)
+    assert f.price == 109
+    assert v.position.qty == -5
+    assert v.position.entry_value == 109 * 5 * USDT  # the new short opened at the fill price
+    assert v.position.realized == (109 - 101) * 10 * USDT
+
+
+def test_an_order_stamped_inside_a_bar_waits_for_the_next_open():
+    # The emulator can receive an order while a bar is forming: stamped after that bar's
+    # open, it must not fill on it (the bar's open is in the order's past), and a limit
+    # that crossed the last price when placed still fills as a taker at the next open.
+    v = venue()
+    v.on_candle(bar(0, 100, 101, 99, 100))
+    v.on_command(submit(MINUTE + 30_000, "x", "Buy", 5, price=102))
+    assert v.on_candle(bar(1, 100, 100, 95, 97)) == []
+    (f,) = of(v.on_candle(bar(2, 98, 99, 97, 98)), Fill)
+    assert (f.price, f.is_maker) == (98 + 1, False)
+
+
+def test_an_amend_inside_a_bar_takes_effect_from_the_next_bar():
+    v = venue()
+    v.on_candle(bar(0, 100, 101, 99, 100))
+    v.on_command(submit(MINUTE, "bid", "Buy", 5, price=90))
+    v.on_command(AmendOrder(MINUTE + 1, "bid", price=98))
+    assert v.on_candle(bar(1, 100, 100, 96, 97)) == []  # would have filled at 98
+    (f,) = of(v.on_candle(bar(2, 99, 100, 97, 98)), Fill)
+    assert f.price == 98
+
+
+def test_a_post_only_stop_limit_that_would_take_when_triggered_is_cancelled():
+    v = venue()
+    v.on_candle(bar(0, 100, 101, 99, 100))
+    v.on_command(
+        submit(
+            MINUTE,
+            "pl",
+            "Buy",
+            5,
+            price=106,
+            trigger_price=105,
+            trigger_direction=1,
+            time_in_force="PostOnly",
+        )
+    )
+    events = v.on_candle(bar(1, 101, 107, 100, 106))
+    assert [type(e) for e in events] == [OrderTriggered, OrderCancelled]
+    assert only(events[1:], OrderCancelled).reason == "EC_PostOnlyWillTakeLiquidity"

@@ -36,7 +36,10 @@ def maintenance_margin(notional: int, mmr_e8: int) -> int:
 def liquidation_price(
     qty: int, entry_value: int, notional_unit: int, leverage: int, mmr_e8: int
 ) -> int:
-    """Ticks at which the position is liquidated; 0 when flat (or never, for a 1x long)."""
+    """Ticks at which the position is liquidated; 0 when flat.
+
+    A 1x long is liquidated only when the price falls to about ``MM`` per unit (near zero).
+    """
     if qty == 0:
         return 0
     unit = abs(qty) * notional_unit
@@ -48,11 +51,14 @@ def liquidation_price(
 
 
 def bankruptcy_price(qty: int, entry_value: int, notional_unit: int, leverage: int) -> int:
-    """Ticks at which the position's loss equals its initial margin; 0 when flat."""
+    """Ticks at which the position's loss equals its initial margin; 0 when flat.
+
+    Never below one tick (for a 1x long the exact price would be 0).
+    """
     if qty == 0:
         return 0
     unit = abs(qty) * notional_unit
     im = initial_margin(entry_value, leverage)
     if qty > 0:
-        return max(0, _ceil_div(entry_value - im, unit))
+        return max(1, _ceil_div(entry_value - im, unit))  # a price is at least one tick
     return (entry_value + im) // unit
