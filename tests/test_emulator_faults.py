@@ -85,12 +85,20 @@ def test_drop_now_abort_mode_kills_the_socket(emulator: EmulatorHandle) -> None:
     assert emulator.connections() == 0
 
 
+async def recv_n(ws: ClientConnection, n: int, quiet: float = 0.3) -> list[dict[str, Any]]:
+    """Exactly ``n`` messages (waiting up to 10 s each), then nothing for ``quiet`` s."""
+    got = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(n)]
+    assert await drain(ws, quiet) == []
+    return got
+
+
 def test_private_duplicate_and_reorder(emulator: EmulatorHandle) -> None:
-    async def run(**faults: Any) -> list[dict[str, Any]]:
+    # A market order then its fill: order+position at create, then 4 messages for the fill.
+    async def run(copies: int = 1, **faults: Any) -> list[dict[str, Any]]:
         ws = await private_stream(emulator, PRIVATE)
         emulator.set_faults(**faults)
         await fill_one(emulator)
-        got = await drain(ws)
+        got = await recv_n(ws, 6 * copies)
         await ws.close()
         emulator.reset_faults()
         return got
@@ -100,7 +108,7 @@ def test_private_duplicate_and_reorder(emulator: EmulatorHandle) -> None:
     assert batch == ["execution", "order", "position", "wallet"]
     reordered = asyncio.run(run(private_reorder=True))
     assert [m["topic"] for m in reordered[-4:]] == list(reversed(batch))
-    doubled = asyncio.run(run(private_duplicate=True))
+    doubled = asyncio.run(run(2, private_duplicate=True))
     ids = [m["id"] for m in doubled]
     assert len(ids) == 2 * len(set(ids))
     assert all(ids[i] == ids[i + 1] for i in range(0, len(ids), 2))

@@ -61,6 +61,7 @@ class EmulatorConfig(msgspec.Struct, frozen=True):
     port: int = 0
     history: int = 0
     sim: SimConfig = SimConfig()
+    ack_delay_ms: int = 50  # WS subscribe acks; 0 races pybit (see ``ws`` module docstring)
 
 
 class Emulator:
@@ -84,6 +85,7 @@ class Emulator:
             api_key=config.api_key,
             api_secret=config.api_secret,
             symbol=config.spec.symbol,
+            ack_delay_ms=config.ack_delay_ms,
         )
         self.rest = RestApi(
             self.state,

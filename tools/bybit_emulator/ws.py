@@ -11,6 +11,12 @@ acks echo ``req_id`` like public ones (pybit matches acks by it); an ``unsubscri
 ``{"op": "unsubscribe", "success": true, "req_id": ...}``; unknown topics are refused with
 ``success: false`` and ``ret_msg: "error:handler not found,topic:..."``. Public RFC 6455 pings
 are answered by aiohttp; JSON pings get the stream's documented pong.
+
+Subscribe and unsubscribe acks leave ``ack_delay_ms`` after the request (the emulator's
+default is 50 ms, see ``EmulatorConfig``), and a subscription takes effect only as its ack is
+sent. On a real network the ack takes a round trip; pybit relies on that: it sends the
+subscribe *before* recording its req_id and callback, so an instant ack or an instant first
+message raises KeyError inside pybit and kills its connection.
 """
 
 from __future__ import annotations
@@ -31,8 +37,22 @@ from .state import PrivateMsg
 
 PRIVATE_TOPICS = ("order", "execution", "position", "wallet")
 _KLINE_RE = re.compile(r"^kline\.(1|3|5|15|30|60|120|240|360|720|D|W|M)\.([A-Z0-9]+)$")
-_CLOSE = object()  # queue sentinel: close the connection after what is queued before it
 _conn_ids = itertools.count(1)
+
+
+class _Out:
+    """One queued outgoing message and what to do just before sending it."""
+
+    __slots__ = ("before", "data", "delay", "message")
+
+    def __init__(
+        self,
+        message: dict[str, Any],
+        data: bool,
+        delay: float,
+        before: Callable[[], None] | None,
+    ) -> None:
+        self.message, self.data, self.delay, self.before = message, data, delay, before
 
 
 class Connection:
@@ -48,8 +68,16 @@ class Connection:
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
         self.sent_data = 0
 
-    def enqueue(self, message: dict[str, Any], *, data: bool) -> None:
-        self.queue.put_nowait((message, data))
+    def enqueue(
+        self,
+        message: dict[str, Any],
+        *,
+        data: bool,
+        delay: float = 0.0,
+        before: Callable[[], None] | None = None,
+    ) -> None:
+        """Queue ``message``; the sender waits ``delay`` s, runs ``before``, then sends it."""
+        self.queue.put_nowait(_Out(message, data, delay, before))
 
     def topic_for(self, base: str) -> str | None:
         """The exact topic string this connection subscribed for a private base topic."""
@@ -70,8 +98,10 @@ class Hub:
         api_key: str,
         api_secret: str,
         symbol: str,
+        ack_delay_ms: int = 0,
     ) -> None:
         self.faults = faults
+        self.ack_delay = ack_delay_ms / 1000
         self.now_ms = now_ms
         self.api_key = api_key
         self.api_secret = api_secret
@@ -177,12 +207,16 @@ class Hub:
                 error = f"error:handler not found,topic:{topic}"
                 conn.enqueue(self._ack(conn, op, req_id, error), data=False)
                 return
-        for topic in args:
-            if op == "subscribe" and topic not in conn.topics:
-                conn.topics.append(topic)
-            elif op == "unsubscribe" and topic in conn.topics:
-                conn.topics.remove(topic)
-        conn.enqueue(self._ack(conn, op, req_id), data=False)
+
+        def apply() -> None:
+            for topic in args:
+                if op == "subscribe" and topic not in conn.topics:
+                    conn.topics.append(topic)
+                elif op == "unsubscribe" and topic in conn.topics:
+                    conn.topics.remove(topic)
+
+        # The subscription takes effect as its ack leaves, ``ack_delay`` after the request.
+        conn.enqueue(self._ack(conn, op, req_id), data=False, delay=self.ack_delay, before=apply)
 
     def _known(self, conn: Connection, topic: str) -> bool:
         if conn.kind == "private":
@@ -194,20 +228,21 @@ class Hub:
 
     async def _sender(self, conn: Connection) -> None:
         while True:
-            item = await conn.queue.get()
-            if item is _CLOSE:
-                await self._close(conn)
-                return
-            message, data = item
-            if data and conn.kind == "private" and self.faults.private_delay_ms > 0:
-                await asyncio.sleep(self.faults.private_delay_ms / 1000)
+            out: _Out = await conn.queue.get()
+            delay = out.delay
+            if out.data and conn.kind == "private" and self.faults.private_delay_ms > 0:
+                delay += self.faults.private_delay_ms / 1000
+            if delay > 0:
+                await asyncio.sleep(delay)
             if conn.ws.closed:
                 return
+            if out.before is not None:
+                out.before()
             try:
-                await conn.ws.send_str(json.dumps(message))
+                await conn.ws.send_str(json.dumps(out.message))
             except (ConnectionError, RuntimeError):
                 return
-            if not data:
+            if not out.data:
                 continue
             conn.sent_data += 1
             counter = f"ws_drop_after_{conn.kind}"
