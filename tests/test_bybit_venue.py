@@ -402,6 +402,7 @@ def test_secret_never_reaches_logs_reprs_or_events(emulator: Any, caplog: Any) -
     with caplog.at_level(logging.DEBUG):
         s = run(emulator, scenario)
     assert secret not in caplog.text
+    assert '"op": "auth"' not in caplog.text  # no frame dump carrying the WS signature
     assert all(secret not in repr(e) for e in s.events)
 
 
@@ -494,3 +495,18 @@ def test_streams_dropped_mid_message_flow_lose_no_execution(big: Any) -> None:
     s = run(big, scenario)
     assert sorted(s.fills()) == sorted(s.emulator_execs())
     assert s.refused == []
+
+
+def test_an_unreachable_venue_leaves_the_order_requested_not_rejected(emulator: Any) -> None:
+    async def scenario(s: Session) -> None:
+        s.emu.set_faults(http_error_next=1000, http_error_status=502, http_fault_path="/v5/order")
+        await s.submit(order("dark-1", 2, s.last_close() - 30_000))
+        s.emu.reset_faults()
+        assert await s.venue.lookup("dark-1") is None  # 502 before applying: nothing there
+        await asyncio.sleep(0.1)
+
+    s = run(emulator, scenario, max_attempts=2)
+    assert s.venue.unresolved == {"dark-1": "submit"}
+    assert [e for e in s.events if getattr(e, "client_id", "") == "dark-1"] == []
+    dark = s.book.get("dark-1")
+    assert dark is not None and dark.status == "Requested"  # reconciliation's to resolve

@@ -12,7 +12,9 @@ Commands are answered through ``events()``:
   error (110007 balance, 10001 params, 110017 reduce-only, ...) -> ``OrderRejected``
   with Bybit's retCode. A reply lost to a timeout / connection error / 5xx is resolved
   by looking the orderLinkId up (``/v5/order/realtime``, twice, a back-off apart):
-  found -> accepted; not found -> sent again (the venue says it does not exist).
+  found -> accepted; not found -> sent again (the venue says it does not exist). If
+  the venue stays unreachable the order is left Requested (no event) and listed in
+  ``unresolved`` for reconciliation: a guessed rejection could orphan a live order.
   110072 (duplicate orderLinkId) means an earlier attempt got through: looked up too.
 * ``amend`` / ``cancel``: refused -> ``CommandRejected`` (e.g. 110001). An amend's
   new values are announced (``OrderAmended``) from the REST ack; a cancel's end
@@ -105,6 +107,9 @@ class BybitVenue:
         self.public: WsStream | None = None
         self.private: WsStream | None = None
         self.submissions: dict[str, int] = {}  # create requests sent per client id
+        #: client ids whose submission could not be confirmed either way (venue unreachable);
+        #: no event was emitted for them -- the daemon's reconciliation must look them up.
+        self.unresolved: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"BybitVenue({self.config.environment}, {self.config.symbol})"
@@ -375,7 +380,10 @@ class BybitVenue:
                 self._emit_all(conv.order(row))
                 return
             log.warning("%s: not at the venue after a lost reply; sending again", cmd.client_id)
-        self._emit(self._rejected(cmd, "venue unreachable: submission not confirmed", 0))
+        # Every attempt ended ambiguously: the order may exist. Saying "rejected" could
+        # orphan a live order, so it stays Requested for reconciliation to resolve.
+        self.unresolved[cmd.client_id] = "submit"
+        log.error("%s: submission not confirmed after %d attempts", cmd.client_id, c.max_attempts)
 
     async def _find(self, client_id: str, attempt: int) -> dict[str, Any] | None:
         """Look an orderLinkId up twice (creation is asynchronous at Bybit)."""

@@ -34,6 +34,10 @@ from adapters.bybit.keys import ApiKeys
 from adapters.bybit.retry import Backoff
 
 log = logging.getLogger(__name__)
+#: The logger handed to ``websockets``: pinned at INFO so that its DEBUG frame dumps
+#: (which would include the auth message's key and signature) are never written.
+wire_log = logging.getLogger(__name__ + ".wire")
+wire_log.setLevel(logging.INFO)
 
 MessageHandler = Callable[[dict[str, Any]], None]
 ConnectedHook = Callable[[int], Awaitable[None]]
@@ -121,7 +125,11 @@ class WsStream:
 
     async def _session(self) -> None:
         async with websockets.connect(
-            self.url, proxy=self._proxy, open_timeout=self._open_timeout, max_size=2**22
+            self.url,
+            proxy=self._proxy,
+            open_timeout=self._open_timeout,
+            max_size=2**22,
+            logger=wire_log,
         ) as ws:
             self._ws = ws
             try:
