@@ -311,3 +311,26 @@ def test_card_spec_is_plain_msgspec_data() -> None:
     for path in sorted(CARDS.glob("*.yaml")):
         spec = load_card(path).spec
         assert msgspec.msgpack.decode(msgspec.msgpack.encode(spec), type=CardSpec) == spec
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    a=st.lists(st.booleans(), min_size=1, max_size=60),
+    b=st.lists(st.booleans(), min_size=60, max_size=60),
+    n=st.integers(0, 6),
+)
+def test_held_and_within_match_a_brute_force_reading(a: list[bool], b: list[bool], n: int) -> None:
+    """held(N) is "A on each of the last N bars"; within(N) is "B now and A on one of the
+    last N+1 bars" -- checked against the definitions applied to the whole history."""
+    b = b[: len(a)]
+    closes = [1010 if x else 990 for x in a]  # A: close > 100 USDT
+    vols = [2_000 if y else 0 for y in b]  # B: volume > 1 BTC
+    held = card_with(f'{{held: {{for: {max(n, 1)}, cond: "close > 100"}}}}')
+    within = card_with(f'{{within: {{bars: {n}, first: "close > 100", then: "volume > 1"}}}}')
+    k = max(n, 1)
+    assert fired(held, closes, vols) == [
+        i for i in range(len(a)) if i >= k - 1 and all(a[i - k + 1 : i + 1])
+    ]
+    assert fired(within, closes, vols) == [
+        i for i in range(len(a)) if b[i] and any(a[max(0, i - n) : i + 1])
+    ]
