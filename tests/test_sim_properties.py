@@ -168,14 +168,14 @@ def check_run(run: Run) -> None:
                 if price:  # a limit never fills worse than its price
                     assert ev.price <= price if ev.side == BUY else ev.price >= price
                 before = pos.qty
-                apply_fill(pos, ev.side, ev.qty, ev.price, ev.fee, INSTRUMENT.notional_unit)
+                apply_fill(pos, ev.side, ev.qty, ev.price, ev.fee, v.instrument.notional_unit)
                 if cmd.reduce_only:
                     assert abs(pos.qty) < abs(before) and pos.qty * before >= 0
                 filled[ev.client_id] = filled.get(ev.client_id, 0) + ev.qty
             elif isinstance(ev, Liquidated):
                 assert ev.qty == abs(pos.qty) and (ev.side == BUY) == (pos.qty < 0)
                 assert ev.price >= 1
-                apply_fill(pos, ev.side, ev.qty, ev.price, ev.fee, INSTRUMENT.notional_unit)
+                apply_fill(pos, ev.side, ev.qty, ev.price, ev.fee, v.instrument.notional_unit)
                 assert pos.qty == 0
             elif isinstance(ev, FundingPaid):
                 apply_funding(pos, ev.amount)
