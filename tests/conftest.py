@@ -37,7 +37,7 @@ import pytest
 
 from engine.events import CandleClosed
 from engine.instrument import BTCUSDT, Instrument
-from tools.bybit_emulator import EmulatorConfig, EmulatorHandle, load_candle_csv
+from tools.bybit_emulator import EmulatorConfig, EmulatorHandle, load_candle_file
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "crypto"
 CANDLE_FILE = DATA / "bybit_linear_BTCUSDT_5m_20250403_20250702.csv"
@@ -47,7 +47,7 @@ FIXTURE_HISTORY = 100
 
 @functools.cache
 def _bars(path: Path, n: int) -> tuple[CandleClosed, ...]:
-    return tuple(load_candle_csv(path, Instrument(BTCUSDT))[:n])
+    return tuple(load_candle_file(path, Instrument(BTCUSDT))[:n])
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from engine.instrument import BTCUSDT, Instrument, money_from_str
 from tests.test_emulator_rest import client
 from tools.bybit_emulator import EmulatorHandle
 from tools.bybit_emulator.auth import ws_signature
-from tools.bybit_emulator.candles import CandleFileError, load_candle_csv, parse_stamp
+from tools.bybit_emulator.candles import CandleFileError, interval_of, load_candle_file
 from tools.bybit_emulator.errors import ApiError
 from tools.bybit_emulator.faults import FaultError, Faults
 from tools.bybit_emulator.state import EmulatorState
@@ -28,31 +28,23 @@ from tools.bybit_emulator.wire import money_str, partial_bar, ratio_price
 INST = Instrument(BTCUSDT)
 
 
-def test_parse_stamp_forms() -> None:
-    ms = 1743699900000  # 2025-04-03 17:05:00 UTC
-    assert parse_stamp("2025-04-03 17:05:00+00:00") == ms
-    assert parse_stamp("2025-04-03T17:05:00Z") == ms
-    assert parse_stamp("2025-04-03 17:05:00") == ms  # naive means UTC
-    assert parse_stamp(str(ms)) == ms
-    assert parse_stamp(str(ms // 1000)) == ms
-
-
 def test_candle_file_reader(tmp_path: Path) -> None:
     f = tmp_path / "c.csv"
     f.write_text(
         "timestamp,open,high,low,close,volume\n"
-        "2025-04-03 17:10:00+00:00,10.05,12,9,11,1.5\n"
-        "2025-04-03 17:05:00+00:00,10,11,9.5,10.05,2.0004\n"
+        "2025-04-03 17:05:00+00:00,10,11,9.5,10.1,2.004\n"
+        "2025-04-03 17:10:00+00:00,10.1,12,9,11,1.5\n"
     )
-    bars = load_candle_csv(f, INST)
-    assert [b.open_ms for b in bars] == [1743699900000, 1743700200000]  # sorted
+    bars = load_candle_file(f, INST)
+    assert [b.open_ms for b in bars] == [1743699900000, 1743700200000]
     assert bars[0].close_ms - bars[0].open_ms == 300_000 and bars[0].timeframe == "5m"
     assert bars[0].ts == bars[0].close_ms
-    assert (bars[0].open, bars[0].close, bars[0].volume) == (100, 100, 2000)  # 10.05 -> 10.0
-    gap = tmp_path / "gap.csv"
-    gap.write_text("timestamp,open,high,low,close,volume\n0,1,1,1,1,1\n7000,1,1,1,1,1\n")
-    with pytest.raises(CandleFileError, match="not a Bybit interval"):
-        load_candle_csv(gap, INST)
+    assert (bars[0].open, bars[0].close, bars[0].volume) == (100, 101, 2004)
+    assert interval_of(bars[0]) == "5"
+    two_min = tmp_path / "two.csv"
+    two_min.write_text("timestamp,open,high,low,close,volume\n0,1,1,1,1,1\n120000,1,1,1,1,1\n")
+    with pytest.raises(CandleFileError, match=r"two\.csv"):
+        load_candle_file(two_min, INST)
 
 
 @settings(max_examples=200, deadline=None)

@@ -11,7 +11,7 @@ Modules: ``server`` (app, candle clock, control endpoints), ``rest`` (dispatcher
 
 from __future__ import annotations
 
-from .candles import load_candle_csv
+from .candles import load_candle_file
 from .faults import Faults
 from .handle import EmulatorHandle
 from .server import DEFAULT_API_KEY, DEFAULT_API_SECRET, Emulator, EmulatorConfig
@@ -23,5 +23,5 @@ __all__ = [
     "EmulatorConfig",
     "EmulatorHandle",
     "Faults",
-    "load_candle_csv",
+    "load_candle_file",
 ]

@@ -19,7 +19,7 @@ from pathlib import Path
 from engine.events import InstrumentSpec
 from engine.instrument import BTCUSDT, Instrument, money_from_str
 
-from .candles import CandleFileError, load_candle_csv
+from .candles import CandleFileError, load_candle_file
 from .server import DEFAULT_API_KEY, DEFAULT_API_SECRET, Emulator, EmulatorConfig
 
 
@@ -59,7 +59,7 @@ async def serve(args: argparse.Namespace) -> int:
     spec = spec_for(args.symbol, args.tick_size, args.qty_step)
     try:
         balance = money_from_str(Decimal(args.balance))
-        candles = load_candle_csv(args.candles, Instrument(spec))
+        candles = load_candle_file(args.candles, Instrument(spec))
     except (CandleFileError, OSError, InvalidOperation, ValueError) as exc:
         print(f"bybit_emulator: {exc}", file=sys.stderr)
         return 2
