@@ -167,9 +167,9 @@ class Stream:
     ) -> Iterator[tuple[int, bytes]]:
         """Every record from ``first`` on, waiting for new ones as other processes append.
 
-        Polls a fresh read transaction every ``poll_s`` seconds while caught up; returns
-        when caught up and ``stop()`` is true (so everything committed before ``stop``
-        turned true is yielded).
+        Polls a fresh read transaction every ``poll_s`` seconds while caught up. When
+        caught up it asks ``stop()``; if true, it yields what was committed until then
+        and returns (so a writer can commit, then signal stop, and nothing is lost).
         """
         if first < 1:
             raise ValueError(f"seqs start at 1, not {first}")
@@ -181,6 +181,10 @@ class Stream:
                 seq += len(values)
                 continue
             if stop is not None and stop():
+                # Records committed between the empty read and stop() turning true.
+                while values := self._chunk(seq, None):
+                    yield from zip(count(seq), values)
+                    seq += len(values)
                 return
             time.sleep(poll_s)
 
@@ -205,6 +209,10 @@ class Stream:
                 await asyncio.sleep(0)
                 continue
             if stop is not None and stop():
+                while values := self._chunk(seq, None):
+                    for item in zip(count(seq), values):
+                        yield item
+                    seq += len(values)
                 return
             await asyncio.sleep(poll_s)
 
