@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from adapters.sim.checks import param_error
 from adapters.sim.config import SimConfig
 from adapters.sim.funding import FundingSchedule, funding_times
 from adapters.sim.margin import bankruptcy_price, initial_margin, liquidation_price
@@ -37,11 +38,11 @@ from adapters.sim.orders import (
     POST_ONLY,
     POST_ONLY_WOULD_TAKE,
     REDUCE_ONLY_RULE,
-    TIME_IN_FORCE,
     TRIGGER_EXPECT_FALLING,
     TRIGGER_EXPECT_RISING,
     SimOrder,
 )
+from adapters.sim.path import high_first, reachable
 from engine.events import (
     BUY,
     FILLED,
@@ -74,17 +75,6 @@ from engine.positions import Position, apply_fill, apply_funding
 _LIQ: Final = 0
 _TRIGGER: Final = 1
 _FILL: Final = 2
-
-
-def _reachable(o: SimOrder, op: int, high: int, low: int) -> bool:
-    """Can a candle with this open/high/low make ``o`` act (trigger or fill)?"""
-    if o.trigger_price and not o.triggered:
-        return o.trigger_price <= high if o.trigger_direction == 1 else o.trigger_price >= low
-    if o.order_type == MARKET:
-        return True
-    if o.side == BUY:
-        return o.price > low or (o.taker and o.price >= op)
-    return o.price < high or (o.taker and o.price <= op)
 
 
 class SimVenueError(ValueError):
@@ -247,20 +237,9 @@ class SimVenue:
     def _submit(self, cmd: SubmitOrder) -> None:
         inst = self.instrument
         conditional = cmd.trigger_price > 0
-        if cmd.symbol != self.symbol:
-            return self._reject(cmd, f"symbol {cmd.symbol} is not {self.symbol}", PARAMS_ERROR)
-        if cmd.side not in (BUY, SELL) or cmd.order_type not in (MARKET, LIMIT):
-            return self._reject(cmd, "side or order type invalid", PARAMS_ERROR)
-        if cmd.time_in_force not in TIME_IN_FORCE:
-            return self._reject(cmd, f"time in force {cmd.time_in_force} invalid", PARAMS_ERROR)
-        if cmd.time_in_force == POST_ONLY and cmd.order_type == MARKET:
-            return self._reject(cmd, "PostOnly needs a limit order", PARAMS_ERROR)
-        if cmd.qty <= 0 or cmd.qty < inst.min_lots or (inst.max_lots and cmd.qty > inst.max_lots):
-            return self._reject(cmd, f"qty {cmd.qty} lots out of range", PARAMS_ERROR)
-        if cmd.order_type == LIMIT and cmd.price <= 0:
-            return self._reject(cmd, "limit order needs a price > 0", PARAMS_ERROR)
-        if cmd.trigger_price < 0 or (conditional and cmd.trigger_direction not in (1, 2)):
-            return self._reject(cmd, "trigger_direction must be 1 or 2", PARAMS_ERROR)
+        bad_params = param_error(cmd, inst)
+        if bad_params:
+            return self._reject(cmd, bad_params, PARAMS_ERROR)
         if cmd.client_id in self._all:
             return self._reject(cmd, "client order id is duplicate", DUPLICATE_CLIENT_ID)
         if conditional:
@@ -478,14 +457,15 @@ class SimVenue:
             o.candle_filled = 0
             o.in_candle = o.active_from <= start
             # Only orders this candle's range can reach take part in the walk.
-            o.live = o.in_candle and _reachable(o, candle.open, high, low)
+            o.live = o.in_candle and reachable(o, candle.open, high, low)
             if o.live:
                 active.append(o)
         if not active and not self._liq_reachable(candle):
             self._end_candle()
             return
         self._active = active
-        if self._high_first(candle):
+        q = self.position.qty
+        if high_first(candle, q, self.liq_price(), active, self.config.both_hit):
             path = (high, low, candle.close)
         else:
             path = (low, high, candle.close)
@@ -514,56 +494,6 @@ class SimVenue:
             return False
         lp = self.liq_price()
         return (lp > 0 and candle.low <= lp) if q > 0 else candle.high >= lp
-
-    def _high_first(self, candle: CandleClosed) -> bool:
-        """Which extreme the path visits first.
-
-        The nearer one to the open; on a tie, the one adverse to the position (low
-        when flat). But when the position's own exits -- a reduce-only stop or the
-        liquidation price on one side and a reduce-only target on the other -- are
-        both reached, ``both_hit`` decides: "worse" visits the adverse side first,
-        "better" the favourable one, "path" keeps the nearer-extreme rule.
-        """
-        q = self.position.qty
-        if q and self.config.both_hit != "path":
-            adverse, favourable = self._exits_reached(candle)
-            if adverse and favourable:
-                adverse_is_high = q < 0
-                return adverse_is_high if self.config.both_hit == "worse" else not adverse_is_high
-        up = candle.high - candle.open
-        down = candle.open - candle.low
-        if up != down:
-            return up < down
-        return q < 0
-
-    def _exits_reached(self, candle: CandleClosed) -> tuple[bool, bool]:
-        """(an adverse exit is reached, a favourable exit is reached) by this candle's range,
-        counting only exits that wait for the path (not already crossed at the open)."""
-        long = self.position.qty > 0
-        op, hi, lo = candle.open, candle.high, candle.low
-        lp = self.liq_price()
-        adverse = (lo <= lp < op) if long else (op < lp <= hi)
-        favourable = False
-        for o in self.orders.values():
-            if not (o.live and o.reduce_only and o.is_buy != long):
-                continue
-            if o.waiting_trigger:
-                t = o.trigger_price
-                if o.trigger_direction == 1 and op < t <= hi:
-                    if long:
-                        favourable = True
-                    else:
-                        adverse = True
-                elif o.trigger_direction == 2 and lo <= t < op:
-                    if long:
-                        adverse = True
-                    else:
-                        favourable = True
-            elif o.order_type == LIMIT and (
-                (long and op <= o.price < hi) or (not long and lo < o.price <= op)
-            ):
-                favourable = True
-        return adverse, favourable
 
     def _walk(self, c: int, q: int) -> None:
         """Move the price from ``c`` to ``q`` (monotonic), acting on each event in turn.
