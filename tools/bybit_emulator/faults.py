@@ -48,7 +48,7 @@ class Faults:
       ``clock_skew_ms``: added to the server clock (REST ``time``, signature windows, WS auth).
       ``reject_rate``: probability that an order create is rejected (seeded by ``seed``);
       ``reject_mode`` "sync" answers retCode ``reject_code``; "async" acknowledges it and then
-      pushes an order message with orderStatus Rejected.
+      pushes two order messages, orderStatus New then Rejected (rejectReason EC_Others).
     """
 
     ws_drop_after_public: int = 0

@@ -199,9 +199,12 @@ class EmulatorState:
         if self.faults.reject_now():
             if self.faults.reject_mode == "sync":
                 raise ApiError(self.faults.reject_code, "rejected by fault injection")
-            rec = self._record(cmd, f"emu-rej-{self._auto_id}", "Rejected")
-            rec.reject_reason = "EC_Others"
-            return self._ack(rec), [("order", order_obj(inst, rec, ws=True))]
+            # Accepted, then rejected by the "matching engine": New first, then Rejected, so a
+            # client sees the order exist before it ends whichever reply it reads first.
+            rec = self._record(cmd, f"emu-rej-{self._auto_id}", "New")
+            created = order_obj(inst, rec, ws=True)
+            rec.status, rec.reject_reason = "Rejected", "EC_Others"
+            return self._ack(rec), [("order", created), ("order", order_obj(inst, rec, ws=True))]
         self._pending[client_id] = cmd
         try:
             events = self.venue.on_command(cmd)
