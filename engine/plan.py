@@ -197,7 +197,14 @@ class CompiledPlan:
         for name, g in self._feature_getters:
             feats[name] = float(g())
         assert self._python is not None
-        return list(self._python.on_bar(bar, ctx))
+        out = list(self._python.on_bar(bar, ctx))
+        for it in out:
+            if type(it) is not Intent:
+                raise TypeError(
+                    f"{type(self._python).__name__}.on_bar returned {it!r}; "
+                    "expected a list of engine.events.Intent"
+                )
+        return out
 
     def snapshot(self) -> Any:
         """Indicators, resamplers, condition slots and the Python strategy, as builtins."""
@@ -421,7 +428,15 @@ def compile_card(
 
     python: PythonStrategy | None = None
     if python_factory is not None:
-        python = python_factory(**spec.strategy_params)
+        try:
+            python = python_factory(**spec.strategy_params)
+        except Exception as exc:  # the user's constructor: report it, whatever it raised
+            raise CardCompileError(
+                "strategy.params",
+                f"cannot build {spec.strategy_class}: {type(exc).__name__}: {exc}",
+                dict(spec.strategy_params),
+                "the keyword arguments its constructor accepts",
+            ) from None
     return CompiledPlan(
         spec,
         indicators,

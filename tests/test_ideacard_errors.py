@@ -250,3 +250,17 @@ def test_an_empty_section_means_defaults(tmp_path: Path) -> None:
     path = tmp_path / "card.yaml"
     path.write_text(GOOD + "risk:\nsim:\n")
     assert load_card(path).engine_config.risk.max_open_orders == 20
+
+
+def test_python_class_that_refuses_its_params(tmp_path: Path) -> None:
+    text = (
+        "symbol: BTCUSDT\nstrategy:\n  class: ideacards.detector_driven.DetectorDriven\n"
+        "  params: {equity_pct: 5, colour: red}\n"
+    )
+    err = fail(tmp_path, text)
+    assert (err.line, err.path, err.found) == (
+        4,
+        "strategy.params",
+        {"equity_pct": 5, "colour": "red"},
+    )
+    assert "colour" in err.message and "constructor" in err.expected

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import math
 from decimal import Decimal
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -334,3 +335,17 @@ def test_held_and_within_match_a_brute_force_reading(a: list[bool], b: list[bool
     assert fired(within, closes, vols) == [
         i for i in range(len(a)) if b[i] and any(a[max(0, i - n) : i + 1])
     ]
+
+
+def test_a_python_strategy_must_return_intents(tmp_path: Path) -> None:
+    (tmp_path / "sloppy.py").write_text(
+        "class Sloppy:\n"
+        "    def on_bar(self, bar, ctx): return ['buy']\n"
+        "    def snapshot(self): return None\n"
+        "    def restore(self, state): pass\n"
+    )
+    card = tmp_path / "card.yaml"
+    card.write_text("symbol: BTCUSDT\nstrategy: {class: sloppy.Sloppy}\n")
+    strategy = load_card(card).new_strategy(INSTRUMENT)
+    with pytest.raises(TypeError, match=r"Sloppy.on_bar returned 'buy'"):
+        strategy.on_candle(closes_to_candles([1000])[0], MarketContext())

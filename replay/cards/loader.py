@@ -138,15 +138,6 @@ def _compile(
             expected=exc.expected,
             suggestion=exc.suggestion,
         ) from None
-    except TypeError as exc:  # the Python strategy's constructor refused its params
-        raise IdeaCardError(
-            source,
-            f"cannot build the strategy class: {exc}",
-            line=line_of(root, ["strategy", "params"]),
-            path="strategy.params",
-            found=spec.strategy_params,
-            expected="the keyword arguments its constructor takes",
-        ) from None
 
 
 # --------------------------------------------------------------- pydantic errors
