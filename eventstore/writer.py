@@ -21,6 +21,7 @@ import lmdb
 import msgspec
 
 from eventstore.chain import LINK, ChainState
+from eventstore.env import translated
 from eventstore.errors import EventStoreError, LogCorruptError
 from eventstore.layout import decode_record, encode_record, pack_key
 from eventstore.lock import WriterLock
@@ -56,7 +57,7 @@ class Writer:
     def _load_state(self) -> tuple[int, ChainState]:
         """Last committed seq and the chain's state there, checked against the fingerprint."""
         shared, sid = self._shared, self._sid
-        with shared.begin() as txn:
+        with translated(shared.path, f"open writer of {self.stream.name!r}"), shared.begin() as txn:
             record = self.stream._record(txn)
             last = record.last_seq
             done = last - last % LINK
