@@ -5,6 +5,10 @@ snapshot/restore mid-series. Every property runs for every example card."""
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -250,3 +254,30 @@ def test_engine_snapshot_carries_the_card_state(name: str) -> None:
         fold(c)
     assert compared > 0
     assert state_hash(state) == state_hash(twin)  # type: ignore[arg-type]
+
+
+_DIGEST_SCRIPT = """
+import hashlib, sys
+from engine.events import IntentEmitted, encode
+from replay.cards import load_card
+from tests.test_ideacard_helpers import CARDS, INSTRUMENT, drive, synthetic
+h = hashlib.sha256()
+for name in sys.argv[1:]:
+    cs = synthetic(5, 1500)
+    for i, it in drive(load_card(CARDS / f"{name}.yaml").new_strategy(INSTRUMENT), cs):
+        h.update(encode(IntentEmitted(cs[i].ts, it)))
+print(h.hexdigest())
+"""
+
+
+def test_intents_do_not_depend_on_the_hash_seed() -> None:
+    repo = Path(__file__).resolve().parents[1]
+    digests = set()
+    for seed in ("0", "12345"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run(
+            [sys.executable, "-c", _DIGEST_SCRIPT, *CARD_NAMES],
+            cwd=repo, env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1 and len(next(iter(digests))) == 64
