@@ -458,3 +458,12 @@ def test_a_post_only_stop_limit_that_would_take_when_triggered_is_cancelled():
     events = v.on_candle(bar(1, 101, 107, 100, 106))
     assert [type(e) for e in events] == [OrderTriggered, OrderCancelled]
     assert only(events[1:], OrderCancelled).reason == "EC_PostOnlyWillTakeLiquidity"
+
+
+def test_a_crossing_limit_capped_by_volume_keeps_taking_at_later_opens():
+    v = venue(max_volume_pct=10)
+    v.on_candle(bar(0, 100, 101, 99, 100))
+    v.on_command(submit(MINUTE, "x", "Buy", 8, price=103))
+    (f1,) = of(v.on_candle(bar(1, 100, 102, 99, 101, volume=50)), Fill)  # cap 5
+    (f2,) = of(v.on_candle(bar(2, 101, 103, 100, 102, volume=50)), Fill)
+    assert [(f.price, f.qty, f.is_maker) for f in (f1, f2)] == [(101, 5, False), (102, 3, False)]

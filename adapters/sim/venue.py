@@ -8,7 +8,7 @@ written down in adapters/sim/README.md; the short version:
 
 * ``on_command`` answers at once (accept / reject / amend / cancel) and never fills.
 * ``on_candle`` walks the candle's price path ``open -> nearer extreme -> other extreme
-  -> close`` (see ``_high_first``) and, in path order, triggers conditional orders,
+  -> close`` (see ``adapters.sim.path``) and, in path order, triggers conditional orders,
   fills orders, liquidates; then expires IOC/FOK remainders and settles funding.
 * An order takes part in a candle only if ``active_from <= candle.open_ms``, so an
   order placed at a candle's close fills no earlier than the next candle.
@@ -75,6 +75,7 @@ from engine.positions import Position, apply_fill, apply_funding
 _LIQ: Final = 0
 _TRIGGER: Final = 1
 _FILL: Final = 2
+_WOULD_INCREASE: Final = "reduce-only order would increase the position"
 
 
 class SimVenueError(ValueError):
@@ -252,8 +253,7 @@ class SimVenue:
         if cmd.reduce_only:
             closable = self._closable(cmd.side)
             if closable == 0:
-                return self._reject(cmd, "reduce-only order would increase the position",
-                                    REDUCE_ONLY_RULE)  # fmt: skip
+                return self._reject(cmd, _WOULD_INCREASE, REDUCE_ONLY_RULE)
             qty = min(qty, closable)
         ref = self._ref_price(cmd.order_type, cmd.price, cmd.trigger_price)
         notional = inst.notional(ref, qty)
@@ -319,7 +319,7 @@ class SimVenue:
         if o.reduce_only:
             closable = self._closable(o.side)
             if closable == 0:
-                return refuse("reduce-only order would increase the position", REDUCE_ONLY_RULE)
+                return refuse(_WOULD_INCREASE, REDUCE_ONLY_RULE)
             qty = min(qty, o.cum_qty + closable)
         if (qty, price, trigger) == (o.qty, o.price, o.trigger_price):
             return refuse("order remains unchanged", PARAMS_ERROR)
@@ -471,8 +471,9 @@ class SimVenue:
             path = (low, high, candle.close)
         price = candle.open
         self._walk(price, price)  # what acts at the open (gaps, market orders)
-        for o in active:
-            o.taker = False  # a limit not taken at the open rests as a maker from here on
+        for o in self.orders.values():
+            if o.in_candle and not o.candle_filled:
+                o.taker = False  # a limit not taken at the open rests as a maker from here on
         for target in path:
             self._walk(price, target)
             price = target
@@ -482,10 +483,8 @@ class SimVenue:
     def _end_candle(self) -> None:
         """Expire IOC/FOK remainders of orders that took part; reset the scratch flags."""
         for o in list(self.orders.values()):
-            if o.in_candle:
-                if (o.tif == IOC or o.tif == FOK) and not o.waiting_trigger:
-                    self._close(o, f"{o.tif} remainder", expired=True)
-                o.taker = False
+            if o.in_candle and (o.tif == IOC or o.tif == FOK) and not o.waiting_trigger:
+                self._close(o, f"{o.tif} remainder", expired=True)
             o.live = o.in_candle = False
 
     def _liq_reachable(self, candle: CandleClosed) -> bool:
@@ -632,7 +631,6 @@ class SimVenue:
         o.cum_fee += fee
         o.candle_filled += lots
         o.updated_ts = self._ts
-        o.taker = False
         fill = Fill(
             self._ts,
             o.client_id,
