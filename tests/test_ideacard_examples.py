@@ -4,6 +4,9 @@ blocks fires, and through the engine and the simulated venue it trades."""
 from __future__ import annotations
 
 import collections
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +37,18 @@ def test_every_card_trades_through_engine_and_venue(name: str) -> None:
     assert kinds["IntentEmitted"] > 0 and kinds["Fill"] > 0, kinds
     # intents become orders the state machine accepts: nothing illegal was derived
     assert kinds["TransitionRejected"] == 0, kinds
+
+
+def test_the_checker_command(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("symbol: BTCUSDT\nblokcs: []\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "replay.cards", str(CARDS / "mtf_trend.yaml"), str(bad)],
+        capture_output=True,
+        text=True,
+        cwd=CARDS.parent,
+    )
+    assert out.returncode == 1
+    ok, err = out.stdout.splitlines()
+    assert ok.startswith("OK ") and "BTCUSDT 5m +1h, 5 features, 4 blocks" in ok
+    assert err.startswith("ERROR ") and "did you mean 'blocks'?" in err and "line 2" in err
