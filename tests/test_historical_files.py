@@ -389,3 +389,22 @@ def test_fill_makes_a_regular_series_that_keeps_every_real_bar(
     assert np.all(series.volume[filled] == 0)
     assert np.all(series.open[filled] == series.close[filled - 1])
     assert np.all(series.high[filled] == series.close[filled])
+
+
+def test_exact_parquet_refuses_another_grid(tmp_path: Path) -> None:
+    series = small_series(10)
+    write_parquet(series, tmp_path / "c.parquet")
+    other = BTCUSDT.__class__(symbol="BTCUSDT", tick_size="0.01", qty_step="0.001", min_qty="1")
+    with pytest.raises(DataError, match="another price/qty grid"):
+        load_candles(tmp_path / "c.parquet", other)
+    with pytest.raises(DataError, match="timeframe differs"):
+        load_candles(tmp_path / "c.parquet", INST, timeframe="5m")
+
+
+@given(st.integers(1, 10_000), st.sampled_from(["s", "m", "h", "d"]))
+def test_timeframe_labels_round_trip(n: int, unit: str) -> None:
+    from adapters.historical import timeframe_label, timeframe_ms
+
+    ms = timeframe_ms(f"{n}{unit}")
+    assert timeframe_ms(timeframe_label(ms)) == ms
+    assert ms == n * {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}[unit]

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.historical import generate, is_synthetic, load_candles
 from adapters.historical.synthetic import DEFAULT_START_MS
@@ -137,3 +139,15 @@ def test_synthetic_candles_survive_the_loader_round_trip(tmp_path: Path) -> None
     s = generate(seed=1, n=500, instrument=BTCUSDT)
     write_csv(s, tmp_path / "s.csv")
     assert load_candles(tmp_path / "s.csv", BTCUSDT).equals(s)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**63 - 1), st.integers(0, 400))
+def test_any_seed_gives_consistent_candles(seed: int, n: int) -> None:
+    s = generate(seed=seed, n=n)
+    assert len(s) == n
+    if n:
+        assert np.all(s.high >= np.maximum(s.open, s.close))
+        assert np.all(s.low <= np.minimum(s.open, s.close))
+        assert np.all(s.low >= 1) and np.all(s.volume >= 0)
+        assert np.array_equal(s.open[1:], s.close[:-1])
