@@ -87,7 +87,7 @@ class Session:
             and (client_id is None or getattr(e, "client_id", None) == client_id)
         ]
 
-    async def until(self, pred: Callable[[], bool], timeout: float = 8.0) -> None:
+    async def until(self, pred: Callable[[], bool], timeout: float = 20.0) -> None:
         async with asyncio.timeout(timeout):
             while not pred():
                 await asyncio.sleep(0.02)

@@ -68,7 +68,9 @@ def data(topic: str, n: int) -> str:
     return json.dumps({"topic": topic, "creationTime": n, "data": [{"n": n}]})
 
 
-def run_stream(server: ScriptedServer, until: Any, **kw: Any) -> tuple[WsStream, list, list]:
+def run_stream(
+    server: ScriptedServer, until: Any, pong_counter: list[int] | None = None, **kw: Any
+) -> tuple[WsStream, list, list]:
     got: list[dict[str, Any]] = []
     connected: list[int] = []
 
@@ -93,8 +95,10 @@ def run_stream(server: ScriptedServer, until: Any, **kw: Any) -> tuple[WsStream,
             )
             stream.start()
             try:
-                async with asyncio.timeout(10):
+                async with asyncio.timeout(20):
                     while not until(got, connected):
+                        if pong_counter is not None:
+                            pong_counter[0] = stream.pongs
                         await asyncio.sleep(0.01)
             finally:
                 await stream.stop()
@@ -135,8 +139,13 @@ def test_reconnect_reauths_resubscribes_and_fires_the_hook() -> None:
 
 def test_application_pings_are_sent_and_pongs_counted() -> None:
     server = ScriptedServer([[]], set())
-    stream, _, _ = run_stream(server, lambda got, c: server.pings >= 3, ping_interval_s=0.05)
-    assert server.pings >= 3 and stream.pongs >= 2
+    pongs = [0]
+
+    def counted(got: list, connected: list) -> bool:
+        return server.pings >= 3 and pongs[0] >= 3
+
+    stream, _, _ = run_stream(server, counted, ping_interval_s=0.05, pong_counter=pongs)
+    assert server.pings >= 3 and stream.pongs >= 3
 
 
 def test_handler_errors_do_not_kill_the_stream() -> None:
@@ -159,7 +168,7 @@ def test_handler_errors_do_not_kill_the_stream() -> None:
                 use_proxy=False,
             )
             stream.start()
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(20):
                 while len(seen) < 2:
                     await asyncio.sleep(0.01)
             await stream.stop()
