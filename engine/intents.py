@@ -605,10 +605,12 @@ class IntentProcessor:
                 s.stop_price = prot.stop_loss
             if prot.take_profit:
                 s.tp_price = prot.take_profit
-        if after == 0 and s.plans:
-            for plan_id in list(s.plans):  # slices of a closed position's exit are moot
-                if s.plans[plan_id].purpose not in ("entry", "add"):
-                    del s.plans[plan_id]
+        if after == 0 and before != 0 and s.plans:
+            closer = s.book.get(cid) if cid else None
+            if closer is None or closer.purpose != "flip":
+                # Stopped out (or exited) while slicing in: the rest of the plan is moot.
+                s.plans.clear()
+                s.timers = [t for t in s.timers if not t.key.startswith(SLICE_PREFIX)]
         self.sync_protection(ts, out)
 
     def halt(self, ts: int, out: list[Event]) -> None:

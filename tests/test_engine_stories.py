@@ -485,3 +485,17 @@ def test_a_repeated_entry_while_the_first_is_still_working_is_refused() -> None:
     d.close(PRICE)
     (add,) = submits(d.close(PRICE))  # in position now: the same intent adds
     assert (add.purpose, add.qty) == ("add", 5)
+
+
+def test_a_stop_out_while_slicing_in_drops_the_rest_of_the_plan() -> None:
+    plan = Intent("enter_long", qty=9, style="twap", slices=3, stop_loss=490_000)
+    d = Desk({0: [plan]})
+    (first,) = submits(d.close(PRICE))
+    d.accept(first)
+    (stop,) = submits(d.fill(first, 3, PRICE))
+    d.accept(stop)
+    d.trigger(stop)
+    d.fill(stop, 3, 489_900)
+    assert d.state.position.qty == 0 and d.state.plans == {} and d.state.timers == []
+    for _ in range(3):
+        assert submits(d.close(PRICE)) == []
