@@ -64,6 +64,7 @@ class DaemonProcess:
         full_env.update(BYBIT_API_KEY=emulator.api_key, BYBIT_API_SECRET=emulator.api_secret)
         full_env.update(env or {})
         self._stderr = self.stderr_path.open("ab")
+        self.stderr_offset = self._stderr.tell()
         self.proc = subprocess.Popen(args, cwd=ROOT, env=full_env, stderr=self._stderr)
 
     # ------------------------------------------------------------------ reading
@@ -104,6 +105,19 @@ class DaemonProcess:
         return self.stderr_path.read_text(errors="replace")[-3000:]
 
     # ------------------------------------------------------------------ driving
+
+    def wait_running(self, timeout: float = 30) -> None:
+        """Until this process has logged that its loop runs (after reconciliation)."""
+        start = self.stderr_offset
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._stderr.flush()
+            if b" running (seq" in self.stderr_path.read_bytes()[start:]:
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited ({self.proc.returncode}): {self.tail()}")
+            time.sleep(0.01)
+        raise AssertionError(f"daemon not running after {timeout}s: {self.tail()}")
 
     def wait_warm(self, backfill: int) -> None:
         self.wait_for(

@@ -19,8 +19,9 @@ from engine.events import (
 from engine.instrument import BTCUSDT, MONEY_SCALE, Instrument
 from eventstore import EventStore
 from replay.cards import load_card
-from replay.cli import DEFAULT_CARD, cli
+from replay.cli import cli
 from replay.session import run_backtest
+from tests.cards import ma_cross_card
 from tests.daemon_harness import DaemonProcess
 from tools.bybit_emulator import EmulatorHandle
 
@@ -29,12 +30,8 @@ HISTORY = 100  # candles the emulator has played before the daemon starts
 
 @pytest.fixture
 def card_5m(tmp_path: Path) -> Path:
-    """The default moving-average card on the emulator's 5-minute candles, quicker to trade."""
-    text = DEFAULT_CARD.read_text().replace("execution: 1m", "execution: 5m")
-    text = text.replace("period: 30", "period: 5").replace("period: 120", "period: 20")
-    path = tmp_path / "ma_cross_5m.yaml"
-    path.write_text(text)
-    return path
+    """A moving-average cross on the emulator's 5-minute candles, quick to trade."""
+    return ma_cross_card(tmp_path, fast=5, slow=20, timeframe="5m")
 
 
 def backtest(card: Path, candles: Sequence[CandleClosed], store: Path, session: str) -> None:

@@ -15,7 +15,8 @@ from click.testing import CliRunner, Result
 from engine.events import Fill, decode, encode
 from eventstore import EventStore
 from eventstore.layout import RECORDS_DB, STREAMS_DB, decode_record, pack_key
-from replay.cli import DEFAULT_CARD, cli
+from replay.cli import cli
+from tests.cards import ma_cross_card
 
 HEADER = "timestamp,open,high,low,close,volume\n"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "crypto"
@@ -35,14 +36,6 @@ def run_json(store: Path, *args: str) -> dict:
 def session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     store = tmp_path_factory.mktemp("runs")
     return store, run_json(store, "--candles", "6000", "--session", "base")
-
-
-def card_variant(tmp_path: Path, old: str, new: str, name: str = "variant.yaml") -> Path:
-    text = DEFAULT_CARD.read_text()
-    assert old in text
-    path = tmp_path / name
-    path.write_text(text.replace(old, new))
-    return path
 
 
 def test_run_writes_a_session_and_a_report_that_agree(session: tuple[Path, dict]) -> None:
@@ -88,9 +81,11 @@ def test_the_same_run_twice_is_the_same_market_story(session: tuple[Path, dict])
 
 def test_diff_finds_a_changed_strategy(session: tuple[Path, dict], tmp_path: Path) -> None:
     store, _ = session
-    card = card_variant(tmp_path, "period: 30", "period: 25")
-    run_json(store, str(card), "--candles", "6000", "--session", "faster")
-    result = invoke("diff", "base", "faster", "--store", str(store), "--json")
+    slow = ma_cross_card(tmp_path, fast=30, slow=120, name="slow")
+    fast = ma_cross_card(tmp_path, fast=25, slow=120, name="fast")
+    run_json(store, str(slow), "--candles", "6000", "--session", "slower")
+    run_json(store, str(fast), "--candles", "6000", "--session", "faster")
+    result = invoke("diff", "slower", "faster", "--store", str(store), "--json")
     assert result.exit_code == 1
     finding = json.loads(result.output)
     assert finding["same"] is False and finding["first"]["index"] >= 0
@@ -223,7 +218,8 @@ def test_bad_data_exits_2_naming_the_problem(tmp_path: Path, content: str, needl
 
 
 def test_a_bad_card_exits_2_with_its_file_and_field(tmp_path: Path) -> None:
-    card = card_variant(tmp_path, "indicator: sma, period: 30", "indicator: smaa, period: 30")
+    card = ma_cross_card(tmp_path, name="variant")
+    card.write_text(card.read_text().replace("indicator: sma,", "indicator: smaa,"))
     result = CliRunner().invoke(cli, ["run", str(card), "--store", str(tmp_path / "s")])
     assert result.exit_code == 2
     assert "variant.yaml" in result.output and "sma" in result.output
@@ -263,7 +259,7 @@ def test_a_backtest_on_each_real_file(
     data = SHARED / name
     if not data.exists():
         pytest.skip(f"{data} is not here (../shared/data is read in place, never copied)")
-    card = card_variant(tmp_path, "execution: 1m", f"execution: {timeframe}")
+    card = ma_cross_card(tmp_path, fast=30, slow=120, timeframe=timeframe)
     out = run_json(tmp_path / "runs", str(card), "--data", str(data), "--no-report", *flags)
     assert out["synthetic_data"] is False and out["candles"] > 1000 and out["trades"] > 0
     verified = invoke("verify", out["session_id"], "--store", str(tmp_path / "runs"))

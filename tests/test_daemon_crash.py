@@ -1,0 +1,174 @@
+"""Kill the demo daemon with SIGKILL again and again; the log must come back whole.
+
+Kills land at deterministic crash points (``REPLAY_CRASH_AT``: after a command is
+committed but before it is sent, and after it is sent but before its answer is
+folded) and at random moments. After every kill the daemon is restarted with the
+same arguments. At the end:
+
+* every execution the emulator made is in the log exactly once;
+* no orderLinkId was placed twice at the venue;
+* the position and balance folded from the log equal the emulator's;
+* ``replay verify`` passes on the session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from engine.events import CandleClosed, Fill, SubmitOrder
+from projections.account import AccountView
+from replay.cli import cli
+from tests.cards import ma_cross_card
+from tests.daemon_harness import DaemonProcess
+from tools.bybit_emulator import EmulatorHandle
+
+HISTORY = 100
+KILLS = int(__import__("os").environ.get("REPLAY_KILLS", "21"))
+
+
+@pytest.fixture
+def busy_card(tmp_path: Path) -> Path:
+    """Fast averages on 5-minute candles: an order every few candles, plenty to kill."""
+    return ma_cross_card(tmp_path, fast=2, slow=5, timeframe="5m", name="busy")
+
+
+def campaign(
+    emulator: EmulatorHandle,
+    card: Path,
+    store: Path,
+    *,
+    kills: int,
+    seed: int,
+    faults: Callable[[EmulatorHandle, random.Random], None] | None = None,
+) -> tuple[list[str], DaemonProcess]:
+    rng = random.Random(seed)
+    points = ["after_commit", "after_send", "random"]
+    history: list[str] = []
+    daemon = DaemonProcess(emulator, card, store, "crashy", "--warmup", str(HISTORY))
+    daemon.wait_warm(HISTORY)
+    while len(history) < kills:
+        point = points[len(history) % len(points)]
+        if point == "random":
+            # Play a little, then kill at an arbitrary moment (maybe mid-commit, mid-send).
+            with contextlib.suppress(AssertionError):
+                daemon.play(rng.randint(1, 3))
+            emulator.advance(1)
+            time.sleep(rng.uniform(0.0, 0.02))
+            daemon.kill()
+        else:
+            daemon.kill()
+            daemon = DaemonProcess(
+                emulator, card, store, "crashy", env={"REPLAY_CRASH_AT": f"{point}:1"}
+            )
+            daemon.wait_running()
+            if faults is not None:
+                faults(emulator, rng)
+            deadline = time.monotonic() + 30
+            while daemon.proc.poll() is None and time.monotonic() < deadline:
+                try:
+                    daemon.play(1)
+                except AssertionError:
+                    break  # it died at its crash point while we waited
+            assert daemon.proc.poll() is not None, f"never reached {point}: {daemon.tail()}"
+            daemon.kill()
+            assert daemon.proc.returncode == -9, daemon.tail()
+        history.append(point)
+        if os.environ.get("REPLAY_DEBUG"):
+            evs = daemon.refresh()
+            kinds = [type(e).__name__ for e in evs]
+            print(
+                len(history),
+                point,
+                sum(k == "CandleClosed" for k in kinds),
+                [
+                    k
+                    for k in kinds
+                    if k
+                    in (
+                        "Halted",
+                        "PositionDrift",
+                        "ReconciliationCorrection",
+                        "TransitionRejected",
+                        "ExternalOrder",
+                    )
+                ],
+            )
+        emulator.reset_faults()
+        daemon = DaemonProcess(emulator, card, store, "crashy")
+        daemon.wait_running()
+    daemon.play(3)
+    assert daemon.stop() == 0, daemon.tail()
+    return history, daemon
+
+
+def _executions(state: Any) -> list[Fill]:
+    """Every execution the emulator's matching engine (a SimVenue) made."""
+    return list(state.venue.executions())
+
+
+def _wallet(state: Any) -> int:
+    return int(state.venue.wallet)
+
+
+def check_whole(emulator: EmulatorHandle, daemon: DaemonProcess, store: Path) -> None:
+    events = daemon.events
+    fills = [e for e in events if isinstance(e, Fill)]
+    venue_fills = emulator.call(_executions)
+    assert sorted(f.exec_id for f in fills) == sorted(f.exec_id for f in venue_fills)
+    assert len({f.exec_id for f in fills}) == len(fills), "an execution was logged twice"
+
+    placed = emulator.call(lambda st: sorted(st.link_ids))
+    ordered = sorted({e.client_id for e in events if isinstance(e, SubmitOrder)})
+    assert len(placed) == len(set(placed))
+    assert set(placed) <= set(ordered), "the venue has orders this session never decided"
+
+    view = AccountView().fold(events)
+    venue_qty = emulator.call(lambda st: st.venue.position.qty)
+    venue_wallet = emulator.call(_wallet)
+    assert view.position.qty == venue_qty
+    assert view.balance == venue_wallet
+    assert any(isinstance(e, CandleClosed) and not e.backfill for e in events)
+
+    verified = CliRunner().invoke(cli, ["verify", "crashy", "--store", str(store)])
+    assert verified.exit_code == 0, verified.output
+
+
+def test_twenty_kills_lose_and_duplicate_nothing(
+    emulator_factory: Callable[..., EmulatorHandle], busy_card: Path, tmp_path: Path
+) -> None:
+    emulator = emulator_factory(history=HISTORY)
+    store = tmp_path / "live"
+    history, daemon = campaign(emulator, busy_card, store, kills=KILLS, seed=1)
+    assert history.count("after_commit") == history.count("after_send") == KILLS // 3
+    check_whole(emulator, daemon, store)
+
+
+def with_faults(emulator: EmulatorHandle, rng: random.Random) -> None:
+    choice = rng.choice(["lose_reply", "drop_ws", "rate_limit", "skew"])
+    if choice == "lose_reply":
+        emulator.set_faults(lose_reply_next=1)
+    elif choice == "drop_ws":
+        emulator.drop_ws("all")
+    elif choice == "rate_limit":
+        emulator.set_faults(rate_limit_burst=3)
+    else:
+        emulator.set_faults(clock_skew_ms=rng.choice([-10_000, 10_000]))
+
+
+@pytest.mark.soak
+def test_kills_with_faults_on_lose_and_duplicate_nothing(
+    emulator_factory: Callable[..., EmulatorHandle], busy_card: Path, tmp_path: Path
+) -> None:
+    emulator = emulator_factory(history=HISTORY)
+    store = tmp_path / "live"
+    _, daemon = campaign(emulator, busy_card, store, kills=30, seed=2, faults=with_faults)
+    check_whole(emulator, daemon, store)
