@@ -39,15 +39,20 @@ T = TypeVar("T")
 
 DEFAULT_MAP_SIZE: Final = 1 << 30
 #: lmdb errors that mean "the file is not what LMDB wrote".
-CORRUPTION_ERRORS: Final = (
-    lmdb.CorruptedError,
-    lmdb.PageNotFoundError,
-    lmdb.InvalidError,
-    lmdb.VersionMismatchError,
-    lmdb.PanicError,
-    lmdb.BadValsizeError,
-    lmdb.IncompatibleError,
-    lmdb.BadChecksumError,
+#: (Looked up by name: older py-lmdb releases lack some of them.)
+CORRUPTION_ERRORS: Final[tuple[type[lmdb.Error], ...]] = tuple(
+    getattr(lmdb, name)
+    for name in (
+        "CorruptedError",
+        "PageNotFoundError",
+        "InvalidError",
+        "VersionMismatchError",
+        "PanicError",
+        "BadValsizeError",
+        "IncompatibleError",
+        "BadChecksumError",
+    )
+    if hasattr(lmdb, name)
 )
 
 

@@ -7,9 +7,10 @@ at the file first, with plain reads that cannot crash:
 * ``quick_problems`` (always, microseconds): both meta pages parse (magic, version,
   page size), the committed one's last page lies inside the file (catches a
   truncated file) and the main tree's root page says it is that page.
-* ``full_problems`` (on request, ~2.5 s per million records): py-lmdb's offline
-  structural verifier walks every reachable page (page headers, key order, node
-  bounds, free list), which is what guarantees that opening cannot crash.
+* ``full_problems`` (~2.5 s per million records): py-lmdb's offline structural
+  verifier (``lmdb.verify``, py-lmdb >= 3.0) walks every reachable page (page
+  headers, key order, node bounds, free list), which is what guarantees that opening
+  cannot crash. With an older py-lmdb only the quick check runs.
 """
 
 from __future__ import annotations
@@ -135,7 +136,10 @@ def full_problems(path: Path) -> list[str]:
     problems = quick_problems(path)
     if problems:
         return problems
-    from lmdb import verify  # a pure-Python byte walker: never maps the file
+    try:
+        from lmdb import verify  # py-lmdb >= 3.0: a pure-Python walker, never maps the file
+    except ImportError:  # an older py-lmdb: only the quick check is available
+        return problems
 
     try:
         return list(verify.verify(os.fspath(path), subdir=True))
