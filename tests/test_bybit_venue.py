@@ -510,3 +510,17 @@ def test_an_unreachable_venue_leaves_the_order_requested_not_rejected(emulator: 
     assert [e for e in s.events if getattr(e, "client_id", "") == "dark-1"] == []
     dark = s.book.get("dark-1")
     assert dark is not None and dark.status == "Requested"  # reconciliation's to resolve
+
+
+def test_http_429_waits_a_window_then_succeeds(emulator: Any) -> None:
+    async def scenario(s: Session) -> None:
+        s.emu.set_faults(http_error_next=1, http_error_status=429, http_fault_path="/v5/order/c")
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        await s.submit(order("h429", 2, s.last_close() - 30_000))
+        await s.until(lambda: bool(s.of(OrderAccepted, "h429")))
+        assert loop.time() - t0 >= 1.0  # the endpoint was closed for a window
+
+    s = run(emulator, scenario)
+    assert s.venue.rest.stats.rate_limited == 1
+    assert s.venue.submissions["h429"] == 1  # 429 is a refusal, not a lost reply

@@ -183,7 +183,11 @@ class BybitRest:
             raise ApiError(path, code, str(exc.message)) from None
         except FailedRequestError as exc:
             self.stats.transport_errors += 1
-            raise TransportError(path, str(exc.message), int(exc.status_code or 0)) from None
+            status = int(exc.status_code or 0)
+            if status == 429:  # system-level protection: close the endpoint for a window
+                self.stats.rate_limited += 1
+                self.limiter.penalise(path, None)
+            raise TransportError(path, str(exc.message), status) from None
         except (requests.exceptions.RequestException, OSError) as exc:
             self.stats.transport_errors += 1
             raise TransportError(path, type(exc).__name__) from None
