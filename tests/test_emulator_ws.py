@@ -247,3 +247,45 @@ def test_only_subscribed_topics_are_pushed(emulator: EmulatorHandle) -> None:
 
     got = asyncio.run(session())
     assert [m["topic"] for m in got] == ["wallet"]
+
+
+def test_fills_reach_the_client_before_the_closing_kline(emulator: EmulatorHandle) -> None:
+    """Two sockets, one reader loop: the bar's execution arrives before its confirm=true kline."""
+
+    async def session() -> list[str]:
+        expires = emulator.server_ms() + 5000
+        arrivals: list[str] = []
+        async with connect(emulator.ws_private) as prv, connect(emulator.ws_public) as pub:
+            auth = [emulator.api_key, expires, ws_signature(emulator.api_secret, expires)]
+            await prv.send(json.dumps({"op": "auth", "args": auth}))
+            await prv.recv()
+            await prv.send(json.dumps({"op": "subscribe", "args": ["execution"]}))
+            await prv.recv()
+            await pub.send(json.dumps({"op": "subscribe", "args": ["kline.5.BTCUSDT"]}))
+            await pub.recv()
+            http = client(emulator)
+            for _ in range(5):
+                await asyncio.to_thread(place, http, side="Buy", orderType="Market", qty="0.01")
+                step = asyncio.create_task(emulator.step())
+                done = False
+                while not done:
+                    recv_prv = asyncio.create_task(prv.recv())
+                    recv_pub = asyncio.create_task(pub.recv())
+                    finished, pending = await asyncio.wait(
+                        {recv_prv, recv_pub}, timeout=5, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    for t in pending:
+                        t.cancel()
+                    assert finished, "nothing arrived"
+                    for t in finished:
+                        msg = json.loads(t.result())
+                        if msg["topic"] == "execution":
+                            arrivals.append("fill")
+                        elif msg["data"][0]["confirm"]:
+                            arrivals.append("close")
+                            done = True
+                await step
+        return arrivals
+
+    arrivals = asyncio.run(session())
+    assert arrivals == ["fill", "close"] * 5

@@ -8,8 +8,9 @@ through each period, the fills and the ``confirm=true`` kline at its end).
 
 Per candle, in this order: kline ``confirm=false`` (the bar halfway, see ``wire.partial_bar``),
 the matching engine's events for the bar (private order/execution/position/wallet messages),
-then kline ``confirm=true``. So a client sees fills before the bar's close, exactly as a
-backtest folds them.
+then -- once those are written to every private socket (``Hub.flush_private``) -- kline
+``confirm=true``. So a client sees fills before the bar's close, exactly as a backtest folds
+them (unless the ``private_delay_ms`` fault is on).
 
 Control endpoints (no auth; the emulator only listens on 127.0.0.1):
 ``POST /_emulator/faults`` (JSON object of ``Faults`` fields; answers all current values),
@@ -180,6 +181,7 @@ class Emulator:
                     await asyncio.sleep(pause)
                 _, msgs = st.play_next()
                 self.hub.publish_private(msgs)
+                await self.hub.flush_private()
                 item = kline_ws_item(inst, c, interval, confirm=True, at_ms=c.close_ms - 1)
                 self.hub.publish_kline(topic, item, c.close_ms - 1)
                 played += 1

@@ -227,28 +227,56 @@ class Hub:
     # ----------------------------------------------------------------- sending
 
     async def _sender(self, conn: Connection) -> None:
-        while True:
-            out: _Out = await conn.queue.get()
-            delay = out.delay
-            if out.data and conn.kind == "private" and self.faults.private_delay_ms > 0:
-                delay += self.faults.private_delay_ms / 1000
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if conn.ws.closed:
-                return
-            if out.before is not None:
-                out.before()
-            try:
-                await conn.ws.send_str(json.dumps(out.message))
-            except (ConnectionError, RuntimeError):
-                return
-            if not out.data:
-                continue
-            conn.sent_data += 1
-            counter = f"ws_drop_after_{conn.kind}"
-            if self.faults.take(counter) and getattr(self.faults, counter) == 0:
-                await self._close(conn)
-                return
+        try:
+            while True:
+                out: _Out = await conn.queue.get()
+                try:
+                    if not await self._send(conn, out):
+                        return
+                finally:
+                    conn.queue.task_done()
+        finally:
+            while not conn.queue.empty():  # nothing more will be sent: release flush waiters
+                conn.queue.get_nowait()
+                conn.queue.task_done()
+
+    async def _send(self, conn: Connection, out: _Out) -> bool:
+        """Send one queued message; False once the connection is finished."""
+        delay = out.delay
+        if out.data and conn.kind == "private" and self.faults.private_delay_ms > 0:
+            delay += self.faults.private_delay_ms / 1000
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if conn.ws.closed:
+            return False
+        if out.before is not None:
+            out.before()
+        try:
+            await conn.ws.send_str(json.dumps(out.message))
+        except (ConnectionError, RuntimeError):
+            return False
+        if not out.data:
+            return True
+        conn.sent_data += 1
+        counter = f"ws_drop_after_{conn.kind}"
+        if self.faults.take(counter) and getattr(self.faults, counter) == 0:
+            await self._close(conn)
+            return False
+        return True
+
+    async def flush_private(self, timeout: float = 2.0) -> None:
+        """Wait (at most ``timeout`` s) until every private connection has sent its queue.
+
+        Used between a candle's fills and its closing kline, so a client reading both sockets
+        gets the fills first. Skipped while the ``private_delay_ms`` fault is on: that fault
+        exists to make private messages arrive late, after the kline.
+        """
+        if self.faults.private_delay_ms > 0:
+            return
+        joins = [c.queue.join() for c in self.conns if c.kind == "private"]
+        if joins:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*joins), timeout)
 
     async def _close(self, conn: Connection) -> None:
         if conn in self.conns:
