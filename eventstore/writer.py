@@ -21,7 +21,7 @@ import lmdb
 import msgspec
 
 from eventstore.chain import LINK, ChainState
-from eventstore.env import translated
+from eventstore.env import release, translated
 from eventstore.errors import EventStoreError, LogCorruptError
 from eventstore.layout import decode_record, encode_record, pack_key
 from eventstore.lock import WriterLock
@@ -53,6 +53,7 @@ class Writer:
         except BaseException:
             self._lock.release()
             raise
+        self._shared.refs += 1  # the environment stays open until this writer closes
 
     def _load_state(self) -> tuple[int, ChainState]:
         """Last committed seq and the chain's state there, checked against the fingerprint."""
@@ -120,7 +121,9 @@ class Writer:
             if self._failed is None and self._lock.held:
                 self._commit()
         finally:
-            self._lock.release()
+            if self._lock.held:
+                self._lock.release()
+                release(self._shared)
             if self._failed is None:
                 self._failed = EventStoreError(f"writer of stream {self.stream.name!r} is closed")
 

@@ -559,3 +559,13 @@ def test_open_elsewhere_sees_other_processes_only(tmp_path: Path) -> None:
         proc.kill()
         proc.communicate()
     assert not open_elsewhere(tmp_path)
+
+
+def test_a_writer_keeps_the_store_open_until_it_closes(tmp_path: Path) -> None:
+    with EventStore(tmp_path) as store:
+        w = store.create_stream("s", "t").writer(durable=False)
+    w.append(b"after the store handle closed")
+    w.close()
+    w.close()  # idempotent
+    with EventStore(tmp_path) as store:
+        assert list(store.stream("s").read()) == [(1, b"after the store handle closed")]
