@@ -20,7 +20,7 @@ import msgspec
 from eventstore.chain import LINK, ChainState
 from eventstore.env import SharedEnv, translated
 from eventstore.errors import LogCorruptError
-from eventstore.layout import StreamRecord, decode_record, encode_record, pack_key
+from eventstore.layout import StreamRecord, decode_record, encode_record, pack_key, unpack_key
 from eventstore.writer import DEFAULT_BATCH, Writer
 
 if TYPE_CHECKING:
@@ -227,19 +227,12 @@ class Stream:
         shared, path = self._shared, str(self._shared.path)
         with translated(path, f"verify {self.name!r}"), shared.begin() as txn:
             record = self._record(txn)
-            cur = txn.cursor(db=shared.chain)
-            stored: dict[int, bytes] = {}
-            end = pack_key(self.id, record.last_seq)
-            if cur.set_range(pack_key(self.id, 1)):
-                for key, value in cur:
-                    if key > end:
-                        break
-                    stored[int.from_bytes(key[4:], "big")] = value
         state = ChainState()
         seq = 1
         while seq <= record.last_seq:
             values = self._chunk(seq, record.last_seq)
             state, links = state.advance(values)
+            stored = self._links(links[0][0], links[-1][0]) if links else {}
             for link_last, digest in links:
                 if stored.get(link_last) != digest:
                     first = link_last - LINK + 1
@@ -260,3 +253,17 @@ class Stream:
                 seq=first if record.last_seq else None,
             )
         return head
+
+    def _links(self, lo: int, hi: int) -> dict[int, bytes]:
+        """Stored chain link digests with last seqs in ``lo..hi``, by last seq."""
+        shared = self._shared
+        out: dict[int, bytes] = {}
+        end = pack_key(self.id, hi)
+        with translated(shared.path, f"verify {self.name!r}", seq=lo), shared.begin() as txn:
+            cur = txn.cursor(db=shared.chain)
+            if cur.set_range(pack_key(self.id, lo)):
+                for key, value in cur:
+                    if key > end:
+                        break
+                    out[unpack_key(key)[1]] = value
+        return out
