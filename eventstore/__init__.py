@@ -1,10 +1,22 @@
 """The LMDB event log: append, read ranges, follow the tail. Knows bytes, not trading.
 
-One ``EventStore`` per directory holds many named streams (one per session). A
-stream is a dense sequence of byte records numbered from 1, appended by a single
-``Writer`` (batched or durable), readable while being written, and fingerprinted
-by a hash chain. See the module docstrings of ``store``, ``writer``, ``stream`` and
-``chain`` for the details and the reasons.
+One ``EventStore`` per directory (one LMDB environment) holds many named streams,
+one per session. A stream is a dense sequence of byte records numbered from 1,
+never rewritten:
+
+* one ``Writer`` per stream at a time, across processes (``WriterLocked`` names the
+  holder's pid); batched (backtests, 65,536 records per commit) or durable (live:
+  every append / append_many group committed and fsynced before it returns);
+* ``read(first, last)`` in order, ``follow``/``afollow`` the tail another process
+  appends; readers never block the writer; the map doubles when full;
+* a blake2b hash chain gives each stream a fingerprint; ``verify_chain`` re-checks it;
+* a damaged file raises ``LogCorruptError`` (checked before LMDB maps it), never a
+  raw lmdb error or a crash.
+
+Module map: ``store`` (EventStore), ``stream`` (Stream, reads), ``writer`` (Writer),
+``chain`` (fingerprints), ``lock`` (single writer), ``env`` (the shared environment,
+lmdb error translation), ``filecheck``/``trust`` (checks before mapping a file),
+``layout`` (keys, databases, stream records), ``errors``.
 """
 
 from eventstore.chain import GENESIS, LINK
