@@ -68,7 +68,7 @@ from engine.events import (
     PositionSnapshot,
     SubmitOrder,
 )
-from engine.instrument import Instrument, fee_for
+from engine.instrument import RATE_SCALE, Instrument, fee_for
 from engine.positions import Position, apply_fill, apply_funding
 
 # Kinds of path events; at one price they act in this order (ties go against the trader).
@@ -80,6 +80,15 @@ _WOULD_INCREASE: Final = "reduce-only order would increase the position"
 
 class SimVenueError(ValueError):
     """The venue was driven wrongly (a candle of another symbol, candles out of order)."""
+
+
+def _check_leverage(leverage: int, mmr_e8: int) -> None:
+    """A position must be able to exist: its IM rate (1/leverage) above the MM rate."""
+    if leverage < 1 or leverage * mmr_e8 >= RATE_SCALE:
+        raise SimVenueError(
+            f"leverage {leverage} is not in [1, {RATE_SCALE // max(mmr_e8, 1)}) for a "
+            f"maintenance margin rate of {mmr_e8 / RATE_SCALE:.4%}"
+        )
 
 
 class SimVenue:
@@ -102,8 +111,7 @@ class SimVenue:
     ) -> None:
         if config.both_hit not in ("worse", "better", "path"):
             raise SimVenueError(f"both_hit must be worse|better|path, not {config.both_hit!r}")
-        if config.leverage < 1:
-            raise SimVenueError(f"leverage must be >= 1, not {config.leverage}")
+        _check_leverage(config.leverage, config.maintenance_margin_e8)
         self.instrument = instrument
         self.config = config
         self.symbol = instrument.symbol
@@ -210,8 +218,7 @@ class SimVenue:
 
     def set_leverage(self, leverage: int) -> None:
         """Change the leverage (as Bybit's set-leverage); applies to margin and liq price."""
-        if leverage < 1:
-            raise SimVenueError(f"leverage must be >= 1, not {leverage}")
+        _check_leverage(leverage, self.config.maintenance_margin_e8)
         self.leverage = leverage
 
     # ---------------------------------------------------------------- commands
