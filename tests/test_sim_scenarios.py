@@ -467,3 +467,33 @@ def test_a_crossing_limit_capped_by_volume_keeps_taking_at_later_opens():
     (f1,) = of(v.on_candle(bar(1, 100, 102, 99, 101, volume=50)), Fill)  # cap 5
     (f2,) = of(v.on_candle(bar(2, 101, 103, 100, 102, volume=50)), Fill)
     assert [(f.price, f.qty, f.is_maker) for f in (f1, f2)] == [(101, 5, False), (102, 3, False)]
+
+
+def test_a_short_with_a_triggered_target_follows_both_hit_too():
+    def session(both_hit: str) -> list[Fill]:
+        v = venue(both_hit=both_hit)
+        v.on_candle(bar(0, 100, 101, 99, 100))
+        v.on_command(submit(MINUTE, "s", "Sell", 10))
+        v.on_candle(bar(1, 100, 101, 99, 100))  # short 10 at 99
+        v.on_command(
+            submit(
+                2 * MINUTE,
+                "sl",
+                "Buy",
+                10,
+                trigger_price=105,
+                trigger_direction=1,
+                reduce_only=True,
+            )
+        )
+        v.on_command(
+            submit(
+                2 * MINUTE, "tp", "Buy", 10, trigger_price=92, trigger_direction=2, reduce_only=True
+            )
+        )
+        # The high (106) is nearer the open than the low (91).
+        return of(v.on_candle(bar(2, 100, 106, 91, 100)), Fill)
+
+    assert [(f.client_id, f.price) for f in session("worse")] == [("sl", 105 + 1)]
+    assert [(f.client_id, f.price) for f in session("better")] == [("tp", 92 + 1)]
+    assert [f.client_id for f in session("path")] == ["sl"]

@@ -44,8 +44,10 @@ class SimOrder(msgspec.Struct, gc=False):
     the filled notional (money), ``cum_fee`` the fees paid on it. ``active_from`` is
     the time (ms) from which the order may fill: an order (or an amend) stamped at a
     candle's close only takes part in candles that open at or after that time.
-    ``close_reason`` is the cancel/expiry reason once closed. The fields after
-    ``seq`` are the venue's per-candle scratch space; ignore them.
+    ``close_reason`` is the cancel/expiry reason once closed. ``taker`` marks a limit
+    that crossed the last price when placed (it fills as a taker at the next open if
+    still marketable there). ``live``, ``in_candle`` and ``candle_filled`` are the
+    venue's per-candle scratch space; ignore them.
     """
 
     client_id: str
