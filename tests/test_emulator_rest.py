@@ -122,9 +122,33 @@ def test_kline_newest_first_and_pagination(emulator: EmulatorHandle, bybit_candl
     emulator.advance(3)
     after = http.get_kline(category="linear", symbol="BTCUSDT", interval="5", limit=1)
     assert int(after["result"]["list"][0][0]) == bybit_candles[102].open_ms
-    with pytest.raises(InvalidRequestError) as err:
-        http.get_kline(category="linear", symbol="BTCUSDT", interval="60")
-    assert err.value.status_code == 10001
+    for unserved in ("3", "W"):  # finer than the file, or not a whole number of its bars
+        with pytest.raises(InvalidRequestError) as err:
+            http.get_kline(category="linear", symbol="BTCUSDT", interval=unserved)
+        assert err.value.status_code == 10001
+
+
+def test_kline_rolls_up_longer_intervals(emulator: EmulatorHandle, bybit_candles) -> None:
+    http = client(emulator)
+    played = bybit_candles[:100]
+    hour = 3_600_000
+    groups: dict[int, list] = {}
+    for c in played:
+        groups.setdefault(c.open_ms - c.open_ms % hour, []).append(c)
+    rows = http.get_kline(category="linear", symbol="BTCUSDT", interval="60", limit=1000)
+    got = rows["result"]["list"]
+    assert [int(r[0]) for r in got] == sorted(groups, reverse=True)
+    for r in got:
+        bars = groups[int(r[0])]
+        want = (bars[0].open, max(b.high for b in bars), min(b.low for b in bars), bars[-1].close)
+        assert r[1:5] == [INST.ticks_to_price(v) for v in want]
+        assert Decimal(r[5]) == sum(Decimal(INST.lots_to_qty(b.volume)) for b in bars)
+    # The newest hour is still open when the played bars stop inside it.
+    assert len(groups[int(got[0][0])]) < 12
+    two = http.get_kline(
+        category="linear", symbol="BTCUSDT", interval="60", limit=2, end=int(got[2][0])
+    )
+    assert [r[0] for r in two["result"]["list"]] == [got[2][0], got[3][0]]
 
 
 def test_instruments_info_matches_the_spec(emulator: EmulatorHandle) -> None:

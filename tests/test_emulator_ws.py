@@ -289,3 +289,29 @@ def test_fills_reach_the_client_before_the_closing_kline(emulator: EmulatorHandl
 
     arrivals = asyncio.run(session())
     assert arrivals == ["fill", "close"] * 5
+
+
+def test_longer_kline_interval_is_rolled_up_live(emulator: EmulatorHandle, bybit_candles) -> None:
+    """kline.15 from a 5-minute file: updates every bar, confirmed when the 15 minutes end."""
+
+    async def session() -> list[dict[str, Any]]:
+        async with connect(emulator.ws_public) as ws:
+            await ws.send(json.dumps({"op": "subscribe", "args": ["kline.15.BTCUSDT"]}))
+            await ws.recv()
+            await emulator.step(6)
+            return [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(12)]
+
+    got = [m["data"][0] for m in asyncio.run(session())]
+    bars = bybit_candles[100:106]
+    quarter = 900_000
+    assert [b["confirm"] for b in got] == [
+        final and c.close_ms % quarter == 0 for c in bars for final in (False, True)
+    ]
+    for b, c in zip(got[1::2], bars):
+        first = c.open_ms - c.open_ms % quarter
+        so_far = [x for x in bybit_candles[:106] if first <= x.open_ms <= c.open_ms]
+        assert b["start"] == first and b["interval"] == "15"
+        assert b["open"] == INST.ticks_to_price(so_far[0].open)
+        assert b["close"] == INST.ticks_to_price(c.close)
+        assert b["high"] == INST.ticks_to_price(max(x.high for x in so_far))
+        assert b["low"] == INST.ticks_to_price(min(x.low for x in so_far))

@@ -9,10 +9,13 @@ window (the emulator's life is short); ``startTime``/``endTime`` filter on marke
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
+from engine.events import CandleClosed
+
 from . import params as P
-from .candles import interval_of
+from .candles import INTERVAL_MS, aggregate, interval_of
 from .errors import param_error
 from .records import ExecRecord, OrderRecord
 from .state import MAX_PRICE_TICKS, EmulatorState
@@ -25,7 +28,11 @@ def server_time(now_ms: int) -> dict[str, Any]:
 
 
 def kline(st: EmulatorState, p: dict[str, Any]) -> dict[str, Any]:
-    """``/v5/market/kline``: played bars, newest first, ``start``/``end``/``limit`` as Bybit."""
+    """``/v5/market/kline``: played bars, newest first, ``start``/``end``/``limit`` as Bybit.
+
+    The file's own interval serves closed bars only. A multiple of it (e.g. "60" from a "5"
+    file) is rolled up from the played bars, and its newest bar may still be open, as on Bybit.
+    """
     category = P.text(p, "category", "linear") or "linear"
     if category != "linear":
         raise param_error(f"category only supports linear here, not {category!r}")
@@ -33,22 +40,33 @@ def kline(st: EmulatorState, p: dict[str, Any]) -> dict[str, Any]:
     interval = P.require(p, "interval")
     if symbol != st.inst.symbol:
         raise param_error(f"symbol invalid: {symbol!r}")
-    own = interval_of(st.candles[0])
-    if interval != own:
+    base_ms = st.candles[0].close_ms - st.candles[0].open_ms
+    iv_ms = INTERVAL_MS.get(interval, 0)
+    if iv_ms < base_ms or iv_ms % base_ms:
+        own = interval_of(st.candles[0])
         raise param_error(f"interval {interval!r} not served: the emulator replays {own!r} bars")
     n = P.limit(p, 200, 1000)
     start = P.integer(p, "start", 0)
     end = P.integer(p, "end", 0)
-    rows = []
-    for c in reversed(st.played()):
-        if end and c.open_ms > end:
-            continue
-        if c.open_ms < start:
-            break
-        rows.append(kline_row(st.inst, c))
-        if len(rows) >= n:
-            break
-    return {"symbol": symbol, "category": "linear", "list": rows}
+    per = iv_ms // base_ms
+    hi = st.cursor
+    if end:
+        group_end = end - end % iv_ms + iv_ms
+        hi = bisect.bisect_left(st.candles, group_end, hi=hi, key=_open_ms)
+    lo = max(0, hi - (n + 1) * per)
+    if start:
+        lo = max(lo, bisect.bisect_left(st.candles, start - start % iv_ms, hi=hi, key=_open_ms))
+    bars = st.candles[lo:hi] if per == 1 else aggregate(st.candles[lo:hi], iv_ms)
+    rows = [
+        kline_row(st.inst, c)
+        for c in reversed(bars)
+        if (not end or c.open_ms <= end) and c.open_ms >= start
+    ]
+    return {"symbol": symbol, "category": "linear", "list": rows[:n]}
+
+
+def _open_ms(c: CandleClosed) -> int:
+    return c.open_ms
 
 
 def instruments_info(st: EmulatorState, p: dict[str, Any]) -> dict[str, Any]:

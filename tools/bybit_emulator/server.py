@@ -21,6 +21,7 @@ Control endpoints (no auth; the emulator only listens on 127.0.0.1):
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import json
 import time
@@ -34,7 +35,7 @@ from adapters.sim.config import SimConfig
 from engine.events import CandleClosed, InstrumentSpec
 from engine.instrument import BTCUSDT, MONEY_SCALE, Instrument
 
-from .candles import interval_of
+from .candles import INTERVAL_MS, aggregate
 from .faults import FaultError, Faults
 from .matching import Venue, make_venue
 from .ratelimit import RateLimiter
@@ -167,29 +168,45 @@ class Emulator:
         """Play up to ``n`` candles; return how many were played (fewer at the file's end)."""
         played = 0
         async with self._step_lock:
-            st, inst = self.state, self.inst
+            st = self.state
             for _ in range(n):
                 if st.exhausted:
                     break
                 c = st.candles[st.cursor]
-                interval = interval_of(c)
-                topic = f"kline.{interval}.{c.symbol}"
                 mid = partial_bar(c)
-                item = kline_ws_item(inst, mid, interval, confirm=False, at_ms=mid.ts)
-                self.hub.publish_kline(topic, item, mid.ts)
+                self._publish_klines(c, mid, mid.ts, final=False)
                 if pause:
                     await asyncio.sleep(pause)
                 _, msgs = st.play_next()
                 self.hub.publish_private(msgs)
                 await self.hub.flush_private()
-                item = kline_ws_item(inst, c, interval, confirm=True, at_ms=c.close_ms - 1)
-                self.hub.publish_kline(topic, item, c.close_ms - 1)
+                self._publish_klines(c, c, c.close_ms - 1, final=True)
                 played += 1
-                if pause:
-                    await asyncio.sleep(pause)
-                else:
-                    await asyncio.sleep(0)
+                await asyncio.sleep(pause)
         return played
+
+    def _publish_klines(self, c: CandleClosed, view: CandleClosed, at: int, final: bool) -> None:
+        """Push the bar being played (as ``view``) to every subscribed kline interval.
+
+        The file's interval gets the bar itself; a longer interval gets its bar so far (rolled
+        up from the played bars plus ``view``), confirmed when ``c`` closes it.
+        """
+        st, inst = self.state, self.inst
+        base_ms = c.close_ms - c.open_ms
+        for topic in self.hub.kline_topics(c.symbol):
+            interval = topic.split(".")[1]
+            iv_ms = INTERVAL_MS.get(interval, 0)
+            if iv_ms < base_ms or iv_ms % base_ms:
+                continue  # acked, but this emulator cannot serve it
+            if iv_ms == base_ms:
+                bar, confirm = view, final
+            else:
+                first = c.open_ms - c.open_ms % iv_ms
+                lo = bisect.bisect_left(st.candles, first, hi=st.cursor, key=_open_ms)
+                bar = aggregate([*st.candles[lo : st.cursor], view], iv_ms)[-1]
+                confirm = final and c.close_ms == bar.close_ms
+            item = kline_ws_item(inst, bar, interval, confirm=confirm, at_ms=at)
+            self.hub.publish_kline(topic, item, at)
 
     # ----------------------------------------------------------------- control endpoints
 
@@ -238,3 +255,7 @@ class Emulator:
             "connections": len(self.hub.conns),
             "faults": self.faults.as_dict(),
         }
+
+
+def _open_ms(c: CandleClosed) -> int:
+    return c.open_ms

@@ -296,6 +296,16 @@ class Hub:
             await self._close(conn)
         return len(victims)
 
+    def kline_topics(self, symbol: str) -> list[str]:
+        """Distinct ``kline.*.{symbol}`` topics some public connection subscribed."""
+        out: list[str] = []
+        for conn in self.conns:
+            if conn.kind == "public":
+                for t in conn.topics:
+                    if t.startswith("kline.") and t.endswith(f".{symbol}") and t not in out:
+                        out.append(t)
+        return out
+
     def publish_kline(self, topic: str, item: dict[str, Any], ts: int) -> None:
         message = {"topic": topic, "data": [item], "ts": ts, "type": "snapshot"}
         for conn in self.conns:
