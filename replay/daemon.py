@@ -62,6 +62,9 @@ from adapters.protocol import VenueSnapshot
 from engine.core import new_state, step
 from engine.events import (
     DERIVED_TYPES,
+    OPEN_STATUSES,
+    REQUESTED,
+    UNTRIGGERED,
     AmendOrder,
     CancelOrder,
     CandleClosed,
@@ -70,6 +73,10 @@ from engine.events import (
     FundingPaid,
     Halt,
     Liquidated,
+    OrderAccepted,
+    OrderCancelled,
+    OrderExpired,
+    OrderTriggered,
     PositionDrift,
     ReconciliationCorrection,
     SessionStarted,
@@ -346,14 +353,54 @@ class Daemon:
                 continue
             if isinstance(event, CandleClosed) and event.open_ms <= self.last_candle_open:
                 continue  # already logged (a back-fill after a reconnect overlaps)
-            await self.fold([event], received=received)
+            if isinstance(event, CandleClosed) and not event.backfill:
+                await self._fold_candle(event, received)
+            else:
+                await self.fold([event], received=received)
         return await self._shutdown()
 
+    async def _fold_candle(self, candle: CandleClosed, received: float) -> None:
+        """Fold a closed candle after everything the venue says happened up to its close.
+
+        The kline and the fills come on different sockets, so a fill of the closing bar
+        can arrive after the kline. A private-stream barrier (ping/pong) brings every
+        message the venue sent before it into the queue; those stamped at or before the
+        close are folded first, as a backtest would, then the candle, then the rest.
+        """
+        assert self.venue is not None
+        await self.venue.private_barrier()
+        before: list[EventBase] = []
+        after: list[EventBase] = []
+        for ready in self.venue.drain_ready():
+            early = ready.ts <= candle.close_ms and not isinstance(ready, CandleClosed)
+            (before if early else after).append(ready)
+        for event in before:
+            if not self._is_duplicate(event):
+                await self.fold([event])
+        await self.fold([candle], received=received)
+        for event in after:
+            if self._is_duplicate(event):
+                continue
+            if isinstance(event, CandleClosed) and event.open_ms <= self.last_candle_open:
+                continue
+            await self.fold([event])
+
     def _is_duplicate(self, event: EventBase) -> bool:
-        """Executions already in the log are dropped before they reach it."""
+        """Transport duplicates never reach the log: an execution already logged, or an
+        order transition the order has already made (Bybit reports an acceptance both in
+        the REST reply and on the order stream)."""
         assert self.view is not None
         if isinstance(event, _EXECUTIONS):
             return event.exec_id in self.view.exec_ids
+        if isinstance(event, OrderAccepted | OrderTriggered | OrderCancelled | OrderExpired):
+            order = self.view.orders.get(event.client_id)
+            if order is None:
+                return False  # unknown to the log: let the engine report it
+            if isinstance(event, OrderAccepted):
+                return order.status != REQUESTED
+            if isinstance(event, OrderTriggered):
+                return order.status != UNTRIGGERED
+            return order.status not in OPEN_STATUSES
         return False
 
     def _now(self) -> int:
@@ -439,6 +486,7 @@ class Daemon:
                 found = await self.venue.lookup(order.client_id)
                 lookups[order.client_id] = _final_status(found)
             corrections = reconcile(self.view, snap, ts=snap.ts, lookups=lookups)
+            self.venue.release_held()  # terminal events that waited for fills just appended
             if corrections:
                 log.info("reconcile (%s): %d corrections", why, len(corrections))
                 self.metrics.corrections.inc(len(corrections))

@@ -49,10 +49,6 @@ def backtest(card: Path, candles: Sequence[CandleClosed], store: Path, session: 
         )
 
 
-@pytest.mark.xfail(
-    reason="a fill can arrive after the closing kline (two sockets); the barrier is pending",
-    strict=True,
-)
 def test_demo_against_the_emulator_decides_exactly_like_the_backtest(
     emulator_factory: Callable[..., EmulatorHandle],
     bybit_candles: Sequence[CandleClosed],

@@ -500,6 +500,23 @@ class BybitVenue:
 
     # -- reconciliation ------------------------------------------------------
 
+    async def private_barrier(self, timeout_s: float = 1.0) -> bool:
+        """Wait until what the private stream sent before now is in ``events()``'s queue."""
+        if self.private is None:
+            return False
+        return await self.private.barrier(timeout_s)
+
+    def drain_ready(self) -> list[Event]:
+        """The events already queued, without waiting (the end-of-stream mark stays)."""
+        out: list[Event] = []
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is _CLOSED:
+                self._queue.put_nowait(item)
+                break
+            out.append(item)
+        return out
+
     def release_held(self) -> None:
         """Emit terminal order events still waiting for fills (call after a
         reconciliation has appended whatever executions were missing)."""

@@ -82,6 +82,7 @@ class WsStream:
         self._ws: ClientConnection | None = None
         self._stopping = False
         self._ids = itertools.count(1)
+        self._barriers: dict[str, asyncio.Future[None]] = {}
         self.connections = 0  # successful (authenticated + subscribed) connections
         self.malformed = 0  # frames skipped as undecodable
         self.pongs = 0
@@ -197,6 +198,28 @@ class WsStream:
             await asyncio.sleep(self._ping_s)
             await ws.send(json.dumps({"op": "ping", "req_id": f"ping-{next(self._ids)}"}))
 
+    async def barrier(self, timeout_s: float = 1.0) -> bool:
+        """Return once every message the venue sent on this stream before our ping is handled.
+
+        Messages on one connection arrive in order, so the pong to a ping with a unique
+        req_id comes after everything the venue queued before it. False if the stream is
+        down or the pong does not come in time (the caller then goes on without it).
+        """
+        ws = self._ws
+        if ws is None:
+            return False
+        req_id = f"barrier-{next(self._ids)}"
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._barriers[req_id] = waiter
+        try:
+            await ws.send(json.dumps({"op": "ping", "req_id": req_id}))
+            await asyncio.wait_for(waiter, timeout_s)
+            return True
+        except (TimeoutError, websockets.ConnectionClosed, OSError):
+            return False
+        finally:
+            self._barriers.pop(req_id, None)
+
     def _decode(self, raw: str | bytes) -> dict[str, Any] | None:
         try:
             msg = json.loads(raw)
@@ -222,6 +245,9 @@ class WsStream:
         op = msg.get("op")
         if op == "pong" or msg.get("ret_msg") == "pong":
             self.pongs += 1
+            waiter = self._barriers.get(str(msg.get("req_id", "")))
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
         elif op in ("subscribe", "unsubscribe", "auth"):
             if msg.get("success") is False:
                 log.warning("%s stream: %s refused: %s", self.name, op, msg.get("ret_msg"))
