@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -207,6 +208,13 @@ def check_run(run: Run) -> None:
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(config_st, bars_st, commands_st, st.sampled_from([2_000, 20_000, 500_000]))
 def test_random_sessions_keep_every_venue_invariant(config, raw_bars, raw_cmds, balance):
+    check_run(drive(config, raw_bars, raw_cmds, balance))
+
+
+@pytest.mark.soak
+@settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(config_st, bars_st, commands_st, st.sampled_from([2_000, 20_000, 500_000]))
+def test_soak_random_sessions_keep_every_venue_invariant(config, raw_bars, raw_cmds, balance):
     check_run(drive(config, raw_bars, raw_cmds, balance))
 
 
