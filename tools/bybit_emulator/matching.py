@@ -8,9 +8,10 @@ fill identically. ``Venue`` lists exactly what the emulator uses of it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from adapters.sim.config import SimConfig
+from adapters.sim.venue import SimVenue
 from engine.events import AmendOrder, CancelOrder, CandleClosed, EventBase, SubmitOrder
 from engine.instrument import Instrument
 from engine.positions import Position
@@ -21,6 +22,11 @@ class Venue(Protocol):
 
     position: Position
 
+    @property
+    def wallet(self) -> int:
+        """Wallet balance in money units (initial + realized - fees - funding)."""
+        ...
+
     def on_command(self, cmd: SubmitOrder | AmendOrder | CancelOrder) -> Sequence[EventBase]: ...
 
     def on_candle(self, candle: CandleClosed) -> Sequence[EventBase]: ...
@@ -30,20 +36,6 @@ class Venue(Protocol):
     def liq_price(self) -> int: ...
 
 
-def wallet_of(venue: Any) -> int:
-    """The venue's wallet balance in money units (an int, or an object with ``balance``)."""
-    w = venue.wallet
-    if isinstance(w, int):
-        return w
-    for name in ("balance", "wallet", "cash"):
-        if hasattr(w, name):
-            return int(getattr(w, name))
-    raise TypeError(f"cannot read a balance from venue.wallet of type {type(w).__name__}")
-
-
 def make_venue(instrument: Instrument, config: SimConfig, balance: int) -> Venue:
     """A fresh simulated venue holding ``balance`` money units."""
-    from adapters.sim.venue import SimVenue
-
-    venue: Venue = SimVenue(instrument, config, balance, id_prefix="emu")
-    return venue
+    return SimVenue(instrument, config, balance, id_prefix="emu")

@@ -140,9 +140,7 @@ class Emulator:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self.config.port
+        self.port = int(self._runner.addresses[0][1])
         if self.config.speed > 0:
             self._player = asyncio.create_task(self._play(self.config.speed))
         return self.urls

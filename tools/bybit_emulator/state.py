@@ -43,7 +43,7 @@ from engine.positions import Position, apply_fill, apply_funding
 from . import params as P
 from .errors import ApiError, param_error
 from .faults import Faults
-from .matching import Venue, wallet_of
+from .matching import Venue
 from .records import ExecRecord, OrderRecord
 from .wire import PositionView, exec_obj, order_obj, position_obj, wallet_obj
 
@@ -303,7 +303,7 @@ class EmulatorState:
         """The UNIFIED account object (wallet-balance list element / wallet topic data)."""
         return wallet_obj(
             self.inst,
-            wallet_of(self.venue),
+            self.venue.wallet,
             self.venue.available(),
             self.position_view(),
             self._order_im(),
