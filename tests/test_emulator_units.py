@@ -160,3 +160,36 @@ def test_categorised_private_topics(emulator: EmulatorHandle) -> None:
             return [msg["topic"]]
 
     assert asyncio.run(run()) == ["order.linear"]
+
+
+def test_funding_and_liquidation_become_executions(bybit_candles) -> None:
+    sim = SimConfig(funding_rate_e8=10_000, leverage=100)
+    venue = SimVenue(INST, sim, 10_000 * 10**8, id_prefix="u")
+    st_ = EmulatorState(INST, sim, venue, bybit_candles, Faults())
+    st_.play_next()
+    base = {"category": "linear", "symbol": "BTCUSDT"}
+    st_.create({**base, "side": "Buy", "orderType": "Market", "qty": "1", "orderLinkId": "big"})
+    msgs = []
+    while not venue.liquidations() and not st_.exhausted:
+        msgs.extend(st_.play_next()[1])
+    (liq,) = venue.liquidations()
+    fundings = venue.fundings()
+    assert fundings, "the position should have lived through a funding time"
+    by_type: dict[str, list] = {}
+    for e in st_.executions:
+        by_type.setdefault(e.exec_type, []).append(e)
+    assert [(e.exec_id, e.fee) for e in by_type["Funding"]] == [
+        (f.exec_id, f.amount) for f in fundings
+    ]
+    (bust,) = by_type["BustTrade"]
+    assert (bust.exec_id, bust.side, bust.price, bust.qty) == (
+        liq.exec_id,
+        liq.side,
+        liq.price,
+        liq.qty,
+    )
+    pushed = [m["execType"] for t, m in msgs if t == "execution"]
+    assert pushed.count("Funding") == len(fundings) and pushed.count("BustTrade") == 1
+    assert st_.position_view().qty == 0
+    wallet = st_.wallet()
+    assert money_from_str(wallet["totalWalletBalance"]) == venue.wallet
