@@ -13,6 +13,7 @@ of a backtest are computed the same way.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable
 
 import msgspec
@@ -55,22 +56,24 @@ class Trade(msgspec.Struct, gc=False):
 
 
 class _Growing:
-    """An int64 column that grows by doubling (no per-point allocation)."""
+    """An int64 column appended once per candle: ``array('q')`` appends cost a few tens of
+    nanoseconds, numpy element writes several times that; numpy views it at the end."""
 
-    __slots__ = ("data", "n")
+    __slots__ = ("data", "push")
 
     def __init__(self) -> None:
-        self.data = np.zeros(1024, dtype=np.int64)
-        self.n = 0
+        self.data = array("q")
+        self.push = self.data.append
 
-    def push(self, value: int) -> None:
-        if self.n == len(self.data):
-            self.data = np.concatenate([self.data, np.zeros(len(self.data), dtype=np.int64)])
-        self.data[self.n] = value
-        self.n += 1
+    @property
+    def n(self) -> int:
+        return len(self.data)
 
     def array(self) -> np.ndarray:
-        return self.data[: self.n]
+        # A copy: a live view would forbid further appends (BufferError).
+        return (
+            np.frombuffer(self.data, dtype=np.int64).copy() if self.data else np.zeros(0, np.int64)
+        )
 
 
 class AccountView:
@@ -200,7 +203,7 @@ class AccountView:
     @property
     def equity(self) -> int:
         """Equity at the last candle close."""
-        return int(self.curve_equity.data[self.curve_equity.n - 1]) if self.curve_equity.n else 0
+        return self.curve_equity.data[-1] if self.curve_equity.data else 0
 
     @property
     def fees_paid(self) -> int:
