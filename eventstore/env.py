@@ -134,7 +134,14 @@ class SharedEnv:
             raise EventStoreError(f"event store {self.path} is open read-only")
         with translated(self.path, "begin a transaction"):
             txn = self._begin(write)
-            if write or self.readonly or txn.id() >= self.env.info()["last_txnid"]:
+            if write or self.readonly:
+                return txn
+            newest = self.env.info()["last_txnid"]  # from the meta pages themselves
+            if txn.id() >= newest:
+                return txn
+            txn.abort()
+            txn = self._begin(False)
+            if txn.id() >= newest:  # a commit was landing just then: nothing stale
                 return txn
             # A writer was killed after writing its meta page but before publishing the
             # txnid in lock.mdb: LMDB readers would miss that (durable) commit until the
