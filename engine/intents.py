@@ -528,6 +528,8 @@ class IntentProcessor:
             return cmd.client_id
         if order.cancel_pending or order.amend_pending or order.status in (REQUESTED, TRIGGERED):
             return cid
+        if order.filled:  # triggered and executing: let it finish
+            return cid
         want_qty = order.filled + abs(qty)
         new_qty = want_qty if want_qty != order.qty else 0
         new_trigger = want if want != order.trigger_price else 0

@@ -22,12 +22,14 @@ from engine.events import (
     FundingPaid,
     Halt,
     Halted,
+    Heartbeat,
     Intent,
     IntentEmitted,
     Liquidated,
     OrderAmended,
     OrderRejected,
     RiskRejected,
+    SubmitOrder,
     TimerFired,
     TimerSet,
 )
@@ -499,3 +501,17 @@ def test_a_stop_out_while_slicing_in_drops_the_rest_of_the_plan() -> None:
     assert d.state.position.qty == 0 and d.state.plans == {} and d.state.timers == []
     for _ in range(3):
         assert submits(d.close(PRICE)) == []
+
+
+def test_millisecond_slices_fire_on_heartbeats_between_candles() -> None:
+    d = Desk({0: [Intent("enter_short", qty=6, style="twap", slices=3, slice_every_ms=20_000)]})
+    out = d.close(PRICE)
+    assert [c.qty for c in submits(out)] == [2]
+    (timer,) = of_type(out, TimerSet)
+    assert timer.due == d.ts + 20_000
+    assert d.feed(Heartbeat(d.ts + 19_999)) == []
+    out = d.feed(Heartbeat(d.ts + 20_000))
+    assert [type(e) for e in out] == [TimerFired, SubmitOrder, TimerSet]
+    out = d.close(PRICE)  # the candle at +60 s: the last slice is due too
+    assert [c.qty for c in submits(out)] == [2]
+    assert sum(c.qty for c in submits(d.derived)) == 6
