@@ -5,7 +5,8 @@ Start it from Python (``EmulatorHandle.start(candles)`` in a background thread, 
 (``python -m tools.bybit_emulator --candles FILE``). Orders are matched by the backtest's
 ``SimVenue`` so an emulated session and a backtest of the same candles fill identically.
 Modules: ``server`` (app, candle clock, control endpoints), ``rest`` (dispatcher),
-``queries`` (read endpoints), ``state`` (account, order translation), ``ws`` (streams),
+``queries`` (read endpoints), ``state`` (account, order translation), ``ledger`` (order and
+execution records folded from venue events), ``ws`` (streams),
 ``auth``, ``ratelimit``, ``faults``, ``wire`` (Bybit JSON shapes), ``candles``, ``handle``.
 """
 

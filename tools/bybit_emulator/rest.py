@@ -22,8 +22,9 @@ from . import queries
 from .auth import AuthFailure, verify_rest
 from .errors import ApiError
 from .faults import Faults
+from .ledger import PrivateMsg
 from .ratelimit import RateLimiter, Verdict
-from .state import EmulatorState, PrivateMsg
+from .state import EmulatorState
 
 Result = dict[str, Any]
 ReadFn = Callable[[EmulatorState, dict[str, Any]], Result]

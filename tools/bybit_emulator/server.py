@@ -86,7 +86,6 @@ class Emulator:
             now_ms=self.now_ms,
             api_key=config.api_key,
             api_secret=config.api_secret,
-            symbol=config.spec.symbol,
             ack_delay_ms=config.ack_delay_ms,
         )
         self.rest = RestApi(

@@ -26,29 +26,19 @@ from engine.events import (
     CandleClosed,
     CommandRejected,
     EventBase,
-    Fill,
-    FundingPaid,
-    Liquidated,
-    OrderAccepted,
-    OrderAmended,
     OrderCancelled,
-    OrderExpired,
     OrderRejected,
-    OrderTriggered,
     SubmitOrder,
 )
 from engine.instrument import Instrument
-from engine.positions import Position, apply_fill, apply_funding
 
 from . import params as P
 from .errors import ApiError, param_error
 from .faults import Faults
+from .ledger import Ledger, PrivateMsg
 from .matching import Venue
-from .records import ExecRecord, OrderRecord
-from .wire import PositionView, exec_obj, order_obj, position_obj, wallet_obj
-
-#: (base topic, data element) -- the hub wraps it for each subscriber's exact topic string.
-PrivateMsg = tuple[str, dict[str, Any]]
+from .records import OrderRecord
+from .wire import PositionView, order_obj, position_obj, wallet_obj
 
 TIFS = ("GTC", "IOC", "FOK", "PostOnly")
 #: instruments-info ``maxPrice`` in ticks (BTCUSDT: 1999999.8). Bybit's price band around the
@@ -75,18 +65,12 @@ class EmulatorState:
         self.candles = candles
         self.faults = faults
         self.cursor = 0  # candles[:cursor] have been played
-        self.orders: dict[str, OrderRecord] = {}  # by orderId, creation order
-        self.by_client: dict[str, OrderRecord] = {}
-        self.link_ids: set[str] = set()
-        self.executions: list[ExecRecord] = []
-        self._pending: dict[str, SubmitOrder] = {}
-        self._mirror = Position()
-        self._order_seq = 0
-        self._exec_seq = 1_000_000
-        self._auto_id = 0
-        self._pos_seq = 1
-        self._pos_created = 0
-        self._pos_updated = 0
+        self.ledger = Ledger(instrument, sim)
+        # The ledger's collections, under the names tests and tools read them by.
+        self.orders = self.ledger.orders  # by orderId, creation order
+        self.by_client = self.ledger.by_client
+        self.link_ids = self.ledger.link_ids
+        self.executions = self.ledger.executions
 
     # ------------------------------------------------------------------ market time
 
@@ -181,8 +165,8 @@ class EmulatorState:
             raise ApiError(
                 110093, f"expect Falling, but trigger_price[{trigger}] >= current[{last}]"
             )
-        self._auto_id += 1
-        client_id = link or f"emu-auto-{self._auto_id}"
+        auto = self.ledger.next_auto_id()
+        client_id = link or f"emu-auto-{auto}"
         cmd = SubmitOrder(
             ts=self.market_ms,
             client_id=client_id,
@@ -201,11 +185,11 @@ class EmulatorState:
                 raise ApiError(self.faults.reject_code, "rejected by fault injection")
             # Accepted, then rejected by the "matching engine": New first, then Rejected, so a
             # client sees the order exist before it ends whichever reply it reads first.
-            rec = self._record(cmd, f"emu-rej-{self._auto_id}", "New")
+            rec = self.ledger.record(cmd, f"emu-rej-{auto}", "New", self.last_price)
             created = order_obj(inst, rec, ws=True)
             rec.status, rec.reject_reason = "Rejected", "EC_Others"
             return self._ack(rec), [("order", created), ("order", order_obj(inst, rec, ws=True))]
-        self._pending[client_id] = cmd
+        self.ledger.pending[client_id] = cmd
         try:
             events = self.venue.on_command(cmd)
             for ev in events:
@@ -215,7 +199,7 @@ class EmulatorState:
                     raise ApiError(ev.code, ev.reason)
             msgs = self._fold(events, command=True)
         finally:
-            self._pending.pop(client_id, None)
+            self.ledger.pending.pop(client_id, None)
         rec_or_none = self.by_client.get(client_id)
         if rec_or_none is None:
             raise ApiError(10016, "internal error: the matching engine did not answer the order")
@@ -294,9 +278,9 @@ class EmulatorState:
             liq=self.venue.liq_price() if pos.qty else 0,
             leverage=self.sim.leverage,
             mm_e8=self.sim.maintenance_margin_e8,
-            created_ms=self._pos_created or self.market_ms,
-            updated_ms=self._pos_updated or self.market_ms,
-            seq=self._pos_seq,
+            created_ms=self.ledger.pos_created_ms or self.market_ms,
+            updated_ms=self.ledger.pos_updated_ms or self.market_ms,
+            seq=self.ledger.pos_seq,
         )
 
     def wallet(self) -> dict[str, Any]:
@@ -361,221 +345,14 @@ class EmulatorState:
     def _ack(rec: OrderRecord) -> dict[str, Any]:
         return {"orderId": rec.order_id, "orderLinkId": rec.link_id}
 
-    def _record(self, cmd: SubmitOrder, order_id: str, status: str) -> OrderRecord:
-        self._order_seq += 1
-        rec = OrderRecord(
-            order_id=order_id,
-            link_id=cmd.client_id if not cmd.client_id.startswith("emu-auto-") else "",
-            client_id=cmd.client_id,
-            symbol=cmd.symbol,
-            side=cmd.side,
-            order_type=cmd.order_type,
-            qty=cmd.qty,
-            price=cmd.price,
-            trigger_price=cmd.trigger_price,
-            trigger_direction=cmd.trigger_direction,
-            tif=cmd.time_in_force,
-            reduce_only=cmd.reduce_only,
-            created_ms=cmd.ts,
-            seq=self._order_seq,
-            status=status,
-            updated_ms=cmd.ts,
-            last_price_on_created=self.last_price,
-            conditional=cmd.trigger_price > 0,
-        )
-        self.orders[order_id] = rec
-        self.by_client[cmd.client_id] = rec
-        if rec.link_id:
-            self.link_ids.add(rec.link_id)
-        return rec
-
     def _fold(self, events: Sequence[EventBase], *, command: bool) -> list[PrivateMsg]:
-        """Fold venue events into the records; return the private messages they cause."""
-        inst = self.inst
-        msgs: list[PrivateMsg] = []
-        account_changed = False
-        for ev in events:
-            if isinstance(ev, OrderAccepted):
-                cmd = self._pending.get(ev.client_id)
-                if cmd is None or ev.client_id in self.by_client:
-                    continue
-                rec = self._record(cmd, ev.venue_id, ev.status)
-                msgs.append(("order", order_obj(inst, rec, ws=True)))
-                continue
-            if isinstance(ev, OrderRejected):
-                cmd = self._pending.get(ev.client_id)
-                if cmd is None or ev.client_id in self.by_client:
-                    continue
-                # An asynchronous rejection (e.g. PostOnly that would take): the order exists.
-                self._auto_id += 1
-                post_only = ev.reason == "EC_PostOnlyWillTakeLiquidity"
-                rec = self._record(
-                    cmd, f"emu-r-{self._auto_id}", "Cancelled" if post_only else "Rejected"
-                )
-                rec.reject_reason = ev.reason if ev.reason.startswith("EC_") else "EC_Others"
-                msgs.append(("order", order_obj(inst, rec, ws=True)))
-                continue
-            if isinstance(ev, Fill):
-                msgs.extend(self._fold_fill(ev))
-                account_changed = True
-                continue
-            if isinstance(ev, FundingPaid):
-                self._fold_funding(ev, msgs)
-                account_changed = True
-                continue
-            if isinstance(ev, Liquidated):
-                self._fold_liquidation(ev, msgs)
-                account_changed = True
-                continue
-            found = self.by_client.get(getattr(ev, "client_id", ""))
-            if found is None:
-                continue
-            rec = found
-            rec.updated_ms = ev.ts
-            if isinstance(ev, OrderTriggered):
-                rec.status = "Triggered"
-                msgs.append(("order", order_obj(inst, rec, ws=True)))
-                rec.status = "New"
-            elif isinstance(ev, OrderAmended):
-                rec.qty = ev.qty or rec.qty
-                rec.price = ev.price or rec.price
-                rec.trigger_price = ev.trigger_price or rec.trigger_price
-            elif isinstance(ev, OrderCancelled):
-                rec.status = "Deactivated" if rec.status == "Untriggered" else "Cancelled"
-                if ev.reason.startswith("EC_"):
-                    rec.reject_reason = ev.reason
-                    rec.cancel_type = "UNKNOWN"
-                else:
-                    rec.cancel_type = (
-                        ev.reason if ev.reason.startswith("Cancel") else "CancelByUser"
-                    )
-            elif isinstance(ev, OrderExpired):
-                rec.status = "Cancelled"
-                if ev.reason.startswith("EC_"):
-                    rec.reject_reason = ev.reason
-                elif rec.tif == "FOK":
-                    rec.reject_reason = "EC_CancelForNoFullFill"
-                else:
-                    rec.reject_reason = "EC_NoImmediateQtyToFill"
-            else:
-                continue
-            msgs.append(("order", order_obj(inst, rec, ws=True)))
+        """Fold venue events into the ledger; add position and wallet messages when the
+        account changed, and a position message after every order command (Bybit sends one on
+        every create/amend/cancel)."""
+        msgs, account_changed = self.ledger.fold(events, self.last_price)
         if account_changed:
-            self._pos_seq += 1
-            self._pos_updated = self.market_ms if not events else events[-1].ts
             msgs.append(("position", self._position_obj()))
             msgs.append(("wallet", self.wallet()))
         elif command:
             msgs.append(("position", self._position_obj()))
         return msgs
-
-    def _next_exec_seq(self) -> int:
-        self._exec_seq += 1
-        return self._exec_seq
-
-    def _fold_fill(self, ev: Fill) -> list[PrivateMsg]:
-        inst = self.inst
-        rec = self.by_client.get(ev.client_id)
-        before = self._mirror.qty
-        pnl = apply_fill(self._mirror, ev.side, ev.qty, ev.price, ev.fee, inst.notional_unit)
-        closed = min(ev.qty, abs(before)) if before and (before > 0) != (ev.side == BUY) else 0
-        if before == 0 and self._mirror.qty != 0:
-            self._pos_created = ev.ts
-        value = inst.notional(ev.price, ev.qty)
-        if rec is not None:
-            rec.cum_qty += ev.qty
-            rec.cum_value += value
-            rec.cum_fee += ev.fee
-            rec.updated_ms = ev.ts
-            rec.status = "Filled" if rec.cum_qty >= rec.qty else "PartiallyFilled"
-        rate = self.sim.maker_fee_e8 if ev.is_maker else self.sim.taker_fee_e8
-        ex = ExecRecord(
-            exec_id=ev.exec_id,
-            order_id=rec.order_id if rec else ev.venue_id,
-            link_id=rec.link_id if rec else "",
-            symbol=ev.symbol,
-            side=ev.side,
-            price=ev.price,
-            qty=ev.qty,
-            value=value,
-            fee=ev.fee,
-            fee_rate_e8=rate,
-            is_maker=ev.is_maker,
-            exec_type=ev.exec_type,
-            exec_ms=ev.ts,
-            order_type=rec.order_type if rec else "UNKNOWN",
-            order_price=rec.price if rec else 0,
-            order_qty=rec.qty if rec else 0,
-            leaves_qty=rec.leaves_qty if rec else 0,
-            stop_order_type="Stop" if rec and rec.conditional else "UNKNOWN",
-            closed_qty=closed,
-            exec_pnl=pnl - ev.fee,
-            mark_price=self.last_price,
-            seq=self._next_exec_seq(),
-        )
-        self.executions.append(ex)
-        out: list[PrivateMsg] = [("execution", exec_obj(inst, ex, ws=True))]
-        if rec is not None:
-            out.append(("order", order_obj(inst, rec, ws=True)))
-        return out
-
-    def _fold_funding(self, ev: FundingPaid, msgs: list[PrivateMsg]) -> None:
-        apply_funding(self._mirror, ev.amount)
-        qty = abs(self._mirror.qty)
-        mark = ev.mark_price or self.last_price
-        ex = ExecRecord(
-            exec_id=ev.exec_id,
-            order_id="",
-            link_id="",
-            symbol=ev.symbol,
-            side=SELL if self._mirror.qty > 0 else BUY,
-            price=mark,
-            qty=qty,
-            value=self.inst.notional(mark, qty),
-            fee=ev.amount,
-            fee_rate_e8=ev.rate_e8,
-            is_maker=False,
-            exec_type="Funding",
-            exec_ms=ev.ts,
-            order_type="UNKNOWN",
-            order_price=0,
-            order_qty=0,
-            leaves_qty=0,
-            stop_order_type="UNKNOWN",
-            closed_qty=0,
-            exec_pnl=-ev.amount,
-            mark_price=mark,
-            seq=self._next_exec_seq(),
-        )
-        self.executions.append(ex)
-        msgs.append(("execution", exec_obj(self.inst, ex, ws=True)))
-
-    def _fold_liquidation(self, ev: Liquidated, msgs: list[PrivateMsg]) -> None:
-        before = self._mirror.qty
-        pnl = apply_fill(self._mirror, ev.side, ev.qty, ev.price, ev.fee, self.inst.notional_unit)
-        ex = ExecRecord(
-            exec_id=ev.exec_id,
-            order_id="",
-            link_id="",
-            symbol=ev.symbol,
-            side=ev.side,
-            price=ev.price,
-            qty=ev.qty,
-            value=self.inst.notional(ev.price, ev.qty),
-            fee=ev.fee,
-            fee_rate_e8=self.sim.liquidation_fee_e8,
-            is_maker=False,
-            exec_type="BustTrade",
-            exec_ms=ev.ts,
-            order_type="Market",
-            order_price=ev.price,
-            order_qty=ev.qty,
-            leaves_qty=0,
-            stop_order_type="UNKNOWN",
-            closed_qty=min(ev.qty, abs(before)),
-            exec_pnl=pnl - ev.fee,
-            mark_price=self.last_price,
-            seq=self._next_exec_seq(),
-        )
-        self.executions.append(ex)
-        msgs.append(("execution", exec_obj(self.inst, ex, ws=True)))

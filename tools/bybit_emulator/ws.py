@@ -9,7 +9,9 @@ Choices where Bybit is UNCONFIRMED (reference §8): a private ``subscribe`` befo
 ``auth`` is refused with ``success: false`` (``ret_msg: "Request not authorized"``); private
 acks echo ``req_id`` like public ones (pybit matches acks by it); an ``unsubscribe`` is acked
 ``{"op": "unsubscribe", "success": true, "req_id": ...}``; unknown topics are refused with
-``success: false`` and ``ret_msg: "error:handler not found,topic:..."``. Public RFC 6455 pings
+``success: false`` and ``ret_msg: "error:handler not found,topic:..."``. A well-formed kline
+topic for another symbol or an interval the file cannot serve is acked and stays silent
+(refusing it would make pybit tear its connection down). Public RFC 6455 pings
 are answered by aiohttp; JSON pings get the stream's documented pong.
 
 Subscribe and unsubscribe acks leave ``ack_delay_ms`` after the request (the emulator's
@@ -33,7 +35,7 @@ from aiohttp import WSMsgType, web
 
 from .auth import AuthFailure, verify_ws_auth
 from .faults import Faults
-from .state import PrivateMsg
+from .ledger import PrivateMsg
 
 PRIVATE_TOPICS = ("order", "execution", "position", "wallet")
 _KLINE_RE = re.compile(r"^kline\.(1|3|5|15|30|60|120|240|360|720|D|W|M)\.([A-Z0-9]+)$")
@@ -97,7 +99,6 @@ class Hub:
         now_ms: Callable[[], int],
         api_key: str,
         api_secret: str,
-        symbol: str,
         ack_delay_ms: int = 0,
     ) -> None:
         self.faults = faults
@@ -105,7 +106,6 @@ class Hub:
         self.now_ms = now_ms
         self.api_key = api_key
         self.api_secret = api_secret
-        self.symbol = symbol
         self.conns: list[Connection] = []
         self._msg_ids = itertools.count(1)
 
