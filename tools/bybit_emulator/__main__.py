@@ -3,6 +3,7 @@
 Serves until SIGINT/SIGTERM. The first line on stdout is one JSON object with the URLs
 (``{"rest": ..., "ws_public": ..., "ws_private": ...}``) so scripts can find an ephemeral port.
 ``--speed`` is in candles per second (0: only ``POST /_emulator/step`` advances time).
+The accepted key pair defaults to ``emulator-key`` / ``emulator-secret``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--tick-size", default="", help="for a symbol other than BTCUSDT")
     ap.add_argument("--qty-step", default="", help="for a symbol other than BTCUSDT")
     ap.add_argument("--history", type=int, default=0, help="candles played silently at start")
+    ap.add_argument(
+        "--gaps",
+        choices=("fail", "fill", "skip"),
+        default="fail",
+        help="missing bars in the file: refuse it (default), fill or skip them",
+    )
     return ap.parse_args(argv)
 
 
@@ -59,7 +66,7 @@ async def serve(args: argparse.Namespace) -> int:
     spec = spec_for(args.symbol, args.tick_size, args.qty_step)
     try:
         balance = money_from_str(Decimal(args.balance))
-        candles = load_candle_file(args.candles, Instrument(spec))
+        candles = load_candle_file(args.candles, Instrument(spec), gaps=args.gaps)
     except (CandleFileError, OSError, InvalidOperation, ValueError) as exc:
         print(f"bybit_emulator: {exc}", file=sys.stderr)
         return 2
