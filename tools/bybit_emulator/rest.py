@@ -60,7 +60,7 @@ class RestApi:
         now_ms: Callable[[], int],
         api_key: str,
         api_secret: str,
-        publish: Callable[[list[PrivateMsg]], None],
+        publish: Callable[[list[PrivateMsg]], object],
     ) -> None:
         self.state = state
         self.faults = faults

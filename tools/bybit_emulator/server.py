@@ -8,9 +8,11 @@ through each period, the fills and the ``confirm=true`` kline at its end).
 
 Per candle, in this order: kline ``confirm=false`` (the bar halfway, see ``wire.partial_bar``),
 the matching engine's events for the bar (private order/execution/position/wallet messages),
-then -- once those are written to every private socket (``Hub.flush_private``) -- kline
-``confirm=true``. So a client sees fills before the bar's close, exactly as a backtest folds
-them (unless the ``private_delay_ms`` fault is on).
+then -- once those are written to every private socket (``Hub.flush_private``) and
+``fill_settle_ms`` has passed -- kline ``confirm=true``. So a client normally sees a bar's fills
+before its close, as a backtest folds them. Across two sockets this is best effort, not a
+guarantee (a busy client may read the public socket first; real Bybit promises nothing either),
+and the ``private_delay_ms`` fault deliberately breaks it.
 
 Control endpoints (no auth; the emulator only listens on 127.0.0.1):
 ``POST /_emulator/faults`` (JSON object of ``Faults`` fields; answers all current values),
@@ -64,6 +66,7 @@ class EmulatorConfig(msgspec.Struct, frozen=True):
     history: int = 0
     sim: SimConfig = SimConfig()
     ack_delay_ms: int = 50  # WS subscribe acks; 0 races pybit (see ``ws`` module docstring)
+    fill_settle_ms: int = 20  # pause between a bar's private messages and its closing kline
 
 
 class Emulator:
@@ -175,8 +178,9 @@ class Emulator:
                 if pause:
                     await asyncio.sleep(pause)
                 _, msgs = st.play_next()
-                self.hub.publish_private(msgs)
-                await self.hub.flush_private()
+                if self.hub.publish_private(msgs):
+                    await self.hub.flush_private()
+                    await asyncio.sleep(self.config.fill_settle_ms / 1000)
                 self._publish_klines(c, c, c.close_ms - 1, final=True)
                 played += 1
                 await asyncio.sleep(pause)

@@ -312,10 +312,12 @@ class Hub:
             if conn.kind == "public" and topic in conn.topics:
                 conn.enqueue(message, data=True)
 
-    def publish_private(self, msgs: list[PrivateMsg]) -> None:
-        """Send one venue action's private messages to every subscribed, authed connection."""
+    def publish_private(self, msgs: list[PrivateMsg]) -> int:
+        """Send one venue action's private messages to every subscribed, authed connection;
+        return how many messages were queued in all."""
+        queued = 0
         if not msgs:
-            return
+            return 0
         for conn in self.conns:
             if conn.kind != "private" or not conn.authed:
                 continue
@@ -338,3 +340,5 @@ class Hub:
                 conn.enqueue(message, data=True)
                 if self.faults.private_duplicate:
                     conn.enqueue(message, data=True)
+            queued += len(out)
+        return queued
