@@ -197,8 +197,12 @@ class EngineState:
         return self.balance + self.unrealized
 
 
-class StateData(msgspec.Struct, array_like=True, gc=False):
-    """The serialized form of an ``EngineState`` (see module docstring)."""
+class StateData(msgspec.Struct, gc=False):
+    """The serialized form of an ``EngineState`` (see module docstring).
+
+    Encoded as a MessagePack map with field names, so ``replay inspect`` can show a
+    decoded snapshot as it is; new fields are appended with defaults.
+    """
 
     session_id: str
     spec: InstrumentSpec
