@@ -210,3 +210,17 @@ def test_rate_limiter_never_admits_more_than_the_limit_per_window(
             assert v.remaining == limit - len(recent) - 1
         else:
             assert v.reset_ms > now and v.remaining == 0
+
+
+def test_market_data_over_the_ip_budget_gets_http_403(emulator: EmulatorHandle) -> None:
+    def shrink(_: object) -> None:  # 600 per 5 s in production; 5 per 5 s for this test
+        emulator.emulator.limiter.market = Budget(5, 5000)
+
+    emulator.call(shrink)
+    url = f"{emulator.rest}/v5/market/kline?category=linear&symbol=BTCUSDT&interval=5"
+    replies = [requests.get(url, timeout=10) for _ in range(7)]
+    assert [r.status_code for r in replies] == [200] * 5 + [403] * 2
+    assert replies[-1].headers["X-Bapi-Limit"] == "5"
+    assert int(replies[-1].headers["X-Bapi-Limit-Reset-Timestamp"]) > emulator.server_ms()
+    # Signed endpoints have their own budgets and still answer.
+    assert code(get(emulator, "/v5/position/list", "category=linear&symbol=BTCUSDT")) == 0

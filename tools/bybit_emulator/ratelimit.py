@@ -1,9 +1,10 @@
 """Per-endpoint request budgets with Bybit's ``X-Bapi-Limit*`` headers (reference §1.6).
 
 Each signed endpoint has a rolling 1-second window per UID (there is one account here);
-``/v5/market/*`` only has the IP budget (600 requests per 5 s). A request over budget gets
-retCode 10006 and an ``X-Bapi-Limit-Reset-Timestamp`` strictly in the future (pybit sleeps
-until that instant and crashes on a past one). Rejected requests do not consume budget.
+``/v5/market/*`` only has the IP budget (600 requests per 5 s). A signed request over budget
+gets retCode 10006, a market-data request HTTP 403 (as Bybit answers an IP-limit breach); both
+carry an ``X-Bapi-Limit-Reset-Timestamp`` strictly in the future (pybit sleeps until that
+instant and crashes on a past one). Rejected requests do not consume budget.
 """
 
 from __future__ import annotations
@@ -57,14 +58,17 @@ class Verdict(msgspec.Struct, frozen=True):
 class RateLimiter:
     """Sliding-window counters, one per budget key (endpoint path or the market IP bucket)."""
 
-    def __init__(self, budgets: dict[str, Budget] | None = None) -> None:
+    def __init__(
+        self, budgets: dict[str, Budget] | None = None, market: Budget = MARKET_IP
+    ) -> None:
         self.budgets = dict(BUDGETS if budgets is None else budgets)
+        self.market = market  # the per-IP budget every unlisted path (market data) shares
         self._hits: dict[str, deque[int]] = {}
 
     def budget_for(self, path: str) -> tuple[str, Budget]:
         budget = self.budgets.get(path)
         if budget is None:
-            return "market", MARKET_IP
+            return "market", self.market
         return path, budget
 
     def check(self, path: str, now_ms: int) -> Verdict:

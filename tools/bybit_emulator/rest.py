@@ -1,7 +1,8 @@
 """The v5 REST surface: one dispatcher applies faults, rate limits and signature checks, then
 calls the endpoint's function and wraps its result in Bybit's envelope.
 
-Order of checks for a request: injected HTTP failure / stall, rate budget (retCode 10006),
+Order of checks for a request: injected HTTP failure / stall, rate budget (retCode 10006; HTTP
+403 for market data over the per-IP budget),
 authentication (10003 / 10002 / 10004), parameters and business rules (10001, 110xxx), then the
 write itself. Business and auth errors are HTTP 200 with a JSON envelope, as Bybit answers;
 every response carries the three ``X-Bapi-Limit*`` headers. A GET's parameters are parsed from
@@ -110,6 +111,9 @@ class RestApi:
             verdict = self.limiter.forced_denial(path, now, f.rate_limit_reset_ms)
         else:
             verdict = self.limiter.check(path, now)
+        if not verdict.allowed and not signed:
+            # The per-IP budget (600 per 5 s): Bybit answers HTTP 403, not an envelope.
+            return web.Response(status=403, text="access too frequent", headers=verdict.headers())
         if not verdict.allowed:
             return self._error(10006, "Too many visits!", verdict)
         if signed:
