@@ -110,6 +110,18 @@ class LocalOrder(msgspec.Struct, gc=False):
     filled: int = 0
 
 
+class ViewState(msgspec.Struct):
+    """A ``ReconcileView`` as plain data (a restart restores it instead of refolding)."""
+
+    symbol: str
+    orders: list[LocalOrder]
+    exec_ids: list[str]
+    position_qty: int
+    reported_drift: int | None
+    reported_unsent: list[str]
+    cancel_requested: list[str]
+
+
 class ReconcileView:
     """The log's side of reconciliation: orders, executions and position, folded from events."""
 
@@ -126,6 +138,31 @@ class ReconcileView:
         for event in events:
             self.apply(event)
         return self
+
+    def snapshot(self) -> bytes:
+        return msgspec.msgpack.encode(
+            ViewState(
+                self.symbol,
+                list(self.orders.values()),
+                sorted(self.exec_ids),
+                self.position_qty,
+                self.reported_drift,
+                sorted(self.reported_unsent),
+                sorted(self.cancel_requested),
+            )
+        )
+
+    @classmethod
+    def restore(cls, data: bytes) -> ReconcileView:
+        st = msgspec.msgpack.decode(data, type=ViewState)
+        view = cls(st.symbol)
+        view.orders = {o.client_id: o for o in st.orders}
+        view.exec_ids = set(st.exec_ids)
+        view.position_qty = st.position_qty
+        view.reported_drift = st.reported_drift
+        view.reported_unsent = set(st.reported_unsent)
+        view.cancel_requested = set(st.cancel_requested)
+        return view
 
     def open_orders(self) -> list[LocalOrder]:
         return [o for o in self.orders.values() if o.status in _OPEN]

@@ -249,6 +249,8 @@ def sessions(store_dir: Path, as_json: bool) -> None:
     store = _open_store(store_dir)
     rows = []
     for info in store.streams():
+        if info.kind == "snapshots":
+            continue  # the daemon's restart snapshots, not a session
         meta = dict(info.meta)
         rows.append(
             {

@@ -20,8 +20,9 @@ default) or is adopted (``--on-drift adopt``).
 
 Warm-up: a new session back-fills closed candles over REST, appended with
 ``backfill=True``; the engine folds them into its features but acts on no intent
-from them. In-progress klines never reach the log (the adapter passes only
-confirmed ones).
+from them. Candles missed while the daemon was stopped or its public stream was
+down are back-filled the same way after the restart or reconnect. In-progress
+klines never reach the log (the adapter passes only confirmed ones).
 
 Shutdown: SIGINT/SIGTERM handlers are installed before anything else. The first
 signal stops the loop taking events (so no new intents), optionally cancels open
@@ -68,6 +69,7 @@ from engine.events import (
     AmendOrder,
     CancelOrder,
     CandleClosed,
+    Event,
     EventBase,
     Fill,
     FundingPaid,
@@ -89,7 +91,7 @@ from engine.instrument import Instrument, money_from_str
 from engine.state import EngineState
 from eventstore import EventStore
 from projections.reconcile import FinalStatus, ReconcileView, reconcile
-from replay import __version__
+from replay import __version__, snapshots
 from replay.cards import LoadedCard, load_card, load_card_text
 from replay.metrics import DaemonMetrics
 
@@ -141,6 +143,8 @@ class Daemon:
         self.opts = opts
         self.store: EventStore | None = None
         self.writer: Any = None
+        self.snapshot_writer: Any = None
+        self._since_snapshot = 0
         self.state: EngineState | None = None
         self.card: LoadedCard | None = None
         self.instrument: Instrument | None = None
@@ -155,6 +159,7 @@ class Daemon:
         self.metrics = DaemonMetrics(opts.metrics_port)
         self._reconcile_lock = asyncio.Lock()
         self._pending_reconcile = False
+        self._pending_candles = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -192,8 +197,9 @@ class Daemon:
         finally:
             if self.venue is not None:
                 await self.venue.close()
-            if self.writer is not None:
-                self.writer.close()
+            for writer in (self.writer, self.snapshot_writer):
+                if writer is not None:
+                    writer.close()
             self.store.close()
 
     async def _run(self) -> int:
@@ -244,29 +250,44 @@ class Daemon:
     # ------------------------------------------------------------ start / resume
 
     def _resume(self) -> None:
-        """Fold the session's log: the engine state and the reconciliation view."""
+        """Rebuild the engine state and the reconciliation view from the session's log.
+
+        From the newest snapshot when there is one (then only the log's tail is folded),
+        else from the first event.
+        """
         assert self.store is not None
         stream = self.store.stream(self.opts.session)
-        started: SessionStarted | None = None
-        for seq, raw in stream.read():
+        first = next(iter(stream.read(1, 1)), None)
+        started = decode(first[1]) if first else None
+        if not isinstance(started, SessionStarted):
+            raise RuntimeError(f"{self.opts.session}: log does not begin a session")
+        self.card = load_card_text(started.card_text, source=started.card_path)
+        self.instrument = Instrument(started.instrument)
+        strategy = self.card.new_strategy(self.instrument)
+        snap = snapshots.load_latest(self.store, self.opts.session, strategy)
+        start = 1
+        if snap is not None:
+            self.state = snapshots.restore(snap, strategy)
+            self.view = ReconcileView.restore(snap.view)
+            self.last_candle_open = snap.last_candle_open
+            self.last_seq = snap.seq
+            start = snap.seq + 1
+            log.info("restored the snapshot at seq %d", snap.seq)
+        else:
+            self.state = new_state(started, strategy, self.card.engine_config)
+            self.view = ReconcileView(started.instrument.symbol)
+        state, view = self.state, self.view
+        timeframe = started.timeframe
+        for seq, raw in stream.read(start):
             event = decode(raw)
             self.last_seq = seq
-            if started is None:
-                if not isinstance(event, SessionStarted):
-                    raise RuntimeError(f"{self.opts.session}: log does not begin a session")
-                started = event
-                self.card = load_card_text(event.card_text, source=event.card_path)
-                self.instrument = Instrument(event.instrument)
-                strategy = self.card.new_strategy(self.instrument)
-                self.state = new_state(event, strategy, self.card.engine_config)
-                self.view = ReconcileView(event.instrument.symbol)
-            assert self.view is not None and self.state is not None
-            if isinstance(event, CandleClosed) and event.timeframe == started.timeframe:
+            if type(event) is CandleClosed and event.timeframe == timeframe:
                 self.last_candle_open = event.open_ms
-            self.view.apply(event)
+            view.apply(event)
             if type(event) not in _DERIVED:
-                step(self.state, event)
+                step(state, event)
         self.writer = stream.writer(durable=True)
+        self.snapshot_writer = snapshots.open_writer(self.store, self.opts.session)
         stream.set_meta("status", "running")
         log.info("resumed %s at seq %d", self.opts.session, self.last_seq)
 
@@ -295,6 +316,7 @@ class Daemon:
             meta={"status": "running", "card": self.card.source, "venue": started.venue},
         )
         self.writer = stream.writer(durable=True)
+        self.snapshot_writer = snapshots.open_writer(self.store, self.opts.session)
         strategy = self.card.new_strategy(self.instrument)
         self.state = new_state(started, strategy, self.card.engine_config)
         self.view = ReconcileView(venue.spec.symbol)
@@ -308,7 +330,11 @@ class Daemon:
         self.metrics.warmup.set(len(candles))
 
     async def _catch_up_candles(self) -> None:
-        """After a restart: back-fill the closed candles the daemon missed while it was down."""
+        """Back-fill the closed candles missed while stopped or disconnected.
+
+        They are folded (features stay exact) but flagged ``backfill``: no intent is acted
+        on from a candle that was not seen live.
+        """
         assert self.venue is not None
         recent = await fetch_recent_candles(self.venue, 1000)
         missed = [c for c in recent if c.open_ms > self.last_candle_open]
@@ -322,30 +348,34 @@ class Daemon:
         assert self.venue is not None
         events = self.venue.events().__aiter__()
         next_reconcile = time.monotonic() + self.opts.reconcile_every_s
+        getter: asyncio.Future[Event] | None = None
         while not self.stopping.is_set():
             if self.halt_requested or halt_file(self.opts.store, self.opts.session).exists():
                 self.halt_requested = False
                 halt_file(self.opts.store, self.opts.session).unlink(missing_ok=True)
                 await self.fold([Halt(ts=self._now(), reason="operator", source="replay halt")])
+            if self._pending_candles:
+                self._pending_candles = False
+                await self._catch_up_candles()
             if self._pending_reconcile:
                 self._pending_reconcile = False
                 await self.reconcile("reconnect")
             if time.monotonic() >= next_reconcile:
                 next_reconcile = time.monotonic() + self.opts.reconcile_every_s
                 await self.reconcile("timer")
-            getter = asyncio.ensure_future(events.__anext__())
-            stopper = asyncio.ensure_future(self.stopping.wait())
-            done, _ = await asyncio.wait(
-                {getter, stopper}, timeout=0.5, return_when=asyncio.FIRST_COMPLETED
-            )
+            # One pending read, kept across idle ticks: cancelling an async generator's
+            # __anext__ would finalise the generator and end the stream.
+            pending: asyncio.Future[Event] = getter or asyncio.ensure_future(events.__anext__())
+            getter = pending
+            stopper: asyncio.Future[Any] = asyncio.ensure_future(self.stopping.wait())
+            waiting: set[asyncio.Future[Any]] = {pending, stopper}
+            done, _ = await asyncio.wait(waiting, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
             stopper.cancel()
-            if getter not in done:
-                getter.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                    await getter
+            if pending not in done:
                 continue
+            getter = None
             try:
-                event = getter.result()
+                event = pending.result()
             except StopAsyncIteration:
                 break
             received = time.perf_counter()
@@ -357,6 +387,8 @@ class Daemon:
                 await self._fold_candle(event, received)
             else:
                 await self.fold([event], received=received)
+        if getter is not None:
+            getter.cancel()
         return await self._shutdown()
 
     async def _fold_candle(self, candle: CandleClosed, received: float) -> None:
@@ -417,6 +449,7 @@ class Daemon:
                     with contextlib.suppress(Exception):
                         await self.venue.cancel(cmd)
         await self.fold([SessionStopped(ts=self._now(), reason="signal")])
+        self.save_snapshot()
         assert self.store is not None
         self.store.stream(self.opts.session).set_meta("status", "stopped")
         log.info("session %s stopped cleanly at seq %d", self.opts.session, self.last_seq)
@@ -440,15 +473,26 @@ class Daemon:
                     self.crash.reached("after_send")
                 if received is not None and isinstance(event, CandleClosed):
                     self.metrics.latency.observe(time.perf_counter() - received)
+            if self._since_snapshot >= self.opts.snapshot_every:
+                self.save_snapshot()
             if isinstance(event, PositionDrift) and self.opts.on_drift == "halt":
                 detail = f"position drift: log {event.local_qty} lots, venue {event.venue_qty}"
                 await self.fold([Halt(ts=event.ts, reason=detail, source="reconciliation")])
             self.metrics.observe(event, self.state)
 
+    def save_snapshot(self) -> None:
+        """Snapshot the engine and the view after ``last_seq`` (a restart starts there)."""
+        assert self.state is not None and self.view is not None
+        snapshots.save(
+            self.snapshot_writer, self.last_seq, self.state, self.view, self.last_candle_open
+        )
+        self._since_snapshot = 0
+
     async def _append(self, events: Sequence[EventBase]) -> None:
         assert self.writer is not None and self.view is not None
         seqs = self.writer.append_many([encode(e) for e in events])
         self.last_seq = seqs[-1]
+        self._since_snapshot += len(events)
         for e in events:
             self.view.apply(e)
         self.metrics.appended.inc(len(events))
@@ -472,6 +516,8 @@ class Daemon:
     def _on_reconnect(self, stream: str, n: int) -> None:
         self.metrics.reconnects.labels(stream=stream).inc()
         self._pending_reconcile = True
+        if stream == "public":
+            self._pending_candles = True
 
     async def reconcile(self, why: str) -> None:
         """Diff the log against a venue snapshot and append the corrections."""

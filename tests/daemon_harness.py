@@ -101,7 +101,8 @@ class DaemonProcess:
         raise AssertionError(f"timed out waiting for {what}: {self.tail()}")
 
     def tail(self) -> str:
-        self._stderr.flush()
+        if not self._stderr.closed:
+            self._stderr.flush()
         return self.stderr_path.read_text(errors="replace")[-3000:]
 
     # ------------------------------------------------------------------ driving
@@ -111,7 +112,8 @@ class DaemonProcess:
         start = self.stderr_offset
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._stderr.flush()
+            if not self._stderr.closed:
+                self._stderr.flush()
             if b" running (seq" in self.stderr_path.read_bytes()[start:]:
                 return
             if self.proc.poll() is not None:

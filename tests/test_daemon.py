@@ -130,6 +130,8 @@ def test_a_restarted_daemon_resumes_its_session_and_a_halt_sticks(
         second.kill()
     events = second.events
     assert len(events) > before
+    # The clean stop left a snapshot: the restart folded only what came after it.
+    assert f"restored the snapshot at seq {before}" in second.tail()
     assert sum(isinstance(e, SessionStarted) for e in events) == 1  # the same session
     halted_at = next(i for i, e in enumerate(events) if isinstance(e, Halted))
     entries = [e for e in events[halted_at:] if isinstance(e, SubmitOrder) and not e.reduce_only]

@@ -14,7 +14,6 @@ same arguments. At the end:
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import time
 from collections.abc import Callable
@@ -82,26 +81,6 @@ def campaign(
             daemon.kill()
             assert daemon.proc.returncode == -9, daemon.tail()
         history.append(point)
-        if os.environ.get("REPLAY_DEBUG"):
-            evs = daemon.refresh()
-            kinds = [type(e).__name__ for e in evs]
-            print(
-                len(history),
-                point,
-                sum(k == "CandleClosed" for k in kinds),
-                [
-                    k
-                    for k in kinds
-                    if k
-                    in (
-                        "Halted",
-                        "PositionDrift",
-                        "ReconciliationCorrection",
-                        "TransitionRejected",
-                        "ExternalOrder",
-                    )
-                ],
-            )
         emulator.reset_faults()
         daemon = DaemonProcess(emulator, card, store, "crashy")
         daemon.wait_running()
@@ -159,16 +138,19 @@ def with_faults(emulator: EmulatorHandle, rng: random.Random) -> None:
     elif choice == "drop_ws":
         emulator.drop_ws("all")
     elif choice == "rate_limit":
-        emulator.set_faults(rate_limit_burst=3)
+        emulator.set_faults(rate_limit_next=3)
     else:
         emulator.set_faults(clock_skew_ms=rng.choice([-10_000, 10_000]))
 
 
-@pytest.mark.soak
+@pytest.mark.parametrize(
+    "kills", [6, pytest.param(30, marks=pytest.mark.soak)], ids=["short", "soak"]
+)
 def test_kills_with_faults_on_lose_and_duplicate_nothing(
-    emulator_factory: Callable[..., EmulatorHandle], busy_card: Path, tmp_path: Path
+    emulator_factory: Callable[..., EmulatorHandle], busy_card: Path, tmp_path: Path, kills: int
 ) -> None:
+    """Lost REST replies, dropped WebSockets, 10006 bursts and a skewed clock, with kills."""
     emulator = emulator_factory(history=HISTORY)
     store = tmp_path / "live"
-    _, daemon = campaign(emulator, busy_card, store, kills=30, seed=2, faults=with_faults)
+    _, daemon = campaign(emulator, busy_card, store, kills=kills, seed=2, faults=with_faults)
     check_whole(emulator, daemon, store)

@@ -1,0 +1,70 @@
+"""Engine snapshots beside a session's log, so a restart folds only the log's tail.
+
+A snapshot is the engine state (``engine.core.snapshot_state``) and the reconciliation
+view after the event with sequence number ``seq``. Snapshots live in their own stream,
+``<session>.snapshots`` (kind ``snapshots``): the session's log stays pure events, and a
+lost or damaged snapshot costs only time (the daemon then refolds from the start).
+A snapshot is trusted only if refolding would give the same state: the engine's hash
+of the restored state is checked against the one recorded with it.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from engine.core import restore_state, snapshot_state
+from engine.hashing import state_hash
+from engine.state import EngineState
+from engine.strategy import Strategy
+from eventstore import EventStore, StreamNotFound, Writer
+from projections.reconcile import ReconcileView
+
+KIND = "snapshots"
+
+
+class Snapshot(msgspec.Struct):
+    seq: int  # the last event of the session folded into this state
+    engine: bytes
+    state_hash: str
+    view: bytes
+    last_candle_open: int = -1
+
+
+def stream_name(session: str) -> str:
+    return f"{session}.snapshots"
+
+
+def open_writer(store: EventStore, session: str) -> Writer:
+    """The durable writer of the session's snapshot stream (created on first use)."""
+    name = stream_name(session)
+    stream = store.stream(name) if name in store else store.create_stream(name, kind=KIND)
+    return stream.writer(durable=True)
+
+
+def save(
+    writer: Writer, seq: int, state: EngineState, view: ReconcileView, last_candle_open: int
+) -> None:
+    snap = Snapshot(
+        seq, snapshot_state(state), state_hash(state), view.snapshot(), last_candle_open
+    )
+    writer.append(msgspec.msgpack.encode(snap))
+
+
+def load_latest(store: EventStore, session: str, strategy: Strategy) -> Snapshot | None:
+    """The newest usable snapshot, or None (no stream, none written, or it does not check)."""
+    try:
+        stream = store.stream(stream_name(session))
+    except StreamNotFound:
+        return None
+    last = stream.last_seq
+    if last == 0:
+        return None
+    for _, raw in stream.read(last, last):
+        snap = msgspec.msgpack.decode(raw, type=Snapshot)
+        return snap if state_hash(restore(snap, strategy)) == snap.state_hash else None
+    return None
+
+
+def restore(snap: Snapshot, strategy: Strategy) -> EngineState:
+    """The engine state of a snapshot, with ``strategy`` restored into it."""
+    return restore_state(snap.engine, strategy)
