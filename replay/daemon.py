@@ -478,7 +478,8 @@ class Daemon:
             if isinstance(event, PositionDrift) and self.opts.on_drift == "halt":
                 detail = f"position drift: log {event.local_qty} lots, venue {event.venue_qty}"
                 await self.fold([Halt(ts=event.ts, reason=detail, source="reconciliation")])
-            self.metrics.observe(event, self.state)
+            for seen in (event, *derived):
+                self.metrics.observe(seen, self.state, self.view)
 
     def save_snapshot(self) -> None:
         """Snapshot the engine and the view after ``last_seq`` (a restart starts there)."""
@@ -496,8 +497,9 @@ class Daemon:
         for e in events:
             self.view.apply(e)
         self.metrics.appended.inc(len(events))
-        for e in events:
-            log.debug("append %s", type(e).__name__, extra={"seq": self.last_seq})
+        if log.isEnabledFor(logging.DEBUG):
+            for e in events:
+                log.debug("append %s", type(e).__name__, extra={"seq": self.last_seq})
 
     async def _send(self, cmd: EventBase) -> None:
         assert self.venue is not None

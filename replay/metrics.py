@@ -11,9 +11,19 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from engine.events import CandleClosed, ClockOffset, EventBase, OrderAccepted, SubmitOrder
+from engine.events import (
+    CLOSED_STATUSES,
+    OPEN_STATUSES,
+    CandleClosed,
+    ClockOffset,
+    EventBase,
+    Fill,
+    OrderAccepted,
+    SubmitOrder,
+)
 from engine.instrument import MONEY_SCALE
 
+STATUSES = (*OPEN_STATUSES, *CLOSED_STATUSES)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
 
 
@@ -35,6 +45,9 @@ class DaemonMetrics:
             registry=r,
         )
         self.orders = Counter("replay_orders", "Order events by kind", ["kind"], registry=r)
+        self.orders_by_status = Gauge(
+            "replay_orders_by_status", "Orders of this session by status", ["status"], registry=r
+        )
         self.position = Gauge("replay_position_lots", "Signed position in lots", registry=r)
         self.equity = Gauge("replay_equity_quote", "Equity at the last candle close", registry=r)
         self.realized = Gauge("replay_realized_pnl_quote", "Realized PnL", registry=r)
@@ -56,7 +69,8 @@ class DaemonMetrics:
         if self.port:
             start_http_server(self.port, addr=self.host, registry=self.registry)
 
-    def observe(self, event: EventBase, state: Any) -> None:
+    def observe(self, event: EventBase, state: Any, view: Any = None) -> None:
+        """Update from one logged event (input or derived); cheap on the hot path."""
         kind = type(event)
         if kind is CandleClosed:
             self.log_lag.set(max(0.0, time.time() - event.ts / 1000))
@@ -64,11 +78,18 @@ class DaemonMetrics:
             if account is not None:
                 self.position.set(getattr(account, "position_qty", 0))
                 self.equity.set(getattr(account, "equity", 0) / MONEY_SCALE)
+                self.realized.set(getattr(account, "balance", 0) / MONEY_SCALE)
+            if view is not None:
+                counts = dict.fromkeys(STATUSES, 0)
+                for order in view.orders.values():
+                    counts[order.status] = counts.get(order.status, 0) + 1
+                for status, n in counts.items():
+                    self.orders_by_status.labels(status=status).set(n)
         elif kind is ClockOffset:
             self.clock_offset.set(event.offset_ms)  # type: ignore[attr-defined]
         elif kind is SubmitOrder:
             self.orders.labels(kind="submitted").inc()
         elif kind is OrderAccepted:
             self.orders.labels(kind="accepted").inc()
-        else:
-            self.orders.labels(kind=kind.__name__).inc(0)
+        elif kind is Fill:
+            self.orders.labels(kind="filled").inc()

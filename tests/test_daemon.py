@@ -138,3 +138,56 @@ def test_a_restarted_daemon_resumes_its_session_and_a_halt_sticks(
     assert entries == []  # no new entries after the halt
     verified = CliRunner().invoke(cli, ["verify", "demo-2", "--store", str(store)])
     assert verified.exit_code == 0, verified.output
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_metrics_scrape_and_json_logs(
+    emulator_factory: Callable[..., EmulatorHandle], card_5m: Path, tmp_path: Path
+) -> None:
+    import json
+    import urllib.request
+
+    port = _free_port()
+    emulator = emulator_factory(history=HISTORY)
+    daemon = DaemonProcess(
+        emulator,
+        card_5m,
+        tmp_path / "live",
+        "metered",
+        "--warmup",
+        str(HISTORY),
+        "--metrics-port",
+        str(port),
+        "--log-json",
+    )
+    try:
+        daemon.wait_warm(HISTORY)
+        daemon.play(60)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+    samples = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    orders = sum(isinstance(e, SubmitOrder) for e in daemon.events)
+    assert orders > 0
+    assert samples["replay_events_appended_total"] >= HISTORY + 60
+    assert samples['replay_orders_total{kind="submitted"}'] == orders
+    assert samples["replay_candle_to_order_seconds_count"] >= 1
+    assert "replay_clock_offset_ms" in samples and "replay_position_lots" in samples
+    by_status = {k: v for k, v in samples.items() if k.startswith("replay_orders_by_status")}
+    assert sum(by_status.values()) == orders
+    lines = [json.loads(line) for line in daemon.tail().splitlines() if line.startswith("{")]
+    assert lines and all(line["session"] == "metered" for line in lines)
+    assert any("running" in line["msg"] for line in lines)
