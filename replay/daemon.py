@@ -98,6 +98,7 @@ from replay.metrics import DaemonMetrics
 log = logging.getLogger("replay.daemon")
 
 _DERIVED: Final = frozenset(DERIVED_TYPES)
+TRACE: Final = bool(os.environ.get("REPLAY_TRACE"))
 _EXECUTIONS: Final = (Fill, FundingPaid, Liquidated)
 _COMMANDS: Final = (SubmitOrder, AmendOrder, CancelOrder)
 _CLOSED_STATUSES: Final = {"Filled", "Cancelled", "Rejected", "Deactivated"}
@@ -401,6 +402,7 @@ class Daemon:
         """
         assert self.venue is not None
         await self.venue.private_barrier()
+        self._trace("barrier", received)
         before: list[EventBase] = []
         after: list[EventBase] = []
         for ready in self.venue.drain_ready():
@@ -467,9 +469,11 @@ class Daemon:
             await self._append([event, *derived])
             commands = [d for d in derived if isinstance(d, _COMMANDS)]
             if commands:
+                self._trace("committed", received)
                 self.crash.reached("after_commit")
                 for cmd in commands:
                     await self._send(cmd)
+                    self._trace("sent", received)
                     self.crash.reached("after_send")
                 if received is not None and isinstance(event, CandleClosed):
                     self.metrics.latency.observe(time.perf_counter() - received)
@@ -480,6 +484,10 @@ class Daemon:
                 await self.fold([Halt(ts=event.ts, reason=detail, source="reconciliation")])
             for seen in (event, *derived):
                 self.metrics.observe(seen, self.state, self.view)
+
+    def _trace(self, what: str, since: float | None) -> None:
+        if since is not None and TRACE:
+            log.info("trace %s +%.3f ms", what, (time.perf_counter() - since) * 1000)
 
     def save_snapshot(self) -> None:
         """Snapshot the engine and the view after ``last_seq`` (a restart starts there)."""

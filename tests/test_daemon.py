@@ -22,8 +22,8 @@ from replay.cards import load_card
 from replay.cli import cli
 from replay.session import run_backtest
 from tests.cards import ma_cross_card
-from tests.daemon_harness import DaemonProcess
 from tools.bybit_emulator import EmulatorHandle
+from tools.daemon_driver import DaemonProcess
 
 HISTORY = 100  # candles the emulator has played before the daemon starts
 

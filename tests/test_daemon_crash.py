@@ -27,8 +27,8 @@ from engine.events import CandleClosed, Fill, SubmitOrder
 from projections.account import AccountView
 from replay.cli import cli
 from tests.cards import ma_cross_card
-from tests.daemon_harness import DaemonProcess
 from tools.bybit_emulator import EmulatorHandle
+from tools.daemon_driver import DaemonProcess
 
 HISTORY = 100
 KILLS = int(__import__("os").environ.get("REPLAY_KILLS", "21"))

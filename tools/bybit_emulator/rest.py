@@ -26,6 +26,7 @@ from .faults import Faults
 from .ledger import PrivateMsg
 from .ratelimit import RateLimiter, Verdict
 from .state import EmulatorState
+from .timing import WireTimes
 
 Result = dict[str, Any]
 ReadFn = Callable[[EmulatorState, dict[str, Any]], Result]
@@ -62,7 +63,9 @@ class RestApi:
         api_key: str,
         api_secret: str,
         publish: Callable[[list[PrivateMsg]], object],
+        wire: WireTimes | None = None,
     ) -> None:
+        self.wire = wire
         self.state = state
         self.faults = faults
         self.limiter = limiter
@@ -98,6 +101,8 @@ class RestApi:
         f = self.faults
         if request.method == "POST":
             payload = (await request.read()).decode("utf-8", errors="replace")
+            if path == "/v5/order/create" and self.wire is not None:
+                self.wire.create_request(payload)
         else:
             payload = request.rel_url.raw_query_string
         if path.startswith(f.http_fault_path):

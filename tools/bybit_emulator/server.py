@@ -43,6 +43,7 @@ from .matching import Venue, make_venue
 from .ratelimit import RateLimiter
 from .rest import RestApi
 from .state import EmulatorState
+from .timing import WireTimes
 from .wire import kline_ws_item, partial_bar
 from .ws import Hub
 
@@ -84,6 +85,7 @@ class Emulator:
         venue = venue or make_venue(self.inst, config.sim, config.balance)
         self.state = EmulatorState(self.inst, config.sim, venue, candles, self.faults)
         self.limiter = RateLimiter()
+        self.wire = WireTimes()
         self.hub = Hub(
             faults=self.faults,
             now_ms=self.now_ms,
@@ -99,6 +101,7 @@ class Emulator:
             api_key=config.api_key,
             api_secret=config.api_secret,
             publish=self.hub.publish_private,
+            wire=self.wire,
         )
         self._runner: web.AppRunner | None = None
         self._player: asyncio.Task[None] | None = None
@@ -182,6 +185,7 @@ class Emulator:
                     await self.hub.flush_private()
                     await asyncio.sleep(self.config.fill_settle_ms / 1000)
                 self._publish_klines(c, c, c.close_ms - 1, final=True)
+                self.wire.closed(c.close_ms)
                 played += 1
                 await asyncio.sleep(pause)
         return played

@@ -1,0 +1,194 @@
+"""Benchmark the live daemon: candle-close to order-on-the-wire latency, and restart time.
+
+1. Latency, as the venue sees it: the emulator (in this process) records when each
+   closing kline left and when each order-create request arrived; `replay demo` runs
+   as a real subprocess with durable log commits, on a fast moving-average card over
+   real 5-minute candles, stepped in lockstep. Compared with the fsync cost of one
+   durable append to a store on the same disk.
+2. Restart: a session log of ~1,000,000 events (the backtest runner writes it), then
+   the daemon's resume (fold the log into engine state and reconciliation view) timed
+   without and with a snapshot.
+3. Restart to running of the real process against the emulator, after a SIGKILL.
+
+Prints JSON lines. Usage: python tools/bench_daemon.py [--candles 300] [--events 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from adapters.historical import generate  # noqa: E402
+from engine.events import SubmitOrder, encode  # noqa: E402
+from engine.instrument import BTCUSDT, MONEY_SCALE, Instrument  # noqa: E402
+from eventstore import EventStore  # noqa: E402
+from replay.cards import load_card  # noqa: E402
+from replay.daemon import Daemon, DaemonOptions  # noqa: E402
+from replay.session import run_backtest  # noqa: E402
+from tools.bybit_emulator import EmulatorConfig, EmulatorHandle, load_candle_file  # noqa: E402
+from tools.daemon_driver import DaemonProcess  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "crypto" / "bybit_linear_BTCUSDT_5m_20250403_20250702.csv"
+HISTORY = 100
+
+
+def card(folder: Path, timeframe: str, fast: int, slow: int) -> Path:
+    path = folder / f"ma_{timeframe}_{fast}_{slow}.yaml"
+    path.write_text(
+        f"name: bench\nsymbol: BTCUSDT\ntimeframes: {{execution: {timeframe}}}\n"
+        f"features:\n  fast: {{indicator: sma, period: {fast}}}\n"
+        f"  slow: {{indicator: sma, period: {slow}}}\n"
+        "blocks:\n"
+        "  - {name: up, when: {cross_above: [fast, slow]}, then: {enter_long: {equity_pct: 50}}}\n"
+        "  - {name: dn, when: {cross_below: [fast, slow]}, then: {enter_short: {equity_pct: 50}}}\n"
+        "risk: {allow_flip: true, max_leverage: 3}\n"
+    )
+    return path
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def fsync_ms(folder: Path, n: int = 300) -> float:
+    """p50 of one durable append (commit + fsync) of a small event, on this disk."""
+    times = []
+    with (
+        EventStore(folder / "fsync") as store,
+        store.create_stream("f", "bench").writer(durable=True) as writer,
+    ):
+        payload = encode(SubmitOrder(0, "x", "BTCUSDT", "Buy", "Market", 1))
+        for _ in range(n):
+            t0 = time.perf_counter()
+            writer.append(payload)
+            times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def latency(folder: Path, candles: int) -> None:
+    bars = load_candle_file(DATA, Instrument(BTCUSDT))[: HISTORY + candles + 5]
+    with EmulatorHandle.start(bars, EmulatorConfig(history=HISTORY)) as emulator:
+        daemon = DaemonProcess(
+            emulator, card(folder, "5m", 2, 5), folder / "live", "bench", "--warmup", str(HISTORY)
+        )
+        try:
+            daemon.wait_warm(HISTORY)
+            # Live candles are minutes apart; a faster replay would measure the adapter's
+            # rate limiter (10 order writes per second), not the daemon.
+            daemon.play(candles, pace_s=0.25)
+            daemon.stop()
+        finally:
+            daemon.kill()
+        wire = emulator.emulator.wire
+        samples: list[float] = []
+        firsts: dict[int, float] = {}  # the first order a candle caused
+        for event in daemon.events:
+            if isinstance(event, SubmitOrder) and event.client_id in wire.order_arrived:
+                sent = wire.kline_closed.get(event.ts)
+                if sent is not None:
+                    ms = (wire.order_arrived[event.client_id] - sent) * 1000
+                    samples.append(ms)
+                    firsts.setdefault(event.ts, ms)
+    base = fsync_ms(folder)
+    print(
+        json.dumps(
+            {
+                "bench": "candle_close_to_order_on_wire_ms",
+                "orders": len(samples),
+                "p50": round(statistics.median(samples), 3),
+                "p99": round(pct(samples, 0.99), 3),
+                "max": round(max(samples), 3),
+                "fsync_p50": round(base, 3),
+                "p50_minus_fsync": round(statistics.median(samples) - base, 3),
+                "first_order_p50": round(statistics.median(firsts.values()), 3),
+                "first_order_p99": round(pct(list(firsts.values()), 0.99), 3),
+            }
+        ),
+        flush=True,
+    )
+
+
+def restart(folder: Path, events: int) -> None:
+    path = card(folder, "1m", 50, 200)
+    loaded = load_card(path)
+    instrument = Instrument(BTCUSDT)
+    series = generate(seed=7, n=int(events * 0.985), instrument=instrument)
+    store_dir = folder / "big"
+    with EventStore(store_dir) as store:
+        result = run_backtest(
+            loaded,
+            series.events(),
+            instrument,
+            store,
+            session_id="big",
+            initial_balance=10_000 * MONEY_SCALE,
+            first_open_ms=int(series.open_ms[0]),
+        )
+    opts = DaemonOptions(card=path, store=store_dir, session="big")
+    timings = {}
+    for label in ("full_refold", "from_snapshot"):
+        daemon = Daemon(opts)
+        daemon.store = EventStore(store_dir)
+        t0 = time.perf_counter()
+        daemon._resume()
+        timings[label] = time.perf_counter() - t0
+        if label == "full_refold":
+            daemon.save_snapshot()
+        for writer in (daemon.writer, daemon.snapshot_writer):
+            writer.close()
+        daemon.store.close()
+    print(
+        json.dumps(
+            {
+                "bench": "restart_resume_s",
+                "events": result.events,
+                "full_refold": round(timings["full_refold"], 3),
+                "from_snapshot": round(timings["from_snapshot"], 3),
+            }
+        ),
+        flush=True,
+    )
+
+
+def restart_process(folder: Path) -> None:
+    bars = load_candle_file(DATA, Instrument(BTCUSDT))[: HISTORY + 50]
+    with EmulatorHandle.start(bars, EmulatorConfig(history=HISTORY)) as emulator:
+        path = card(folder, "5m", 2, 5)
+        first = DaemonProcess(emulator, path, folder / "proc", "p", "--warmup", str(HISTORY))
+        first.wait_warm(HISTORY)
+        first.play(20)
+        first.kill()
+        t0 = time.perf_counter()
+        second = DaemonProcess(emulator, path, folder / "proc", "p")
+        second.wait_running()
+        took = time.perf_counter() - t0
+        second.stop()
+    print(json.dumps({"bench": "restart_process_to_running_s", "seconds": round(took, 3)}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--candles", type=int, default=300)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    args = parser.parse_args()
+    if not DATA.exists():
+        print(json.dumps({"bench": "daemon", "skipped": f"{DATA} absent"}))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        latency(folder, args.candles)
+        restart_process(folder)
+        restart(folder, args.events)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""When closing klines left the emulator and order requests reached it, for latency benches.
+
+Both are ``time.perf_counter()`` readings in the emulator's process, so a driver in the
+same process (tools/bench_daemon.py) can measure candle-close to order-on-the-wire
+latency as the venue sees it, including the daemon's durable log commit.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+
+class WireTimes:
+    def __init__(self) -> None:
+        self.kline_closed: dict[int, float] = {}  # candle close_ms -> when its final kline left
+        self.order_arrived: dict[str, float] = {}  # orderLinkId -> when /v5/order/create arrived
+
+    def closed(self, close_ms: int) -> None:
+        self.kline_closed.setdefault(close_ms, time.perf_counter())
+
+    def create_request(self, body: str) -> None:
+        now = time.perf_counter()
+        try:
+            link = json.loads(body).get("orderLinkId")
+        except (ValueError, AttributeError):
+            return
+        if isinstance(link, str) and link:
+            self.order_arrived.setdefault(link, now)
