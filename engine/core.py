@@ -201,7 +201,7 @@ def _on_funding(state: EngineState, ev: FundingPaid, out: list[Event]) -> None:
 
 
 def _on_liquidated(state: EngineState, ev: Liquidated, out: list[Event]) -> None:
-    err = state.book.liquidation(ev, state.symbol)
+    err = state.book.liquidation(ev, state.symbol, state.notional_unit)
     if err is not None:
         _reject(out, ev.ts, err)
         return

@@ -58,6 +58,16 @@ SLICE_PREFIX: Final = "slice:"
 STYLES: Final = ("market", "limit", "iceberg", "twap")
 
 
+#: No price, distance, size or count in an intent may exceed this (a guard against
+#: garbage that would otherwise make the state unserializable; real values are far below).
+MAX_INTENT_NUMBER: Final = 10**12
+
+
+def _out_of_range(i: Intent) -> bool:
+    ints = (i.qty, i.timeout_bars, i.slices, i.slice_every_bars, i.slice_every_ms)
+    return any(abs(x) > MAX_INTENT_NUMBER for x in (*_floats(i), *ints))
+
+
 def _floats(i: Intent) -> tuple[float, ...]:
     return (
         i.equity_pct,
@@ -112,6 +122,8 @@ class IntentProcessor:
             reason: str | None = f"unknown action {intent.action!r}"
         elif not all(map(math.isfinite, _floats(intent))):
             reason = "intent has a non-finite number"
+        elif _out_of_range(intent):
+            reason = "intent has a number out of range"
         elif (intent.style or self.s.config.execution.style) not in STYLES:
             reason = f"unknown style {intent.style!r}"
         elif self.s.last_close <= 0:

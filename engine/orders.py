@@ -80,6 +80,10 @@ class Order(msgspec.Struct, gc=False):
         return self.status in _OPEN
 
 
+#: The largest notional (money units, ~11.5e9 USDT) one execution may carry: a guard
+#: against garbage that would overflow the snapshot's 64-bit integers.
+MAX_NOTIONAL: Final = 2**60
+
 _OPEN: Final = frozenset((REQUESTED, NEW, PARTIALLY_FILLED, UNTRIGGERED, TRIGGERED))
 _ANY_OPEN: Final = (REQUESTED, NEW, PARTIALLY_FILLED, UNTRIGGERED, TRIGGERED)
 
@@ -247,6 +251,8 @@ class OrderBook:
         if order is None:
             return self._unknown(ev.client_id, "Fill")
         reason = check_fill(order, ev)
+        if reason is None and ev.price * ev.qty * notional_unit > MAX_NOTIONAL:
+            reason = f"notional out of range: {ev.qty}@{ev.price}"
         if reason is not None:
             return TransitionError(ev.client_id, "Fill", order.status, reason)
         self.seen_exec[ev.exec_id] = None
@@ -271,13 +277,18 @@ class OrderBook:
         """Check and record a funding settlement; None means: apply it to the position."""
         if ev.symbol != symbol:
             return TransitionError("", "FundingPaid", "", f"symbol {ev.symbol} != {symbol}")
+        if abs(ev.amount) > MAX_NOTIONAL:
+            return TransitionError("", "FundingPaid", "", f"amount out of range: {ev.amount}")
         if not self.mark_exec(ev.exec_id):
             return TransitionError("", "FundingPaid", "", "duplicate exec_id")
         return None
 
-    def liquidation(self, ev: Liquidated, symbol: str) -> TransitionError | None:
+    def liquidation(
+        self, ev: Liquidated, symbol: str, notional_unit: int = 1
+    ) -> TransitionError | None:
         """Check and record a liquidation; None means: apply it to the position."""
-        if ev.symbol != symbol or ev.side not in (BUY, SELL) or ev.qty <= 0 or ev.price <= 0:
+        bad = ev.qty <= 0 or ev.price <= 0 or ev.price * ev.qty * notional_unit > MAX_NOTIONAL
+        if ev.symbol != symbol or ev.side not in (BUY, SELL) or bad:
             why = f"bad liquidation {ev.symbol} {ev.side} {ev.qty}@{ev.price}"
             return TransitionError("", "Liquidated", "", why)
         if not self.mark_exec(ev.exec_id):

@@ -50,7 +50,7 @@ class PositionView:
                 apply_funding(self.position, event.amount)
         elif tp is Liquidated:
             assert isinstance(event, Liquidated)
-            if self.orders.book.liquidation(event, self.symbol) is None:
+            if self.orders.book.liquidation(event, self.symbol, self.notional_unit) is None:
                 apply_fill(
                     self.position, event.side, event.qty, event.price, event.fee, self.notional_unit
                 )

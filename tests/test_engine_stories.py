@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from engine.core import restore_state, snapshot_state
 from engine.events import (
     BUY,
     CANCELLED,
@@ -515,3 +516,22 @@ def test_millisecond_slices_fire_on_heartbeats_between_candles() -> None:
     out = d.close(PRICE)  # the candle at +60 s: the last slice is due too
     assert [c.qty for c in submits(out)] == [2]
     assert sum(c.qty for c in submits(d.derived)) == 6
+
+
+def test_absurd_numbers_in_intents_are_refused_and_the_state_still_snapshots() -> None:
+    huge = [
+        Intent("enter_long", qty=5, style="limit", offset=1e200),
+        Intent("enter_long", qty=5, stop_distance=float("nan"), risk_pct=1),
+        Intent("enter_long", qty=5, style="limit", timeout_bars=2**70),
+        Intent("enter_long", qty=5, style="sideways"),
+    ]
+    d = Desk({0: huge})
+    out = d.close(PRICE)
+    reasons = [r.reason for r in of_type(out, RiskRejected)]
+    assert reasons == [
+        "intent has a number out of range",
+        "intent has a non-finite number",
+        "intent has a number out of range",
+        "unknown style 'sideways'",
+    ]
+    assert restore_state(snapshot_state(d.state), d.strategy).book.open == {}
