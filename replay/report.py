@@ -84,23 +84,29 @@ def _write_trades(path: Path, view: AccountView, instr: Instrument) -> None:
             )
 
 
+def _split(values: np.ndarray, decimals: int) -> tuple[list[str], list[int], list[int]]:
+    """Sign, whole part and fraction of integers counting 10**-decimals units (exact)."""
+    signs = np.where(values < 0, "-", "").tolist()
+    whole, frac = np.divmod(np.abs(values), 10**decimals)
+    return signs, whole.tolist(), frac.tolist()
+
+
 def _write_equity(path: Path, view: AccountView, instr: Instrument) -> None:
-    ts = view.curve_ts.array()
-    eq = view.curve_equity.array()
-    close = view.curve_close.array()
-    qty = view.curve_qty.array()
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["time_ms", "equity", "close", "position"])
-        for i in range(len(ts)):
-            w.writerow(
-                [
-                    int(ts[i]),
-                    f"{eq[i] / MONEY_SCALE:.8f}",
-                    instr.ticks_to_price(int(close[i])),
-                    instr.lots_to_qty(int(qty[i])),
-                ]
-            )
+    """One row per candle close, formatted exactly from integers (no Decimal per row)."""
+    pd, qd = instr.price_decimals, instr.qty_decimals
+    # Prices and quantities as integers of 10**-d units (exact for decimal grids).
+    tick_units = int(instr.tick.scaleb(pd))
+    lot_units = int(instr.step.scaleb(qd))
+    es, ew, ef = _split(view.curve_equity.array(), 8)
+    cs, cw, cf = _split(view.curve_close.array() * tick_units, pd)
+    qs, qw, qf = _split(view.curve_qty.array() * lot_units, qd)
+    rows = [
+        f"{t},{es[i]}{ew[i]}.{ef[i]:08d},{cs[i]}{cw[i]}.{cf[i]:0{pd}d},{qs[i]}{qw[i]}.{qf[i]:0{qd}d}\n"
+        for i, t in enumerate(view.curve_ts.array().tolist())
+    ]
+    with path.open("w") as fh:
+        fh.write("time_ms,equity,close,position\n")
+        fh.writelines(rows)
 
 
 def _thin(n: int) -> np.ndarray:

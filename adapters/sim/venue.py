@@ -124,6 +124,10 @@ class SimVenue:
         self.last_close_ms: int | None = None
         self._nu = instrument.notional_unit
         self._funding = FundingSchedule(config)
+        # The liquidation price for (qty, entry_value, leverage): recomputed only when one
+        # of them changes, not on every candle.
+        self._liq_key = (0, 0, 0)
+        self._liq_cached = 0
         self._all: dict[str, SimOrder] = {}  # every accepted order by client id
         self._by_venue_id: dict[str, SimOrder] = {}
         self._fills: list[Fill] = []
@@ -179,9 +183,13 @@ class SimVenue:
     def liq_price(self) -> int:
         """Liquidation price of the position (ticks), 0 when flat; see ``adapters.sim.margin``."""
         p = self.position
-        return liquidation_price(
-            p.qty, p.entry_value, self._nu, self.leverage, self.config.maintenance_margin_e8
-        )
+        key = (p.qty, p.entry_value, self.leverage)
+        if key != self._liq_key:
+            self._liq_key = key
+            self._liq_cached = liquidation_price(
+                p.qty, p.entry_value, self._nu, self.leverage, self.config.maintenance_margin_e8
+            )
+        return self._liq_cached
 
     def bankruptcy_price(self) -> int:
         """Price (ticks) at which the position's loss equals its margin; 0 when flat."""
@@ -444,11 +452,14 @@ class SimVenue:
         out: list[Event] = []
         self._out = out
         self._ts = candle.ts
-        if self.orders or self.position.qty:
+        # With no order resting, a candle only matters if it can reach the liquidation price.
+        if self.orders or (self.position.qty and self._liq_reachable(candle)):
             self._run_candle(candle)
         if self.position.qty:
             after = self.last_close_ms if self.last_close_ms is not None else candle.open_ms - 1
-            self._settle_funding(after, candle)
+            interval = self.config.funding_interval_ms
+            if interval > 0 and (after // interval + 1) * interval <= candle.close_ms:
+                self._settle_funding(after, candle)
         self.last_price = candle.close
         self.last_close_ms = candle.close_ms
         self._out = []
