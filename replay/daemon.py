@@ -484,6 +484,8 @@ class Daemon:
                 await self.fold([Halt(ts=event.ts, reason=detail, source="reconciliation")])
             for seen in (event, *derived):
                 self.metrics.observe(seen, self.state, self.view)
+            if type(event) is CandleClosed and self.venue is not None:
+                self.metrics.rate_limit_waits.set(self.venue.rest.limiter.total_waits())
 
     def _trace(self, what: str, since: float | None) -> None:
         if since is not None and TRACE:

@@ -58,7 +58,7 @@ class DaemonMetrics:
             "replay_reconnects", "WebSocket reconnects", ["stream"], registry=r
         )
         self.rate_limit_waits = Gauge(
-            "replay_rate_limit_wait_seconds", "Time spent waiting for rate limits", registry=r
+            "replay_rate_limit_waits", "Requests that waited for a rate-limit window", registry=r
         )
         self.clock_offset = Gauge(
             "replay_clock_offset_ms", "Venue clock minus local clock", registry=r

@@ -186,6 +186,7 @@ def test_metrics_scrape_and_json_logs(
     assert samples['replay_orders_total{kind="submitted"}'] == orders
     assert samples["replay_candle_to_order_seconds_count"] >= 1
     assert "replay_clock_offset_ms" in samples and "replay_position_lots" in samples
+    assert samples["replay_rate_limit_waits"] >= 0
     by_status = {k: v for k, v in samples.items() if k.startswith("replay_orders_by_status")}
     assert sum(by_status.values()) == orders
     lines = [json.loads(line) for line in daemon.tail().splitlines() if line.startswith("{")]

@@ -129,6 +129,10 @@ class RateLimiter:
         self._buckets: dict[str, WindowBucket] = {}
         self.ip = WindowBucket(max(1, int(IP_LIMIT * scale)), IP_WINDOW_S + margin_s, clock)
 
+    def total_waits(self) -> int:
+        """How often any request had to wait for its endpoint's window (for metrics)."""
+        return sum(b.waits for b in self._buckets.values())
+
     def bucket(self, path: str) -> WindowBucket:
         b = self._buckets.get(path)
         if b is None:
