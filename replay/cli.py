@@ -2,8 +2,9 @@
 
 Exit codes, for every command: 0 ok; 2 bad input (card, data, options, unknown
 session) with a one-paragraph message and no traceback; 1 an internal error, with
-its traceback and the session id; ``verify`` and ``diff`` also exit 1 when they
-find a divergence or a difference.
+its traceback and the session id; 130 interrupted (Ctrl-C: the session's log keeps
+everything up to there and is marked interrupted); ``verify`` and ``diff`` also exit
+1 when they find a divergence or a difference.
 """
 
 from __future__ import annotations
@@ -57,6 +58,12 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+def _interrupted() -> type[Exception]:
+    from replay.session import SessionInterrupted
+
+    return SessionInterrupted
+
+
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Map exceptions to the documented exit codes."""
 
@@ -66,6 +73,12 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except click.ClickException:
             raise
+        except KeyboardInterrupt:
+            click.echo("replay: interrupted", err=True)
+            sys.exit(130)
+        except _interrupted() as exc:
+            click.echo(f"replay: {exc}; the log keeps everything up to there", err=True)
+            sys.exit(130)
         except _input_errors() as exc:
             raise BadInput(str(exc)) from None
         except Exception:

@@ -264,3 +264,29 @@ def test_a_backtest_on_each_real_file(
     assert out["synthetic_data"] is False and out["candles"] > 1000 and out["trades"] > 0
     verified = invoke("verify", out["session_id"], "--store", str(tmp_path / "runs"))
     assert verified.exit_code == 0, verified.output
+
+
+def test_an_interrupted_run_exits_130_and_its_log_says_so(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    store = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from replay.cli import main; main()", "run", "--candles",
+         "3000000", "--store", str(store), "--session", "long", "--quiet"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until events are being written
+        time.sleep(0.5)
+        if (store / "data.mdb").exists() and (store / "data.mdb").stat().st_size > 10_000_000:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    listed = invoke("sessions", "--store", str(store), "--json")
+    row = json.loads(listed.output.splitlines()[0])
+    assert row["session"] == "long" and row["status"] == "interrupted" and row["events"] > 0
+    report = invoke("report", "long", "--store", str(store), "--out", str(tmp_path / "r"))
+    assert report.exit_code == 0  # an interrupted session still has a report
