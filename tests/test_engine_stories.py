@@ -535,3 +535,42 @@ def test_absurd_numbers_in_intents_are_refused_and_the_state_still_snapshots() -
         "unknown style 'sideways'",
     ]
     assert restore_state(snapshot_state(d.state), d.strategy).book.open == {}
+
+
+def test_rejected_entry_leaves_no_protection_behind() -> None:
+    d = Desk({0: [Intent("enter_long", qty=5, stop_loss=490_000, take_profit=510_000)]})
+    (entry,) = submits(d.close(PRICE))
+    assert entry.client_id in d.state.protect
+    d.feed(OrderRejected(d.now(), entry.client_id, "insufficient balance", 110007))
+    assert d.state.book.closed[entry.client_id].status == "Rejected"
+    assert d.state.protect == {} and d.state.position.qty == 0
+    assert submits(d.close(PRICE)) == []
+
+
+def test_refused_amend_is_not_retried_until_the_position_changes_again() -> None:
+    d = Desk({0: [Intent("enter_long", qty=4, stop_loss=490_000)], 2: [Intent("add", qty=2)]})
+    (entry,) = submits(d.close(PRICE))
+    d.accept(entry)
+    (stop,) = submits(d.fill(entry, 4, PRICE))
+    d.accept(stop)
+    d.close(PRICE)
+    (add,) = submits(d.close(PRICE))
+    d.accept(add)
+    d.fill(add, 1, PRICE)  # the stop must grow to 5: one amend goes out
+    (amend,) = of_type(d.derived, AmendOrder)
+    assert amend.qty == 5
+    d.feed(CommandRejected(d.now(), stop.client_id, "amend", "too late", 110001))
+    assert of_type(d.close(PRICE), AmendOrder) == []  # no blind retry on a candle
+    out = d.fill(add, 1, PRICE)  # the next change re-syncs to the new size
+    assert [a.qty for a in of_type(out, AmendOrder)] == [6]
+
+
+def test_venue_cancelling_a_reduce_only_stop_clears_it() -> None:
+    d = Desk({0: [Intent("enter_short", qty=3, stop_loss=505_000)]})
+    (entry,) = submits(d.close(PRICE))
+    d.accept(entry)
+    (stop,) = submits(d.fill(entry, 3, PRICE))
+    d.accept(stop)
+    d.cancelled(stop.client_id, "CancelByReduceOnly")
+    assert d.state.stop_id == "" and d.state.book.open == {}
+    assert d.state.book.closed[stop.client_id].status == "Deactivated"
