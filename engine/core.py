@@ -39,10 +39,12 @@ from engine.events import (
     SessionStarted,
     TransitionRejected,
 )
+from engine.execution import candle_work, fire_timers, order_closed
 from engine.hashing import state_hash
 from engine.intents import IntentProcessor
 from engine.orders import Order, TransitionError, VenueOrderEvent
 from engine.positions import apply_fill, apply_funding
+from engine.protection import sync_protection
 from engine.risk import check_daily_loss, roll_day
 from engine.state import EngineState, decode_state, encode_state
 from engine.strategy import Strategy
@@ -94,9 +96,9 @@ def step(state: EngineState, event: Event) -> list[Event]:
             state.last_close = event.close
             state.bars += 1
             if state.timers and state.timers[0].due <= ts:
-                state.proc.fire_timers(ts, out)
+                fire_timers(state, ts, out)
             if state.timeouts or state.trail:
-                state.proc.candle_work(ts, out)
+                candle_work(state, ts, out)
             if state.position.qty:
                 state.bars_in_trade += 1
                 if state.config.risk.daily_loss_limit_pct > 0:
@@ -156,9 +158,9 @@ def _on_venue_order(state: EngineState, ev: VenueOrderEvent, out: list[Event]) -
     if isinstance(res, TransitionError):
         _reject(out, ev.ts, res)
     elif not res.is_open:
-        state.proc.order_closed(res, ev.ts, out)
+        order_closed(state, res, ev.ts, out)
     elif type(ev) is OrderAccepted and (res.client_id in (state.stop_id, state.tp_id)):
-        state.proc.sync_protection(ev.ts, out)  # changes wanted while it was Requested
+        sync_protection(state, ev.ts, out)  # changes wanted while it was Requested
 
 
 def _on_fill(state: EngineState, ev: Fill, out: list[Event]) -> None:
@@ -171,7 +173,7 @@ def _on_fill(state: EngineState, ev: Fill, out: list[Event]) -> None:
     apply_fill(pos, ev.side, ev.qty, ev.price, ev.fee, state.notional_unit)
     state.proc.position_changed(before, ev.client_id, ev.ts, out)
     if not res.is_open:
-        state.proc.order_closed(res, ev.ts, out)
+        order_closed(state, res, ev.ts, out)
 
 
 def _on_command_rejected(state: EngineState, ev: CommandRejected, out: list[Event]) -> None:
@@ -222,7 +224,7 @@ def _on_heartbeat(state: EngineState, ev: Heartbeat, out: list[Event]) -> None:
     if ev.ts > state.ts:
         state.ts = ev.ts
     if state.timers and state.timers[0].due <= ev.ts:
-        state.proc.fire_timers(ev.ts, out)
+        fire_timers(state, ev.ts, out)
 
 
 _Handler = Callable[[EngineState, Event, list[Event]], None]
