@@ -171,7 +171,8 @@ def _html(view: AccountView, data: dict[str, Any], instr: Instrument) -> str:
     )
     fig.update_layout(height=900, template="plotly_white", showlegend=True)
     rows = "".join(
-        f"<tr><th>{key}</th><td>{_fmt(data.get(key))}</td></tr>" for key in SUMMARY_ORDER
+        f"<tr><th>{key.replace('_', ' ')}</th><td>{_fmt(data.get(key), key)}</td></tr>"
+        for key in SUMMARY_ORDER
     )
     chart = fig.to_html(full_html=False, include_plotlyjs=True)
     title = f"replay report — {data.get('session_id', '')}"
@@ -210,7 +211,23 @@ SUMMARY_ORDER = (
 )
 
 
-def _fmt(value: Any) -> str:
+PERCENT = frozenset(
+    {"total_return", "cagr", "max_drawdown", "win_rate", "exposure", "buy_and_hold_return"}
+)
+MONEY = frozenset({"initial_balance", "final_equity", "fees_paid", "funding_paid"})
+
+
+def _fmt(value: Any, key: str = "") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float) and key in PERCENT:
+        return (
+            f"{value:+.2%}"
+            if key in ("total_return", "cagr", "buy_and_hold_return")
+            else f"{value:.2%}"
+        )
+    if isinstance(value, float) and key in MONEY:
+        return f"{value:,.2f} USDT"
     if isinstance(value, float):
-        return f"{value:.4f}"
-    return "—" if value is None else str(value)
+        return f"{value:.2f}"
+    return str(value)

@@ -290,3 +290,33 @@ def test_an_interrupted_run_exits_130_and_its_log_says_so(tmp_path: Path) -> Non
     assert row["session"] == "long" and row["status"] == "interrupted" and row["events"] > 0
     report = invoke("report", "long", "--store", str(store), "--out", str(tmp_path / "r"))
     assert report.exit_code == 0  # an interrupted session still has a report
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(
+    _chromium() is None, reason="no Chromium here (apt-get install chromium enables this test)"
+)
+def test_the_report_renders_its_charts_in_headless_chromium(
+    session: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """The page's JavaScript runs offline and draws every chart (plotly's SVG roots)."""
+    _, out = session
+    html = Path(out["report"]["html"])
+    browser = _chromium()
+    assert browser is not None
+    dom = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run",
+         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
+         "--dump-dom", html.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    assert dom.count('class="main-svg"') >= 1  # plotly drew the figure
+    assert dom.count('class="trace scatter') == 6  # close, entries x2, exits, equity, drawdown
+    assert dom.count('class="ytick"') >= 3  # every subplot has a value axis
+    assert out["session_id"] in dom
