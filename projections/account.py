@@ -131,6 +131,7 @@ class AccountView:
             self.initial_balance = self.balance = event.initial_balance
 
     def _on_candle(self, c: CandleClosed) -> None:
+        """Mark the account at the close (the hot path of a backtest: kept inline)."""
         if c.timeframe != self.timeframe or self.instrument is None:
             return
         if self.candles == 0:
@@ -138,16 +139,17 @@ class AccountView:
             self.first_price = c.open
         self.candles += 1
         self.last_close_ms = c.close_ms
-        self.last_price = c.close
-        equity = self.balance + (
-            self.position.unrealized(c.close, self.instrument.notional_unit)
-            if self.position.qty
-            else 0
-        )
+        close = self.last_price = c.close
+        pos = self.position
+        q = pos.qty
+        equity = self.balance
+        if q:
+            value = (q if q > 0 else -q) * close * self.instrument.notional_unit
+            equity += value - pos.entry_value if q > 0 else pos.entry_value - value
         self.curve_ts.push(c.close_ms)
         self.curve_equity.push(equity)
-        self.curve_close.push(c.close)
-        self.curve_qty.push(self.position.qty)
+        self.curve_close.push(close)
+        self.curve_qty.push(q)
 
     def _on_fill(self, f: Fill) -> None:
         self._trade_fill(f.exec_id, f.ts, f.side, f.qty, f.price, f.fee)

@@ -92,21 +92,28 @@ def _split(values: np.ndarray, decimals: int) -> tuple[list[str], list[int], lis
 
 
 def _write_equity(path: Path, view: AccountView, instr: Instrument) -> None:
-    """One row per candle close, formatted exactly from integers (no Decimal per row)."""
+    """One row per candle close, formatted exactly from integers (no Decimal per row),
+    written in chunks so a million-candle curve never sits in memory as strings."""
     pd, qd = instr.price_decimals, instr.qty_decimals
     # Prices and quantities as integers of 10**-d units (exact for decimal grids).
     tick_units = int(instr.tick.scaleb(pd))
     lot_units = int(instr.step.scaleb(qd))
-    es, ew, ef = _split(view.curve_equity.array(), 8)
-    cs, cw, cf = _split(view.curve_close.array() * tick_units, pd)
-    qs, qw, qf = _split(view.curve_qty.array() * lot_units, qd)
-    rows = [
-        f"{t},{es[i]}{ew[i]}.{ef[i]:08d},{cs[i]}{cw[i]}.{cf[i]:0{pd}d},{qs[i]}{qw[i]}.{qf[i]:0{qd}d}\n"
-        for i, t in enumerate(view.curve_ts.array().tolist())
-    ]
+    ts_all = view.curve_ts.array()
+    eq_all = view.curve_equity.array()
+    close_all = view.curve_close.array() * tick_units
+    qty_all = view.curve_qty.array() * lot_units
     with path.open("w") as fh:
         fh.write("time_ms,equity,close,position\n")
-        fh.writelines(rows)
+        for lo in range(0, len(ts_all), 65_536):
+            hi = lo + 65_536
+            es, ew, ef = _split(eq_all[lo:hi], 8)
+            cs, cw, cf = _split(close_all[lo:hi], pd)
+            qs, qw, qf = _split(qty_all[lo:hi], qd)
+            fh.writelines(
+                f"{t},{es[i]}{ew[i]}.{ef[i]:08d},{cs[i]}{cw[i]}.{cf[i]:0{pd}d},"
+                f"{qs[i]}{qw[i]}.{qf[i]:0{qd}d}\n"
+                for i, t in enumerate(ts_all[lo:hi].tolist())
+            )
 
 
 def _thin(n: int) -> np.ndarray:

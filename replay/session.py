@@ -43,6 +43,7 @@ from replay import __version__
 from replay.cards import LoadedCard
 
 BATCH: Final = 8192
+_encoder: Final = msgspec.msgpack.Encoder()
 _COMMANDS: Final = (SubmitOrder, AmendOrder, CancelOrder)
 
 
@@ -127,11 +128,23 @@ def run_backtest(
 
         fold_input(started)
         n = 0
+        # The candle path of fold_input, inlined: it runs once per candle.
+        append, enc, mark = buf.append, _encoder.encode, folded.apply
+        venue_candle = venue.on_candle
         try:
             for candle in candles:
-                for ev in venue.on_candle(candle):
+                for ev in venue_candle(candle):
                     fold_input(ev)
-                fold_input(candle)
+                append(enc(candle))
+                mark(candle)
+                derived = step(state, candle)
+                if derived:
+                    for d in derived:
+                        append(enc(d))
+                    for d in derived:
+                        if isinstance(d, _COMMANDS):
+                            for answer in venue.on_command(d):
+                                fold_input(answer)
                 last_ts = candle.ts
                 if len(buf) >= BATCH:
                     flush()
