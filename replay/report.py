@@ -19,6 +19,8 @@ from typing import Any
 import msgspec
 import numpy as np
 import plotly.graph_objects as go
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from plotly.subplots import make_subplots
 
 from engine.instrument import MONEY_SCALE, Instrument
@@ -84,36 +86,33 @@ def _write_trades(path: Path, view: AccountView, instr: Instrument) -> None:
             )
 
 
-def _split(values: np.ndarray, decimals: int) -> tuple[list[str], list[int], list[int]]:
-    """Sign, whole part and fraction of integers counting 10**-decimals units (exact)."""
-    signs = np.where(values < 0, "-", "").tolist()
-    whole, frac = np.divmod(np.abs(values), 10**decimals)
-    return signs, whole.tolist(), frac.tolist()
+def _decimals(units: np.ndarray, scale: int) -> pa.Array:
+    """Integers counting 10**-scale units as an exact decimal column (no float, no Decimal):
+    each value becomes the 128-bit little-endian unscaled integer arrow stores."""
+    units = np.ascontiguousarray(units, dtype=np.int64)
+    wide = np.empty((len(units), 2), dtype=np.int64)
+    wide[:, 0] = units
+    wide[:, 1] = np.where(units < 0, -1, 0)  # sign extension of the high word
+    return pa.Array.from_buffers(pa.decimal128(38, scale), len(units), [None, pa.py_buffer(wide)])
 
 
 def _write_equity(path: Path, view: AccountView, instr: Instrument) -> None:
-    """One row per candle close, formatted exactly from integers (no Decimal per row),
-    written in chunks so a million-candle curve never sits in memory as strings."""
+    """One row per candle close, exact, written by arrow's CSV writer (a million rows in
+    well under a second)."""
     pd, qd = instr.price_decimals, instr.qty_decimals
-    # Prices and quantities as integers of 10**-d units (exact for decimal grids).
-    tick_units = int(instr.tick.scaleb(pd))
+    tick_units = int(instr.tick.scaleb(pd))  # a tick in 10**-pd units (exact for decimal grids)
     lot_units = int(instr.step.scaleb(qd))
-    ts_all = view.curve_ts.array()
-    eq_all = view.curve_equity.array()
-    close_all = view.curve_close.array() * tick_units
-    qty_all = view.curve_qty.array() * lot_units
-    with path.open("w") as fh:
-        fh.write("time_ms,equity,close,position\n")
-        for lo in range(0, len(ts_all), 65_536):
-            hi = lo + 65_536
-            es, ew, ef = _split(eq_all[lo:hi], 8)
-            cs, cw, cf = _split(close_all[lo:hi], pd)
-            qs, qw, qf = _split(qty_all[lo:hi], qd)
-            fh.writelines(
-                f"{t},{es[i]}{ew[i]}.{ef[i]:08d},{cs[i]}{cw[i]}.{cf[i]:0{pd}d},"
-                f"{qs[i]}{qw[i]}.{qf[i]:0{qd}d}\n"
-                for i, t in enumerate(ts_all[lo:hi].tolist())
-            )
+    table = pa.table(
+        {
+            "time_ms": view.curve_ts.array(),
+            "equity": _decimals(view.curve_equity.array(), 8),
+            "close": _decimals(view.curve_close.array() * tick_units, pd),
+            "position": _decimals(view.curve_qty.array() * lot_units, qd),
+        }
+    )
+    with path.open("wb") as fh:
+        fh.write(b"time_ms,equity,close,position\n")
+        pa_csv.write_csv(table, fh, pa_csv.WriteOptions(include_header=False))
 
 
 def _thin(n: int) -> np.ndarray:
