@@ -287,6 +287,7 @@ class Daemon:
             view.apply(event)
             if type(event) not in _DERIVED:
                 step(state, event)
+        LAST_SEQ[0] = self.last_seq
         self.writer = stream.writer(durable=True)
         self.snapshot_writer = snapshots.open_writer(self.store, self.opts.session)
         stream.set_meta("status", "running")
@@ -502,7 +503,7 @@ class Daemon:
     async def _append(self, events: Sequence[EventBase]) -> None:
         assert self.writer is not None and self.view is not None
         seqs = self.writer.append_many([encode(e) for e in events])
-        self.last_seq = seqs[-1]
+        self.last_seq = LAST_SEQ[0] = seqs[-1]
         self._since_snapshot += len(events)
         for e in events:
             self.view.apply(e)
@@ -607,8 +608,12 @@ async def fetch_recent_candles(venue: BybitVenue, n: int) -> list[CandleClosed]:
     return [msgspec.structs.replace(cd, backfill=True) for cd in candles]
 
 
+#: The newest seq the daemon appended (the JSON log formatter stamps it on every line).
+LAST_SEQ: list[int] = [0]
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line, with the session id and seq when known."""
+    """One JSON object per line, with the session id and the log's newest seq."""
 
     def __init__(self, session: str) -> None:
         super().__init__()
@@ -622,9 +627,7 @@ class JsonFormatter(logging.Formatter):
             "session": self.session,
             "msg": record.getMessage(),
         }
-        seq = getattr(record, "seq", None)
-        if seq is not None:
-            data["seq"] = seq
+        data["seq"] = getattr(record, "seq", LAST_SEQ[0])
         return json.dumps(data)
 
 

@@ -191,4 +191,6 @@ def test_metrics_scrape_and_json_logs(
     assert sum(by_status.values()) == orders
     lines = [json.loads(line) for line in daemon.tail().splitlines() if line.startswith("{")]
     assert lines and all(line["session"] == "metered" for line in lines)
+    seqs = [line["seq"] for line in lines]
+    assert seqs == sorted(seqs) and seqs[-1] > HISTORY  # each line says where the log was
     assert any("running" in line["msg"] for line in lines)
