@@ -120,6 +120,7 @@ class ViewState(msgspec.Struct):
     reported_drift: int | None
     reported_unsent: list[str]
     cancel_requested: list[str]
+    last_exec_ms: int = 0
 
 
 class ReconcileView:
@@ -133,6 +134,7 @@ class ReconcileView:
         self.reported_drift: int | None = None
         self.reported_unsent: set[str] = set()
         self.cancel_requested: set[str] = set()  # open orders a CancelOrder was logged for
+        self.last_exec_ms = 0  # venue time of the newest execution in the log
 
     def fold(self, events: Iterable[EventBase]) -> ReconcileView:
         for event in events:
@@ -149,6 +151,7 @@ class ReconcileView:
                 self.reported_drift,
                 sorted(self.reported_unsent),
                 sorted(self.cancel_requested),
+                self.last_exec_ms,
             )
         )
 
@@ -162,6 +165,7 @@ class ReconcileView:
         view.reported_drift = st.reported_drift
         view.reported_unsent = set(st.reported_unsent)
         view.cancel_requested = set(st.cancel_requested)
+        view.last_exec_ms = st.last_exec_ms
         return view
 
     def open_orders(self) -> list[LocalOrder]:
@@ -223,6 +227,7 @@ class ReconcileView:
         if exec_id in self.exec_ids:
             return
         self.exec_ids.add(exec_id)
+        self.last_exec_ms = max(self.last_exec_ms, event.ts)
         if isinstance(event, FundingPaid):
             return
         assert isinstance(event, Fill | Liquidated)

@@ -494,7 +494,7 @@ def _daemon_options(f: Callable[P, R]) -> Callable[P, R]:
             ),
             click.option(
                 "--warmup",
-                default=300,
+                default=1000,
                 show_default=True,
                 help="Closed candles back-filled at start.",
             ),

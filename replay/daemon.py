@@ -115,7 +115,7 @@ class DaemonOptions(msgspec.Struct, kw_only=True):
     cancel_on_exit: bool = False
     on_drift: str = "halt"  # halt | adopt
     reconcile_every_s: float = 60.0
-    warmup_candles: int = 300
+    warmup_candles: int = 1000
     metrics_port: int = 0  # 0 = off
     snapshot_every: int = 50_000  # events between engine snapshots (fast restart)
 
@@ -330,6 +330,13 @@ class Daemon:
         candles = await fetch_recent_candles(self.venue, self.opts.warmup_candles)
         await self.fold(candles)
         self.metrics.warmup.set(len(candles))
+        assert self.state is not None
+        if not self.state.is_warm():
+            log.warning(
+                "the strategy is not warm after %d back-filled candles: it will not trade until "
+                "every feature is (raise --warmup to start trading sooner)",
+                len(candles),
+            )
 
     async def _catch_up_candles(self) -> None:
         """Back-fill the closed candles missed while stopped or disconnected.
@@ -536,7 +543,10 @@ class Daemon:
         """Diff the log against a venue snapshot and append the corrections."""
         assert self.venue is not None and self.view is not None
         async with self._reconcile_lock:
-            snap: VenueSnapshot = await self.venue.snapshot(since_ms=None)
+            # Executions since the newest the log has, with a minute's margin (never all).
+            newest = self.view.last_exec_ms
+            since = newest - 60_000 if newest else None
+            snap: VenueSnapshot = await self.venue.snapshot(since_ms=since)
             lookups: dict[str, FinalStatus] = {}
             open_at_venue = {o.client_id for o in snap.open_orders}
             for order in self.view.open_orders():
@@ -592,19 +602,39 @@ def _final_status(found: dict[str, Any] | None) -> FinalStatus:
 
 
 async def fetch_recent_candles(venue: BybitVenue, n: int) -> list[CandleClosed]:
-    """The ``n`` most recent closed candles over REST, oldest first, flagged as backfill."""
+    """The ``n`` most recent closed candles over REST, oldest first, flagged as backfill.
+
+    Pages backwards 1000 at a time (Bybit's page size), newest first, until ``n`` are
+    collected or the venue has no older ones.
+    """
     from adapters.bybit.convert import candles_from_rest_kline
 
     assert venue.instrument is not None
     c = venue.config
-    result = await venue.rest.call(
-        "/v5/market/kline",
-        {"category": c.category, "symbol": c.symbol, "interval": c.interval, "limit": min(n, 1000)},
-    )
-    result.setdefault("interval", c.interval)
     now = venue.clock.now_ms()
-    candles = [cd for cd in candles_from_rest_kline(venue.instrument, result) if cd.close_ms <= now]
-    candles.sort(key=lambda cd: cd.open_ms)
+    got: dict[int, CandleClosed] = {}
+    end: int | None = None
+    while len(got) < n:
+        params: dict[str, Any] = {
+            "category": c.category,
+            "symbol": c.symbol,
+            "interval": c.interval,
+            "limit": min(1000, n - len(got) + 1),
+        }
+        if end is not None:
+            params["end"] = end
+        result = await venue.rest.call("/v5/market/kline", params)
+        result.setdefault("interval", c.interval)
+        page = [
+            cd for cd in candles_from_rest_kline(venue.instrument, result) if cd.close_ms <= now
+        ]
+        fresh = [cd for cd in page if cd.open_ms not in got]
+        if not fresh:
+            break
+        for cd in fresh:
+            got[cd.open_ms] = cd
+        end = min(cd.open_ms for cd in fresh) - 1
+    candles = sorted(got.values(), key=lambda cd: cd.open_ms)[-n:]
     return [msgspec.structs.replace(cd, backfill=True) for cd in candles]
 
 
