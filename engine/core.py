@@ -36,6 +36,7 @@ from engine.events import (
     OrderExpired,
     OrderRejected,
     OrderTriggered,
+    PositionDrift,
     SessionStarted,
     TransitionRejected,
 )
@@ -220,6 +221,15 @@ def _on_halt(state: EngineState, ev: Halt, out: list[Event]) -> None:
     state.proc.halt(ev.ts, out)
 
 
+def _on_drift(state: EngineState, ev: PositionDrift, out: list[Event]) -> None:
+    """Adopt the venue's position when the drift says so (see ``PositionDrift``)."""
+    if not ev.adopt or ev.symbol != state.symbol:
+        return
+    state.position.qty = ev.venue_qty
+    state.position.entry_value = ev.venue_entry_value if ev.venue_qty else 0
+    sync_protection(state, ev.ts, out)  # protective orders follow the adopted size
+
+
 def _on_heartbeat(state: EngineState, ev: Heartbeat, out: list[Event]) -> None:
     if ev.ts > state.ts:
         state.ts = ev.ts
@@ -241,4 +251,5 @@ _HANDLERS: Final[dict[type, _Handler]] = {
     Liquidated: _on_liquidated,  # type: ignore[dict-item]
     Halt: _on_halt,  # type: ignore[dict-item]
     Heartbeat: _on_heartbeat,  # type: ignore[dict-item]
+    PositionDrift: _on_drift,  # type: ignore[dict-item]
 }

@@ -378,13 +378,19 @@ class ExternalOrder(EventBase, frozen=True):
 
 
 class PositionDrift(EventBase, frozen=True):
-    """The venue's position disagrees with the log after all known fills."""
+    """The venue's position disagrees with the log after all known fills.
+
+    With ``adopt`` the engine takes the venue's quantity and cost basis as its position
+    (the balance is not touched); without it the drift is only recorded (the daemon
+    then halts trading).
+    """
 
     symbol: str
     local_qty: int
     venue_qty: int
     local_entry_value: int = 0
     venue_entry_value: int = 0
+    adopt: bool = False
 
 
 Event = Union[

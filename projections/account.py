@@ -26,6 +26,7 @@ from engine.events import (
     Fill,
     FundingPaid,
     Liquidated,
+    PositionDrift,
     SessionStarted,
 )
 from engine.instrument import Instrument
@@ -120,6 +121,11 @@ class AccountView:
             if self.open_trade is not None:
                 self.open_trade.funding += event.amount
                 self.open_trade.pnl -= event.amount
+        elif kind is PositionDrift:
+            assert isinstance(event, PositionDrift)
+            if event.adopt:  # the venue's position becomes the account's (no PnL booked)
+                self.position.qty = event.venue_qty
+                self.position.entry_value = event.venue_entry_value if event.venue_qty else 0
         elif kind is Liquidated:
             assert isinstance(event, Liquidated)
             self._trade_fill(event.exec_id, event.ts, event.side, event.qty, event.price, event.fee)

@@ -5,7 +5,9 @@ the log and folded, make the log agree with the venue:
 
 1. executions (fills, funding, liquidations) the venue has and the log does not, as
    the venue's own events, oldest first. Their ids are the venue's execution ids, so
-   reconciling twice appends nothing the second time;
+   reconciling twice appends nothing the second time. Only fills of orders this
+   session placed are appended: an account's other trading (another session, a
+   manual order) is not this session's history, and shows up as drift instead;
 2. for every order the log thinks is open: an ``OrderAccepted`` if the venue has it
    but the log still says Requested; ``OrderTriggered`` if the venue has triggered
    it; ``OrderAmended`` if qty/price/trigger differ; and if the venue no longer has
@@ -217,6 +219,8 @@ class ReconcileView:
         elif kind is PositionDrift:
             assert isinstance(event, PositionDrift)
             self.reported_drift = event.venue_qty
+            if event.adopt:
+                self.position_qty = event.venue_qty
         elif kind is ReconciliationCorrection:
             assert isinstance(event, ReconciliationCorrection)
             if event.kind == "unsent":
@@ -249,6 +253,7 @@ def reconcile(
     *,
     ts: int,
     lookups: Mapping[str, FinalStatus] | None = None,
+    adopt_drift: bool = False,
 ) -> list[EventBase]:
     """The correction events that bring ``local`` to the venue's truth (see module doc)."""
     out: list[EventBase] = []
@@ -261,6 +266,10 @@ def reconcile(
     for ex in executions:
         if ex.exec_id in local.exec_ids or ex.exec_id in seen:
             continue
+        if isinstance(ex, Fill) and ex.client_id not in local.orders:
+            continue  # another session's or a manual order: not ours to append (see drift)
+        if not isinstance(ex, Fill) and not local.exec_ids and not seen:
+            continue  # funding/liquidation before this session ever traded: not ours
         seen.add(ex.exec_id)
         if isinstance(ex, Fill):
             lo = local.orders.get(ex.client_id)
@@ -313,7 +322,11 @@ def reconcile(
                 ExternalOrder(ts, vo.venue_id, vo.client_id, vo.side, vo.qty, vo.price, vo.status)
             )
 
-    venue_qty = sum(p.qty for p in venue.positions if p.symbol == local.symbol)
+    mine = [p for p in venue.positions if p.symbol == local.symbol]
+    venue_qty = sum(p.qty for p in mine)
     if venue_qty != qty and local.reported_drift != venue_qty:
-        out.append(PositionDrift(ts, local.symbol, qty, venue_qty))
+        venue_value = sum(p.entry_value for p in mine)
+        out.append(
+            PositionDrift(ts, local.symbol, qty, venue_qty, 0, venue_value, adopt=adopt_drift)
+        )
     return out

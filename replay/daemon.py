@@ -554,7 +554,13 @@ class Daemon:
                     continue
                 found = await self.venue.lookup(order.client_id)
                 lookups[order.client_id] = _final_status(found)
-            corrections = reconcile(self.view, snap, ts=snap.ts, lookups=lookups)
+            corrections = reconcile(
+                self.view,
+                snap,
+                ts=snap.ts,
+                lookups=lookups,
+                adopt_drift=self.opts.on_drift == "adopt",
+            )
             self.venue.release_held()  # terminal events that waited for fills just appended
             if corrections:
                 log.info("reconcile (%s): %d corrections", why, len(corrections))

@@ -158,3 +158,37 @@ def test_an_open_order_the_venue_no_longer_knows_is_closed_as_vanished() -> None
     corrections = reconcile(fold(log), gone, ts=9, lookups={})
     assert corrections == [OrderCancelled(9, "s-0", "v-0", reason="VanishedAtVenue")]
     assert fold([*log, *corrections]).open_orders() == []
+
+
+def test_fills_of_orders_this_session_never_placed_are_not_adopted_but_show_as_drift() -> None:
+    """A fresh session on an account that traded yesterday must not import yesterday."""
+    yesterday = Fill(1, "other-1", "v-9", "x-9", SYMBOL, BUY, 100, 4, 1)
+    snapshot = VenueSnapshot(ts=9, positions=[PositionSnapshot(9, SYMBOL, 4, 0)], fills=[yesterday])
+    corrections = reconcile(fold([]), snapshot, ts=9)
+    assert corrections == [PositionDrift(9, SYMBOL, 0, 4)]
+
+
+def test_adopting_a_drift_makes_the_engine_and_the_view_hold_the_venues_position() -> None:
+    from engine.config import EngineConfig
+    from engine.core import new_state, step
+    from engine.events import SessionStarted
+    from engine.instrument import BTCUSDT
+    from engine.strategy import NullStrategy
+
+    snapshot = VenueSnapshot(ts=7, positions=[PositionSnapshot(7, SYMBOL, 9, 9 * 100 * 10_000)])
+    view = fold([])
+    drift = reconcile(view, snapshot, ts=7, adopt_drift=True)
+    assert drift == [PositionDrift(7, SYMBOL, 0, 9, 0, 9 * 100 * 10_000, adopt=True)]
+    view.fold(drift)
+    assert view.position_qty == 9 and reconcile(view, snapshot, ts=7, adopt_drift=True) == []
+
+    started = SessionStarted(0, "s", "demo", "", "", "emulator", BTCUSDT, "t", 10**12)
+    state = new_state(started, NullStrategy(), EngineConfig())
+    adopted = drift[0]
+    assert isinstance(adopted, PositionDrift)
+    step(state, adopted)
+    assert (state.position.qty, state.position.entry_value) == (9, 9 * 100 * 10_000)
+    assert state.balance == 10**12  # adopting books no profit or loss
+    unadopted = new_state(started, NullStrategy(), EngineConfig())
+    step(unadopted, PositionDrift(7, SYMBOL, 0, 9))
+    assert unadopted.position.qty == 0  # a recorded drift alone changes nothing
