@@ -153,6 +153,7 @@ class Daemon:
         self.view: ReconcileView | None = None
         self.last_seq = 0
         self.last_candle_open = -1  # open time of the newest execution candle in the log
+        self.last_candle_close = -1
         self.stopping = asyncio.Event()
         self.halt_requested = False
         self.signals = 0
@@ -315,7 +316,12 @@ class Daemon:
         stream = self.store.create_stream(
             self.opts.session,
             kind=started.mode,
-            meta={"status": "running", "card": self.card.source, "venue": started.venue},
+            meta={
+                "status": "running",
+                "card": self.card.source,
+                "venue": started.venue,
+                "start": _iso(started.ts),
+            },
         )
         self.writer = stream.writer(durable=True)
         self.snapshot_writer = snapshots.open_writer(self.store, self.opts.session)
@@ -461,7 +467,10 @@ class Daemon:
         await self.fold([SessionStopped(ts=self._now(), reason="signal")])
         self.save_snapshot()
         assert self.store is not None
-        self.store.stream(self.opts.session).set_meta("status", "stopped")
+        stream = self.store.stream(self.opts.session)
+        stream.set_meta("status", "stopped")
+        if self.last_candle_close >= 0:  # what `replay sessions` shows as the period's end
+            stream.set_meta("end", _iso(self.last_candle_close))
         log.info("session %s stopped cleanly at seq %d", self.opts.session, self.last_seq)
         return 0
 
@@ -473,6 +482,7 @@ class Daemon:
         for event in inputs:
             if isinstance(event, CandleClosed):
                 self.last_candle_open = max(self.last_candle_open, event.open_ms)
+                self.last_candle_close = max(self.last_candle_close, event.close_ms)
             derived = step(self.state, event)  # type: ignore[arg-type]
             await self._append([event, *derived])
             commands = [d for d in derived if isinstance(d, _COMMANDS)]
@@ -592,6 +602,12 @@ class Daemon:
             if type(event) is kind and getattr(event, "client_id", None) == client_id:
                 found = event
         return found
+
+
+def _iso(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _final_status(found: dict[str, Any] | None) -> FinalStatus:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -138,6 +139,10 @@ def test_a_restarted_daemon_resumes_its_session_and_a_halt_sticks(
     assert entries == []  # no new entries after the halt
     verified = CliRunner().invoke(cli, ["verify", "demo-2", "--store", str(store)])
     assert verified.exit_code == 0, verified.output
+    listed = CliRunner().invoke(cli, ["sessions", "--store", str(store), "--json"])
+    (row,) = [json.loads(line) for line in listed.output.splitlines()]  # snapshots hidden
+    assert row["session"] == "demo-2" and row["mode"] == "demo" and row["status"] == "stopped"
+    assert "?" not in row["period"]
 
 
 def _free_port() -> int:
