@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 from typing import Any
@@ -176,3 +177,41 @@ def test_handler_errors_do_not_kill_the_stream() -> None:
     asyncio.run(main())
     assert seen == [1, 2]
     assert server.auths == []  # public streams do not authenticate
+
+
+def test_a_connection_that_worked_reconnects_at_the_base_delay_however_often_it_is_cut() -> None:
+    """Six cuts of a healthy, subscribed stream: each reconnect waits the base delay, not an
+    ever-doubling one (which had grown to 14 s in a soak and starved the daemon)."""
+    server = ScriptedServer([[data("order", n)] for n in range(7)], close_after=set(range(6)))
+    connected_at: list[float] = []
+
+    async def main() -> None:
+        async with serve(server.handler, "127.0.0.1", 0) as srv:
+            port = srv.sockets[0].getsockname()[1]
+
+            async def hook(n: int) -> None:
+                connected_at.append(asyncio.get_running_loop().time())
+
+            stream = WsStream(
+                "private",
+                f"ws://127.0.0.1:{port}/v5/private",
+                ["order"],
+                lambda msg: None,
+                keys=ApiKeys(KEY, Secret(SECRET), "test"),
+                clock=ExchangeClock(),
+                on_connected=hook,
+                backoff=Backoff(0.2, 30.0, seed=1),
+                use_proxy=False,
+            )
+            stream.start()
+            try:
+                async with asyncio.timeout(30):
+                    while len(connected_at) < 7:
+                        await asyncio.sleep(0.01)
+            finally:
+                await stream.stop()
+
+    asyncio.run(main())
+    gaps = [b - a for a, b in itertools.pairwise(connected_at)]
+    # Doubling would wait 0.2 + 0.4 + ... + 6.4 = 12.6 s; the base delay ~1.2 s in all.
+    assert len(gaps) == 6 and max(gaps) < 1.0, gaps

@@ -109,13 +109,16 @@ class WsStream:
     async def _run(self) -> None:
         failures = 0
         while not self._stopping:
+            before = self.connections
             try:
                 await self._session()
                 failures = 0  # the connection worked for a while: start backoff afresh
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # any failure of one connection: log, back off, retry
-                failures += 1
+                # A connection that got subscribed and was later cut is a first failure,
+                # not one more in a row: only failed attempts grow the backoff.
+                failures = 1 if self.connections > before else failures + 1
                 log.warning("%s stream: %s: %s", self.name, type(exc).__name__, exc)
             self.subscribed.clear()
             if self._stopping:
