@@ -50,7 +50,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -99,6 +99,8 @@ log = logging.getLogger("replay.daemon")
 
 _DERIVED: Final = frozenset(DERIVED_TYPES)
 TRACE: Final = bool(os.environ.get("REPLAY_TRACE"))
+RETRY_PAUSE_S: Final = 1.0  # after a failed reconciliation or back-fill, before going on
+START_ATTEMPTS: Final = 6
 _EXECUTIONS: Final = (Fill, FundingPaid, Liquidated)
 _COMMANDS: Final = (SubmitOrder, AmendOrder, CancelOrder)
 _CLOSED_STATUSES: Final = {"Filled", "Cancelled", "Rejected", "Deactivated"}
@@ -219,7 +221,7 @@ class Daemon:
         assert self.venue.spec is not None
         if not resumed:
             await self._start_session(self.venue)
-        await self.reconcile("start")
+        await self._reconcile_at_start()
         if resumed:
             await self._catch_up_candles()
         else:
@@ -371,13 +373,15 @@ class Daemon:
                 await self.fold([Halt(ts=self._now(), reason="operator", source="replay halt")])
             if self._pending_candles:
                 self._pending_candles = False
-                await self._catch_up_candles()
+                if not await self._attempt("candle back-fill", self._catch_up_candles):
+                    self._pending_candles = True
             if self._pending_reconcile:
                 self._pending_reconcile = False
-                await self.reconcile("reconnect")
+                if not await self._attempt("reconciliation", self.reconcile, "reconnect"):
+                    self._pending_reconcile = True
             if time.monotonic() >= next_reconcile:
                 next_reconcile = time.monotonic() + self.opts.reconcile_every_s
-                await self.reconcile("timer")
+                await self._attempt("reconciliation", self.reconcile, "timer")
             # One pending read, kept across idle ticks: cancelling an async generator's
             # __anext__ would finalise the generator and end the stream.
             pending: asyncio.Future[Event] = getter or asyncio.ensure_future(events.__anext__())
@@ -432,6 +436,30 @@ class Daemon:
             if isinstance(event, CandleClosed) and event.open_ms <= self.last_candle_open:
                 continue
             await self.fold([event])
+
+    async def _attempt(self, what: str, job: Callable[..., Awaitable[None]], *args: Any) -> bool:
+        """Run ``job``; a venue that cannot be reached now is no reason to stop trading.
+
+        Returns False (after logging) when the job failed; the caller retries it later.
+        """
+        try:
+            await job(*args)
+        except Exception as exc:
+            log.warning("%s failed, will retry: %s: %s", what, type(exc).__name__, exc)
+            await asyncio.sleep(RETRY_PAUSE_S)
+            return False
+        return True
+
+    async def _reconcile_at_start(self) -> None:
+        """Nothing is traded before the log agrees with the venue: retry, then give up."""
+        for attempt in range(START_ATTEMPTS):
+            if await self._attempt("reconciliation at start", self.reconcile, "start"):
+                return
+            await asyncio.sleep(min(30.0, 2.0**attempt))
+        raise RuntimeError(
+            f"could not reconcile with the venue after {START_ATTEMPTS} attempts; "
+            "nothing was traded (restart when the venue answers)"
+        )
 
     def _is_duplicate(self, event: EventBase) -> bool:
         """Transport duplicates never reach the log: an execution already logged, or an
