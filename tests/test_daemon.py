@@ -199,3 +199,31 @@ def test_metrics_scrape_and_json_logs(
     seqs = [line["seq"] for line in lines]
     assert seqs == sorted(seqs) and seqs[-1] > HISTORY  # each line says where the log was
     assert any("running" in line["msg"] for line in lines)
+
+
+def test_a_second_signal_exits_at_once_and_the_log_stays_whole(
+    emulator_factory: Callable[..., EmulatorHandle], card_5m: Path, tmp_path: Path
+) -> None:
+    import signal
+
+    emulator = emulator_factory(history=HISTORY)
+    store = tmp_path / "live"
+    daemon = DaemonProcess(emulator, card_5m, store, "twice", "--warmup", str(HISTORY))
+    try:
+        daemon.wait_warm(HISTORY)
+        daemon.play(30)
+        daemon.proc.send_signal(signal.SIGTERM)
+        daemon.proc.send_signal(signal.SIGTERM)
+        code = daemon.proc.wait(20)
+    finally:
+        daemon.kill()
+    assert code in (0, 130)  # 130: the second signal cut the clean stop short
+    verified = CliRunner().invoke(cli, ["verify", "twice", "--store", str(store)])
+    assert verified.exit_code == 0, verified.output
+    again = DaemonProcess(emulator, card_5m, store, "twice")
+    try:
+        again.wait_running()
+        again.play(5)
+        assert again.stop() == 0
+    finally:
+        again.kill()
