@@ -163,7 +163,6 @@ class Daemon:
         self.metrics = DaemonMetrics(opts.metrics_port)
         self._reconcile_lock = asyncio.Lock()
         self._pending_reconcile = False
-        self._pending_candles = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -174,11 +173,7 @@ class Daemon:
                 loop.add_signal_handler(sig, self._on_stop_signal, sig)
             loop.add_signal_handler(signal.SIGUSR1, self._on_halt_signal)
         except (RuntimeError, ValueError):
-            log.warning("not on the main thread: no signal handlers (stop with stop())")
-
-    def stop(self) -> None:
-        """Ask the loop to stop, as the first SIGTERM would (thread-safe via call_soon)."""
-        self.stopping.set()
+            log.warning("not on the main thread: no signal handlers")
 
     def _on_stop_signal(self, sig: int) -> None:
         self.signals += 1
@@ -222,10 +217,13 @@ class Daemon:
         if not resumed:
             await self._start_session(self.venue)
         await self._reconcile_at_start()
-        if resumed:
-            await self._catch_up_candles()
-        else:
+        if not resumed:
             await self._warm_up()
+        # From here the adapter back-fills whatever the log lacks: now (candles missed while
+        # stopped) and after every public reconnect; such candles are folded, not traded.
+        self.venue.candles_logged_up_to(self.last_candle_open)
+        if resumed:
+            await self._attempt("candle back-fill", self.venue.backfill_candles)
         log.info("session %s running (seq %d)", self.opts.session, self.last_seq)
         return await self._loop()
 
@@ -346,19 +344,6 @@ class Daemon:
                 len(candles),
             )
 
-    async def _catch_up_candles(self) -> None:
-        """Back-fill the closed candles missed while stopped or disconnected.
-
-        They are folded (features stay exact) but flagged ``backfill``: no intent is acted
-        on from a candle that was not seen live.
-        """
-        assert self.venue is not None
-        recent = await fetch_recent_candles(self.venue, 1000)
-        missed = [c for c in recent if c.open_ms > self.last_candle_open]
-        if missed:
-            log.info("back-filling %d candles missed while stopped", len(missed))
-            await self.fold(missed)
-
     # ------------------------------------------------------------------ the loop
 
     async def _loop(self) -> int:
@@ -371,10 +356,6 @@ class Daemon:
                 self.halt_requested = False
                 halt_file(self.opts.store, self.opts.session).unlink(missing_ok=True)
                 await self.fold([Halt(ts=self._now(), reason="operator", source="replay halt")])
-            if self._pending_candles:
-                self._pending_candles = False
-                if not await self._attempt("candle back-fill", self._catch_up_candles):
-                    self._pending_candles = True
             if self._pending_reconcile:
                 self._pending_reconcile = False
                 if not await self._attempt("reconciliation", self.reconcile, "reconnect"):
@@ -574,8 +555,6 @@ class Daemon:
     def _on_reconnect(self, stream: str, n: int) -> None:
         self.metrics.reconnects.labels(stream=stream).inc()
         self._pending_reconcile = True
-        if stream == "public":
-            self._pending_candles = True
 
     async def reconcile(self, why: str) -> None:
         """Diff the log against a venue snapshot and append the corrections."""

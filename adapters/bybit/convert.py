@@ -417,6 +417,12 @@ class StreamConverter:
         """Open time of the newest candle emitted for (symbol, timeframe), if any."""
         return self._last_candle.get((symbol, timeframe))
 
+    def seen_candle(self, symbol: str, timeframe: str, open_ms: int) -> None:
+        """The consumer already has candles up to ``open_ms`` (from its log, after a restart):
+        back-fills start after it and nothing at or before it is emitted again."""
+        key = (symbol, timeframe)
+        self._last_candle[key] = max(open_ms, self._last_candle.get(key, -1))
+
     def backfill(self, candles: list[CandleClosed]) -> list[Event]:
         """REST candles (oldest first) that are newer than anything emitted, in order."""
         out: list[Event] = []

@@ -284,6 +284,12 @@ class BybitVenue:
             if found is not None:
                 self._emit_all(conv.order(found))
 
+    def candles_logged_up_to(self, open_ms: int) -> None:
+        """Tell the venue the consumer's log already holds candles up to ``open_ms``, so
+        ``backfill_candles`` (and the one after every public reconnect) starts after it."""
+        c = self.config
+        self._conv().seen_candle(c.symbol, c.timeframe, open_ms)
+
     async def backfill_candles(self) -> None:
         conv, inst, c = self._conv(), self._inst(), self.config
         last = conv.last_candle_open(inst.symbol, c.timeframe)
