@@ -70,11 +70,6 @@ def money_to_str(money: int) -> str:
     return _from_steps(money, _MONEY_QUANTUM)
 
 
-def money_to_float(money: int) -> float:
-    """For reports only: never feed the result back into accounting."""
-    return money / MONEY_SCALE
-
-
 def rate_from_str(value: str | Decimal | float) -> int:
     """A rate such as "0.00055" to 1e-8 units, rounding half-even at the 8th decimal."""
     return _to_steps("rate", str(value), _MONEY_QUANTUM, "ROUND_HALF_EVEN")
@@ -145,10 +140,6 @@ class Instrument:
     def notional(self, ticks: int, lots: int) -> int:
         """Money value of ``lots`` at ``ticks`` (exact)."""
         return ticks * lots * self.notional_unit
-
-    def value_to_money(self, value: str | Decimal, rounding: str | None = None) -> int:
-        """A quote-currency amount (e.g. Bybit ``execValue``) to money units."""
-        return money_from_str(value, rounding)
 
 
 # Bybit linear BTCUSDT filters (from instruments-info), the default instrument.
