@@ -69,7 +69,17 @@ def _write_trades(path: Path, view: AccountView, instr: Instrument) -> None:
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(
-            ["side", "entry_time", "entry_price", "exit_time", "exit_price", "qty", "pnl", "fees"]
+            [
+                "side",
+                "entry_time",
+                "entry_price",
+                "exit_time",
+                "exit_price",
+                "qty",
+                "pnl",
+                "fees",
+                "duration_min",
+            ]
         )
         for t in view.trades:
             w.writerow(
@@ -82,6 +92,7 @@ def _write_trades(path: Path, view: AccountView, instr: Instrument) -> None:
                     instr.lots_to_qty(t.qty),
                     f"{t.pnl / MONEY_SCALE:.8f}",
                     f"{t.fees / MONEY_SCALE:.8f}",
+                    f"{t.duration_ms / 60_000:g}",
                 ]
             )
 

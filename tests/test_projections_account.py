@@ -1,5 +1,6 @@
 """The account projection tells trades, balance and equity the way a trader would count them."""
 
+import itertools
 from decimal import Decimal
 
 import numpy as np
@@ -180,3 +181,23 @@ def test_money_is_conserved_across_any_fills(fills: list[tuple[str, int, int, in
     assert view.balance == view.initial_balance + pos.realized - pos.fees
     open_pnl = view.open_trade.pnl if view.open_trade else 0
     assert sum(t.pnl for t in view.trades) + open_pnl == pos.realized - pos.fees
+
+
+def test_sharpe_and_sortino_follow_the_documented_daily_convention() -> None:
+    """Daily closes (last point of each UTC day), simple returns, sqrt(365), rf = 0."""
+    import math
+    import statistics
+
+    from projections.metrics import DAY_MS, sharpe_sortino
+
+    day_closes = [100.0, 103.0, 101.0, 104.0, 102.0, 108.0]
+    ts, eq = [], []
+    for d, close in enumerate(day_closes):  # two points a day; only the day's last counts
+        ts += [d * DAY_MS + 1_000, d * DAY_MS + 80_000_000]
+        eq += [close * 0.5, close]
+    rets = [b / a - 1 for a, b in itertools.pairwise(day_closes)]
+    mean = statistics.fmean(rets)
+    sharpe = mean / statistics.stdev(rets) * math.sqrt(365)
+    downside = math.sqrt(sum(min(r, 0.0) ** 2 for r in rets) / len(rets))
+    got = sharpe_sortino(np.array(ts, dtype=np.int64), np.array(eq))
+    assert got == pytest.approx((sharpe, mean / downside * math.sqrt(365)))

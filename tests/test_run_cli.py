@@ -51,6 +51,11 @@ def test_run_writes_a_session_and_a_report_that_agree(session: tuple[Path, dict]
     with report["trades"].open() as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == out["trades"]
+    from datetime import datetime
+
+    for row in rows[:20]:  # minutes between entry and exit, as the times say
+        held = datetime.fromisoformat(row["exit_time"]) - datetime.fromisoformat(row["entry_time"])
+        assert float(row["duration_min"]) == held.total_seconds() / 60
     # Closed trades' PnL adds up to the equity change when the run ends flat, or close to it.
     with report["equity"].open() as fh:
         equity = list(csv.DictReader(fh))
