@@ -15,7 +15,7 @@ the venue's bar of the same name and move indicators by an amount no one can che
 from __future__ import annotations
 
 import re
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 _TF_RE: Final = re.compile(r"^([1-9][0-9]*)([mhdw])$")
 _UNIT_MS: Final = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
@@ -119,42 +119,30 @@ class Resampler:
             self.on_bar(close_ms, self.o, self.h, self.l, self.c, self.v)
         return True
 
+    #: The state, in snapshot order (the callback is wiring, not state).
+    STATE: ClassVar[tuple[str, ...]] = (
+        "bucket",
+        "valid",
+        "last_close",
+        "o",
+        "h",
+        "l",
+        "c",
+        "v",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "bar_close_ms",
+        "bars",
+    )
+
     def snapshot(self) -> list[Any]:
-        """State as builtins (the callback is wiring, not state)."""
-        return [
-            self.bucket,
-            self.valid,
-            self.last_close,
-            self.o,
-            self.h,
-            self.l,
-            self.c,
-            self.v,
-            self.open,
-            self.high,
-            self.low,
-            self.close,
-            self.volume,
-            self.bar_close_ms,
-            self.bars,
-        ]
+        """State as builtins."""
+        return [getattr(self, name) for name in self.STATE]
 
     def restore(self, state: list[Any]) -> None:
         """Inverse of ``snapshot``."""
-        (
-            self.bucket,
-            self.valid,
-            self.last_close,
-            self.o,
-            self.h,
-            self.l,
-            self.c,
-            self.v,
-            self.open,
-            self.high,
-            self.low,
-            self.close,
-            self.volume,
-            self.bar_close_ms,
-            self.bars,
-        ) = state
+        for name, value in zip(self.STATE, state, strict=True):
+            setattr(self, name, value)
