@@ -4,7 +4,9 @@ Exit codes, for every command: 0 ok; 2 bad input (card, data, options, unknown
 session) with a one-paragraph message and no traceback; 1 an internal error, with
 its traceback and the session id; 130 interrupted (Ctrl-C: the session's log keeps
 everything up to there and is marked interrupted); ``verify`` and ``diff`` also exit
-1 when they find a divergence or a difference.
+1 when they find a divergence or a difference; 3 (``replay.errors.EXIT_CORRUPT``) the
+store is damaged or a session's hash chain does not match its records (tampering):
+``report``/``inspect``/``diff`` refuse to read it, ``sessions`` lists it as TAMPERED.
 """
 
 from __future__ import annotations
@@ -64,6 +66,12 @@ def _interrupted() -> type[Exception]:
     return SessionInterrupted
 
 
+def _corrupt() -> type[Exception]:
+    from eventstore import LogCorruptError
+
+    return LogCorruptError
+
+
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Map exceptions to the documented exit codes."""
 
@@ -81,6 +89,11 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             sys.exit(130)
         except _input_errors() as exc:
             raise BadInput(str(exc)) from None
+        except _corrupt() as exc:
+            from replay.errors import EXIT_CORRUPT
+
+            click.echo(f"replay: {exc}; refusing to read it (see `replay verify`)", err=True)
+            sys.exit(EXIT_CORRUPT)
         except Exception:
             ctx = click.get_current_context(silent=True)
             session = (ctx.meta.get("session_id") if ctx else None) or "-"
@@ -259,12 +272,22 @@ def run(
 @handle_errors
 def sessions(store_dir: Path, as_json: bool) -> None:
     """List the sessions in a store."""
+    from eventstore import LogCorruptError
+    from eventstore.checked import check_stream
+    from replay.errors import EXIT_CORRUPT
+
     store = _open_store(store_dir)
     rows = []
+    broken = []
     for info in store.streams():
         if info.kind == "snapshots":
             continue  # the daemon's restart snapshots, not a session
         meta = dict(info.meta)
+        try:
+            check_stream(store, info.name)
+        except LogCorruptError as exc:
+            broken.append(str(exc))
+            meta["status"] = "TAMPERED"
         rows.append(
             {
                 "session": info.name,
@@ -279,16 +302,20 @@ def sessions(store_dir: Path, as_json: bool) -> None:
     if as_json:
         for row in rows:
             _echo_json(row)
-        return
-    from rich.console import Console
-    from rich.table import Table
+    else:
+        from rich.console import Console
+        from rich.table import Table
 
-    table = Table(title=f"sessions in {store_dir}")
-    for col in ("session", "mode", "card", "period", "events", "fingerprint", "status"):
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*(str(row[c]) if c != "fingerprint" else row[c][:16] for c in row))
-    Console().print(table)
+        table = Table(title=f"sessions in {store_dir}")
+        for col in ("session", "mode", "card", "period", "events", "fingerprint", "status"):
+            table.add_column(col, overflow="fold")
+        for row in rows:
+            table.add_row(*(str(row[c]) if c != "fingerprint" else row[c][:16] for c in row))
+        Console().print(table)
+    for reason in broken:
+        click.echo(f"replay: WARNING: {reason}; its events do not match its fingerprint", err=True)
+    if broken:
+        sys.exit(EXIT_CORRUPT)
 
 
 # ------------------------------------------------------------------------- inspect

@@ -28,6 +28,7 @@ from engine.events import (
 )
 from engine.instrument import Instrument
 from eventstore import EventStore, LogCorruptError
+from eventstore.checked import check_stream
 from replay.cards import load_card_text
 
 _DERIVED = frozenset(DERIVED_TYPES)
@@ -52,7 +53,10 @@ class VerifyResult(msgspec.Struct):
 
 
 def read_session(store: EventStore, session_id: str) -> Iterator[tuple[int, EventBase]]:
-    """Decode a stream's records; undecodable bytes are a ``LogCorruptError`` naming the seq."""
+    """Decode a stream's records once its hash chain checks (``eventstore.checked``: cached
+    while the store is unchanged); a broken chain or undecodable bytes are a
+    ``LogCorruptError`` naming the seq."""
+    check_stream(store, session_id)
     stream = store.stream(session_id)
     for seq, raw in stream.read():
         try:
