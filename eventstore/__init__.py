@@ -14,9 +14,10 @@ never rewritten:
   raw lmdb error or a crash.
 
 Module map: ``store`` (EventStore), ``stream`` (Stream, reads), ``writer`` (Writer),
-``chain`` (fingerprints), ``lock`` (single writer), ``env`` (the shared environment,
-lmdb error translation), ``filecheck``/``trust`` (checks before mapping a file),
-``layout`` (keys, databases, stream records), ``errors``.
+``chain`` (fingerprints), ``checked`` (chain checks for readers, cached), ``lock``
+(single writer), ``env`` (the shared environment, lmdb error translation),
+``filecheck``/``trust`` (checks before mapping a file), ``layout`` (keys, databases,
+stream records), ``errors``.
 """
 
 from eventstore.chain import GENESIS, LINK

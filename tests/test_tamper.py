@@ -159,3 +159,8 @@ def test_any_commit_invalidates_the_cache(tmp_path: Path) -> None:
         es.stream("s").set_meta("note", "x")
         again = check_stream(es, "s")
         assert not again.cached and again.fingerprint == first.fingerprint
+
+
+def test_diff_refuses_a_tampered_session(store: Path) -> None:
+    result = invoke("diff", "clean", "victim", "--store", str(store))
+    assert result.exit_code == EXIT_CORRUPT and "'victim'" in result.output
