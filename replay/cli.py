@@ -176,6 +176,10 @@ def _open_store(path: Path, *, create: bool = False) -> Any:
     show_default=True,
     help="What to do with missing bars.",
 )
+@click.option(
+    "--timeframe",
+    help="Run the card at this execution timeframe (e.g. 15m); finer data is resampled.",
+)
 @click.option("--drop-last", is_flag=True, help="Drop the last candle (still open when saved).")
 @click.option(
     "--round-prices",
@@ -209,6 +213,7 @@ def run(
     end: str | None,
     stamps: str,
     gaps: str,
+    timeframe: str | None,
     drop_last: bool,
     round_prices: bool,
     seed: int,
@@ -231,6 +236,7 @@ def run(
         end_ms=_parse_day(end, "end"),
         stamps=stamps,
         gaps=gaps,
+        timeframe=timeframe,
         drop_last=drop_last,
         round_prices=round_prices,
         seed=seed,

@@ -14,8 +14,9 @@ from typing import Final
 
 import numpy as np
 
+from engine.timeframes import timeframe_label
+
 from .raw import I64, RawCandles
-from .timeframes import timeframe_label
 
 GAP_POLICIES: Final = ("fail", "fill", "skip")
 

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from engine.events import InstrumentSpec
 from engine.instrument import Instrument
+from engine.timeframes import TimeframeError, timeframe_label, timeframe_ms
 
 from .bybit_json import read_bybit_json
 from .checks import (
@@ -38,7 +39,6 @@ from .errors import DataError
 from .parquet import exact_columns, exact_meta, is_exact, raw_from_table, read_parquet_table
 from .raw import I64, RawCandles
 from .series import CandleSeries
-from .timeframes import TimeframeError, timeframe_label, timeframe_ms
 from .units import prices_to_ticks, turnover_to_money, volume_to_lots
 
 FORMATS: Final = ("csv", "bybit-json", "parquet")

@@ -1,0 +1,188 @@
+"""Candle files at another timeframe than the card's: one parser, exact resampling, --timeframe."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner, Result
+
+from adapters.historical import CandleSeries, DataError, generate, load_candles, write_csv
+from adapters.historical.resample import resample
+from engine.events import (
+    AmendOrder,
+    CancelOrder,
+    IntentEmitted,
+    SessionStarted,
+    SubmitOrder,
+    encode,
+)
+from engine.instrument import BTCUSDT, Instrument
+from eventstore import EventStore
+from replay.cli import cli
+from replay.verify import read_session
+from tests.cards import ma_cross_card
+
+INST = Instrument(BTCUSDT)
+# ../shared/data next to the repo (a worktree sits one level deeper: ../../shared/data).
+_HERE = Path(__file__).resolve().parents
+SHARED = (
+    next((p for p in (_HERE[2] / "shared", _HERE[3] / "shared") if p.exists()), _HERE[2] / "shared")
+    / "data"
+    / "crypto"
+)
+ORDER_EVENTS = (IntentEmitted, SubmitOrder, AmendOrder, CancelOrder)
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def run_json(store: Path, *args: str) -> dict:
+    result = invoke("run", "--store", str(store), "--json", "--no-report", *args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def session_events(store: Path, session_id: str) -> list[bytes]:
+    with EventStore(store) as s:
+        return [encode(e) for _, e in read_session(s, session_id)]
+
+
+def native_5m(one: CandleSeries) -> CandleSeries:
+    """5m bars built independently of the resampler: reshape aligned 1m bars by five."""
+    assert one.start_ms % 300_000 == 0 and len(one) % 5 == 0
+
+    def rows(col: np.ndarray) -> np.ndarray:
+        return col.reshape(-1, 5)
+
+    return CandleSeries(
+        one.instrument,
+        "5m",
+        open_ms=rows(one.open_ms)[:, 0],
+        close_ms=rows(one.close_ms)[:, -1],
+        open=rows(one.open)[:, 0],
+        high=rows(one.high).max(axis=1),
+        low=rows(one.low).min(axis=1),
+        close=rows(one.close)[:, -1],
+        volume=rows(one.volume).sum(axis=1),
+        turnover=rows(one.turnover).sum(axis=1),
+    )
+
+
+# ------------------------------------------------------------------- one parser
+
+
+def test_one_timeframe_parser_for_cards_files_and_the_engine() -> None:
+    import adapters.historical as historical
+    from engine import state, timeframes
+
+    assert historical.timeframe_ms is timeframes.tf_ms
+    assert timeframes.tf_ms("60") == timeframes.tf_ms("1h") == 3_600_000  # Bybit interval
+    assert timeframes.tf_ms("D") == 86_400_000 and timeframes.tf_ms("30s") == 30_000
+    assert timeframes.is_timeframe("15m") and not timeframes.is_timeframe("60")
+    assert not timeframes.is_timeframe("30s")  # a card runs on minutes or slower
+    with pytest.raises(timeframes.TimeframeError, match=r"'7x'.*expected e\.g\. 1m"):
+        timeframes.tf_ms("7x")
+    with pytest.raises(state.StateError, match="unknown timeframe '0m'"):
+        state.timeframe_ms("0m")
+    assert not (Path(historical.__file__).parent / "timeframes.py").exists()
+
+
+# -------------------------------------------------------------------- resampling
+
+
+def test_resampling_1m_gives_the_bars_of_native_5m_data() -> None:
+    one = generate(seed=3, n=3000)
+    five, done = resample(one, "5m")
+    assert five.equals(native_5m(one))
+    assert (done.source_timeframe, done.timeframe, done.bars, done.dropped) == ("1m", "5m", 600, 0)
+
+
+def test_a_bar_the_data_covers_only_in_part_is_dropped_and_counted() -> None:
+    one = generate(seed=3, n=3000).take(slice(2, 2998))  # starts and ends mid-bar
+    five, done = resample(one, "5m")
+    assert len(five) == 598 and done.dropped == 2
+    assert five.start_ms == one.start_ms + 3 * 60_000  # the first complete bar
+
+
+def test_coarser_or_misaligned_data_is_refused() -> None:
+    five, _ = resample(generate(seed=3, n=600), "5m")
+    with pytest.raises(DataError, match="coarser than the 1m bars"):
+        resample(five, "1m")
+    with pytest.raises(DataError, match="not a whole multiple of the 7m bars"):
+        resample(five, "7m")
+
+
+def test_resampled_1m_file_and_native_5m_file_give_the_same_orders(tmp_path: Path) -> None:
+    one = generate(seed=11, n=12_000)
+    write_csv(one, tmp_path / "one.csv")
+    write_csv(native_5m(one), tmp_path / "five.csv")
+    card = ma_cross_card(tmp_path, fast=5, slow=20, timeframe="5m")
+    # The same session id in two stores: order link ids are derived from it.
+    a = run_json(tmp_path / "a", str(card), "--data", str(tmp_path / "one.csv"), "--session", "s")
+    b = run_json(tmp_path / "b", str(card), "--data", str(tmp_path / "five.csv"), "--session", "s")
+    assert a["resampled"] == "resampled 1m -> 5m: 2400 bars" and b["resampled"] == ""
+    with EventStore(tmp_path / "a") as s:
+        orders_a = [encode(e) for _, e in read_session(s, "s") if isinstance(e, ORDER_EVENTS)]
+    with EventStore(tmp_path / "b") as s:
+        orders_b = [encode(e) for _, e in read_session(s, "s") if isinstance(e, ORDER_EVENTS)]
+    assert len(orders_a) > 20 and a["trades"] > 5
+    assert orders_a == orders_b
+    # The venue sees the same 5m bars either way, so the whole log is the same (fills too).
+    assert session_events(tmp_path / "a", "s") == session_events(tmp_path / "b", "s")
+    assert a["fingerprint"] == b["fingerprint"]
+
+
+def test_run_timeframe_runs_a_1m_card_at_5m_and_verify_agrees(tmp_path: Path) -> None:
+    card = ma_cross_card(tmp_path, timeframe="1m")
+    store = tmp_path / "runs"
+    out = run_json(store, str(card), "--candles", "3000", "--timeframe", "5m", "--session", "s")
+    assert out["candles"] == 600 and out["timeframe"] == "5m"
+    with EventStore(store) as s:
+        started = next(e for _, e in read_session(s, "s"))
+    assert isinstance(started, SessionStarted) and started.timeframe == "5m"
+    verified = invoke("verify", "s", "--store", str(store))
+    assert verified.exit_code == 0, verified.output
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--timeframe", "7x"], "--timeframe is not a timeframe"),
+        (["--timeframe", "30s"], "--timeframe is not a timeframe"),
+    ],
+)
+def test_bad_timeframe_exits_2(tmp_path: Path, args: list[str], needle: str) -> None:
+    card = ma_cross_card(tmp_path)
+    result = invoke("run", str(card), "--store", str(tmp_path / "r"), "--candles", "600", *args)
+    assert result.exit_code == 2 and needle in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_coarser_file_than_the_card_exits_2(tmp_path: Path) -> None:
+    five, _ = resample(generate(seed=3, n=600), "5m")
+    write_csv(five, tmp_path / "five.csv")
+    card = ma_cross_card(tmp_path, timeframe="1m")
+    result = invoke(
+        "run", str(card), "--store", str(tmp_path / "r"), "--data", str(tmp_path / "five.csv")
+    )
+    assert result.exit_code == 2, result.output
+    assert "five.csv" in result.output and "coarser than the 1m bars" in result.output
+
+
+def test_real_bybit_5m_resampled_is_the_bybit_15m_file() -> None:
+    five_path = SHARED / "bybit_linear_BTCUSDT_5m_20250403_20250702.csv"
+    fifteen_path = SHARED / "bybit_linear_BTCUSDT_15m_20250403_20250702.csv"
+    if not (five_path.exists() and fifteen_path.exists()):
+        pytest.skip("../shared/data is not here (read in place, never copied)")
+    five = load_candles(five_path, INST, drop_last_open=True)
+    native = load_candles(fifteen_path, INST, drop_last_open=True)
+    built, done = resample(five, "15m")
+    assert done.dropped <= 2 and len(built) > 8000
+    both, ia, ib = np.intersect1d(built.close_ms, native.close_ms, return_indices=True)
+    assert len(both) >= len(native) - 2
+    for name in ("open_ms", "open", "high", "low", "close", "volume"):
+        assert np.array_equal(getattr(built, name)[ia], getattr(native, name)[ib]), name
