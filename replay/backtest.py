@@ -46,6 +46,7 @@ class BacktestRequest(msgspec.Struct):
     timeframe: str | None = None  # run the card at this execution timeframe
     drop_last: bool = False
     round_prices: bool = False
+    dedupe: bool = False
     seed: int = 7
     n_candles: int = 43_200
     store: Path = Path("runs")
@@ -112,8 +113,8 @@ class Outcome(msgspec.Struct):
         for name, value in rows:
             table.add_row(name, value)
         console.print(table)
-        if self.info.get("resampled"):
-            console.print(f"data: {self.info['resampled']}")
+        for note in self.info.get("data_notes", []):
+            console.print(f"data: {note}")
         if self.report:
             console.print(f"report: {self.report['html']}")
 
@@ -124,7 +125,7 @@ def _card_name(card: LoadedCard) -> str:
 
 
 def _load_series(
-    req: BacktestRequest, card: LoadedCard, instrument: Instrument
+    req: BacktestRequest, card: LoadedCard, instrument: Instrument, notes: list[str]
 ) -> tuple[CandleSeries, Resampled]:
     """The candles at the card's execution timeframe: finer data is resampled exactly."""
     if req.data is None:
@@ -137,8 +138,13 @@ def _load_series(
             gaps=req.gaps,
             drop_last_open=req.drop_last,
             round_prices=req.round_prices,
+            dedupe=req.dedupe,
+            notes=notes,
         )
-    return resample(series, card.timeframe)
+    series, done = resample(series, card.timeframe)
+    if done.source_timeframe != done.timeframe:
+        notes.append(resampled_text(done))
+    return series, done
 
 
 def _unique_session(store: EventStore, base: str) -> str:
@@ -160,7 +166,8 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
         raise InputError(f"--balance {req.balance!r} is not a number") from None
     if balance <= 0:
         raise InputError(f"--balance must be positive, got {req.balance}")
-    series, resampled = _load_series(req, card, instrument)
+    notes: list[str] = []
+    series, resampled = _load_series(req, card, instrument, notes)
     if req.start_ms is not None or req.end_ms is not None:
         series = series.between(req.start_ms, req.end_ms)
     if len(series) == 0:
@@ -211,6 +218,7 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
             "session_id": session_id,
             "timeframe": card.timeframe,
             "resampled": resampled_text(resampled),
+            "data_notes": notes,
         }
         report: dict[str, Path] = {}
         if req.write_report:

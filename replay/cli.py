@@ -186,6 +186,7 @@ def _open_store(path: Path, *, create: bool = False) -> Any:
     is_flag=True,
     help="Round prices that are off the instrument's tick grid (half-even) instead of failing.",
 )
+@click.option("--dedupe", is_flag=True, help="Drop data rows that repeat the previous one exactly.")
 @click.option("--seed", default=7, show_default=True, help="Seed of the built-in data.")
 @click.option(
     "--candles",
@@ -216,6 +217,7 @@ def run(
     timeframe: str | None,
     drop_last: bool,
     round_prices: bool,
+    dedupe: bool,
     seed: int,
     n_candles: int,
     store_dir: Path,
@@ -239,6 +241,7 @@ def run(
         timeframe=timeframe,
         drop_last=drop_last,
         round_prices=round_prices,
+        dedupe=dedupe,
         seed=seed,
         n_candles=n_candles,
         store=store_dir,

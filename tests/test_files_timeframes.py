@@ -186,3 +186,116 @@ def test_real_bybit_5m_resampled_is_the_bybit_15m_file() -> None:
     assert len(both) >= len(native) - 2
     for name in ("open_ms", "open", "high", "low", "close", "volume"):
         assert np.array_equal(getattr(built, name)[ia], getattr(native, name)[ib]), name
+
+
+# ------------------------------------------------------------------- file forms
+
+
+def bars_text(
+    n: int, *, step_s: int = 60, start: int = 1_704_067_200, daily: bool = False
+) -> list[str]:
+    """``n`` consistent bars as "stamp,open,high,low,close,volume" lines (UTC)."""
+    import datetime as dt
+
+    lines = []
+    for i in range(n):
+        when = dt.datetime.fromtimestamp(start + i * step_s, dt.UTC)
+        stamp = when.strftime("%Y-%m-%d") if daily else when.isoformat(sep=" ")
+        p = 42000 + i
+        lines.append(f"{stamp},{p}.0,{p + 5}.5,{p - 3}.1,{p + 1}.2,{i % 7}.125")
+    return lines
+
+
+def check(path: Path, *args: str) -> Result:
+    return invoke("data", "check", str(path), *args)
+
+
+@pytest.mark.parametrize("first", ["", "index", "Unnamed: 0"])
+def test_a_csv_as_pandas_writes_it_reads_and_says_which_column_is_time(
+    tmp_path: Path, first: str
+) -> None:
+    path = tmp_path / "pandas.csv"
+    path.write_text(f"{first},open,high,low,close,volume\n" + "\n".join(bars_text(30)) + "\n")
+    notes: list[str] = []
+    series = load_candles(path, INST, notes=notes)
+    assert len(series) == 30 and series.timeframe == "1m"
+    assert series.start_ms == 1_704_067_200_000 and series.close[0] == 420012
+    assert notes == [
+        "columns: time=column 1 (unnamed: an index), open='open', high='high', low='low', "
+        "close='close', volume='volume'"
+    ]
+    out = check(path)
+    assert out.exit_code == 0 and "time=column 1 (unnamed: an index)" in out.output, out.output
+
+
+def test_date_only_stamps_are_daily_bars(tmp_path: Path) -> None:
+    path = tmp_path / "daily.csv"
+    path.write_text(
+        ",open,high,low,close,volume\n" + "\n".join(bars_text(40, step_s=86_400, daily=True))
+    )
+    series = load_candles(path, INST)
+    assert series.timeframe == "1d" and len(series) == 40
+    assert series.close_ms[0] - series.open_ms[0] == 86_400_000
+    assert series.open_ms[1] == 1_704_067_200_000 + 86_400_000
+
+
+@pytest.mark.parametrize("index_name", [None, "when"])
+def test_parquet_with_a_timestamp_index(tmp_path: Path, index_name: str | None) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 20
+    start = 1_704_067_200_000_000_000
+    stamps = pa.array([start + i * 300 * 10**9 for i in range(n)], pa.timestamp("ns", tz="UTC"))
+    col = index_name or "__index_level_0__"
+    table = pa.table(
+        {
+            "Open": [42000.0 + i for i in range(n)],
+            "High": [42010.0 + i for i in range(n)],
+            "Low": [41990.0 + i for i in range(n)],
+            "Close": [42005.5 + i for i in range(n)],
+            "Volume": [1.5] * n,
+            col: stamps,
+        }
+    )
+    meta = {b"pandas": json.dumps({"index_columns": [col], "columns": []}).encode()}
+    pq.write_table(table.replace_schema_metadata(meta), tmp_path / "idx.parquet")
+    notes: list[str] = []
+    series = load_candles(tmp_path / "idx.parquet", INST, notes=notes)
+    assert series.timeframe == "5m" and len(series) == n
+    assert series.start_ms == start // 10**6 and series.close[-1] == 420245
+    assert "time=" in notes[0] and "open='Open'" in notes[0]
+
+
+# ----------------------------------------------------------- gaps and duplicates
+
+
+def test_gap_filling_says_how_many_bars_it_filled(tmp_path: Path) -> None:
+    lines = bars_text(30)
+    del lines[20:22], lines[5]  # 3 missing bars in 2 gaps
+    path = tmp_path / "gaps.csv"
+    path.write_text("timestamp,open,high,low,close,volume\n" + "\n".join(lines))
+    refused = check(path)
+    assert refused.exit_code == 2 and "2 gap(s), 3 missing bar(s)" in refused.output
+    out = check(path, "--gaps", "fill")
+    assert out.exit_code == 0, out.output
+    assert "filled 3 missing 1m bar(s) in 2 gap(s)" in out.output and "30 BTCUSDT 1m" in out.output
+
+
+def test_dedupe_drops_exact_duplicate_rows_only(tmp_path: Path) -> None:
+    lines = bars_text(30)
+    path = tmp_path / "dup.csv"
+    path.write_text(
+        "timestamp,open,high,low,close,volume\n" + "\n".join([*lines[:10], lines[9], *lines[10:]])
+    )
+    refused = check(path)
+    assert refused.exit_code == 2 and "duplicate timestamp" in refused.output
+    assert "--dedupe" in refused.output
+    out = check(path, "--dedupe")
+    assert out.exit_code == 0 and "dropped 1 exact duplicate row(s)" in out.output, out.output
+    changed = lines[9].rsplit(",", 1)[0] + ",9.5"  # same time, another volume: not a copy
+    path.write_text(
+        "timestamp,open,high,low,close,volume\n" + "\n".join([*lines[:10], changed, *lines[10:]])
+    )
+    still = check(path, "--dedupe")
+    assert still.exit_code == 2 and "line 12 (data row 11): duplicate timestamp" in still.output

@@ -42,8 +42,23 @@ def check_order(raw: RawCandles) -> None:
             i,
             "duplicate timestamp",
             f"{int(raw.stamp[i])} also at row {raw.row(i - 1)}",
-            "one candle per time",
+            "one candle per time (--dedupe drops rows that repeat another exactly)",
         )
+
+
+def exact_duplicates(raw: RawCandles) -> np.ndarray:
+    """A keep-mask: False on each row equal in time and every value to the row before it."""
+    keep = np.ones(len(raw), dtype=bool)
+    if len(raw) < 2:
+        return keep
+    same = raw.stamp[1:] == raw.stamp[:-1]
+    cols = [raw.open, raw.high, raw.low, raw.close, raw.volume]
+    if raw.turnover is not None:
+        cols.append(raw.turnover)
+    for col in cols:
+        same &= col[1:] == col[:-1]
+    keep[1:] = ~same
+    return keep
 
 
 def check_ohlc(raw: RawCandles, o: I64, h: I64, lo: I64, c: I64) -> None:

@@ -29,6 +29,7 @@ from .checks import (
     GAP_POLICIES,
     check_ohlc,
     check_order,
+    exact_duplicates,
     fill_positions,
     find_gaps,
     gap_error_text,
@@ -72,13 +73,18 @@ def load_candles(
     fmt: str | None = None,
     drop_last_open: bool = False,
     round_prices: bool = False,
+    dedupe: bool = False,
+    notes: list[str] | None = None,
 ) -> CandleSeries:
     """Read, check and convert a candle file; raises ``DataError`` naming file and row.
 
     ``timeframe`` ("1m", "5m", "1h", ...) is inferred from the median spacing when
     None. ``gaps`` is "fail", "fill" or "skip" (see ``checks``). ``round_prices``
     rounds off-grid prices to the nearest tick instead of failing (for example a
-    Binance file with 0.01 prices read with Bybit's 0.1 tick).
+    Binance file with 0.01 prices read with Bybit's 0.1 tick). ``dedupe`` drops rows
+    that repeat the previous row exactly (same time and values). ``notes``, when
+    given, receives one line per thing the loader found or did (the columns it
+    matched, bars filled, duplicates dropped), for the user.
     """
     inst = instrument if isinstance(instrument, Instrument) else Instrument(instrument)
     name = str(path)
@@ -106,6 +112,8 @@ def load_candles(
         gaps=gaps,
         drop_last_open=drop_last_open,
         round_prices=round_prices,
+        dedupe=dedupe,
+        notes=notes,
     )
 
 
@@ -118,12 +126,22 @@ def build_series(
     gaps: str = "fail",
     drop_last_open: bool = False,
     round_prices: bool = False,
+    dedupe: bool = False,
+    notes: list[str] | None = None,
 ) -> CandleSeries:
-    """Checks and unit conversion shared by every reader."""
+    """Checks and unit conversion shared by every reader (``load_candles`` documents them)."""
+    said = notes if notes is not None else []
+    if raw.found:
+        said.append(raw.found)
     if drop_last_open and len(raw):
         raw = raw.take(slice(0, len(raw) - 1))
     if len(raw) == 0:
         raise DataError(raw.path, 0, "no candles in the file", "0 rows", "at least one candle")
+    if dedupe:
+        keep = exact_duplicates(raw)
+        if not keep.all():
+            said.append(f"dropped {int((~keep).sum())} exact duplicate row(s) (--dedupe)")
+            raw = raw.take(np.flatnonzero(keep))
     check_order(raw)
     if stamps == "end" and np.all((raw.stamp + 1) % 1000 == 0):
         # Close times written as the bar's last millisecond (Binance's closeTime, ...:59.999).
@@ -153,6 +171,12 @@ def build_series(
         stamp, (o, h, lo, c, vol, turn) = _fill(
             stamp, where, missing, tf_ms, o, h, lo, c, vol, turn
         )
+        said.append(
+            f"filled {int(missing.sum())} missing {label} bar(s) in {len(where)} gap(s) "
+            "with flat bars at the previous close (--gaps fill)"
+        )
+    elif len(where) and gaps == "skip":
+        said.append(f"kept {len(where)} gap(s), {int(missing.sum())} missing bar(s) (--gaps skip)")
     open_ms = stamp if stamps == "start" else stamp - tf_ms
     return CandleSeries(
         inst,

@@ -144,6 +144,7 @@ def fetch(
 )
 @click.option("--drop-last", is_flag=True, help="Drop the last candle (still open when saved).")
 @click.option("--round-prices", is_flag=True, help="Round off-grid prices to the tick.")
+@click.option("--dedupe", is_flag=True, help="Drop rows that repeat the previous row exactly.")
 def check(
     path: Path,
     symbol: str,
@@ -152,11 +153,13 @@ def check(
     gaps: str,
     drop_last: bool,
     round_prices: bool,
+    dedupe: bool,
 ) -> None:
     """Load a candle file with every check and print what it holds."""
     from adapters.historical import DataError, load_candles
     from replay.instruments import instrument_for
 
+    notes: list[str] = []
     try:
         inst = instrument_for(symbol)
         series = load_candles(
@@ -167,9 +170,13 @@ def check(
             gaps=gaps,
             drop_last_open=drop_last,
             round_prices=round_prices,
+            dedupe=dedupe,
+            notes=notes,
         )
     except (DataError, ValueError) as exc:
         raise DataInputError(str(exc)) from None
+    for note in notes:
+        click.echo(note)
     first = dt.datetime.fromtimestamp(series.start_ms / 1000, dt.UTC)
     last = dt.datetime.fromtimestamp(series.end_ms / 1000, dt.UTC)
     click.echo(
