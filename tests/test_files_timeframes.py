@@ -299,3 +299,28 @@ def test_dedupe_drops_exact_duplicate_rows_only(tmp_path: Path) -> None:
     )
     still = check(path, "--dedupe")
     assert still.exit_code == 2 and "line 12 (data row 11): duplicate timestamp" in still.output
+
+
+def test_data_check_reports_every_problem_in_the_file(tmp_path: Path) -> None:
+    lines = bars_text(40)
+    lines[3] = lines[3].replace("42003.0,", "42003.05,", 1)  # open off the 0.1 grid
+    lines[7] = lines[7].replace("42007.0,", "42007.03,", 1)  # and again
+    parts = lines[12].split(",")
+    parts[2] = "41000.0"  # high below open and close
+    lines[12] = ",".join(parts)
+    lines[20] = lines[20].rsplit(",", 1)[0] + ",-1"  # negative volume
+    del lines[30:33]  # a gap of three bars
+    path = tmp_path / "bad.csv"
+    path.write_text("timestamp,open,high,low,close,volume\n" + "\n".join(lines))
+    out = check(path)
+    assert out.exit_code == 2 and "Traceback" not in out.output
+    text = out.output
+    assert "4 kind(s) of problem" in text, text
+    assert "line 5 (data row 4): open price is not on the tick grid: 2 row(s)" in text
+    assert "(also line 9)" in text
+    assert (
+        "line 14 (data row 13): OHLC inconsistent: high is below max(open, close): 1 row(s)" in text
+    )
+    assert "line 22 (data row 21): volume is negative or not a number: 1 row(s)" in text
+    assert "gap in the data; found 3 missing 1m bar(s)" in text
+    assert "gap in the data" not in check(path, "--gaps", "skip").output

@@ -92,18 +92,9 @@ def load_candles(
         raise ValueError(f"stamps={stamps!r}: expected 'start' or 'end'")
     if gaps not in GAP_POLICIES:
         raise ValueError(f"gaps={gaps!r}: expected one of {', '.join(GAP_POLICIES)}")
-    kind = fmt or detect_format(path)
-    if kind == "parquet":
-        table = read_parquet_table(path)
-        if is_exact(table):
-            return _exact_parquet(name, table, inst, timeframe)
-        raw = raw_from_table(name, table)
-    elif kind == "csv":
-        raw = read_csv(path)
-    elif kind == "bybit-json":
-        raw = read_bybit_json(path)
-    else:
-        raise ValueError(f"fmt={fmt!r}: expected one of {', '.join(FORMATS)}")
+    raw = read_raw(path, fmt)
+    if isinstance(raw, pa.Table):
+        return _exact_parquet(name, raw, inst, timeframe)
     return build_series(
         raw,
         inst,
@@ -115,6 +106,19 @@ def load_candles(
         dedupe=dedupe,
         notes=notes,
     )
+
+
+def read_raw(path: str | Path, fmt: str | None = None) -> RawCandles | pa.Table:
+    """A file's candles before any check: raw columns, or the table of an exact Parquet."""
+    kind = fmt or detect_format(path)
+    if kind == "parquet":
+        table = read_parquet_table(path)
+        return table if is_exact(table) else raw_from_table(str(path), table)
+    if kind == "csv":
+        return read_csv(path)
+    if kind == "bybit-json":
+        return read_bybit_json(path)
+    raise ValueError(f"fmt={fmt!r}: expected one of {', '.join(FORMATS)}")
 
 
 def build_series(

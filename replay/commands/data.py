@@ -11,6 +11,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -173,7 +174,10 @@ def check(
             dedupe=dedupe,
             notes=notes,
         )
-    except (DataError, ValueError) as exc:
+    except DataError as exc:
+        options = {"round_prices": round_prices, "gaps": gaps, "drop_last_open": drop_last}
+        raise DataInputError(_every_problem(exc, path, symbol, timeframe, options)) from None
+    except ValueError as exc:
         raise DataInputError(str(exc)) from None
     for note in notes:
         click.echo(note)
@@ -184,3 +188,22 @@ def check(
         f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"
     )
     sys.stdout.flush()
+
+
+def _every_problem(
+    first: Exception, path: Path, symbol: str, timeframe: str | None, options: dict[str, Any]
+) -> str:
+    """The first problem, then every other kind the file has (``adapters.historical.survey``)."""
+    from adapters.historical.survey import survey
+    from engine.timeframes import TimeframeError, tf_ms
+    from replay.instruments import instrument_for
+
+    try:
+        tf = tf_ms(timeframe) if timeframe else None
+        found = survey(path, instrument_for(symbol), timeframe_ms=tf, **options)
+    except (TimeframeError, ValueError):
+        return str(first)
+    if not found:
+        return str(first)
+    lines = [f"{len(found)} kind(s) of problem in {path}:", *(f"  - {e}" for e in found)]
+    return "\n".join(lines)
