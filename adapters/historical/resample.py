@@ -50,8 +50,8 @@ def resample(series: CandleSeries, timeframe: str) -> tuple[CandleSeries, Resamp
             0,
             f"the data's {series.timeframe} bars are {why} the {label} bars asked for",
             f"{series.timeframe} candles",
-            f"candles of {label} or a timeframe that divides it (e.g. 1m), "
-            f"or run the card at {series.timeframe} or slower (--timeframe)",
+            f"candles of {label} or of a timeframe that divides it, or run the card "
+            f"at {series.timeframe} (--timeframe {series.timeframe}) or slower",
         )
     closes: list[int] = []
     bars = Resampler(label)
