@@ -162,6 +162,16 @@ def test_bad_timeframe_exits_2(tmp_path: Path, args: list[str], needle: str) -> 
     assert "Traceback" not in result.output
 
 
+def test_timeframe_slower_than_a_cards_higher_timeframe_exits_2(tmp_path: Path) -> None:
+    card = tmp_path / "mtf.yaml"
+    text = ma_cross_card(tmp_path).read_text()
+    card.write_text(text.replace("execution: 1m", "execution: 5m\n  higher: [1h]"))
+    result = invoke("run", str(card), "--store", str(tmp_path / "r"), "--timeframe", "1h")
+    assert result.exit_code == 2, result.output
+    assert "timeframes.higher[0]: --timeframe 1h does not divide" in result.output
+    assert "mtf.yaml" in result.output and "Traceback" not in result.output
+
+
 def test_coarser_file_than_the_card_exits_2(tmp_path: Path) -> None:
     five, _ = resample(generate(seed=3, n=600), "5m")
     write_csv(five, tmp_path / "five.csv")

@@ -25,7 +25,7 @@ from engine.events import InstrumentSpec
 from engine.instrument import BTCUSDT, Instrument
 from engine.plan import CompiledPlan, compile_card
 from engine.strategy import Strategy
-from engine.timeframes import is_timeframe
+from engine.timeframes import is_timeframe, tf_ms
 from replay.cards.convert import to_engine_config, to_sim_config, to_spec
 from replay.cards.errors import IdeaCardError
 from replay.cards.pyclass import ClassPathError, load_class
@@ -133,6 +133,17 @@ def _at_timeframe(model: CardModel, timeframe: str, source: str) -> CardModel:
             found=timeframe,
             expected="e.g. 1m, 5m, 15m, 1h, 4h, 1d",
         )
+    exec_ms = tf_ms(timeframe)
+    for i, higher in enumerate(model.timeframes.higher):
+        ms = tf_ms(higher)
+        if ms <= exec_ms or ms % exec_ms:
+            raise IdeaCardError(
+                source,
+                f"--timeframe {timeframe} does not divide the card's higher timeframe {higher}",
+                path=f"timeframes.higher[{i}]",
+                found=timeframe,
+                expected=f"a --timeframe faster than {higher} that divides it (e.g. 1m, 5m)",
+            )
     frames = model.timeframes.model_copy(update={"execution": timeframe})
     return model.model_copy(update={"timeframes": frames})
 
