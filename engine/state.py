@@ -20,6 +20,7 @@ from engine.instrument import Instrument
 from engine.orders import Order, OrderBook
 from engine.positions import Position
 from engine.strategy import MarketContext, Strategy
+from engine.timeframes import TimeframeError, tf_ms
 
 if TYPE_CHECKING:
     from engine.intents import IntentProcessor
@@ -28,19 +29,17 @@ DAY_MS: Final = 86_400_000
 #: Closed orders the engine remembers (to name their status when a late event comes).
 MAX_CLOSED_ORDERS: Final = 256
 
-_TF_UNITS: Final = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": DAY_MS, "w": 7 * DAY_MS}
-
 
 class StateError(ValueError):
     """A state that cannot be built or restored (bad timeframe, foreign snapshot)."""
 
 
 def timeframe_ms(tf: str) -> int:
-    """ "1m" -> 60000, "4h" -> 14400000; raises ``StateError`` for anything else."""
-    unit = _TF_UNITS.get(tf[-1:]) if tf else None
-    if unit is None or not tf[:-1].isdigit() or int(tf[:-1]) <= 0:
-        raise StateError(f"unknown timeframe {tf!r} (expected e.g. 1m, 5m, 1h, 1d)")
-    return int(tf[:-1]) * unit
+    """ "1m" -> 60000, "4h" -> 14400000 (``engine.timeframes.tf_ms``); else ``StateError``."""
+    try:
+        return tf_ms(tf)
+    except TimeframeError as exc:
+        raise StateError(f"unknown timeframe {tf!r} ({exc})") from None
 
 
 class Timer(msgspec.Struct, gc=False):

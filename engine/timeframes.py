@@ -17,29 +17,61 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar, Final
 
-_TF_RE: Final = re.compile(r"^([1-9][0-9]*)([mhdw])$")
-_UNIT_MS: Final = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+MINUTE_MS: Final = 60_000
+HOUR_MS: Final = 60 * MINUTE_MS
+DAY_MS: Final = 24 * HOUR_MS
+WEEK_MS: Final = 7 * DAY_MS
+_TF_RE: Final = re.compile(r"^([1-9][0-9]*)([smhdw])$")
+_UNIT_MS: Final = {"s": 1_000, "m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS, "w": WEEK_MS}
+#: A card's timeframe: minutes and slower (seconds are for candle files only).
+_CARD_RE: Final = re.compile(r"^[1-9][0-9]*[mhdw]$")
+_EXPECTED: Final = "expected e.g. 1m, 5m, 15m, 1h, 4h, 1d"
 
 
 class TimeframeError(ValueError):
-    """A timeframe string that is not ``<n>m``, ``<n>h``, ``<n>d`` or ``<n>w``."""
+    """A timeframe label that is not understood (see ``tf_ms``)."""
 
-    def __init__(self, value: str) -> None:
-        super().__init__(f"bad timeframe {value!r}: expected e.g. 1m, 5m, 15m, 1h, 4h, 1d")
+    def __init__(self, value: str, why: str = _EXPECTED) -> None:
+        super().__init__(f"bad timeframe {value!r}: {why}")
         self.value = value
 
 
 def tf_ms(timeframe: str) -> int:
-    """Milliseconds in one bar of ``timeframe`` ("5m" -> 300_000)."""
-    m = _TF_RE.match(timeframe)
+    """Milliseconds in one bar: "5m" -> 300_000; ``<n>`` + s, m, h, d or w.
+
+    Also takes Bybit's kline intervals ("1", "60" minutes; "D", "W"), so every
+    timeframe label in replay goes through this one parser.
+    """
+    text = timeframe.strip()
+    if text.isdigit():  # Bybit interval: minutes
+        text += "m"
+    elif text in ("D", "W"):
+        text = "1" + text.lower()
+    else:
+        text = text[:-1] + text[-1:].lower()  # "1H" as "1h" (never months)
+    m = _TF_RE.match(text)
     if m is None:
         raise TimeframeError(timeframe)
     return int(m.group(1)) * _UNIT_MS[m.group(2)]
 
 
+#: The name the historical adapters use for ``tf_ms``.
+timeframe_ms = tf_ms
+
+
+def timeframe_label(ms: int) -> str:
+    """Canonical label for a bar length: 60000 -> "1m", 3600000 -> "1h", 86400000 -> "1d"."""
+    if ms <= 0:
+        raise TimeframeError(f"{ms} ms", "a bar must be longer than zero")
+    for unit, size in (("d", DAY_MS), ("h", HOUR_MS), ("m", MINUTE_MS), ("s", 1_000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    raise TimeframeError(f"{ms} ms", "not a whole number of seconds")
+
+
 def is_timeframe(timeframe: str) -> bool:
-    """True if ``timeframe`` parses (see ``tf_ms``)."""
-    return _TF_RE.match(timeframe) is not None
+    """True for a timeframe a card may name: ``<n>m``, ``<n>h``, ``<n>d`` or ``<n>w``."""
+    return _CARD_RE.match(timeframe) is not None
 
 
 class Resampler:

@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from adapters.historical import CandleSeries, DataError, generate, load_candles
+from adapters.historical.resample import Resampled, resample, resampled_text
 from engine.events import SessionStarted
 from engine.instrument import Instrument, InstrumentError, money_from_str
 from eventstore import EventStore
@@ -42,8 +43,10 @@ class BacktestRequest(msgspec.Struct):
     end_ms: int | None = None
     stamps: str = "start"
     gaps: str = "fail"
+    timeframe: str | None = None  # run the card at this execution timeframe
     drop_last: bool = False
     round_prices: bool = False
+    dedupe: bool = False
     seed: int = 7
     n_candles: int = 43_200
     store: Path = Path("runs")
@@ -110,6 +113,8 @@ class Outcome(msgspec.Struct):
         for name, value in rows:
             table.add_row(name, value)
         console.print(table)
+        for note in self.info.get("data_notes", []):
+            console.print(f"data: {note}")
         if self.report:
             console.print(f"report: {self.report['html']}")
 
@@ -119,34 +124,27 @@ def _card_name(card: LoadedCard) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(name)).strip("-") or "card"
 
 
-def _load_series(req: BacktestRequest, card: LoadedCard, instrument: Instrument) -> CandleSeries:
+def _load_series(
+    req: BacktestRequest, card: LoadedCard, instrument: Instrument, notes: list[str]
+) -> tuple[CandleSeries, Resampled]:
+    """The candles at the card's execution timeframe: finer data is resampled exactly."""
     if req.data is None:
-        if card.timeframe != "1m":
-            raise DataError(
-                str(req.card),
-                0,
-                "timeframe",
-                card.timeframe,
-                "1m (the built-in data is 1-minute candles; pass --data for other timeframes)",
-            )
-        return generate(seed=req.seed, n=req.n_candles, instrument=instrument)
-    series = load_candles(
-        req.data,
-        instrument,
-        stamps=req.stamps,
-        gaps=req.gaps,
-        drop_last_open=req.drop_last,
-        round_prices=req.round_prices,
-    )
-    if series.timeframe != card.timeframe:
-        raise DataError(
-            str(req.data),
-            0,
-            "timeframe",
-            series.timeframe,
-            f"{card.timeframe} (the card's execution timeframe)",
+        series = generate(seed=req.seed, n=req.n_candles, instrument=instrument)
+    else:
+        series = load_candles(
+            req.data,
+            instrument,
+            stamps=req.stamps,
+            gaps=req.gaps,
+            drop_last_open=req.drop_last,
+            round_prices=req.round_prices,
+            dedupe=req.dedupe,
+            notes=notes,
         )
-    return series
+    series, done = resample(series, card.timeframe)
+    if done.source_timeframe != done.timeframe:
+        notes.append(resampled_text(done))
+    return series, done
 
 
 def _unique_session(store: EventStore, base: str) -> str:
@@ -160,7 +158,7 @@ def _unique_session(store: EventStore, base: str) -> str:
 
 
 def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = None) -> Outcome:
-    card = load_card(req.card)
+    card = load_card(req.card, timeframe=req.timeframe)
     instrument = instrument_for(card.symbol)
     try:
         balance = money_from_str(req.balance, ROUND_HALF_EVEN)
@@ -168,7 +166,8 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
         raise InputError(f"--balance {req.balance!r} is not a number") from None
     if balance <= 0:
         raise InputError(f"--balance must be positive, got {req.balance}")
-    series = _load_series(req, card, instrument)
+    notes: list[str] = []
+    series, resampled = _load_series(req, card, instrument, notes)
     if req.start_ms is not None or req.end_ms is not None:
         series = series.between(req.start_ms, req.end_ms)
     if len(series) == 0:
@@ -217,6 +216,9 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
             "store": str(req.store),
             "fingerprint": result.fingerprint,
             "session_id": session_id,
+            "timeframe": card.timeframe,
+            "resampled": resampled_text(resampled),
+            "data_notes": notes,
         }
         report: dict[str, Path] = {}
         if req.write_report:

@@ -189,12 +189,17 @@ def _open_store(path: Path, *, create: bool = False) -> Any:
     show_default=True,
     help="What to do with missing bars.",
 )
+@click.option(
+    "--timeframe",
+    help="Run the card at this execution timeframe (e.g. 15m); finer data is resampled.",
+)
 @click.option("--drop-last", is_flag=True, help="Drop the last candle (still open when saved).")
 @click.option(
     "--round-prices",
     is_flag=True,
     help="Round prices that are off the instrument's tick grid (half-even) instead of failing.",
 )
+@click.option("--dedupe", is_flag=True, help="Drop data rows that repeat the previous one exactly.")
 @click.option("--seed", default=7, show_default=True, help="Seed of the built-in data.")
 @click.option(
     "--candles",
@@ -222,8 +227,10 @@ def run(
     end: str | None,
     stamps: str,
     gaps: str,
+    timeframe: str | None,
     drop_last: bool,
     round_prices: bool,
+    dedupe: bool,
     seed: int,
     n_candles: int,
     store_dir: Path,
@@ -244,8 +251,10 @@ def run(
         end_ms=_parse_day(end, "end"),
         stamps=stamps,
         gaps=gaps,
+        timeframe=timeframe,
         drop_last=drop_last,
         round_prices=round_prices,
+        dedupe=dedupe,
         seed=seed,
         n_candles=n_candles,
         store=store_dir,

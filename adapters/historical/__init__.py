@@ -5,13 +5,14 @@ the built-in synthetic market; both return a ``CandleSeries`` whose ``events()``
 streams ``CandleClosed`` events stamped at each bar's close.
 """
 
+from engine.timeframes import timeframe_label, timeframe_ms
+
 from .csv import write_csv
 from .errors import DataError, FetchError
 from .loader import build_series, detect_format, load_candles
 from .parquet import write_parquet
 from .series import CandleSeries
 from .synthetic import generate, is_synthetic
-from .timeframes import timeframe_label, timeframe_ms
 
 __all__ = [
     "CandleSeries",

@@ -17,9 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
+from engine.timeframes import timeframe_ms
+
 from .errors import FetchError
 from .pacing import TokenBucket
-from .timeframes import timeframe_ms
 
 PAGE_LIMIT: Final = 1000
 INTERVALS: Final = ("1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W")

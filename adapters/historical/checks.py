@@ -14,19 +14,24 @@ from typing import Final
 
 import numpy as np
 
+from engine.timeframes import timeframe_label
+
 from .raw import I64, RawCandles
-from .timeframes import timeframe_label
 
 GAP_POLICIES: Final = ("fail", "fill", "skip")
+
+
+def order_masks(raw: RawCandles) -> tuple[np.ndarray, np.ndarray]:
+    """(back, dup): row ``i + 1`` is earlier than / at the same time as row ``i``."""
+    step = np.diff(raw.stamp)
+    return step < 0, step == 0
 
 
 def check_order(raw: RawCandles) -> None:
     """Timestamps strictly increasing: reports the first unsorted row or duplicate."""
     if len(raw) < 2:
         return
-    step = np.diff(raw.stamp)
-    dup = step == 0
-    back = step < 0
+    back, dup = order_masks(raw)
     if back.any() and (not dup.any() or np.argmax(back) < np.argmax(dup)):
         i = int(np.argmax(back)) + 1
         raise raw.error(
@@ -41,14 +46,33 @@ def check_order(raw: RawCandles) -> None:
             i,
             "duplicate timestamp",
             f"{int(raw.stamp[i])} also at row {raw.row(i - 1)}",
-            "one candle per time",
+            "one candle per time (--dedupe drops rows that repeat another exactly)",
         )
+
+
+def exact_duplicates(raw: RawCandles) -> np.ndarray:
+    """A keep-mask: False on each row equal in time and every value to the row before it."""
+    keep = np.ones(len(raw), dtype=bool)
+    if len(raw) < 2:
+        return keep
+    same = raw.stamp[1:] == raw.stamp[:-1]
+    cols = [raw.open, raw.high, raw.low, raw.close, raw.volume]
+    if raw.turnover is not None:
+        cols.append(raw.turnover)
+    for col in cols:
+        same &= col[1:] == col[:-1]
+    keep[1:] = ~same
+    return keep
+
+
+def ohlc_masks(o: I64, h: I64, lo: I64, c: I64) -> tuple[np.ndarray, np.ndarray]:
+    """(bad_high, bad_low): high below max(open, close) / low above min(open, close)."""
+    return h < np.maximum(o, c), lo > np.minimum(o, c)
 
 
 def check_ohlc(raw: RawCandles, o: I64, h: I64, lo: I64, c: I64) -> None:
     """high >= max(open, close) and low <= min(open, close) on every row."""
-    bad_high = h < np.maximum(o, c)
-    bad_low = lo > np.minimum(o, c)
+    bad_high, bad_low = ohlc_masks(o, h, lo, c)
     bad = bad_high | bad_low
     if bad.any():
         i = int(np.argmax(bad))
@@ -72,13 +96,18 @@ def infer_timeframe_ms(raw: RawCandles) -> int:
     return int(np.median(np.diff(raw.stamp)))
 
 
+def off_grid_mask(raw: RawCandles, tf_ms: int) -> np.ndarray:
+    """Row ``i + 1`` is not a whole number of bars after row ``i``."""
+    return (np.diff(raw.stamp) % tf_ms) != 0
+
+
 def find_gaps(raw: RawCandles, tf_ms: int) -> tuple[I64, I64]:
     """Indices ``i`` where a hole precedes row ``i``, and the missing bar count of each.
 
     Raises on spacing that is not a whole number of bars (misaligned or too close).
     """
     step = np.diff(raw.stamp)
-    irregular = (step % tf_ms) != 0
+    irregular = off_grid_mask(raw, tf_ms)
     if irregular.any():
         i = int(np.argmax(irregular)) + 1
         raise raw.error(

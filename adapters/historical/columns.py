@@ -52,13 +52,21 @@ def _canonical(name: str) -> str | None:
     return None
 
 
-def map_columns(path: str, names: Sequence[str]) -> dict[str, int]:
-    """Role ("time", "open", ...) -> column index; raises naming what is missing."""
+def map_columns(
+    path: str, names: Sequence[str], *, index_column: int | None = None
+) -> dict[str, int]:
+    """Role ("time", "open", ...) -> column index; raises naming what is missing.
+
+    ``index_column`` is the column to read as the time when no column is named like
+    one: a pandas index (``to_csv``'s unnamed first column, Parquet's index).
+    """
     found: dict[str, int] = {}
     for i, name in enumerate(names):
         role = _canonical(name)
         if role is not None and role not in found:
             found[role] = i
+    if "time" not in found and index_column is not None:
+        found["time"] = index_column
     missing = [r for r in REQUIRED if r not in found]
     if missing:
         raise DataError(
@@ -70,6 +78,25 @@ def map_columns(path: str, names: Sequence[str]) -> dict[str, int]:
             "open, high, low, close, volume [, turnover]",
         )
     return found
+
+
+def is_unnamed(name: str) -> bool:
+    """A header cell pandas writes for an unnamed index ("", "Unnamed: 0", "index")."""
+    key = normalise(name)
+    return key in ("", "index", "__index_level_0__") or key.startswith("unnamed:")
+
+
+def describe_columns(names: Sequence[str], roles: dict[str, int]) -> str:
+    """What the column sniffing found, for the user: "time=<unnamed index>, open='Open', ..."."""
+    parts = []
+    for role in (r for r in ALIASES if r in roles):
+        i = roles[role]
+        name = names[i]
+        shown = f"{name!r}" if not is_unnamed(name) else f"column {i + 1} (unnamed: an index)"
+        parts.append(f"{role}={shown}")
+    ignored = [repr(n) for i, n in enumerate(names) if i not in roles.values()]
+    text = "columns: " + ", ".join(parts)
+    return text + (f"; ignored {', '.join(ignored)}" if ignored else "")
 
 
 def times_to_ms(

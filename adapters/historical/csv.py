@@ -23,7 +23,14 @@ import pyarrow.csv as pacsv
 
 from engine.instrument import Instrument
 
-from .columns import POSITIONAL, map_columns, parse_time_ms, times_to_ms
+from .columns import (
+    POSITIONAL,
+    describe_columns,
+    is_unnamed,
+    map_columns,
+    parse_time_ms,
+    times_to_ms,
+)
 from .errors import DataError
 from .raw import RawCandles
 from .series import CandleSeries
@@ -41,8 +48,9 @@ def read_csv(path: str | Path) -> RawCandles:
     cells = next(stdcsv.reader([first], delimiter=delimiter))
     header = _is_header(cells)
     if header:
-        roles = map_columns(path, cells)
+        roles = map_columns(path, cells, index_column=0 if is_unnamed(cells[0]) else None)
         names = [f"c{i}" for i in range(len(cells))]
+        found = describe_columns(cells, roles)
     else:
         if len(cells) < 6:
             raise DataError(
@@ -55,6 +63,9 @@ def read_csv(path: str | Path) -> RawCandles:
             )
         roles = {role: i for i, role in enumerate(POSITIONAL[: len(cells)])}
         names = [f"c{i}" for i in range(len(cells))]
+        found = "no header: " + describe_columns(
+            [f"column {i + 1}" for i in range(len(cells))], roles
+        )
     include = [names[i] for i in roles.values()]
     types = {names[roles[r]]: pa.float64() for r in _PRICE_ROLES if r in roles}
     try:
@@ -94,6 +105,7 @@ def read_csv(path: str | Path) -> RawCandles:
         as_f64(column("turnover")) if "turnover" in roles else None,
         header_lines=header_lines,
         item="row",
+        found=found,
     )
 
 

@@ -22,12 +22,14 @@ import pyarrow as pa
 
 from engine.events import InstrumentSpec
 from engine.instrument import Instrument
+from engine.timeframes import TimeframeError, timeframe_label, timeframe_ms
 
 from .bybit_json import read_bybit_json
 from .checks import (
     GAP_POLICIES,
     check_ohlc,
     check_order,
+    exact_duplicates,
     fill_positions,
     find_gaps,
     gap_error_text,
@@ -38,7 +40,6 @@ from .errors import DataError
 from .parquet import exact_columns, exact_meta, is_exact, raw_from_table, read_parquet_table
 from .raw import I64, RawCandles
 from .series import CandleSeries
-from .timeframes import TimeframeError, timeframe_label, timeframe_ms
 from .units import prices_to_ticks, turnover_to_money, volume_to_lots
 
 FORMATS: Final = ("csv", "bybit-json", "parquet")
@@ -72,13 +73,18 @@ def load_candles(
     fmt: str | None = None,
     drop_last_open: bool = False,
     round_prices: bool = False,
+    dedupe: bool = False,
+    notes: list[str] | None = None,
 ) -> CandleSeries:
     """Read, check and convert a candle file; raises ``DataError`` naming file and row.
 
     ``timeframe`` ("1m", "5m", "1h", ...) is inferred from the median spacing when
     None. ``gaps`` is "fail", "fill" or "skip" (see ``checks``). ``round_prices``
     rounds off-grid prices to the nearest tick instead of failing (for example a
-    Binance file with 0.01 prices read with Bybit's 0.1 tick).
+    Binance file with 0.01 prices read with Bybit's 0.1 tick). ``dedupe`` drops rows
+    that repeat the previous row exactly (same time and values). ``notes``, when
+    given, receives one line per thing the loader found or did (the columns it
+    matched, bars filled, duplicates dropped), for the user.
     """
     inst = instrument if isinstance(instrument, Instrument) else Instrument(instrument)
     name = str(path)
@@ -86,18 +92,9 @@ def load_candles(
         raise ValueError(f"stamps={stamps!r}: expected 'start' or 'end'")
     if gaps not in GAP_POLICIES:
         raise ValueError(f"gaps={gaps!r}: expected one of {', '.join(GAP_POLICIES)}")
-    kind = fmt or detect_format(path)
-    if kind == "parquet":
-        table = read_parquet_table(path)
-        if is_exact(table):
-            return _exact_parquet(name, table, inst, timeframe)
-        raw = raw_from_table(name, table)
-    elif kind == "csv":
-        raw = read_csv(path)
-    elif kind == "bybit-json":
-        raw = read_bybit_json(path)
-    else:
-        raise ValueError(f"fmt={fmt!r}: expected one of {', '.join(FORMATS)}")
+    raw = read_raw(path, fmt)
+    if isinstance(raw, pa.Table):
+        return _exact_parquet(name, raw, inst, timeframe)
     return build_series(
         raw,
         inst,
@@ -106,7 +103,22 @@ def load_candles(
         gaps=gaps,
         drop_last_open=drop_last_open,
         round_prices=round_prices,
+        dedupe=dedupe,
+        notes=notes,
     )
+
+
+def read_raw(path: str | Path, fmt: str | None = None) -> RawCandles | pa.Table:
+    """A file's candles before any check: raw columns, or the table of an exact Parquet."""
+    kind = fmt or detect_format(path)
+    if kind == "parquet":
+        table = read_parquet_table(path)
+        return table if is_exact(table) else raw_from_table(str(path), table)
+    if kind == "csv":
+        return read_csv(path)
+    if kind == "bybit-json":
+        return read_bybit_json(path)
+    raise ValueError(f"fmt={fmt!r}: expected one of {', '.join(FORMATS)}")
 
 
 def build_series(
@@ -118,12 +130,22 @@ def build_series(
     gaps: str = "fail",
     drop_last_open: bool = False,
     round_prices: bool = False,
+    dedupe: bool = False,
+    notes: list[str] | None = None,
 ) -> CandleSeries:
-    """Checks and unit conversion shared by every reader."""
+    """Checks and unit conversion shared by every reader (``load_candles`` documents them)."""
+    said = notes if notes is not None else []
+    if raw.found:
+        said.append(raw.found)
     if drop_last_open and len(raw):
         raw = raw.take(slice(0, len(raw) - 1))
     if len(raw) == 0:
         raise DataError(raw.path, 0, "no candles in the file", "0 rows", "at least one candle")
+    if dedupe:
+        keep = exact_duplicates(raw)
+        if not keep.all():
+            said.append(f"dropped {int((~keep).sum())} exact duplicate row(s) (--dedupe)")
+            raw = raw.take(np.flatnonzero(keep))
     check_order(raw)
     if stamps == "end" and np.all((raw.stamp + 1) % 1000 == 0):
         # Close times written as the bar's last millisecond (Binance's closeTime, ...:59.999).
@@ -153,6 +175,12 @@ def build_series(
         stamp, (o, h, lo, c, vol, turn) = _fill(
             stamp, where, missing, tf_ms, o, h, lo, c, vol, turn
         )
+        said.append(
+            f"filled {int(missing.sum())} missing {label} bar(s) in {len(where)} gap(s) "
+            "with flat bars at the previous close (--gaps fill)"
+        )
+    elif len(where) and gaps == "skip":
+        said.append(f"kept {len(where)} gap(s), {int(missing.sum())} missing bar(s) (--gaps skip)")
     open_ms = stamp if stamps == "start" else stamp - tf_ms
     return CandleSeries(
         inst,

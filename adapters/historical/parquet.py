@@ -8,6 +8,7 @@ are read like a CSV: the same header aliases, prices and volumes as numbers.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Final
 
@@ -15,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .columns import map_columns, times_to_ms
+from .columns import describe_columns, is_unnamed, map_columns, times_to_ms
 from .errors import DataError
 from .raw import RawCandles
 from .series import COLUMNS, CandleSeries
@@ -65,7 +66,8 @@ def exact_columns(table: pa.Table) -> dict[str, np.ndarray]:
 
 def raw_from_table(path: str, table: pa.Table) -> RawCandles:
     """A foreign Parquet table (named columns of numbers) to raw columns."""
-    roles = map_columns(path, table.column_names)
+    names = table.column_names
+    roles = map_columns(path, names, index_column=_index_column(table))
 
     def column(role: str) -> pa.ChunkedArray:
         return table.column(roles[role])
@@ -94,4 +96,23 @@ def raw_from_table(path: str, table: pa.Table) -> RawCandles:
         floats("close"),
         floats("volume"),
         floats("turnover") if "turnover" in roles else None,
+        found=describe_columns(names, roles),
     )
+
+
+def _index_column(table: pa.Table) -> int | None:
+    """The position of a pandas index written into the file (``df.to_parquet()``), if any."""
+    names = table.column_names
+    meta = (table.schema.metadata or {}).get(b"pandas")
+    if meta:
+        try:
+            index = json.loads(meta).get("index_columns", [])
+        except ValueError:
+            index = []
+        for name in index:
+            if isinstance(name, str) and name in names:
+                return names.index(name)
+    for i, name in enumerate(names):
+        if is_unnamed(name):
+            return i
+    return None

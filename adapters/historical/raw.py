@@ -21,6 +21,7 @@ class RawCandles:
 
     __slots__ = (
         "close",
+        "found",
         "header_lines",
         "high",
         "item",
@@ -47,11 +48,13 @@ class RawCandles:
         rows: I64 | None = None,
         header_lines: int | None = None,
         item: str = "row",
+        found: str = "",
     ) -> None:
         self.path, self.stamp = path, stamp
         self.open, self.high, self.low, self.close = open, high, low, close
         self.volume, self.turnover = volume, turnover
         self.rows, self.header_lines, self.item = rows, header_lines, item
+        self.found = found  # what the column sniffing found, for the user
 
     def __len__(self) -> int:
         return len(self.stamp)
@@ -81,4 +84,5 @@ class RawCandles:
             rows=np.asarray(rows, dtype=np.int64),
             header_lines=self.header_lines,
             item=self.item,
+            found=self.found,
         )

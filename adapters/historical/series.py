@@ -10,8 +10,7 @@ import numpy.typing as npt
 
 from engine.events import CandleClosed
 from engine.instrument import Instrument
-
-from .timeframes import timeframe_ms
+from engine.timeframes import timeframe_ms
 
 I64 = npt.NDArray[np.int64]
 COLUMNS: Final = ("open_ms", "close_ms", "open", "high", "low", "close", "volume", "turnover")

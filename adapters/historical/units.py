@@ -43,14 +43,13 @@ def prices_to_ticks(
     raw: RawCandles, name: str, values: F64, instrument: Instrument, *, round_prices: bool = False
 ) -> I64:
     """Prices to ticks; an off-grid price raises a DataError naming its row."""
-    bad = ~np.isfinite(values) | (values <= 0)
+    bad = bad_price_mask(values)
     if bad.any():
         i = int(np.argmax(bad))
         raise raw.error(i, f"{name} price is not a positive number", repr(float(values[i])))
-    q = _scaled(values, instrument.tick)
-    ticks = np.rint(q)
+    ticks = np.rint(_scaled(values, instrument.tick))
     if not round_prices:
-        off = np.abs(q - ticks) > TICK_TOLERANCE
+        off = off_tick_mask(values, instrument)
         if off.any():
             i = int(np.argmax(off))
             raise raw.error(
@@ -63,9 +62,26 @@ def prices_to_ticks(
     return ticks.astype(np.int64)
 
 
+def bad_price_mask(values: F64) -> npt.NDArray[np.bool_]:
+    """Prices that are not positive finite numbers."""
+    return ~np.isfinite(values) | (values <= 0)
+
+
+def off_tick_mask(values: F64, instrument: Instrument) -> npt.NDArray[np.bool_]:
+    """Prices further than ``TICK_TOLERANCE`` from a whole tick."""
+    with np.errstate(invalid="ignore"):
+        q = _scaled(values, instrument.tick)
+        return np.abs(q - np.rint(q)) > TICK_TOLERANCE
+
+
+def bad_amount_mask(values: F64) -> npt.NDArray[np.bool_]:
+    """Volumes or turnovers that are negative or not numbers."""
+    return ~np.isfinite(values) | (values < 0)
+
+
 def volume_to_lots(raw: RawCandles, values: F64, instrument: Instrument) -> I64:
     """Base volume to lots, nearest lot, ties to even (see module doc)."""
-    bad = ~np.isfinite(values) | (values < 0)
+    bad = bad_amount_mask(values)
     if bad.any():
         i = int(np.argmax(bad))
         raise raw.error(i, "volume is negative or not a number", repr(float(values[i])), ">= 0")
@@ -76,7 +92,7 @@ def turnover_to_money(raw: RawCandles, values: F64 | None) -> I64:
     """Quote volume to money units (1e-8), half-even; zeros when the file has none."""
     if values is None:
         return np.zeros(len(raw), dtype=np.int64)
-    bad = ~np.isfinite(values) | (values < 0)
+    bad = bad_amount_mask(values)
     if bad.any():
         i = int(np.argmax(bad))
         raise raw.error(i, "turnover is negative or not a number", repr(float(values[i])), ">= 0")

@@ -25,6 +25,7 @@ from engine.events import InstrumentSpec
 from engine.instrument import BTCUSDT, Instrument
 from engine.plan import CompiledPlan, compile_card
 from engine.strategy import Strategy
+from engine.timeframes import is_timeframe, tf_ms
 from replay.cards.convert import to_engine_config, to_sim_config, to_spec
 from replay.cards.errors import IdeaCardError
 from replay.cards.pyclass import ClassPathError, load_class
@@ -51,8 +52,8 @@ class LoadedCard:
         return _compile(self.spec, instrument, self.strategy_class, self.source, None)
 
 
-def load_card(path: str | Path) -> LoadedCard:
-    """Read and load the card file at ``path``."""
+def load_card(path: str | Path, *, timeframe: str | None = None) -> LoadedCard:
+    """Read and load the card file at ``path`` (``timeframe`` overrides its execution one)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -63,17 +64,19 @@ def load_card(path: str | Path) -> LoadedCard:
             found=str(p),
             expected="a readable file",
         ) from None
-    return _load(text, str(p), p.resolve().parent)
+    return _load(text, str(p), p.resolve().parent, timeframe)
 
 
-def load_card_text(text: str, source: str = "<text>") -> LoadedCard:
+def load_card_text(
+    text: str, source: str = "<text>", *, timeframe: str | None = None
+) -> LoadedCard:
     """Load a card from its text (``replay verify`` rebuilds the strategy from the log)."""
     p = Path(source)
     card_dir = p.resolve().parent if source and not source.startswith("<") else None
-    return _load(text, source, card_dir)
+    return _load(text, source, card_dir, timeframe)
 
 
-def _load(text: str, source: str, card_dir: Path | None) -> LoadedCard:
+def _load(text: str, source: str, card_dir: Path | None, timeframe: str | None) -> LoadedCard:
     data, root = read_yaml(text, source)
     if not isinstance(data, dict):
         raise IdeaCardError(
@@ -87,6 +90,8 @@ def _load(text: str, source: str, card_dir: Path | None) -> LoadedCard:
         model = CardModel.model_validate(data)
     except ValidationError as exc:
         raise _from_pydantic(exc, source, root) from None
+    if timeframe is not None and timeframe != model.timeframes.execution:
+        model = _at_timeframe(model, timeframe, source)
     instrument = Instrument(InstrumentSpec(**{**_spec_fields(BTCUSDT), "symbol": model.symbol}))
     engine = to_engine_config(model, instrument.tick)
     spec = to_spec(model, engine)
@@ -116,6 +121,31 @@ def _load(text: str, source: str, card_dir: Path | None) -> LoadedCard:
         sim_config=to_sim_config(model),
         strategy_class=cls,
     )
+
+
+def _at_timeframe(model: CardModel, timeframe: str, source: str) -> CardModel:
+    """The card run at another execution timeframe (``replay run --timeframe``)."""
+    if not is_timeframe(timeframe):
+        raise IdeaCardError(
+            source,
+            "--timeframe is not a timeframe",
+            path="timeframes.execution",
+            found=timeframe,
+            expected="e.g. 1m, 5m, 15m, 1h, 4h, 1d",
+        )
+    exec_ms = tf_ms(timeframe)
+    for i, higher in enumerate(model.timeframes.higher):
+        ms = tf_ms(higher)
+        if ms <= exec_ms or ms % exec_ms:
+            raise IdeaCardError(
+                source,
+                f"--timeframe {timeframe} does not divide the card's higher timeframe {higher}",
+                path=f"timeframes.higher[{i}]",
+                found=timeframe,
+                expected=f"a --timeframe faster than {higher} that divides it (e.g. 1m, 5m)",
+            )
+    frames = model.timeframes.model_copy(update={"execution": timeframe})
+    return model.model_copy(update={"timeframes": frames})
 
 
 def _spec_fields(spec: InstrumentSpec) -> dict[str, Any]:

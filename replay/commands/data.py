@@ -11,6 +11,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -144,6 +145,7 @@ def fetch(
 )
 @click.option("--drop-last", is_flag=True, help="Drop the last candle (still open when saved).")
 @click.option("--round-prices", is_flag=True, help="Round off-grid prices to the tick.")
+@click.option("--dedupe", is_flag=True, help="Drop rows that repeat the previous row exactly.")
 def check(
     path: Path,
     symbol: str,
@@ -152,11 +154,13 @@ def check(
     gaps: str,
     drop_last: bool,
     round_prices: bool,
+    dedupe: bool,
 ) -> None:
     """Load a candle file with every check and print what it holds."""
     from adapters.historical import DataError, load_candles
     from replay.instruments import instrument_for
 
+    notes: list[str] = []
     try:
         inst = instrument_for(symbol)
         series = load_candles(
@@ -167,9 +171,16 @@ def check(
             gaps=gaps,
             drop_last_open=drop_last,
             round_prices=round_prices,
+            dedupe=dedupe,
+            notes=notes,
         )
-    except (DataError, ValueError) as exc:
+    except DataError as exc:
+        options = {"round_prices": round_prices, "gaps": gaps, "drop_last_open": drop_last}
+        raise DataInputError(_every_problem(exc, path, symbol, timeframe, options)) from None
+    except ValueError as exc:
         raise DataInputError(str(exc)) from None
+    for note in notes:
+        click.echo(note)
     first = dt.datetime.fromtimestamp(series.start_ms / 1000, dt.UTC)
     last = dt.datetime.fromtimestamp(series.end_ms / 1000, dt.UTC)
     click.echo(
@@ -177,3 +188,22 @@ def check(
         f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"
     )
     sys.stdout.flush()
+
+
+def _every_problem(
+    first: Exception, path: Path, symbol: str, timeframe: str | None, options: dict[str, Any]
+) -> str:
+    """The first problem, then every other kind the file has (``adapters.historical.survey``)."""
+    from adapters.historical.survey import survey
+    from engine.timeframes import TimeframeError, tf_ms
+    from replay.instruments import instrument_for
+
+    try:
+        tf = tf_ms(timeframe) if timeframe else None
+        found = survey(path, instrument_for(symbol), timeframe_ms=tf, **options)
+    except (TimeframeError, ValueError):
+        return str(first)
+    if not found:
+        return str(first)
+    lines = [f"{len(found)} kind(s) of problem in {path}:", *(f"  - {e}" for e in found)]
+    return "\n".join(lines)
