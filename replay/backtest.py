@@ -52,6 +52,7 @@ class BacktestRequest(msgspec.Struct):
     report_dir: Path | None = None
     write_report: bool = True
     show_progress: bool = True
+    params: dict[str, str] = {}  # --set overrides of the card's params
 
 
 class Outcome(msgspec.Struct):
@@ -160,7 +161,7 @@ def _unique_session(store: EventStore, base: str) -> str:
 
 
 def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = None) -> Outcome:
-    card = load_card(req.card)
+    card = load_card(req.card, req.params)
     instrument = instrument_for(card.symbol)
     try:
         balance = money_from_str(req.balance, ROUND_HALF_EVEN)

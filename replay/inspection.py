@@ -59,7 +59,7 @@ def state_at(store: EventStore, session_id: str, at: int | None = None) -> dict[
         if state is None:
             if not isinstance(event, SessionStarted):
                 raise ValueError(f"{session_id}: the first event is not SessionStarted")
-            card = load_card_text(event.card_text, source=f"{session_id}:card")
+            card = load_card_text(event.card_text, source=f"{session_id}:card", params=event.params)
             instrument = Instrument(event.instrument)
             state = new_state(event, card.new_strategy(instrument), card.engine_config)
         step(state, event)  # type: ignore[arg-type]

@@ -111,7 +111,7 @@ def verify_session(store: EventStore, session_id: str) -> VerifyResult:
             if not isinstance(event, SessionStarted):
                 result.divergence = Divergence(seq, "a session must begin with SessionStarted")
                 return result
-            card = load_card_text(event.card_text, source=f"{session_id}:card")
+            card = load_card_text(event.card_text, source=f"{session_id}:card", params=event.params)
             instrument = Instrument(event.instrument)
             state = new_state(event, card.new_strategy(instrument), card.engine_config)
         result.inputs += 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from engine.plan import CompiledPlan, compile_card
 from engine.strategy import Strategy
 from replay.cards.convert import to_engine_config, to_sim_config, to_spec
 from replay.cards.errors import IdeaCardError
+from replay.cards.params import Number, ParamSpec, parse_specs, resolve, substitute
 from replay.cards.pyclass import ClassPathError, load_class
 from replay.cards.schema import CardModel
 from replay.cards.yamlnodes import format_path, key_line, line_of, read_yaml, split_path, walk
@@ -45,14 +47,17 @@ class LoadedCard:
     engine_config: EngineConfig
     sim_config: SimConfig
     strategy_class: type[Any] | None = field(default=None, repr=False)
+    params: dict[str, Number] = field(default_factory=dict)  # effective values
+    param_specs: dict[str, ParamSpec] = field(default_factory=dict, repr=False)
+    card_dir: Path | None = field(default=None, repr=False)
 
     def new_strategy(self, instrument: Instrument) -> Strategy:
         """A fresh compiled strategy for one session on ``instrument``."""
         return _compile(self.spec, instrument, self.strategy_class, self.source, None)
 
 
-def load_card(path: str | Path) -> LoadedCard:
-    """Read and load the card file at ``path``."""
+def load_card(path: str | Path, params: Mapping[str, Any] | None = None) -> LoadedCard:
+    """Read and load the card file at ``path``, ``params`` overriding its defaults."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -63,17 +68,29 @@ def load_card(path: str | Path) -> LoadedCard:
             found=str(p),
             expected="a readable file",
         ) from None
-    return _load(text, str(p), p.resolve().parent)
+    return _load(text, str(p), p.resolve().parent, params or {})
 
 
-def load_card_text(text: str, source: str = "<text>") -> LoadedCard:
-    """Load a card from its text (``replay verify`` rebuilds the strategy from the log)."""
+def load_card_text(
+    text: str, source: str = "<text>", params: Mapping[str, Any] | None = None
+) -> LoadedCard:
+    """Load a card from its text (``replay verify`` rebuilds the strategy from the log).
+
+    ``params`` are the overrides (``SessionStarted.params`` when rebuilding a session).
+    """
     p = Path(source)
     card_dir = p.resolve().parent if source and not source.startswith("<") else None
-    return _load(text, source, card_dir)
+    return _load(text, source, card_dir, params or {})
 
 
-def _load(text: str, source: str, card_dir: Path | None) -> LoadedCard:
+def reload(card: LoadedCard, params: Mapping[str, Any]) -> LoadedCard:
+    """``card`` again with other parameter values (no file read)."""
+    return _load(card.text, card.source, card.card_dir, params)
+
+
+def _load(
+    text: str, source: str, card_dir: Path | None, overrides: Mapping[str, Any]
+) -> LoadedCard:
     data, root = read_yaml(text, source)
     if not isinstance(data, dict):
         raise IdeaCardError(
@@ -83,6 +100,9 @@ def _load(text: str, source: str, card_dir: Path | None) -> LoadedCard:
             found=type(data).__name__ if data is not None else "an empty document",
             expected="keys such as symbol, features, blocks",
         )
+    specs = parse_specs(data.get("params"), source, root)
+    values = resolve(specs, overrides, source, root)
+    data = _with_params(substitute(data, values, source, root), values)
     try:
         model = CardModel.model_validate(data)
     except ValidationError as exc:
@@ -115,7 +135,21 @@ def _load(text: str, source: str, card_dir: Path | None) -> LoadedCard:
         engine_config=engine,
         sim_config=to_sim_config(model),
         strategy_class=cls,
+        params=values,
+        param_specs=specs,
+        card_dir=card_dir,
     )
+
+
+def _with_params(data: dict[str, Any], values: dict[str, Number]) -> dict[str, Any]:
+    """Card params into ``strategy.params``: card values first, the strategy's own win."""
+    data = {k: v for k, v in data.items() if k != "params"}
+    strategy = data.get("strategy")
+    if values and isinstance(strategy, dict):
+        own = strategy.get("params")
+        merged = {**values, **own} if isinstance(own, dict) else dict(values) if own is None else own
+        data["strategy"] = {**strategy, "params": merged}
+    return data
 
 
 def _spec_fields(spec: InstrumentSpec) -> dict[str, Any]:
