@@ -26,6 +26,7 @@ from eventstore import EventStore
 from projections.account import AccountView
 from projections.metrics import Summary, summarize
 from replay.cards import LoadedCard, load_card
+from replay.cards.params import format_params
 from replay.errors import InputError
 from replay.instruments import instrument_for
 from replay.report import iso, summary_dict, write_report
@@ -193,6 +194,8 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
             "start": iso(first_open),
             "end": iso(last_close),
         }
+        if card.params:
+            meta["params"] = format_params(card.params)
         view = AccountView()
         started_at = time.perf_counter()
         with _progress(len(series), req.show_progress) as advance:
@@ -218,6 +221,7 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
             "store": str(req.store),
             "fingerprint": result.fingerprint,
             "session_id": session_id,
+            "params": dict(card.params),
         }
         report: dict[str, Path] = {}
         if req.write_report:
@@ -280,6 +284,7 @@ def report_from_log(
         "data": dict(stream.info().meta).get("data", ""),
         "fingerprint": stream.fingerprint,
         "mode": started.mode,
+        "params": dict(started.params),
     }
     summary = summarize(view)
     paths = write_report(folder, view, summary, info)

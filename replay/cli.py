@@ -285,6 +285,7 @@ def sessions(store_dir: Path, as_json: bool) -> None:
                 "session": info.name,
                 "mode": info.kind,
                 "card": meta.get("card_name", meta.get("card", "")),
+                "params": meta.get("params", ""),
                 "period": f"{meta.get('start', '?')} → {meta.get('end', '?')}",
                 "events": info.last_seq,
                 "fingerprint": info.fingerprint,
@@ -299,7 +300,7 @@ def sessions(store_dir: Path, as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title=f"sessions in {store_dir}")
-    for col in ("session", "mode", "card", "period", "events", "fingerprint", "status"):
+    for col in ("session", "mode", "card", "params", "period", "events", "fingerprint", "status"):
         table.add_column(col, overflow="fold")
     for row in rows:
         table.add_row(*(str(row[c]) if c != "fingerprint" else row[c][:16] for c in row))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from replay.cards import IdeaCardError, load_card
-from replay.cards.params import parse_sets
+from replay.cards.params import format_params, parse_sets
 
 _USAGE = "usage: python -m replay.cards [--set NAME=VALUE ...] CARD.yaml [CARD.yaml ...]"
 
@@ -48,13 +48,9 @@ def main(argv: list[str]) -> int:
             f"{' +' + ','.join(spec.higher) if spec.higher else ''}, "
             f"{len(spec.features)} features, {len(spec.blocks)} blocks"
             f"{', python ' + spec.strategy_class if spec.strategy_class else ''}"
-            f"{', params ' + _show(card.params) if card.params else ''}"
+            f"{', params ' + format_params(card.params) if card.params else ''}"
         )
     return 1 if bad else 0
-
-
-def _show(params: dict[str, int | float]) -> str:
-    return " ".join(f"{k}={v}" for k, v in params.items())
 
 
 if __name__ == "__main__":

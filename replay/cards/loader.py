@@ -147,7 +147,9 @@ def _with_params(data: dict[str, Any], values: dict[str, Number]) -> dict[str, A
     strategy = data.get("strategy")
     if values and isinstance(strategy, dict):
         own = strategy.get("params")
-        merged = {**values, **own} if isinstance(own, dict) else dict(values) if own is None else own
+        if own is None:
+            own = {}
+        merged = {**values, **own} if isinstance(own, dict) else own  # not a dict: pydantic says
         data["strategy"] = {**strategy, "params": merged}
     return data
 

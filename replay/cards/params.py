@@ -77,7 +77,9 @@ def coerce(value: Any, kind: str) -> Number:
         try:
             value = int(text) if kind == "int" else float(text)
         except ValueError:
-            raise _Bad(f"not {'an int' if kind == 'int' else 'a float'}", text, _want(kind))
+            raise _Bad(
+                f"not {'an int' if kind == 'int' else 'a float'}", text, _want(kind)
+            ) from None
     if not _is_num(value):
         raise _Bad(f"not {'an int' if kind == 'int' else 'a float'}", value, _want(kind))
     if kind == "int":
@@ -122,7 +124,7 @@ def _expand_sweep(raw: Any, kind: str) -> tuple[Number, ...]:
         lo, hi, step = (coerce(raw[k], kind) for k in ("min", "max", "step"))
         if step <= 0 or hi < lo:
             raise _Bad("sweep needs step > 0 and max >= min", raw, "{min: 5, max: 50, step: 5}")
-        n = int(math.floor((hi - lo) / step + 1e-9)) + 1
+        n = math.floor((hi - lo) / step + 1e-9) + 1
         if n > _MAX_SWEEP:
             raise _Bad(f"sweep has {n} values", raw, f"at most {_MAX_SWEEP}")
         if kind == "int":
@@ -263,6 +265,11 @@ def substitute(data: Any, values: Mapping[str, Number], source: str, root: Any) 
         return node
 
     return go(data, [])
+
+
+def format_params(values: Mapping[str, Number]) -> str:
+    """``{"fast": 20, "k": 2.0}`` -> ``"fast=20 k=2.0"`` (for listings)."""
+    return " ".join(f"{k}={v}" for k, v in values.items())
 
 
 def parse_sets(items: list[str] | tuple[str, ...]) -> dict[str, str]:
