@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import inspect
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from pydantic import BaseModel, ValidationError
 
 from adapters.sim.config import SimConfig
@@ -102,7 +104,7 @@ def _load(
         )
     specs = parse_specs(data.get("params"), source, root)
     values = resolve(specs, overrides, source, root)
-    data = _with_params(substitute(data, values, source, root), values)
+    data = {k: v for k, v in substitute(data, values, source, root).items() if k != "params"}
     try:
         model = CardModel.model_validate(data)
     except ValidationError as exc:
@@ -124,6 +126,9 @@ def _load(
                 expected=exc.expected,
                 suggestion=exc.suggestion,
             ) from None
+    if cls is not None and values:
+        merged = _merged_params(cls, values, spec.strategy_params)
+        spec = msgspec.structs.replace(spec, strategy_params=merged)
     _compile(spec, instrument, cls, source, root)  # every name checked now, not at run time
     return LoadedCard(
         source=source,
@@ -141,17 +146,25 @@ def _load(
     )
 
 
-def _with_params(data: dict[str, Any], values: dict[str, Number]) -> dict[str, Any]:
-    """Card params into ``strategy.params``: card values first, the strategy's own win."""
-    data = {k: v for k, v in data.items() if k != "params"}
-    strategy = data.get("strategy")
-    if values and isinstance(strategy, dict):
-        own = strategy.get("params")
-        if own is None:
-            own = {}
-        merged = {**values, **own} if isinstance(own, dict) else own  # not a dict: pydantic says
-        data["strategy"] = {**strategy, "params": merged}
-    return data
+def _merged_params(
+    cls: type[Any], values: dict[str, Number], own: dict[str, Any]
+) -> dict[str, Any]:
+    """What a Python strategy's constructor receives: card params, then its own on top.
+
+    Card params go in only where the constructor can take them (it names the parameter,
+    or has ``**kwargs``), so a param used only by the card's features does not break a
+    class that never heard of it. ``strategy.params`` are passed as given (an unknown one
+    is still an error).
+    """
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return {**values, **own}
+    ps = sig.parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in ps):
+        return {**values, **own}
+    names = {p.name for p in ps if p.kind is not inspect.Parameter.POSITIONAL_ONLY}
+    return {**{k: v for k, v in values.items() if k in names}, **own}
 
 
 def _spec_fields(spec: InstrumentSpec) -> dict[str, Any]:
