@@ -361,3 +361,21 @@ def test_cards_module_accepts_set(tmp_path: Path) -> None:
     bad = check("--set", "fast=1", str(card))
     assert bad.returncode == 1 and "below the minimum" in bad.stdout
     assert check("--set", "fast", str(card)).returncode == 2
+
+
+def test_the_readme_example_loads_and_takes_set() -> None:
+    text = (ROOT / "ideacards" / "README.md").read_text()
+    example = text[text.index("## Parameters") :].split("```yaml\n", 1)[1].split("```", 1)[0]
+    card = apply(example, {"fast": "20", "lev": "5"})
+    assert card.params == {"fast": 20, "slow": 30, "k": 2.0, "lev": 5.0}
+    assert card.param_specs["fast"].sweep[-1] == 50
+
+
+def test_inspect_at_rebuilds_a_set_session(tmp_path: Path) -> None:
+    store = tmp_path / "runs"
+    card = write(tmp_path)
+    base = ["run", str(card), "--store", str(store), "--candles", "2000", "-q"]
+    assert invoke(*base, "--session", "a", "--set", "fast=7", "--set", "lev=4.5").exit_code == 0
+    shown = invoke("inspect", "a", "--store", str(store), "--at", "1500", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["engine"]["config"]["risk"]["max_leverage"] == 4.5
