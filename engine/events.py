@@ -130,6 +130,7 @@ class SessionStarted(EventBase, frozen=True):
     card_path: str = ""
     timeframe: str = "1m"
     settings: dict[str, str] = {}
+    params: dict[str, int | float] = {}  # the card's effective ``params:`` values
 
 
 class SessionStopped(EventBase, frozen=True):

@@ -27,6 +27,7 @@ from eventstore import EventStore
 from projections.account import AccountView
 from projections.metrics import Summary, summarize
 from replay.cards import LoadedCard, load_card
+from replay.cards.params import format_params
 from replay.errors import InputError
 from replay.instruments import instrument_for
 from replay.report import iso, summary_dict, write_report
@@ -55,6 +56,7 @@ class BacktestRequest(msgspec.Struct):
     report_dir: Path | None = None
     write_report: bool = True
     show_progress: bool = True
+    params: dict[str, str] = {}  # --set overrides of the card's params
 
 
 class Outcome(msgspec.Struct):
@@ -158,7 +160,7 @@ def _unique_session(store: EventStore, base: str) -> str:
 
 
 def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = None) -> Outcome:
-    card = load_card(req.card, timeframe=req.timeframe)
+    card = load_card(req.card, req.params, timeframe=req.timeframe)
     instrument = instrument_for(card.symbol)
     try:
         balance = money_from_str(req.balance, ROUND_HALF_EVEN)
@@ -191,6 +193,8 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
             "start": iso(first_open),
             "end": iso(last_close),
         }
+        if card.params:
+            meta["params"] = format_params(card.params)
         view = AccountView()
         started_at = time.perf_counter()
         with _progress(len(series), req.show_progress) as advance:
@@ -219,6 +223,7 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
             "timeframe": card.timeframe,
             "resampled": resampled_text(resampled),
             "data_notes": notes,
+            "params": dict(card.params),
         }
         report: dict[str, Path] = {}
         if req.write_report:
@@ -281,6 +286,7 @@ def report_from_log(
         "data": dict(stream.info().meta).get("data", ""),
         "fingerprint": stream.fingerprint,
         "mode": started.mode,
+        "params": dict(started.params),
     }
     summary = summarize(view)
     paths = write_report(folder, view, summary, info)

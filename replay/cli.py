@@ -217,6 +217,13 @@ def _open_store(path: Path, *, create: bool = False) -> Any:
     help="Report folder (default: STORE/reports/SESSION).",
 )
 @click.option("--no-report", is_flag=True, help="Skip writing the report folder.")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override one of the card's params (repeatable), e.g. --set fast=20.",
+)
 @json_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar, no table.")
 @handle_errors
@@ -238,11 +245,18 @@ def run(
     balance: str,
     report_dir: Path | None,
     no_report: bool,
+    sets: tuple[str, ...],
     as_json: bool,
     quiet: bool,
 ) -> None:
     """Backtest an IdeaCard (default: the bundled moving-average cross on built-in data)."""
     from replay.backtest import BacktestRequest, execute
+    from replay.cards.params import parse_sets
+
+    try:
+        overrides = parse_sets(sets)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--set") from None
 
     request = BacktestRequest(
         card=card or DEFAULT_CARD,
@@ -263,6 +277,7 @@ def run(
         report_dir=report_dir,
         write_report=not no_report,
         show_progress=not quiet and not as_json,
+        params=overrides,
     )
     ctx = click.get_current_context()
     outcome = execute(request, on_session=lambda sid: ctx.meta.__setitem__("session_id", sid))
@@ -302,6 +317,7 @@ def sessions(store_dir: Path, as_json: bool) -> None:
                 "session": info.name,
                 "mode": info.kind,
                 "card": meta.get("card_name", meta.get("card", "")),
+                "params": meta.get("params", ""),
                 "period": f"{meta.get('start', '?')} → {meta.get('end', '?')}",
                 "events": info.last_seq,
                 "fingerprint": info.fingerprint,
@@ -316,8 +332,9 @@ def sessions(store_dir: Path, as_json: bool) -> None:
         from rich.table import Table
 
         table = Table(title=f"sessions in {store_dir}")
-        for col in ("session", "mode", "card", "period", "events", "fingerprint", "status"):
-            table.add_column(col, overflow="fold")
+        cols = ("session", "mode", "card", "params", "period", "events", "fingerprint", "status")
+        for col in cols:
+            table.add_column(col, overflow="fold", no_wrap=col == "status")
         for row in rows:
             table.add_row(*(str(row[c]) if c != "fingerprint" else row[c][:16] for c in row))
         Console().print(table)

@@ -263,7 +263,9 @@ class Daemon:
         started = decode(first[1]) if first else None
         if not isinstance(started, SessionStarted):
             raise RuntimeError(f"{self.opts.session}: log does not begin a session")
-        self.card = load_card_text(started.card_text, source=started.card_path)
+        self.card = load_card_text(
+            started.card_text, source=started.card_path, params=started.params
+        )
         self.instrument = Instrument(started.instrument)
         strategy = self.card.new_strategy(self.instrument)
         snap = snapshots.load_latest(self.store, self.opts.session, strategy)
@@ -312,6 +314,7 @@ class Daemon:
             initial_balance=balance,
             card_path=self.card.source,
             timeframe=self.card.timeframe,
+            params=dict(self.card.params),
         )
         stream = self.store.create_stream(
             self.opts.session,

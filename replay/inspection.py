@@ -60,7 +60,10 @@ def state_at(store: EventStore, session_id: str, at: int | None = None) -> dict[
             if not isinstance(event, SessionStarted):
                 raise ValueError(f"{session_id}: the first event is not SessionStarted")
             card = load_card_text(
-                event.card_text, source=f"{session_id}:card", timeframe=event.timeframe or None
+                event.card_text,
+                source=f"{session_id}:card",
+                params=event.params,
+                timeframe=event.timeframe or None,
             )
             instrument = Instrument(event.instrument)
             state = new_state(event, card.new_strategy(instrument), card.engine_config)

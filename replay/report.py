@@ -206,6 +206,7 @@ def _html(view: AccountView, data: dict[str, Any], instr: Instrument) -> str:
 SUMMARY_ORDER = (
     "session_id",
     "card",
+    "params",
     "data",
     "start",
     "end",
@@ -235,8 +236,10 @@ MONEY = frozenset({"initial_balance", "final_equity", "fees_paid", "funding_paid
 
 
 def _fmt(value: Any, key: str = "") -> str:
-    if value is None:
+    if value is None or value == {}:
         return "—"
+    if isinstance(value, dict):
+        return " ".join(f"{k}={v}" for k, v in value.items())
     if isinstance(value, float) and key in PERCENT:
         return (
             f"{value:+.2%}"

@@ -91,6 +91,7 @@ def run_backtest(
         card_path=card.source,
         timeframe=card.timeframe,
         settings={"sim": msgspec.json.encode(card.sim_config).decode()},
+        params=dict(card.params),
     )
     stream = store.create_stream(
         session_id,

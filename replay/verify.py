@@ -116,7 +116,10 @@ def verify_session(store: EventStore, session_id: str) -> VerifyResult:
                 result.divergence = Divergence(seq, "a session must begin with SessionStarted")
                 return result
             card = load_card_text(
-                event.card_text, source=f"{session_id}:card", timeframe=event.timeframe or None
+                event.card_text,
+                source=f"{session_id}:card",
+                params=event.params,
+                timeframe=event.timeframe or None,
             )
             instrument = Instrument(event.instrument)
             state = new_state(event, card.new_strategy(instrument), card.engine_config)

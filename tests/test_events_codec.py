@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import types
 import typing
 from typing import Any
 
@@ -38,6 +39,8 @@ def strategy_for(tp: Any) -> st.SearchStrategy[Any]:
     if tp is str:
         return st.text(max_size=30)
     origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return st.one_of([strategy_for(a) for a in typing.get_args(tp)])
     if origin is dict:
         key, value = typing.get_args(tp)
         return st.dictionaries(strategy_for(key), strategy_for(value), max_size=4)

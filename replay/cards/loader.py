@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import inspect
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from pydantic import BaseModel, ValidationError
 
 from adapters.sim.config import SimConfig
@@ -28,6 +31,7 @@ from engine.strategy import Strategy
 from engine.timeframes import is_timeframe, tf_ms
 from replay.cards.convert import to_engine_config, to_sim_config, to_spec
 from replay.cards.errors import IdeaCardError
+from replay.cards.params import Number, ParamSpec, parse_specs, resolve, substitute
 from replay.cards.pyclass import ClassPathError, load_class
 from replay.cards.schema import CardModel
 from replay.cards.yamlnodes import format_path, key_line, line_of, read_yaml, split_path, walk
@@ -46,14 +50,22 @@ class LoadedCard:
     engine_config: EngineConfig
     sim_config: SimConfig
     strategy_class: type[Any] | None = field(default=None, repr=False)
+    params: dict[str, Number] = field(default_factory=dict)  # effective values
+    param_specs: dict[str, ParamSpec] = field(default_factory=dict, repr=False)
+    card_dir: Path | None = field(default=None, repr=False)
 
     def new_strategy(self, instrument: Instrument) -> Strategy:
         """A fresh compiled strategy for one session on ``instrument``."""
         return _compile(self.spec, instrument, self.strategy_class, self.source, None)
 
 
-def load_card(path: str | Path, *, timeframe: str | None = None) -> LoadedCard:
-    """Read and load the card file at ``path`` (``timeframe`` overrides its execution one)."""
+def load_card(
+    path: str | Path, params: Mapping[str, Any] | None = None, *, timeframe: str | None = None
+) -> LoadedCard:
+    """Read and load the card file at ``path``, ``params`` overriding its defaults.
+
+    ``timeframe`` overrides its execution timeframe (``replay run --timeframe``).
+    """
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -64,19 +76,37 @@ def load_card(path: str | Path, *, timeframe: str | None = None) -> LoadedCard:
             found=str(p),
             expected="a readable file",
         ) from None
-    return _load(text, str(p), p.resolve().parent, timeframe)
+    return _load(text, str(p), p.resolve().parent, params or {}, timeframe)
 
 
 def load_card_text(
-    text: str, source: str = "<text>", *, timeframe: str | None = None
+    text: str,
+    source: str = "<text>",
+    params: Mapping[str, Any] | None = None,
+    *,
+    timeframe: str | None = None,
 ) -> LoadedCard:
-    """Load a card from its text (``replay verify`` rebuilds the strategy from the log)."""
+    """Load a card from its text (``replay verify`` rebuilds the strategy from the log).
+
+    ``params`` are the overrides (``SessionStarted.params`` when rebuilding a session).
+    """
     p = Path(source)
     card_dir = p.resolve().parent if source and not source.startswith("<") else None
-    return _load(text, source, card_dir, timeframe)
+    return _load(text, source, card_dir, params or {}, timeframe)
 
 
-def _load(text: str, source: str, card_dir: Path | None, timeframe: str | None) -> LoadedCard:
+def reload(card: LoadedCard, params: Mapping[str, Any]) -> LoadedCard:
+    """``card`` again with other parameter values (no file read), at the same timeframe."""
+    return _load(card.text, card.source, card.card_dir, params, card.timeframe)
+
+
+def _load(
+    text: str,
+    source: str,
+    card_dir: Path | None,
+    overrides: Mapping[str, Any],
+    timeframe: str | None,
+) -> LoadedCard:
     data, root = read_yaml(text, source)
     if not isinstance(data, dict):
         raise IdeaCardError(
@@ -86,6 +116,9 @@ def _load(text: str, source: str, card_dir: Path | None, timeframe: str | None) 
             found=type(data).__name__ if data is not None else "an empty document",
             expected="keys such as symbol, features, blocks",
         )
+    specs = parse_specs(data.get("params"), source, root)
+    values = resolve(specs, overrides, source, root)
+    data = {k: v for k, v in substitute(data, values, source, root).items() if k != "params"}
     try:
         model = CardModel.model_validate(data)
     except ValidationError as exc:
@@ -109,6 +142,9 @@ def _load(text: str, source: str, card_dir: Path | None, timeframe: str | None) 
                 expected=exc.expected,
                 suggestion=exc.suggestion,
             ) from None
+    if cls is not None and values:
+        merged = _merged_params(cls, values, spec.strategy_params)
+        spec = msgspec.structs.replace(spec, strategy_params=merged)
     _compile(spec, instrument, cls, source, root)  # every name checked now, not at run time
     return LoadedCard(
         source=source,
@@ -120,6 +156,9 @@ def _load(text: str, source: str, card_dir: Path | None, timeframe: str | None) 
         engine_config=engine,
         sim_config=to_sim_config(model),
         strategy_class=cls,
+        params=values,
+        param_specs=specs,
+        card_dir=card_dir,
     )
 
 
@@ -146,6 +185,27 @@ def _at_timeframe(model: CardModel, timeframe: str, source: str) -> CardModel:
             )
     frames = model.timeframes.model_copy(update={"execution": timeframe})
     return model.model_copy(update={"timeframes": frames})
+
+
+def _merged_params(
+    cls: type[Any], values: dict[str, Number], own: dict[str, Any]
+) -> dict[str, Any]:
+    """What a Python strategy's constructor receives: card params, then its own on top.
+
+    Card params go in only where the constructor can take them (it names the parameter,
+    or has ``**kwargs``), so a param used only by the card's features does not break a
+    class that never heard of it. ``strategy.params`` are passed as given (an unknown one
+    is still an error).
+    """
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return {**values, **own}
+    ps = sig.parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in ps):
+        return {**values, **own}
+    names = {p.name for p in ps if p.kind is not inspect.Parameter.POSITIONAL_ONLY}
+    return {**{k: v for k, v in values.items() if k in names}, **own}
 
 
 def _spec_fields(spec: InstrumentSpec) -> dict[str, Any]:

@@ -382,6 +382,7 @@ class CardModel(Strict):
     execution: ExecutionModel = ExecutionModel()
     sim: SimModel = SimModel()
     strategy: StrategyModel | None = None
+    params: dict[str, Any] = {}  # checked and substituted by replay.cards.params first
 
     @model_validator(mode="before")
     @classmethod
