@@ -38,7 +38,8 @@ def summary_dict(summary: Summary, extra: dict[str, Any]) -> dict[str, Any]:
     """The summary as JSON-safe builtins (infinities become null)."""
     out: dict[str, Any] = dict(extra)
     for key, value in msgspec.structs.asdict(summary).items():
-        out[key] = None if isinstance(value, float) and not math.isfinite(value) else value
+        finite = not (isinstance(value, float) and not math.isfinite(value))
+        out[key] = msgspec.to_builtins(value) if finite else None  # monthly_returns: dicts
     out["start"] = iso(summary.start_ms) if summary.candles else None
     out["end"] = iso(summary.end_ms) if summary.candles else None
     return out
@@ -191,6 +192,10 @@ def _html(view: AccountView, data: dict[str, Any], instr: Instrument) -> str:
         f"<tr><th>{key.replace('_', ' ')}</th><td>{_fmt(data.get(key), key)}</td></tr>"
         for key in SUMMARY_ORDER
     )
+    months = "".join(
+        f"<tr><th>{m['month']}</th><td>{m['return']:+.2%}</td></tr>"
+        for m in data.get("monthly_returns") or []
+    )
     chart = fig.to_html(full_html=False, include_plotlyjs=True)
     title = f"replay report — {data.get('session_id', '')}"
     return (
@@ -199,6 +204,7 @@ def _html(view: AccountView, data: dict[str, Any], instr: Instrument) -> str:
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "th,td{padding:2px 12px;text-align:left;border-bottom:1px solid #ddd}</style>"
         f"</head><body><h1>{title}</h1><table id='summary'>{rows}</table>"
+        f"<h2>Monthly returns</h2><table id='monthly'>{months}</table>"
         f"<div id='charts'>{chart}</div></body></html>"
     )
 
@@ -224,23 +230,64 @@ SUMMARY_ORDER = (
     "fees_paid",
     "funding_paid",
     "buy_and_hold_return",
+    "calmar",
+    "max_drawdown_duration_ms",
+    "avg_trade",
+    "median_trade",
+    "best_trade",
+    "worst_trade",
+    "expectancy",
+    "sqn",
+    "long_trades",
+    "long_win_rate",
+    "long_pnl",
+    "short_trades",
+    "short_win_rate",
+    "short_pnl",
+    "max_consecutive_wins",
+    "max_consecutive_losses",
     "fingerprint",
 )
 
 
 PERCENT = frozenset(
-    {"total_return", "cagr", "max_drawdown", "win_rate", "exposure", "buy_and_hold_return"}
+    {
+        "total_return",
+        "cagr",
+        "max_drawdown",
+        "win_rate",
+        "exposure",
+        "buy_and_hold_return",
+        "expectancy",
+        "long_win_rate",
+        "short_win_rate",
+    }
 )
-MONEY = frozenset({"initial_balance", "final_equity", "fees_paid", "funding_paid"})
+MONEY = frozenset(
+    {
+        "initial_balance",
+        "final_equity",
+        "fees_paid",
+        "funding_paid",
+        "avg_trade",
+        "median_trade",
+        "best_trade",
+        "worst_trade",
+        "long_pnl",
+        "short_pnl",
+    }
+)
 
 
 def _fmt(value: Any, key: str = "") -> str:
     if value is None:
         return "—"
+    if key == "max_drawdown_duration_ms":
+        return duration_text(value)
     if isinstance(value, float) and key in PERCENT:
         return (
             f"{value:+.2%}"
-            if key in ("total_return", "cagr", "buy_and_hold_return")
+            if key in ("total_return", "cagr", "buy_and_hold_return", "expectancy")
             else f"{value:.2%}"
         )
     if isinstance(value, float) and key in MONEY:
@@ -248,3 +295,10 @@ def _fmt(value: Any, key: str = "") -> str:
     if isinstance(value, float):
         return f"{value:.2f}"
     return str(value)
+
+
+def duration_text(ms: int) -> str:
+    """A duration in days, hours and minutes: ``3d 4h 05m``."""
+    minutes = int(ms) // 60_000
+    days, rem = divmod(minutes, 1440)
+    return f"{days}d {rem // 60}h {rem % 60:02d}m"
