@@ -157,8 +157,9 @@ def max_drawdown_duration(ts: np.ndarray, equity: np.ndarray) -> int:
     peaks = np.maximum.accumulate(equity)
     at_peak = equity >= peaks
     peak_idx = np.maximum.accumulate(np.where(at_peak, np.arange(len(equity)), 0))
-    # Point i ends (or extends) the fall that was under water at i - 1.
-    under = ~at_peak[:-1]
+    # Point i extends a fall (under water at i) or ends one (under water at i - 1); either
+    # way the fall began at the last peak before i.
+    under = ~at_peak[:-1] | ~at_peak[1:]
     if not under.any():
         return 0
     spans = ts[1:][under] - ts[peak_idx[:-1][under]]
