@@ -197,6 +197,7 @@ def _html(view: AccountView, data: dict[str, Any], instr: Instrument) -> str:
         for m in data.get("monthly_returns") or []
     )
     chart = fig.to_html(full_html=False, include_plotlyjs=True)
+    heatmap = _monthly_heatmap(data.get("monthly_returns") or [])
     title = f"replay report — {data.get('session_id', '')}"
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
@@ -204,9 +205,37 @@ def _html(view: AccountView, data: dict[str, Any], instr: Instrument) -> str:
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "th,td{padding:2px 12px;text-align:left;border-bottom:1px solid #ddd}</style>"
         f"</head><body><h1>{title}</h1><table id='summary'>{rows}</table>"
-        f"<h2>Monthly returns</h2><table id='monthly'>{months}</table>"
+        f"<h2>Monthly returns</h2><div id='monthly-heatmap'>{heatmap}</div>"
+        f"<table id='monthly'>{months}</table>"
         f"<div id='charts'>{chart}</div></body></html>"
     )
+
+
+def _monthly_heatmap(months: list[dict[str, Any]]) -> str:
+    """Years down, calendar months across, each cell the month's return in percent."""
+    if not months:
+        return ""
+    years = sorted({int(m["month"][:4]) for m in months})
+    z: list[list[float | None]] = [[None] * 12 for _ in years]
+    for m in months:
+        z[years.index(int(m["month"][:4]))][int(m["month"][5:7]) - 1] = m["return"] * 100
+    text = [[f"{v:+.2f}%" if v is not None else "" for v in row] for row in z]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[datetime(2000, k, 1).strftime("%b") for k in range(1, 13)],
+            y=[str(y) for y in years],
+            text=text,
+            texttemplate="%{text}",
+            colorscale="RdYlGn",
+            zmid=0,
+            colorbar={"title": "%"},
+        )
+    )
+    fig.update_layout(
+        height=120 + 40 * len(years), template="plotly_white", yaxis={"type": "category"}
+    )
+    return fig.to_html(full_html=False, include_plotlyjs=False)
 
 
 SUMMARY_ORDER = (

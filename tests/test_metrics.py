@@ -192,4 +192,18 @@ def test_a_real_run_agrees_with_its_own_csv_files(tmp_path: Path) -> None:
     assert len(expected) >= 2 and summary["monthly_returns"] == expected
     html = Path(out["report"]["html"]).read_text()
     assert html.count("<tr><th>20") == len(expected)  # one monthly row per month
-    assert "sqn" in html and "calmar" in html
+    assert "sqn" in html and "calmar" in html and "id='monthly-heatmap'" in html
+
+
+def test_the_monthly_heatmap_has_a_labelled_cell_per_month_and_blanks_elsewhere() -> None:
+    from replay.report import _monthly_heatmap
+
+    html = _monthly_heatmap(
+        [{"month": "2023-12", "return": 0.21}, {"month": "2024-01", "return": -0.05}]
+    )
+    assert '"type":"heatmap"' in html
+    assert '"y":["2023","2024"]' in html
+    # Two years x 12 months: two labelled cells, 22 empty ones.
+    assert '["","","","","","","","","","","","+21.00%"]' in html
+    assert '["-5.00%","","","","","","","","","","",""]' in html
+    assert _monthly_heatmap([]) == ""
