@@ -250,7 +250,8 @@ def summarize(view: AccountView) -> Summary:
     longs = trade_stats([t.pnl for t in view.trades if t.side == "long"])
     shorts = trade_stats([t.pnl for t in view.trades if t.side == "short"])
     unit = view.instrument.notional_unit if view.instrument is not None else 0
-    returns = [t.pnl / (t._entry_value * unit) for t in view.trades if t._entry_value and unit]
+    entered = [(t.pnl, t.entry_notional(unit)) for t in view.trades]
+    returns = [pnl / money for pnl, money in entered if money]
     return Summary(
         start_ms=view.first_open_ms,
         end_ms=view.last_close_ms,

@@ -207,3 +207,10 @@ def test_the_monthly_heatmap_has_a_labelled_cell_per_month_and_blanks_elsewhere(
     assert '["","","","","","","","","","","","+21.00%"]' in html
     assert '["-5.00%","","","","","","","","","","",""]' in html
     assert _monthly_heatmap([]) == ""
+
+
+def test_a_session_without_candles_or_trades_has_zero_metrics_not_errors() -> None:
+    s = summarize(AccountView().fold([started()]))
+    assert (s.sqn, s.calmar, s.expectancy, s.avg_trade, s.best_trade) == (0.0, 0.0, 0.0, 0.0, 0.0)
+    assert (s.long_trades, s.short_trades, s.max_drawdown_duration_ms) == (0, 0, 0)
+    assert s.monthly_returns == []
