@@ -55,6 +55,10 @@ class Trade(msgspec.Struct, gc=False):
     def duration_ms(self) -> int:
         return self.exit_ts - self.entry_ts
 
+    def entry_notional(self, notional_unit: int) -> int:
+        """Money entered: the sum of entry fills' price x quantity, in 1e-8 units."""
+        return self._entry_value * notional_unit
+
 
 class _Growing:
     """An int64 column appended once per candle: ``array('q')`` appends cost a few tens of

@@ -14,6 +14,30 @@ into accounting. Conventions, so numbers can be checked by hand:
   fraction of that peak.
 * exposure is the fraction of candles that closed with a position open.
 * profit factor = gross wins / gross losses over closed trades (inf if no loss).
+* Calmar = CAGR / max drawdown (both as above; inf if the curve never fell and CAGR
+  is positive, 0 if it never fell otherwise).
+* max drawdown duration is the longest time from a peak of the equity curve to the
+  first later point back at or above it (recovery), or to the last point if the
+  curve never recovered; in milliseconds of candle-close time, 0 if it never fell.
+* Per-trade numbers use each closed trade's net PnL (realized minus fees and funding
+  while open, ``Trade.pnl``). Money is summed exactly in 1e-8 USDT units and turned
+  into USDT once at the end: best/worst trade and each side's net PnL are exact;
+  average (arithmetic mean) and median (mean of the two middle trades when the count
+  is even) are divisions, so they are floats.
+* expectancy is the mean per-trade return: net PnL / notional entered (sum of entry
+  fill price x quantity), as backtesting.py's "Expectancy [%]" (mean of trade
+  returns), here as a fraction. It differs from the average trade, which is in USDT.
+* SQN (Van Tharp, as backtesting.py) = sqrt(N) x mean(trade PnL) / stdev(trade PnL),
+  sample stdev (N - 1); 0 with fewer than two trades or a zero stdev.
+* win rate counts trades with PnL > 0; long/short split gives each side's count,
+  win rate and exact net PnL.
+* consecutive wins/losses are the longest runs of PnL > 0 / PnL < 0 in closing order;
+  a zero-PnL trade ends both runs.
+* monthly returns: the equity at the last candle close of each UTC calendar month
+  over the equity at the end of the previous month (the initial balance for the
+  first), minus 1. A candle belongs to the month of its last millisecond
+  (``close_ms - 1``), so the candle closing at 00:00 on the 1st is the previous
+  month's. Months with no candle do not appear.
 """
 
 from __future__ import annotations
@@ -28,6 +52,11 @@ from projections.account import AccountView
 
 DAY_MS = 86_400_000
 YEAR_MS = 365.25 * DAY_MS
+
+
+class MonthlyReturn(msgspec.Struct, gc=False):
+    month: str  # "YYYY-MM", UTC
+    ret: float = msgspec.field(name="return")
 
 
 class Summary(msgspec.Struct, gc=False):
@@ -48,6 +77,108 @@ class Summary(msgspec.Struct, gc=False):
     fees_paid: float
     funding_paid: float
     buy_and_hold_return: float
+    calmar: float
+    max_drawdown_duration_ms: int
+    avg_trade: float
+    median_trade: float
+    best_trade: float
+    worst_trade: float
+    expectancy: float
+    sqn: float
+    long_trades: int
+    long_win_rate: float
+    long_pnl: float
+    short_trades: int
+    short_win_rate: float
+    short_pnl: float
+    max_consecutive_wins: int
+    max_consecutive_losses: int
+    monthly_returns: list[MonthlyReturn]
+
+
+class TradeStats(msgspec.Struct, gc=False):
+    """Per-trade numbers; money in 1e-8 USDT units (exact where it is a sum or a pick)."""
+
+    count: int
+    wins: int
+    net: int
+    best: int
+    worst: int
+    mean: float
+    median: float
+    sqn: float
+    max_wins: int
+    max_losses: int
+
+
+def trade_stats(pnls: list[int]) -> TradeStats:
+    """Count, wins, net, best/worst, mean, median, SQN and streaks of trade PnLs."""
+    n = len(pnls)
+    if n == 0:
+        return TradeStats(0, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0, 0)
+    ordered = sorted(pnls)
+    mid = n // 2
+    median = float(ordered[mid]) if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    mean = sum(pnls) / n
+    sqn = 0.0
+    if n >= 2:
+        std = float(np.std(np.asarray(pnls, dtype=np.float64), ddof=1))
+        sqn = math.sqrt(n) * mean / std if std > 0 else 0.0
+    max_wins = max_losses = run_w = run_l = 0
+    for p in pnls:
+        run_w = run_w + 1 if p > 0 else 0
+        run_l = run_l + 1 if p < 0 else 0
+        max_wins = max(max_wins, run_w)
+        max_losses = max(max_losses, run_l)
+    return TradeStats(
+        count=n,
+        wins=sum(1 for p in pnls if p > 0),
+        net=sum(pnls),
+        best=ordered[-1],
+        worst=ordered[0],
+        mean=mean,
+        median=median,
+        sqn=sqn,
+        max_wins=max_wins,
+        max_losses=max_losses,
+    )
+
+
+def calmar(cagr: float, mdd: float) -> float:
+    if mdd > 0:
+        return cagr / mdd
+    return math.inf if cagr > 0 else 0.0
+
+
+def max_drawdown_duration(ts: np.ndarray, equity: np.ndarray) -> int:
+    """Longest time from a peak to recovery (or to the last point), in ts units."""
+    if len(equity) < 2:
+        return 0
+    peaks = np.maximum.accumulate(equity)
+    at_peak = equity >= peaks
+    peak_idx = np.maximum.accumulate(np.where(at_peak, np.arange(len(equity)), 0))
+    # Point i extends a fall (under water at i) or ends one (under water at i - 1); either
+    # way the fall began at the last peak before i.
+    under = ~at_peak[:-1] | ~at_peak[1:]
+    if not under.any():
+        return 0
+    spans = ts[1:][under] - ts[peak_idx[:-1][under]]
+    return int(spans.max())
+
+
+def monthly_returns(ts: np.ndarray, equity: np.ndarray, initial: int) -> list[MonthlyReturn]:
+    """Return of each UTC calendar month from month-end equity (see the module doc)."""
+    if len(ts) == 0:
+        return []
+    months = (np.asarray(ts, dtype=np.int64) - 1).astype("datetime64[ms]").astype("datetime64[M]")
+    last = np.concatenate([np.flatnonzero(months[1:] != months[:-1]), [len(ts) - 1]])
+    out: list[MonthlyReturn] = []
+    prev = float(initial)
+    for i in last:
+        end = float(equity[i])
+        out.append(MonthlyReturn(str(months[i]), end / prev - 1.0 if prev > 0 else 0.0))
+        prev = end
+    return out
 
 
 def max_drawdown(equity: np.ndarray) -> float:
@@ -114,6 +245,13 @@ def summarize(view: AccountView) -> Summary:
         profit_factor = wins / losses
     else:
         profit_factor = math.inf if wins else 0.0
+    mdd = max_drawdown(equity)
+    every = trade_stats(pnls)
+    longs = trade_stats([t.pnl for t in view.trades if t.side == "long"])
+    shorts = trade_stats([t.pnl for t in view.trades if t.side == "short"])
+    unit = view.instrument.notional_unit if view.instrument is not None else 0
+    entered = [(t.pnl, t.entry_notional(unit)) for t in view.trades]
+    returns = [pnl / money for pnl, money in entered if money]
     return Summary(
         start_ms=view.first_open_ms,
         end_ms=view.last_close_ms,
@@ -123,7 +261,7 @@ def summarize(view: AccountView) -> Summary:
         final_equity=final / MONEY_SCALE,
         total_return=total_return,
         cagr=cagr,
-        max_drawdown=max_drawdown(equity),
+        max_drawdown=mdd,
         sharpe=sharpe,
         sortino=sortino,
         win_rate=(sum(1 for p in pnls if p > 0) / len(pnls)) if pnls else 0.0,
@@ -132,4 +270,21 @@ def summarize(view: AccountView) -> Summary:
         fees_paid=view.fees_paid / MONEY_SCALE,
         funding_paid=view.funding_paid / MONEY_SCALE,
         buy_and_hold_return=(view.last_price / view.first_price - 1.0) if view.first_price else 0.0,
+        calmar=calmar(cagr, mdd),
+        max_drawdown_duration_ms=max_drawdown_duration(ts, equity),
+        avg_trade=every.mean / MONEY_SCALE,
+        median_trade=every.median / MONEY_SCALE,
+        best_trade=every.best / MONEY_SCALE,
+        worst_trade=every.worst / MONEY_SCALE,
+        expectancy=sum(returns) / len(returns) if returns else 0.0,
+        sqn=every.sqn,
+        long_trades=longs.count,
+        long_win_rate=longs.wins / longs.count if longs.count else 0.0,
+        long_pnl=longs.net / MONEY_SCALE,
+        short_trades=shorts.count,
+        short_win_rate=shorts.wins / shorts.count if shorts.count else 0.0,
+        short_pnl=shorts.net / MONEY_SCALE,
+        max_consecutive_wins=every.max_wins,
+        max_consecutive_losses=every.max_losses,
+        monthly_returns=monthly_returns(ts, equity, initial),
     )

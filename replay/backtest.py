@@ -30,7 +30,7 @@ from replay.cards import LoadedCard, load_card
 from replay.cards.params import format_params
 from replay.errors import InputError
 from replay.instruments import instrument_for
-from replay.report import iso, summary_dict, write_report
+from replay.report import duration_text, iso, summary_dict, write_report
 from replay.session import RunResult, run_backtest
 from replay.verify import read_session
 
@@ -108,6 +108,24 @@ class Outcome(msgspec.Struct):
             ("fees paid", f"{s.fees_paid:,.2f} USDT"),
             ("final equity", f"{s.final_equity:,.2f} USDT"),
             ("buy and hold", f"{s.buy_and_hold_return:+.2%}"),
+            ("Calmar", f"{s.calmar:.2f}"),
+            ("max DD duration", duration_text(s.max_drawdown_duration_ms)),
+            ("avg / median trade", f"{s.avg_trade:,.2f} / {s.median_trade:,.2f} USDT"),
+            ("best / worst trade", f"{s.best_trade:,.2f} / {s.worst_trade:,.2f} USDT"),
+            ("expectancy", f"{s.expectancy:+.3%} per trade"),
+            ("SQN", f"{s.sqn:.2f}"),
+            (
+                "long",
+                f"{s.long_trades:,} trades, {s.long_win_rate:.1%} won, {s.long_pnl:,.2f} USDT",
+            ),
+            (
+                "short",
+                f"{s.short_trades:,} trades, {s.short_win_rate:.1%} won, {s.short_pnl:,.2f} USDT",
+            ),
+            (
+                "max consecutive",
+                f"{s.max_consecutive_wins} wins, {s.max_consecutive_losses} losses",
+            ),
             ("session", self.result.session_id),
             ("fingerprint", self.result.fingerprint),
             ("events", f"{self.result.events:,} in {self.seconds:.2f} s"),

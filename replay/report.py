@@ -38,7 +38,8 @@ def summary_dict(summary: Summary, extra: dict[str, Any]) -> dict[str, Any]:
     """The summary as JSON-safe builtins (infinities become null)."""
     out: dict[str, Any] = dict(extra)
     for key, value in msgspec.structs.asdict(summary).items():
-        out[key] = None if isinstance(value, float) and not math.isfinite(value) else value
+        finite = not (isinstance(value, float) and not math.isfinite(value))
+        out[key] = msgspec.to_builtins(value) if finite else None  # monthly_returns: dicts
     out["start"] = iso(summary.start_ms) if summary.candles else None
     out["end"] = iso(summary.end_ms) if summary.candles else None
     return out
@@ -191,7 +192,12 @@ def _html(view: AccountView, data: dict[str, Any], instr: Instrument) -> str:
         f"<tr><th>{key.replace('_', ' ')}</th><td>{_fmt(data.get(key), key)}</td></tr>"
         for key in SUMMARY_ORDER
     )
+    months = "".join(
+        f"<tr><th>{m['month']}</th><td>{m['return']:+.2%}</td></tr>"
+        for m in data.get("monthly_returns") or []
+    )
     chart = fig.to_html(full_html=False, include_plotlyjs=True)
+    heatmap = _monthly_heatmap(data.get("monthly_returns") or [])
     title = f"replay report — {data.get('session_id', '')}"
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
@@ -199,8 +205,37 @@ def _html(view: AccountView, data: dict[str, Any], instr: Instrument) -> str:
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "th,td{padding:2px 12px;text-align:left;border-bottom:1px solid #ddd}</style>"
         f"</head><body><h1>{title}</h1><table id='summary'>{rows}</table>"
+        f"<h2>Monthly returns</h2><div id='monthly-heatmap'>{heatmap}</div>"
+        f"<table id='monthly'>{months}</table>"
         f"<div id='charts'>{chart}</div></body></html>"
     )
+
+
+def _monthly_heatmap(months: list[dict[str, Any]]) -> str:
+    """Years down, calendar months across, each cell the month's return in percent."""
+    if not months:
+        return ""
+    years = sorted({int(m["month"][:4]) for m in months})
+    z: list[list[float | None]] = [[None] * 12 for _ in years]
+    for m in months:
+        z[years.index(int(m["month"][:4]))][int(m["month"][5:7]) - 1] = m["return"] * 100
+    text = [[f"{v:+.2f}%" if v is not None else "" for v in row] for row in z]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[datetime(2000, k, 1).strftime("%b") for k in range(1, 13)],
+            y=[str(y) for y in years],
+            text=text,
+            texttemplate="%{text}",
+            colorscale="RdYlGn",
+            zmid=0,
+            colorbar={"title": "%"},
+        )
+    )
+    fig.update_layout(
+        height=120 + 40 * len(years), template="plotly_white", yaxis={"type": "category"}
+    )
+    return fig.to_html(full_html=False, include_plotlyjs=False)
 
 
 SUMMARY_ORDER = (
@@ -225,14 +260,53 @@ SUMMARY_ORDER = (
     "fees_paid",
     "funding_paid",
     "buy_and_hold_return",
+    "calmar",
+    "max_drawdown_duration_ms",
+    "avg_trade",
+    "median_trade",
+    "best_trade",
+    "worst_trade",
+    "expectancy",
+    "sqn",
+    "long_trades",
+    "long_win_rate",
+    "long_pnl",
+    "short_trades",
+    "short_win_rate",
+    "short_pnl",
+    "max_consecutive_wins",
+    "max_consecutive_losses",
     "fingerprint",
 )
 
 
 PERCENT = frozenset(
-    {"total_return", "cagr", "max_drawdown", "win_rate", "exposure", "buy_and_hold_return"}
+    {
+        "total_return",
+        "cagr",
+        "max_drawdown",
+        "win_rate",
+        "exposure",
+        "buy_and_hold_return",
+        "expectancy",
+        "long_win_rate",
+        "short_win_rate",
+    }
 )
-MONEY = frozenset({"initial_balance", "final_equity", "fees_paid", "funding_paid"})
+MONEY = frozenset(
+    {
+        "initial_balance",
+        "final_equity",
+        "fees_paid",
+        "funding_paid",
+        "avg_trade",
+        "median_trade",
+        "best_trade",
+        "worst_trade",
+        "long_pnl",
+        "short_pnl",
+    }
+)
 
 
 def _fmt(value: Any, key: str = "") -> str:
@@ -240,10 +314,12 @@ def _fmt(value: Any, key: str = "") -> str:
         return "—"
     if isinstance(value, dict):
         return " ".join(f"{k}={v}" for k, v in value.items())
+    if key == "max_drawdown_duration_ms":
+        return duration_text(value)
     if isinstance(value, float) and key in PERCENT:
         return (
             f"{value:+.2%}"
-            if key in ("total_return", "cagr", "buy_and_hold_return")
+            if key in ("total_return", "cagr", "buy_and_hold_return", "expectancy")
             else f"{value:.2%}"
         )
     if isinstance(value, float) and key in MONEY:
@@ -251,3 +327,10 @@ def _fmt(value: Any, key: str = "") -> str:
     if isinstance(value, float):
         return f"{value:.2f}"
     return str(value)
+
+
+def duration_text(ms: int) -> str:
+    """A duration in days, hours and minutes: ``3d 4h 05m``."""
+    minutes = int(ms) // 60_000
+    days, rem = divmod(minutes, 1440)
+    return f"{days}d {rem // 60}h {rem % 60:02d}m"
