@@ -1,0 +1,93 @@
+"""Every bad input is a message: exit 2, no traceback, the field named (issue 12 §8).
+
+Driven through the real CLI (click's CliRunner, exceptions not caught by the runner) so
+what is asserted is what a user sees.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from eventstore import EventStore
+from replay.cli import cli
+
+CARD = """\
+name: t
+symbol: BTCUSDT
+features:
+  fast: {indicator: sma, period: 5}
+  slow: {indicator: sma, period: 20}
+blocks:
+  - when: {cross_above: [fast, slow]}
+    then: {enter_long: {qty: 0.01}}
+  - when: {cross_below: [fast, slow]}
+    then: exit
+"""
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def refused(result: Result, *words: str) -> str:
+    """Exit 2 with a message naming each of ``words`` and no traceback."""
+    out = result.output
+    assert result.exit_code == 2, out
+    assert "Traceback" not in out and "internal error" not in out, out
+    for word in words:
+        assert word in out, (word, out)
+    return out
+
+
+def run_card(tmp_path: Path, text: str, *extra: str) -> Result:
+    card = tmp_path / "card.yaml"
+    card.write_text(text)
+    store = tmp_path / "runs"
+    args = ("run", str(card), "--store", str(store), "--candles", "3000", "--no-report", "-q")
+    return invoke(*args, *extra)
+
+
+def no_session_left(tmp_path: Path) -> None:
+    store = tmp_path / "runs"
+    if (store / "data.mdb").exists():
+        with EventStore(store) as es:
+            assert [i.name for i in es.streams()] == []
+
+
+# ------------------------------------------------------------ 1. card values, at load
+
+ABSURD = [
+    (CARD.replace("qty: 0.01", "qty: 1e300"), "blocks[0].then.enter_long.qty"),
+    (CARD + "sim:\n  slippage_ticks: 100000000000000000000\n", "sim.slippage_ticks"),
+    (
+        CARD + "execution:\n  limit_timeout_bars: 100000000000000000000\n",
+        "execution.limit_timeout_bars",
+    ),
+    (
+        CARD + "execution:\n  checkpoint_every: 100000000000000000000\n",
+        "execution.checkpoint_every",
+    ),
+    (CARD + "risk:\n  max_position_notional: 1e300\n", "risk.max_position_notional"),
+    (CARD + "sim:\n  funding_rate: 1e18\n", "sim.funding_rate"),
+    (CARD + "sim:\n  taker_fee: -0.5\n", "sim.taker_fee"),
+    (CARD + "sim:\n  maker_fee: -0.5\n", "sim.maker_fee"),
+    (CARD + 'sim:\n  taker_fee: "100%"\n', "sim.taker_fee"),
+    (CARD + 'sim:\n  maintenance_margin: "200%"\n', "sim.maintenance_margin"),
+    (CARD + 'sim:\n  maintenance_margin: "-5%"\n', "sim.maintenance_margin"),
+    (CARD + 'sim:\n  maintenance_margin: "20%"\n  leverage: 10\n', "sim.maintenance_margin"),
+    (CARD + 'sim:\n  liquidation_fee: "50%"\n', "sim.liquidation_fee"),
+    (CARD + "sim:\n  funding_interval: 0\n", "sim.funding_interval"),
+    (CARD + "sim:\n  funding_interval: 99999999999999999999d\n", "sim.funding_interval"),
+    (CARD + "risk:\n  max_open_orders: 100000000000000000000\n", "risk.max_open_orders"),
+    (CARD + "execution:\n  limit_offset: 1e300\n", "execution.limit_offset"),
+]
+
+
+@pytest.mark.parametrize(("text", "field"), ABSURD, ids=[f for _, f in ABSURD])
+def test_an_absurd_card_value_is_refused_at_load(tmp_path: Path, text: str, field: str) -> None:
+    out = refused(run_card(tmp_path, text), field, "expected")
+    assert "card.yaml" in out
+    no_session_left(tmp_path)  # refused before any session stream exists
