@@ -39,7 +39,7 @@ from engine.indicators.averages import SMA
 from engine.indicators.base import Indicator, IndicatorError
 from engine.indicators.registry import INDICATORS, validate_params
 from engine.instrument import Instrument
-from engine.strategy import MarketContext
+from engine.strategy import MarketContext, StrategyError, describe_failure
 from engine.timeframes import Resampler, tf_ms
 
 #: Outputs that are plain numbers, not prices (everything else is a price, or a
@@ -197,7 +197,15 @@ class CompiledPlan:
         for name, g in self._feature_getters:
             feats[name] = float(g())
         assert self._python is not None
-        out = list(self._python.on_bar(bar, ctx))
+        try:
+            out = list(self._python.on_bar(bar, ctx))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # the user's code, SystemExit included: say what it did
+            name = f"{type(self._python).__name__}.on_bar"
+            raise StrategyError(
+                f"strategy {name} failed at candle {candle.ts}: {describe_failure(exc)}"
+            ) from None
         for it in out:
             if type(it) is not Intent:
                 raise TypeError(

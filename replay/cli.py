@@ -41,6 +41,7 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean the user's input is wrong (imported lazily: fast --help)."""
     from adapters.historical import DataError
     from engine.instrument import InstrumentError, OffGridError
+    from engine.strategy import StrategyError
     from eventstore import StreamExists, StreamNotFound, WriterLocked
     from replay.cards import IdeaCardError
     from replay.errors import InputError
@@ -51,6 +52,7 @@ def _input_errors() -> tuple[type[BaseException], ...]:
         DataError,
         InstrumentError,
         OffGridError,
+        StrategyError,
         StreamNotFound,
         StreamExists,
         WriterLocked,

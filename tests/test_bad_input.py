@@ -91,3 +91,50 @@ def test_an_absurd_card_value_is_refused_at_load(tmp_path: Path, text: str, fiel
     out = refused(run_card(tmp_path, text), field, "expected")
     assert "card.yaml" in out
     no_session_left(tmp_path)  # refused before any session stream exists
+
+
+# ------------------------------------------------- 2. unreadable cards, broken modules
+
+
+def test_a_card_that_is_not_utf8(tmp_path: Path) -> None:
+    card = tmp_path / "card.yaml"
+    card.write_bytes(CARD.encode() + b"# caf\xe9\n")
+    refused(invoke("run", str(card), "--store", str(tmp_path / "runs")), "card.yaml", "UTF-8")
+
+
+STRATEGY_CARD = "symbol: BTCUSDT\nstrategy:\n  class: mystrat.Strat\n"
+GOOD_CLASS = """
+class Strat:
+    def on_bar(self, bar, ctx): return []
+    def snapshot(self): return None
+    def restore(self, state): pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "words"),
+    [
+        ("raise RuntimeError('boom')\n" + GOOD_CLASS, ("RuntimeError", "boom")),
+        ("def broken(:\n" + GOOD_CLASS, ("SyntaxError", "mystrat.py")),
+        ("import sys\nsys.exit(0)\n" + GOOD_CLASS, ("SystemExit",)),
+    ],
+    ids=["raises", "syntax-error", "sys-exit"],
+)
+def test_a_strategy_module_that_fails_on_import(
+    tmp_path: Path, module: str, words: tuple[str, ...]
+) -> None:
+    (tmp_path / "mystrat.py").write_text(module)
+    out = refused(run_card(tmp_path, STRATEGY_CARD), "strategy.class", "mystrat", *words)
+    assert "card.yaml" in out
+    no_session_left(tmp_path)
+
+
+def test_a_strategy_that_exits_or_raises_while_running(tmp_path: Path) -> None:
+    cases = (
+        ("exits", "import sys; sys.exit(0)", "SystemExit"),
+        ("div", "1 / 0", "ZeroDivisionError"),
+    )
+    for name, body, word in cases:
+        (tmp_path / f"run_{name}.py").write_text(GOOD_CLASS.replace("return []", body))
+        card = STRATEGY_CARD.replace("mystrat", f"run_{name}")
+        refused(run_card(tmp_path, card), "Strat.on_bar", word, f"run_{name}.py")
