@@ -184,12 +184,19 @@ def _open_store(path: Path, *, create: bool = False) -> Any:
     is_flag=True,
     help="Round prices that are off the instrument's tick grid (half-even) instead of failing.",
 )
-@click.option("--seed", default=7, show_default=True, help="Seed of the built-in data.")
+@click.option(
+    "--seed",
+    default=7,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Seed of the built-in data.",
+)
 @click.option(
     "--candles",
     "n_candles",
     default=43_200,
     show_default=True,
+    type=click.IntRange(1, 10_000_000),
     help="How many built-in 1-minute candles (43,200 = 30 days).",
 )
 @store_option
@@ -491,17 +498,23 @@ def _daemon_options(f: Callable[P, R]) -> Callable[P, R]:
             click.option(
                 "--reconcile-every",
                 default=60.0,
+                type=click.FloatRange(min=0, min_open=True, max=86_400),
                 show_default=True,
                 help="Seconds between reconciliations.",
             ),
             click.option(
                 "--warmup",
                 default=1000,
+                type=click.IntRange(0, 1_000_000),
                 show_default=True,
                 help="Closed candles back-filled at start.",
             ),
             click.option(
-                "--metrics-port", default=0, show_default=True, help="Prometheus port (0: off)."
+                "--metrics-port",
+                default=0,
+                show_default=True,
+                type=click.IntRange(0, 65_535),
+                help="Prometheus port (0: off).",
             ),
             click.option("--log-json", is_flag=True, help="One JSON object per log line."),
         ]

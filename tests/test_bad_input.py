@@ -138,3 +138,40 @@ def test_a_strategy_that_exits_or_raises_while_running(tmp_path: Path) -> None:
         (tmp_path / f"run_{name}.py").write_text(GOOD_CLASS.replace("return []", body))
         card = STRATEGY_CARD.replace("mystrat", f"run_{name}")
         refused(run_card(tmp_path, card), "Strat.on_bar", word, f"run_{name}.py")
+
+
+# ------------------------------------------------------------------- 3. CLI options
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--balance", "1e11"), ("--balance", "10000000000")),
+        (("--balance", "1e300"), ("--balance", "10000000000")),
+        (("--balance", "-5"), ("--balance",)),
+        (("--candles", "-5"), ("--candles", "1<=x<=10000000")),
+        (("--candles", "100000000000000"), ("--candles", "1<=x<=10000000")),
+        (("--candles", "1e14"), ("--candles",)),
+        (("--seed", "-1"), ("--seed", "x>=0")),
+    ],
+    ids=lambda v: "_".join(v) if isinstance(v, tuple) and v[0].startswith("--") else "",
+)
+def test_a_run_option_out_of_range(tmp_path: Path, args: tuple[str, ...], words: tuple) -> None:
+    refused(invoke("run", "--store", str(tmp_path / "runs"), "-q", "--no-report", *args), *words)
+    no_session_left(tmp_path)
+
+
+def test_the_largest_balance_still_runs(tmp_path: Path) -> None:
+    args = ("--balance", "1e10", "--candles", "500", "--seed", str(2**70))
+    result = invoke("run", "--store", str(tmp_path / "runs"), "-q", "--no-report", *args)
+    assert result.exit_code == 0, result.output
+
+
+def test_a_daemon_option_out_of_range(tmp_path: Path) -> None:
+    card = tmp_path / "card.yaml"
+    card.write_text(CARD)
+    base = ("demo", str(card), "--session", "d", "--store", str(tmp_path / "runs"))
+    refused(invoke(*base, "--metrics-port", "-1"), "--metrics-port", "0<=x<=65535")
+    refused(invoke(*base, "--metrics-port", "70000"), "--metrics-port", "0<=x<=65535")
+    refused(invoke(*base, "--reconcile-every", "0"), "--reconcile-every")
+    refused(invoke(*base, "--warmup", "-3"), "--warmup")
