@@ -175,3 +175,59 @@ def test_a_daemon_option_out_of_range(tmp_path: Path) -> None:
     refused(invoke(*base, "--metrics-port", "70000"), "--metrics-port", "0<=x<=65535")
     refused(invoke(*base, "--reconcile-every", "0"), "--reconcile-every")
     refused(invoke(*base, "--warmup", "-3"), "--warmup")
+
+
+# ------------------------------------------------ 4. hostile YAML and expressions
+
+
+def _bomb(levels: int) -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels + 1):
+        refs = ", ".join([f"*a{i - 1}"] * 9)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    return "\n".join(lines) + f"\nsymbol: BTCUSDT\nblocks: *a{levels}\n"
+
+
+def test_a_yaml_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    import time
+
+    t0 = time.perf_counter()
+    refused(run_card(tmp_path, _bomb(9)), "card.yaml", "alias")
+    assert time.perf_counter() - t0 < 5
+
+
+def test_a_shared_alias_within_bounds_still_loads(tmp_path: Path) -> None:
+    text = CARD.replace("  - when: {cross_above", "  - when: &golden {cross_above", 1)
+    text += "  - when: *golden\n    then: exit\n"
+    card = tmp_path / "card.yaml"
+    card.write_text(text)
+    result = invoke("run", str(card), "--store", str(tmp_path / "runs"), "--candles", "300", "-q")
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("symbol: BTCUSDT\nblocks: &x [*x]\n", ("alias", "blocks")),
+        ("symbol: BTCUSDT\nblocks: " + "[" * 5000 + "]" * 5000 + "\n", ("nested",)),
+        (
+            CARD.replace("{cross_above: [fast, slow]}", '"' + "not " * 5000 + 'flat"'),
+            ("blocks[0].when", "expression"),
+        ),
+        (
+            CARD.replace(
+                "{cross_above: [fast, slow]}", '"' + " + ".join(["close"] * 50_000) + ' > 0"'
+            ),
+            ("blocks[0].when", "expression"),
+        ),
+        (
+            CARD.replace(
+                "{cross_above: [fast, slow]}", '"' + "(" * 300 + "close" + ")" * 300 + ' > 0"'
+            ),
+            ("blocks[0].when", "expression"),
+        ),
+    ],
+    ids=["recursive-alias", "deep-lists", "5000-not", "50k-sum", "300-parens"],
+)
+def test_hostile_structure_is_a_message(tmp_path: Path, text: str, words: tuple) -> None:
+    refused(run_card(tmp_path, text), "card.yaml", *words)
