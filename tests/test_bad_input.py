@@ -231,3 +231,52 @@ def test_a_shared_alias_within_bounds_still_loads(tmp_path: Path) -> None:
 )
 def test_hostile_structure_is_a_message(tmp_path: Path, text: str, words: tuple) -> None:
     refused(run_card(tmp_path, text), "card.yaml", *words)
+
+
+# ---------------------------------------------------------------------- 5. data files
+
+KLINE = '["1743465600000", "82000.0", "82010.0", "81990.0", "82005.0", "1.5", "0"]'
+
+
+def _data_file(tmp_path: Path, name: str, body: str) -> Path:
+    path = tmp_path / name
+    path.write_text(body)
+    return path
+
+
+HOSTILE_DATA = [
+    (
+        "huge-field.csv",
+        "timestamp,open,high,low,close,volume\n"
+        "2025-04-01 00:00,82000," + "1" * 200_000 + ",81990,82005,1.5\n",
+        "huge-field.csv",
+    ),
+    (
+        "huge-field-quoted.csv",
+        'timestamp,open,high,low,close,volume\n2025-04-01 00:00,82000,"'
+        + "x" * 200_000
+        + '",81990,82005,1.5\n',
+        "huge-field-quoted.csv",
+    ),
+    ("ts30.json", KLINE.replace("1743465600000", "1" * 30).join("[]"), "ts30.json"),
+    ("deep.json", "[" * 100_000 + "]" * 100_000, "deep.json"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "word"), HOSTILE_DATA, ids=[n for n, _, _ in HOSTILE_DATA]
+)
+def test_a_hostile_data_file_is_a_message(tmp_path: Path, name: str, body: str, word: str) -> None:
+    path = _data_file(tmp_path, name, body)
+    refused(invoke("run", "--data", str(path), "--store", str(tmp_path / "runs"), "-q"), word)
+    refused(invoke("data", "check", str(path)), word)
+
+
+def test_a_data_path_that_never_ends_is_refused(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "feed.csv"
+    os.mkfifo(fifo)
+    for path in (Path("/dev/zero"), fifo):
+        refused(invoke("run", "--data", str(path), "--store", str(tmp_path / "runs")), str(path))
+        refused(invoke("data", "check", str(path)), str(path))

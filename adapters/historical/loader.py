@@ -14,6 +14,8 @@ still open when they were downloaded, and its close and volume are partial.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Final
 
@@ -62,6 +64,16 @@ def detect_format(path: str | Path) -> str:
     return _BY_SUFFIX[suffix]
 
 
+def _check_regular(path: str) -> None:
+    """Refuse a device, FIFO or socket: its data may never end (/dev/zero, a pipe)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # a missing file: the reader says so
+    if not stat.S_ISREG(mode):
+        raise DataError(path, 0, "not a regular file", "", "a candle file on disk")
+
+
 def load_candles(
     path: str | Path,
     instrument: Instrument | InstrumentSpec,
@@ -86,6 +98,7 @@ def load_candles(
         raise ValueError(f"stamps={stamps!r}: expected 'start' or 'end'")
     if gaps not in GAP_POLICIES:
         raise ValueError(f"gaps={gaps!r}: expected one of {', '.join(GAP_POLICIES)}")
+    _check_regular(name)
     kind = fmt or detect_format(path)
     if kind == "parquet":
         table = read_parquet_table(path)
