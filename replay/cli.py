@@ -4,19 +4,22 @@ Exit codes, for every command: 0 ok; 2 bad input (card, data, options, unknown
 session) with a one-paragraph message and no traceback; 1 an internal error, with
 its traceback and the session id; 130 interrupted (Ctrl-C: the session's log keeps
 everything up to there and is marked interrupted); ``verify`` and ``diff`` also exit
-1 when they find a divergence or a difference.
+1 when they find a divergence or a difference; 141 when the reader of the output goes
+away (``| head``), quietly. A full or failing disk is a message with exit 2.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 import msgspec
@@ -66,6 +69,17 @@ def _interrupted() -> type[Exception]:
     return SessionInterrupted
 
 
+#: The machine, not the program: a full or failing disk, a read-only mount, a quota.
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EROFS, errno.EDQUOT})
+
+
+def _hung_up() -> NoReturn:
+    """The reader of our output went away (``| head``): stop quietly, as Unix tools do."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the exit-time flush must not fail again
+    sys.exit(141)  # 128 + SIGPIPE
+
+
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Map exceptions to the documented exit codes."""
 
@@ -83,7 +97,12 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             sys.exit(130)
         except _input_errors() as exc:
             raise BadInput(str(exc)) from None
-        except Exception:
+        except BrokenPipeError:
+            _hung_up()
+        except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
+                where = f" {exc.filename}" if exc.filename else ""
+                raise BadInput(f"cannot read or write{where}: {exc.strerror}") from None
             ctx = click.get_current_context(silent=True)
             session = (ctx.meta.get("session_id") if ctx else None) or "-"
             click.echo(traceback.format_exc(), err=True)
@@ -592,4 +611,7 @@ def halt(session: str, store_dir: Path) -> None:
 
 
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except BrokenPipeError:  # raised while click itself wrote (help, usage)
+        _hung_up()

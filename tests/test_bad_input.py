@@ -280,3 +280,47 @@ def test_a_data_path_that_never_ends_is_refused(tmp_path: Path) -> None:
     for path in (Path("/dev/zero"), fifo):
         refused(invoke("run", "--data", str(path), "--store", str(tmp_path / "runs")), str(path))
         refused(invoke("data", "check", str(path)), str(path))
+
+
+# ----------------------------------------------------------- 6. pipes and full disks
+
+
+def test_a_closed_pipe_ends_a_long_listing_quietly(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    store = tmp_path / "runs"
+    assert (
+        invoke("run", "--store", str(store), "--candles", "3000", "--session", "s", "-q").exit_code
+        == 0
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    code = "from replay.cli import main; main()"
+    for args in (
+        ["inspect", "s", "--limit", "100000"],
+        ["inspect", "s", "--json", "--limit", "100000"],
+    ):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, *args, "--store", str(store)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline()  # like `| head -1`: read a line, then hang up
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        rc = proc.wait(timeout=60)
+        assert "Traceback" not in err and "BrokenPipe" not in err and "internal error" not in err, (
+            err
+        )
+        assert rc == 141, (rc, err)
+
+
+def test_a_full_disk_is_a_message(tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "summary.json").symlink_to("/dev/full")  # every write there: ENOSPC
+    args = ("--candles", "500", "--report-dir", str(report), "-q")
+    refused(invoke("run", "--store", str(tmp_path / "runs"), *args), "No space left on device")
