@@ -42,6 +42,7 @@ class BadInput(click.ClickException):
 
 def _input_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean the user's input is wrong (imported lazily: fast --help)."""
+    from adapters.bybit.errors import ConfigError, KeysError
     from adapters.historical import DataError
     from engine.instrument import InstrumentError, OffGridError
     from engine.strategy import StrategyError
@@ -53,6 +54,8 @@ def _input_errors() -> tuple[type[BaseException], ...]:
         IdeaCardError,
         InputError,
         DataError,
+        KeysError,
+        ConfigError,
         InstrumentError,
         OffGridError,
         StrategyError,

@@ -324,3 +324,19 @@ def test_a_full_disk_is_a_message(tmp_path: Path) -> None:
     (report / "summary.json").symlink_to("/dev/full")  # every write there: ENOSPC
     args = ("--candles", "500", "--report-dir", str(report), "-q")
     refused(invoke("run", "--store", str(tmp_path / "runs"), *args), "No space left on device")
+
+
+# ----------------------------------------------------------------- daemon set-up
+
+
+def test_daemon_keys_missing_or_malformed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BYBIT_API_KEY", raising=False)
+    monkeypatch.delenv("BYBIT_API_SECRET", raising=False)
+    card = tmp_path / "card.yaml"
+    card.write_text(CARD)
+    base = ("demo", str(card), "--store", str(tmp_path / "runs"), "--venue", "emulator")
+    base += ("--emulator-url", "http://127.0.0.1:9")
+    refused(invoke(*base, "--session", "k1"), "BYBIT_API_KEY")
+    keys = tmp_path / "keys.txt"
+    keys.write_text("garbage\n")
+    refused(invoke(*base, "--session", "k2", "--keys", str(keys)), "keys.txt", "key=")
