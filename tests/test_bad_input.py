@@ -334,8 +334,9 @@ def test_daemon_keys_missing_or_malformed(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.delenv("BYBIT_API_SECRET", raising=False)
     card = tmp_path / "card.yaml"
     card.write_text(CARD)
-    base = ("demo", str(card), "--store", str(tmp_path / "runs"), "--venue", "emulator")
-    base += ("--emulator-url", "http://127.0.0.1:9")
+    url = "http://127.0.0.1:9"
+    store = str(tmp_path / "runs")
+    base = ("demo", str(card), "--store", store, "--emulator-url", url, "--venue", "emulator")
     refused(invoke(*base, "--session", "k1"), "BYBIT_API_KEY")
     keys = tmp_path / "keys.txt"
     keys.write_text("garbage\n")
