@@ -341,3 +341,32 @@ def test_daemon_keys_missing_or_malformed(tmp_path: Path, monkeypatch: pytest.Mo
     keys = tmp_path / "keys.txt"
     keys.write_text("garbage\n")
     refused(invoke(*base, "--session", "k2", "--keys", str(keys)), "keys.txt", "key=")
+
+
+def test_resuming_with_a_different_card_is_refused(tmp_path: Path) -> None:
+    import hashlib
+
+    from engine.events import SessionStarted, encode
+    from engine.instrument import BTCUSDT
+
+    store = tmp_path / "runs"
+    started = SessionStarted(
+        ts=1_700_000_000_000,
+        session_id="live1",
+        mode="demo",
+        card_text=CARD,
+        card_hash=hashlib.sha256(CARD.encode()).hexdigest(),
+        venue="emulator",
+        instrument=BTCUSDT,
+        version="test",
+        initial_balance=10_000 * 10**8,
+        card_path="card.yaml",
+        timeframe="1m",
+    )
+    with EventStore(store) as es, es.create_stream("live1", kind="demo").writer(True) as w:
+        w.append_many([encode(started)])
+    other = tmp_path / "other.yaml"
+    other.write_text(CARD.replace("period: 20", "period: 30"))
+    url = "http://127.0.0.1:9"
+    args = ("demo", str(other), "--session", "live1", "--store", str(store), "--venue", "emulator")
+    refused(invoke(*args, "--emulator-url", url), "other.yaml", "live1", "card.yaml")
