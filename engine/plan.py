@@ -438,10 +438,12 @@ def compile_card(
     if python_factory is not None:
         try:
             python = python_factory(**spec.strategy_params)
-        except Exception as exc:  # the user's constructor: report it, whatever it raised
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # the user's constructor: report it, whatever it raised
             raise CardCompileError(
                 "strategy.params",
-                f"cannot build {spec.strategy_class}: {type(exc).__name__}: {exc}",
+                f"cannot build {spec.strategy_class}: {describe_failure(exc)}",
                 dict(spec.strategy_params),
                 "the keyword arguments its constructor accepts",
             ) from None

@@ -370,3 +370,13 @@ def test_resuming_with_a_different_card_is_refused(tmp_path: Path) -> None:
     url = "http://127.0.0.1:9"
     args = ("demo", str(other), "--session", "live1", "--store", str(store), "--venue", "emulator")
     refused(invoke(*args, "--emulator-url", url), "other.yaml", "live1", "card.yaml")
+
+
+def test_a_strategy_constructor_that_exits(tmp_path: Path) -> None:
+    module = GOOD_CLASS.replace(
+        "class Strat:", "class Strat:\n    def __init__(self): raise SystemExit(0)"
+    )
+    (tmp_path / "ctor_exit.py").write_text(module)
+    card = STRATEGY_CARD.replace("mystrat", "ctor_exit")
+    refused(run_card(tmp_path, card), "strategy.params", "SystemExit")
+    no_session_left(tmp_path)
