@@ -362,16 +362,47 @@ def any_of(parts: list[BoolFn]) -> BoolFn:
     return some
 
 
+#: Expressions are a line or two; longer or deeper ones are refused, not parsed into
+#: a RecursionError.
+MAX_EXPR_CHARS: Final = 2000
+MAX_EXPR_DEPTH: Final = 60
+
+
 def _parse(text: str, path: str) -> ast.AST:
-    try:
-        return ast.parse(text.strip(), mode="eval").body
-    except SyntaxError as exc:
+    expected = "an expression such as 'close - 0.5 * atr'"
+    if len(text) > MAX_EXPR_CHARS:
         raise CardCompileError(
             path,
-            f"cannot parse expression {text!r}: {exc.msg}",
+            f"expression of {len(text):,} characters is too long",
             text,
-            "an expression such as 'close - 0.5 * atr'",
+            f"an expression of at most {MAX_EXPR_CHARS} characters",
+        )
+    try:
+        body = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError as exc:
+        raise CardCompileError(
+            path, f"cannot parse expression {text!r}: {exc.msg}", text, expected
         ) from None
+    except (RecursionError, MemoryError):
+        body = None
+    if body is None or _depth(body) > MAX_EXPR_DEPTH:
+        raise CardCompileError(
+            path,
+            "expression nested too deeply",
+            text,
+            f"an expression nested at most {MAX_EXPR_DEPTH} levels",
+        )
+    return body
+
+
+def _depth(node: ast.AST) -> int:
+    """The depth of an AST, without recursion."""
+    deepest, todo = 0, [(node, 1)]
+    while todo:
+        n, d = todo.pop()
+        deepest = max(deepest, d)
+        todo.extend((c, d + 1) for c in ast.iter_child_nodes(n))
+    return deepest
 
 
 def unit_of(src: str | float | int, scope: Scope, path: str) -> str | None:

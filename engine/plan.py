@@ -39,7 +39,7 @@ from engine.indicators.averages import SMA
 from engine.indicators.base import Indicator, IndicatorError
 from engine.indicators.registry import INDICATORS, validate_params
 from engine.instrument import Instrument
-from engine.strategy import MarketContext
+from engine.strategy import MarketContext, StrategyError, describe_failure
 from engine.timeframes import Resampler, tf_ms
 
 #: Outputs that are plain numbers, not prices (everything else is a price, or a
@@ -197,7 +197,15 @@ class CompiledPlan:
         for name, g in self._feature_getters:
             feats[name] = float(g())
         assert self._python is not None
-        out = list(self._python.on_bar(bar, ctx))
+        try:
+            out = list(self._python.on_bar(bar, ctx))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # the user's code, SystemExit included: say what it did
+            name = f"{type(self._python).__name__}.on_bar"
+            raise StrategyError(
+                f"strategy {name} failed at candle {candle.ts}: {describe_failure(exc)}"
+            ) from None
         for it in out:
             if type(it) is not Intent:
                 raise TypeError(
@@ -430,10 +438,12 @@ def compile_card(
     if python_factory is not None:
         try:
             python = python_factory(**spec.strategy_params)
-        except Exception as exc:  # the user's constructor: report it, whatever it raised
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # the user's constructor: report it, whatever it raised
             raise CardCompileError(
                 "strategy.params",
-                f"cannot build {spec.strategy_class}: {type(exc).__name__}: {exc}",
+                f"cannot build {spec.strategy_class}: {describe_failure(exc)}",
                 dict(spec.strategy_params),
                 "the keyword arguments its constructor accepts",
             ) from None

@@ -19,6 +19,22 @@ import msgspec
 from engine.events import CandleClosed, Intent
 
 
+class StrategyError(Exception):
+    """The user's strategy code failed while running: which call, what it raised, where."""
+
+
+def describe_failure(exc: BaseException) -> str:
+    """``ZeroDivisionError: division by zero (mystrat.py, line 4)``: the innermost frame."""
+    import traceback
+
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        last = frames[-1]
+        text += f" ({last.filename}, line {last.lineno})"
+    return text
+
+
 class MarketContext(msgspec.Struct, gc=False):
     """What a strategy may know besides candles: its position and account, as of now."""
 

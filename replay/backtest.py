@@ -28,6 +28,7 @@ from projections.account import AccountView
 from projections.metrics import Summary, summarize
 from replay.cards import LoadedCard, load_card
 from replay.cards.params import format_params
+from replay.cards.schema import MAX_MONEY
 from replay.errors import InputError
 from replay.instruments import instrument_for
 from replay.report import duration_text, iso, summary_dict, write_report
@@ -184,8 +185,10 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
         balance = money_from_str(req.balance, ROUND_HALF_EVEN)
     except InstrumentError:
         raise InputError(f"--balance {req.balance!r} is not a number") from None
-    if balance <= 0:
-        raise InputError(f"--balance must be positive, got {req.balance}")
+    if not 0 < balance <= money_from_str(str(MAX_MONEY), ROUND_HALF_EVEN):
+        raise InputError(
+            f"--balance {req.balance}: expected a positive amount of at most {MAX_MONEY:.0f} USDT"
+        )
     notes: list[str] = []
     series, resampled = _load_series(req, card, instrument, notes)
     if req.start_ms is not None or req.end_ms is not None:

@@ -6,19 +6,23 @@ its traceback and the session id; 130 interrupted (Ctrl-C: the session's log kee
 everything up to there and is marked interrupted); ``verify`` and ``diff`` also exit
 1 when they find a divergence or a difference; 3 (``replay.errors.EXIT_CORRUPT``) the
 store is damaged or a session's hash chain does not match its records (tampering):
-``report``/``inspect``/``diff`` refuse to read it, ``sessions`` lists it as TAMPERED.
+``report``/``inspect``/``diff`` refuse to read it, ``sessions`` lists it as TAMPERED;
+141 when the reader of the output goes away (``| head``), quietly. A full or failing
+disk is a message with exit 2.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 import msgspec
@@ -41,8 +45,10 @@ class BadInput(click.ClickException):
 
 def _input_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean the user's input is wrong (imported lazily: fast --help)."""
+    from adapters.bybit.errors import ConfigError, KeysError
     from adapters.historical import DataError
     from engine.instrument import InstrumentError, OffGridError
+    from engine.strategy import StrategyError
     from eventstore import StreamExists, StreamNotFound, WriterLocked
     from replay.cards import IdeaCardError
     from replay.errors import InputError
@@ -51,8 +57,11 @@ def _input_errors() -> tuple[type[BaseException], ...]:
         IdeaCardError,
         InputError,
         DataError,
+        KeysError,
+        ConfigError,
         InstrumentError,
         OffGridError,
+        StrategyError,
         StreamNotFound,
         StreamExists,
         WriterLocked,
@@ -70,6 +79,17 @@ def _corrupt() -> type[Exception]:
     from eventstore import LogCorruptError
 
     return LogCorruptError
+
+
+#: The machine, not the program: a full or failing disk, a read-only mount, a quota.
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EROFS, errno.EDQUOT})
+
+
+def _hung_up() -> NoReturn:
+    """The reader of our output went away (``| head``): stop quietly, as Unix tools do."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the exit-time flush must not fail again
+    sys.exit(141)  # 128 + SIGPIPE
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
@@ -94,7 +114,12 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
             click.echo(f"replay: {exc}; refusing to read it (see `replay verify`)", err=True)
             sys.exit(EXIT_CORRUPT)
-        except Exception:
+        except BrokenPipeError:
+            _hung_up()
+        except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
+                where = f" {exc.filename}" if exc.filename else ""
+                raise BadInput(f"cannot read or write{where}: {exc.strerror}") from None
             ctx = click.get_current_context(silent=True)
             session = (ctx.meta.get("session_id") if ctx else None) or "-"
             click.echo(traceback.format_exc(), err=True)
@@ -200,12 +225,19 @@ def _open_store(path: Path, *, create: bool = False) -> Any:
     help="Round prices that are off the instrument's tick grid (half-even) instead of failing.",
 )
 @click.option("--dedupe", is_flag=True, help="Drop data rows that repeat the previous one exactly.")
-@click.option("--seed", default=7, show_default=True, help="Seed of the built-in data.")
+@click.option(
+    "--seed",
+    default=7,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Seed of the built-in data.",
+)
 @click.option(
     "--candles",
     "n_candles",
     default=43_200,
     show_default=True,
+    type=click.IntRange(1, 10_000_000),
     help="How many built-in 1-minute candles (43,200 = 30 days).",
 )
 @store_option
@@ -542,17 +574,23 @@ def _daemon_options(f: Callable[P, R]) -> Callable[P, R]:
             click.option(
                 "--reconcile-every",
                 default=60.0,
+                type=click.FloatRange(min=0, min_open=True, max=86_400),
                 show_default=True,
                 help="Seconds between reconciliations.",
             ),
             click.option(
                 "--warmup",
                 default=1000,
+                type=click.IntRange(0, 1_000_000),
                 show_default=True,
                 help="Closed candles back-filled at start.",
             ),
             click.option(
-                "--metrics-port", default=0, show_default=True, help="Prometheus port (0: off)."
+                "--metrics-port",
+                default=0,
+                show_default=True,
+                type=click.IntRange(0, 65_535),
+                help="Prometheus port (0: off).",
             ),
             click.option("--log-json", is_flag=True, help="One JSON object per log line."),
         ]
@@ -630,4 +668,7 @@ def halt(session: str, store_dir: Path) -> None:
 
 
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except BrokenPipeError:  # raised while click itself wrote (help, usage)
+        _hung_up()

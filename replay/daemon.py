@@ -93,6 +93,7 @@ from eventstore import EventStore
 from projections.reconcile import FinalStatus, ReconcileView, reconcile
 from replay import __version__, snapshots
 from replay.cards import LoadedCard, load_card, load_card_text
+from replay.errors import InputError
 from replay.metrics import DaemonMetrics
 
 log = logging.getLogger("replay.daemon")
@@ -263,6 +264,13 @@ class Daemon:
         started = decode(first[1]) if first else None
         if not isinstance(started, SessionStarted):
             raise RuntimeError(f"{self.opts.session}: log does not begin a session")
+        given = load_card(self.opts.card)
+        if given.hash != started.card_hash:
+            raise InputError(
+                f"session {self.opts.session} was started with the card {started.card_path} "
+                f"and {given.source} differs from it (sha256 {given.hash[:12]} against "
+                f"{started.card_hash[:12]}); resume with that card, or start a new --session"
+            )
         self.card = load_card_text(
             started.card_text, source=started.card_path, params=started.params
         )

@@ -31,6 +31,8 @@ def read_bybit_json(path: str | Path) -> RawCandles:
         raise DataError(path, 0, "file not found") from None
     except msgspec.DecodeError as exc:
         raise DataError(path, 0, f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise DataError(path, 0, "JSON nested too deeply", "", "a Bybit kline response") from None
     items = _items(path, doc)
     return parse_kline_list(path, items)
 
@@ -54,11 +56,11 @@ def parse_kline_list(path: str, items: list[Any]) -> RawCandles:
             stamp[k] = int(item[0])
             values[k, :5] = [float(x) for x in item[1:6]]
             values[k, 5] = float(item[6]) if len(item) > 6 else 0.0
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise DataError(
                 path,
                 k + 1,
-                "kline value is not a number",
+                "kline value is not a number (or out of range)",
                 repr(item)[:80],
                 "decimal strings",
                 item=ITEM,

@@ -13,7 +13,7 @@ import csv as stdcsv
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -186,46 +186,62 @@ def _diagnose(
     """Find the first bad line with the standard csv module (slow, errors only)."""
     with open(path, encoding="utf-8-sig", newline="") as f:
         reader = stdcsv.reader(f, delimiter=delimiter)
-        row = 0
-        for cells in reader:
+        try:
+            return _first_bad(path, reader, header, width, roles, arrow_msg)
+        except stdcsv.Error as exc:
             line = reader.line_num
-            if not cells or not "".join(cells).strip():
+            return DataError(path, 0, f"unreadable CSV ({exc})", "", "", line=line)
+
+
+def _first_bad(
+    path: str,
+    reader: Any,
+    header: bool,
+    width: int,
+    roles: dict[str, int],
+    arrow_msg: str,
+) -> DataError:
+    """The first bad row of ``reader`` as a DataError (see ``_diagnose``)."""
+    row = 0
+    for cells in reader:
+        line = reader.line_num
+        if not cells or not "".join(cells).strip():
+            continue
+        if header and row == 0 and line == 1:
+            header = False
+            continue
+        row += 1
+        if len(cells) != width:
+            return DataError(
+                path,
+                row,
+                "wrong number of columns",
+                f"{len(cells)}: {cells!r}",
+                f"{width}",
+                line=line,
+            )
+        for role, i in roles.items():
+            if role == "time":
+                bad = DataError(
+                    path,
+                    row,
+                    "time value not understood",
+                    repr(cells[i]),
+                    "epoch s/ms or an ISO date-time",
+                    line=line,
+                )
+                if not _is_time(cells[i]):
+                    return bad
                 continue
-            if header and row == 0 and line == 1:
-                header = False
-                continue
-            row += 1
-            if len(cells) != width:
+            try:
+                float(cells[i])
+            except ValueError:
                 return DataError(
                     path,
                     row,
-                    "wrong number of columns",
-                    f"{len(cells)}: {cells!r}",
-                    f"{width}",
+                    f"{role} is not a number",
+                    repr(cells[i]),
+                    "a decimal number",
                     line=line,
                 )
-            for role, i in roles.items():
-                if role == "time":
-                    bad = DataError(
-                        path,
-                        row,
-                        "time value not understood",
-                        repr(cells[i]),
-                        "epoch s/ms or an ISO date-time",
-                        line=line,
-                    )
-                    if not _is_time(cells[i]):
-                        return bad
-                    continue
-                try:
-                    float(cells[i])
-                except ValueError:
-                    return DataError(
-                        path,
-                        row,
-                        f"{role} is not a number",
-                        repr(cells[i]),
-                        "a decimal number",
-                        line=line,
-                    )
     return DataError(path, 0, f"unreadable CSV ({arrow_msg})")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+_SHOW = 120
+
 
 class DataError(ValueError):
     """A candle file that cannot be used as it is.
@@ -22,6 +24,8 @@ class DataError(ValueError):
         line: int = 0,
         item: str = "row",
     ) -> None:
+        if len(found) > _SHOW:  # a hostile file can hold a field of megabytes
+            found = found[: _SHOW - 3] + "..."
         self.path, self.row, self.what = str(path), row, what
         self.found, self.expected, self.line, self.item = found, expected, line, item
         super().__init__(self._message())

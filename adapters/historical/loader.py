@@ -14,6 +14,8 @@ still open when they were downloaded, and its close and volume are partial.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Final
 
@@ -63,6 +65,16 @@ def detect_format(path: str | Path) -> str:
     return _BY_SUFFIX[suffix]
 
 
+def _check_regular(path: str) -> None:
+    """Refuse a device, FIFO or socket: its data may never end (/dev/zero, a pipe)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # a missing file: the reader says so
+    if not stat.S_ISREG(mode):
+        raise DataError(path, 0, "not a regular file", "", "a candle file on disk")
+
+
 def load_candles(
     path: str | Path,
     instrument: Instrument | InstrumentSpec,
@@ -110,6 +122,7 @@ def load_candles(
 
 def read_raw(path: str | Path, fmt: str | None = None) -> RawCandles | pa.Table:
     """A file's candles before any check: raw columns, or the table of an exact Parquet."""
+    _check_regular(str(path))
     kind = fmt or detect_format(path)
     if kind == "parquet":
         table = read_parquet_table(path)

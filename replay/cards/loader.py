@@ -76,6 +76,15 @@ def load_card(
             found=str(p),
             expected="a readable file",
         ) from None
+    except UnicodeDecodeError as exc:
+        raw = p.read_bytes()[: exc.start]
+        raise IdeaCardError(
+            str(p),
+            f"not UTF-8 text (byte {exc.start}: {exc.object[exc.start : exc.start + 1]!r})",
+            line=raw.count(b"\n") + 1,
+            found=raw.splitlines()[-1].decode("utf-8", "replace") if raw.strip() else None,
+            expected="a UTF-8 encoded YAML file",
+        ) from None
     return _load(text, str(p), p.resolve().parent, params or {}, timeframe)
 
 

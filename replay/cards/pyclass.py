@@ -20,6 +20,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from engine.strategy import describe_failure
+
 _REQUIRED = ("on_bar", "snapshot", "restore")
 
 
@@ -59,6 +61,12 @@ def _siblings(parent: ModuleType | None, search: list[str]) -> list[str]:
     return [] if paths is None else [m.name for m in pkgutil.iter_modules(list(paths))]
 
 
+def _import_failure(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError):
+        return f"SyntaxError: {exc.msg} ({exc.filename}, line {exc.lineno})"
+    return describe_failure(exc)
+
+
 def load_class(path: str, card_dir: Path | None) -> type[Any]:
     """Import ``package.module.Class``; ClassPathError with a suggestion if it is wrong."""
     parts = path.strip().split(".")
@@ -87,6 +95,14 @@ def load_class(path: str, card_dir: Path | None) -> type[Any]:
                 where = f"in package {prefix!r}" if prefix else "on the import path"
                 raise ClassPathError(
                     f"no module named {full!r} {where}", full, f"an importable module {where}", sugg
+                ) from None
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # the user's module: SyntaxError, a raise, sys.exit
+                raise ClassPathError(
+                    f"importing {full!r} failed: {_import_failure(exc)}",
+                    full,
+                    "a module that imports without errors",
                 ) from None
     assert parent is not None
     cls = getattr(parent, cls_name, None)

@@ -12,16 +12,19 @@ are decimals (``0.00055``) or percentages (``"0.055%"``), durations are ``30s``,
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -70,8 +73,64 @@ def parse_duration(value: Any) -> int:
     return int(m.group(1)) * _DURATION_MS[m.group(2)]
 
 
+#: Upper bounds that keep every number the engine derives inside a 64-bit event field
+#: (money is int64 in 1e-8 units: at most ~9.2e10 USDT) and refuse absurd values at load.
+MAX_MONEY = 10_000_000_000.0  # quote currency (10 billion USDT)
+MAX_QTY = 1_000_000_000.0  # base currency
+MAX_COUNT = 1_000_000_000  # bars, slices, checkpoint interval
+MAX_TICKS = 1_000_000
+MAX_DURATION_MS = 366 * 86_400_000  # a year
+
+
+def _show_rate(e8: int) -> str:
+    text = f"{Decimal(e8) / 1_000_000:f}"
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + "%"
+
+
+def rate_range(
+    lo_e8: int, hi_e8: int, *, lo_open: bool = False, hi_open: bool = False
+) -> Callable[[int], int]:
+    """A check that a rate (1e-8 units) is in [lo, hi]; ``*_open`` excludes that end."""
+
+    def check(value: int) -> int:
+        below = value <= lo_e8 if lo_open else value < lo_e8
+        above = value >= hi_e8 if hi_open else value > hi_e8
+        if below or above:
+            span = f"{'(' if lo_open else '['}{_show_rate(lo_e8)}, {_show_rate(hi_e8)}"
+            raise _err(
+                "rate_range",
+                f"rate {_show_rate(value)} out of range",
+                f"a rate in {span}{')' if hi_open else ']'}",
+            )
+        return value
+
+    return check
+
+
+def duration_range(lo_ms: int, hi_ms: int = MAX_DURATION_MS) -> Callable[[int], int]:
+    """A check that a duration is in [lo_ms, hi_ms]."""
+
+    def check(value: int) -> int:
+        if not lo_ms <= value <= hi_ms:
+            raise _err(
+                "duration_range",
+                f"duration {value} ms out of range",
+                f"a duration from {lo_ms} ms to {hi_ms // 86_400_000} days",
+            )
+        return value
+
+    return check
+
+
 Rate = Annotated[int, BeforeValidator(parse_rate)]
-Duration = Annotated[int, BeforeValidator(parse_duration)]
+Duration = Annotated[int, BeforeValidator(parse_duration), AfterValidator(duration_range(0))]
+Fee = Annotated[Rate, AfterValidator(rate_range(-100_000, 1_000_000))]  # -0.1 % (rebate)..1 %
+FundingRate = Annotated[Rate, AfterValidator(rate_range(-5_000_000, 5_000_000))]  # +-5 %
+FundingInterval = Annotated[
+    int, BeforeValidator(parse_duration), AfterValidator(duration_range(60_000, 7 * 86_400_000))
+]
+MarginRate = Annotated[Rate, AfterValidator(rate_range(0, 50_000_000, lo_open=True, hi_open=True))]
+LiquidationFee = Annotated[Rate, AfterValidator(rate_range(0, 10_000_000))]  # 0..10 %
 
 
 def _check_tf(value: str) -> str:
@@ -97,12 +156,12 @@ def _cond_tag(value: Any) -> str:
 
 
 class HeldModel(Strict):
-    for_: int = Field(alias="for", ge=1)
+    for_: int = Field(alias="for", ge=1, le=MAX_COUNT)
     cond: Cond
 
 
 class WithinModel(Strict):
-    bars: int = Field(ge=0)
+    bars: int = Field(ge=0, le=MAX_COUNT)
     first: Cond
     then: Cond
 
@@ -177,14 +236,14 @@ class ExecFields(Strict):
 
     style: Style | None = None
     offset: Operand | None = None  # limit price offset from the close (quote currency)
-    timeout_bars: int = Field(default=0, ge=0)
-    slices: int = Field(default=0, ge=0)
-    slice_every_bars: int = Field(default=0, ge=0)
+    timeout_bars: int = Field(default=0, ge=0, le=MAX_COUNT)
+    slices: int = Field(default=0, ge=0, le=MAX_COUNT)
+    slice_every_bars: int = Field(default=0, ge=0, le=MAX_COUNT)
     slice_every: Duration | None = None
 
 
 class SizedFields(ExecFields):
-    qty: float | None = Field(default=None, gt=0)  # base currency
+    qty: float | None = Field(default=None, gt=0, le=MAX_QTY)  # base currency
     equity_pct: float | None = Field(default=None, gt=0, le=10_000)
     risk_pct: float | None = Field(default=None, gt=0, le=100)
     stop_distance: Operand | None = None
@@ -335,9 +394,10 @@ class FeatureModel(BaseModel):
 
 
 class RiskModel(Strict):
-    max_position_notional: float = Field(default=0.0, ge=0)  # quote currency; 0 = no cap
+    # quote currency; 0 = no cap
+    max_position_notional: float = Field(default=0.0, ge=0, le=MAX_MONEY)
     max_leverage: float = Field(default=10.0, gt=0, le=125)
-    max_open_orders: int = Field(default=20, ge=1)
+    max_open_orders: int = Field(default=20, ge=1, le=10_000)
     daily_loss_limit_pct: float = Field(default=0.0, ge=0, le=100)
     allow_flip: bool = False
     default_equity_pct: float = Field(default=10.0, gt=0, le=10_000)
@@ -345,25 +405,39 @@ class RiskModel(Strict):
 
 class ExecutionModel(Strict):
     style: Style = "market"
-    limit_offset: float = Field(default=0.0, ge=0)  # quote currency from the close
-    limit_timeout_bars: int = Field(default=0, ge=0)
-    slices: int = Field(default=1, ge=1)
-    slice_every_bars: int = Field(default=1, ge=1)
+    limit_offset: float = Field(default=0.0, ge=0, le=MAX_MONEY)  # quote currency from the close
+    limit_timeout_bars: int = Field(default=0, ge=0, le=MAX_COUNT)
+    slices: int = Field(default=1, ge=1, le=MAX_COUNT)
+    slice_every_bars: int = Field(default=1, ge=1, le=MAX_COUNT)
     slice_every: Duration | None = None
-    checkpoint_every: int = Field(default=10_000, ge=1)
+    checkpoint_every: int = Field(default=10_000, ge=1, le=MAX_COUNT)
 
 
 class SimModel(Strict):
-    maker_fee: Rate = 20_000
-    taker_fee: Rate = 55_000
-    slippage_ticks: int = Field(default=1, ge=0)
+    maker_fee: Fee = 20_000
+    taker_fee: Fee = 55_000
+    slippage_ticks: int = Field(default=1, ge=0, le=MAX_TICKS)
     max_volume_pct: int = Field(default=0, ge=0, le=100)
     both_hit: Literal["worse", "better", "path"] = "worse"
-    funding_rate: Rate = 0
-    funding_interval: Duration = 8 * 3_600_000
+    funding_rate: FundingRate = 0  # per interval
+    funding_interval: FundingInterval = 8 * 3_600_000
     leverage: int = Field(default=10, ge=1, le=125)
-    maintenance_margin: Rate = 500_000
-    liquidation_fee: Rate = 55_000
+    maintenance_margin: MarginRate = 500_000  # (0, 50 %)
+    liquidation_fee: LiquidationFee = 55_000
+
+    @field_validator("maintenance_margin")
+    @classmethod
+    def _position_can_exist(cls, value: int, info: ValidationInfo) -> int:
+        # A position needs its initial margin rate (1/leverage) above the maintenance rate.
+        leverage = info.data.get("leverage")
+        if isinstance(leverage, int) and leverage * value >= 100_000_000:
+            raise _err(
+                "maintenance_margin",
+                f"maintenance margin {_show_rate(value)} leaves no room for leverage "
+                f"{leverage} (1/leverage must be above it)",
+                f"a maintenance margin below {_show_rate(-(-100_000_000 // leverage))}",
+            )
+        return value
 
 
 class StrategyModel(Strict):

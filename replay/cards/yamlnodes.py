@@ -26,7 +26,7 @@ def read_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
             node = loader.get_single_node()
             if node is None:
                 return None, None
-            _check_duplicates(node, source)
+            _check_shape(node, source)
             data = loader.construct_document(node)
         finally:
             loader.dispose()
@@ -41,6 +41,12 @@ def read_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
         ) from None
     except yaml.YAMLError as exc:
         raise IdeaCardError(source, f"not valid YAML: {exc}", expected="well-formed YAML") from None
+    except RecursionError:
+        raise IdeaCardError(
+            source,
+            "nested too deeply to read",
+            expected=f"at most {MAX_DEPTH} levels of nesting",
+        ) from None
     return data, node
 
 
@@ -49,26 +55,85 @@ def _line_text(text: str, line: int) -> str:
     return lines[line].strip() if 0 <= line < len(lines) else ""
 
 
-def _check_duplicates(node: yaml.Node, source: str, path: str = "") -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for k, v in node.value:
-            key = str(k.value)
-            sub = f"{path}.{key}" if path else key
-            if key in seen:
-                raise IdeaCardError(
-                    source,
-                    f"duplicate key {key!r} (first on line {seen[key]})",
-                    line=k.start_mark.line + 1,
-                    path=sub,
-                    found=key,
-                    expected="each key once per mapping (YAML would silently keep the last)",
-                )
-            seen[key] = k.start_mark.line + 1
-            _check_duplicates(v, source, sub)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _check_duplicates(item, source, f"{path}[{i}]")
+#: A card is small: deeper nesting or more values (after expanding aliases) is hostile.
+MAX_DEPTH = 64
+MAX_VALUES = 100_000
+
+
+def _check_shape(root: yaml.Node, source: str) -> None:
+    """Refuse duplicate keys, recursive aliases, deep nesting and alias bombs.
+
+    Each distinct node is walked once (a shared alias is not walked again), its expanded
+    size and depth memoized, so the check is linear in the text, whatever the aliases.
+    """
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    active: set[int] = set()
+
+    def fail(node: yaml.Node, path: str, message: str, expected: str) -> IdeaCardError:
+        return IdeaCardError(
+            source, message, line=node.start_mark.line + 1, path=path, expected=expected
+        )
+
+    def visit(node: yaml.Node, path: str, level: int) -> None:
+        key = id(node)
+        if key in size:
+            return
+        if key in active:
+            raise fail(
+                node,
+                path,
+                "a recursive YAML alias (a value containing itself)",
+                "aliases (*name) that refer to a finished value",
+            )
+        if level > MAX_DEPTH:
+            raise fail(
+                node,
+                path,
+                f"nested more than {MAX_DEPTH} levels deep",
+                f"at most {MAX_DEPTH} levels of nesting",
+            )
+        active.add(key)
+        n, d = 1, 0
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for k, v in node.value:
+                name = str(k.value)
+                sub = f"{path}.{name}" if path else name
+                if name in seen:
+                    raise IdeaCardError(
+                        source,
+                        f"duplicate key {name!r} (first on line {seen[name]})",
+                        line=k.start_mark.line + 1,
+                        path=sub,
+                        found=name,
+                        expected="each key once per mapping (YAML would silently keep the last)",
+                    )
+                seen[name] = k.start_mark.line + 1
+                visit(v, sub, level + 1)
+                n, d = n + size[id(v)], max(d, depth[id(v)])
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                visit(item, f"{path}[{i}]", level + 1)
+                n, d = n + size[id(item)], max(d, depth[id(item)])
+        active.discard(key)
+        if level + d > MAX_DEPTH:
+            raise fail(
+                node,
+                path,
+                f"nested more than {MAX_DEPTH} levels deep (through aliases)",
+                f"at most {MAX_DEPTH} levels of nesting",
+            )
+        if n > MAX_VALUES:
+            raise fail(
+                node,
+                path,
+                f"expands to more than {MAX_VALUES:,} values (an alias bomb?)",
+                "a card of ordinary size; YAML aliases that are not nested many times",
+            )
+        size[key], depth[key] = n, d + 1
+
+    visit(root, "", 0)
 
 
 def split_path(path: str) -> list[str | int]:
