@@ -23,6 +23,7 @@ import msgspec
 
 from replay import __version__
 from replay.commands.data import data as data_group
+from replay.session_ids import SESSION_ID
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -191,7 +192,9 @@ def _open_store(path: Path, *, create: bool = False) -> Any:
     help="How many built-in 1-minute candles (43,200 = 30 days).",
 )
 @store_option
-@click.option("--session", "session_name", help="Session id (default: card name + UTC time).")
+@click.option(
+    "--session", "session_name", type=SESSION_ID, help="Session id (default: card name + UTC time)."
+)
 @click.option("--balance", default="10000", show_default=True, help="Initial balance, USDT.")
 @click.option(
     "--report-dir",
@@ -259,6 +262,8 @@ def run(
 @handle_errors
 def sessions(store_dir: Path, as_json: bool) -> None:
     """List the sessions in a store."""
+    from replay.statuses import session_status
+
     store = _open_store(store_dir)
     rows = []
     for info in store.streams():
@@ -273,7 +278,7 @@ def sessions(store_dir: Path, as_json: bool) -> None:
                 "period": f"{meta.get('start', '?')} → {meta.get('end', '?')}",
                 "events": info.last_seq,
                 "fingerprint": info.fingerprint,
-                "status": meta.get("status", "?"),
+                "status": session_status(store.stream(info.name)),
             }
         )
     if as_json:
@@ -287,15 +292,25 @@ def sessions(store_dir: Path, as_json: bool) -> None:
     for col in ("session", "mode", "card", "period", "events", "fingerprint", "status"):
         table.add_column(col, overflow="fold")
     for row in rows:
-        table.add_row(*(str(row[c]) if c != "fingerprint" else row[c][:16] for c in row))
+        table.add_row(*(_cell(row[c]) if c != "fingerprint" else row[c][:16] for c in row))
     Console().print(table)
+
+
+def _cell(value: object) -> str:
+    """A table cell: control characters escaped, rich markup taken literally."""
+    from rich.markup import escape
+
+    text = str(value)
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 or 0xD800 <= ord(ch) < 0xE000 for ch in text):
+        text = ascii(text)
+    return escape(text)
 
 
 # ------------------------------------------------------------------------- inspect
 
 
 @cli.command()
-@click.argument("session")
+@click.argument("session", type=SESSION_ID)
 @store_option
 @click.option("--at", "at_seq", type=int, help="Show the state after this sequence number.")
 @click.option("--from", "first", type=int, default=1, show_default=True, help="First seq shown.")
@@ -344,25 +359,35 @@ def inspect(
 
 
 @cli.command()
-@click.argument("session")
+@click.argument("session", type=SESSION_ID)
 @store_option
 @json_option
 @handle_errors
 def verify(session: str, store_dir: Path, as_json: bool) -> None:
     """Re-fold a session and check every derived event and checkpoint hash."""
+    from replay.statuses import FINISHED, session_status
     from replay.verify import verify_session
 
     store = _open_store(store_dir)
     click.get_current_context().meta["session_id"] = session
     result = verify_session(store, session)
+    status = session_status(store.stream(session))
+    empty = result.ok and result.events == 0
     if as_json:
-        _echo_json(msgspec.to_builtins(result))
+        _echo_json({**msgspec.to_builtins(result), "status": status, "empty": empty})
+    elif empty:
+        click.echo(f"EMPTY {session} ({status}): the session has no events; nothing to verify")
     elif result.ok:
-        click.echo(
-            f"OK {session}: {result.events} events ({result.inputs} inputs, "
-            f"{result.derived} derived, {result.checkpoints} checkpoints), "
-            f"fingerprint {result.fingerprint}"
+        counts = (
+            f"{result.events} events ({result.inputs} inputs, {result.derived} derived, "
+            f"{result.checkpoints} checkpoints), fingerprint {result.fingerprint}"
         )
+        if status in FINISHED:
+            click.echo(f"OK {session}: {counts}")
+        else:
+            click.echo(
+                f"{status.upper()} {session}: not finished; what it logged verifies: {counts}"
+            )
     else:
         d = result.divergence
         assert d is not None
@@ -371,15 +396,15 @@ def verify(session: str, store_dir: Path, as_json: bool) -> None:
             click.echo(f"  expected: {json.dumps(d.expected, default=_json_default)}")
         if d.got is not None:
             click.echo(f"  got:      {json.dumps(d.got, default=_json_default)}")
-    sys.exit(0 if result.ok else 1)
+    sys.exit(0 if result.ok and not empty else 1)
 
 
 # ---------------------------------------------------------------------------- diff
 
 
 @cli.command()
-@click.argument("session_a")
-@click.argument("session_b")
+@click.argument("session_a", type=SESSION_ID)
+@click.argument("session_b", type=SESSION_ID)
 @store_option
 @click.option(
     "--store-b",
@@ -424,7 +449,7 @@ def diff(
 
 
 @cli.command()
-@click.argument("session")
+@click.argument("session", type=SESSION_ID)
 @store_option
 @click.option(
     "--out",
@@ -461,6 +486,7 @@ def _daemon_options(f: Callable[P, R]) -> Callable[P, R]:
             click.option(
                 "--session",
                 "session_name",
+                type=SESSION_ID,
                 required=True,
                 help="Session id; the same id resumes it.",
             ),
@@ -565,7 +591,7 @@ def live(confirmed: bool, **kw: Any) -> None:
 
 
 @cli.command()
-@click.argument("session")
+@click.argument("session", type=SESSION_ID)
 @store_option
 @handle_errors
 def halt(session: str, store_dir: Path) -> None:
