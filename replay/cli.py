@@ -2,9 +2,10 @@
 
 Exit codes, for every command: 0 ok; 2 bad input (card, data, options, unknown
 session) with a one-paragraph message and no traceback; 1 an internal error, with
-its traceback and the session id; 130 interrupted (Ctrl-C: the session's log keeps
-everything up to there and is marked interrupted); ``verify`` and ``diff`` also exit
-1 when they find a divergence or a difference.
+its traceback and the session id; 130 interrupted (Ctrl-C or SIGTERM: the session's
+log keeps everything up to there and is marked interrupted); ``verify`` and ``diff``
+also exit 1 when they find a divergence or a difference (``verify``: or no events).
+Session ids are checked by ``replay.session_ids`` (exit 2).
 """
 
 from __future__ import annotations
