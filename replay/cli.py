@@ -4,7 +4,8 @@ Exit codes, for every command: 0 ok; 2 bad input (card, data, options, unknown
 session) with a one-paragraph message and no traceback; 1 an internal error, with
 its traceback and the session id; 130 interrupted (Ctrl-C or SIGTERM: the session's
 log keeps everything up to there and is marked interrupted); ``verify`` and ``diff``
-also exit 1 when they find a divergence or a difference (``verify``: or no events).
+also exit 1 when they find a divergence or a difference (``verify``: or no events);
+``demo``/``live`` exit 75 when the venue stays unreachable at start (``replay.startup``).
 Session ids are checked by ``replay.session_ids`` (exit 2).
 """
 
@@ -529,6 +530,13 @@ def _daemon_options(f: Callable[P, R]) -> Callable[P, R]:
                 "--metrics-port", default=0, show_default=True, help="Prometheus port (0: off)."
             ),
             click.option("--log-json", is_flag=True, help="One JSON object per log line."),
+            click.option(
+                "--startup-timeout",
+                default=120.0,
+                show_default=True,
+                type=click.FloatRange(min=0),
+                help="Seconds to keep retrying an unreachable venue at start (then exit 75).",
+            ),
         ]
     ):
         f = option(f)
@@ -537,6 +545,7 @@ def _daemon_options(f: Callable[P, R]) -> Callable[P, R]:
 
 def _run_daemon(environment: str, allow_live: bool, **kw: Any) -> None:
     import asyncio
+    import logging
 
     from replay.daemon import Daemon, DaemonOptions, setup_logging
 
@@ -559,9 +568,18 @@ def _run_daemon(environment: str, allow_live: bool, **kw: Any) -> None:
         reconcile_every_s=kw["reconcile_every"],
         warmup_candles=kw["warmup"],
         metrics_port=kw["metrics_port"],
+        startup_limit_s=kw["startup_timeout"],
     )
     click.get_current_context().meta["session_id"] = opts.session
-    sys.exit(asyncio.run(Daemon(opts).run()))
+    from replay.startup import VENUE_UNREACHABLE, VenueUnreachable
+
+    try:
+        code = asyncio.run(Daemon(opts).run())
+    except VenueUnreachable as exc:
+        logging.getLogger("replay.daemon").error("%s", exc)
+        click.echo(f"replay: {exc}", err=True)
+        sys.exit(VENUE_UNREACHABLE)
+    sys.exit(code)
 
 
 @cli.command()

@@ -94,6 +94,7 @@ from projections.reconcile import FinalStatus, ReconcileView, reconcile
 from replay import __version__, snapshots
 from replay.cards import LoadedCard, load_card, load_card_text
 from replay.metrics import DaemonMetrics
+from replay.startup import DEFAULT_LIMIT_S, retry_startup
 
 log = logging.getLogger("replay.daemon")
 
@@ -115,6 +116,7 @@ class DaemonOptions(msgspec.Struct, kw_only=True):
     emulator_url: str = ""  # REST base; WS URLs derived (…/v5/public/linear, …/v5/private)
     keys_file: str | None = None
     cancel_on_exit: bool = False
+    startup_limit_s: float = DEFAULT_LIMIT_S  # give up connecting after this (exit 75)
     on_drift: str = "halt"  # halt | adopt
     reconcile_every_s: float = 60.0
     warmup_candles: int = 1000
@@ -212,7 +214,11 @@ class Daemon:
         assert self.card is not None
         config = self._venue_config(self.card)
         keys = load_keys(self.opts.keys_file)
-        self.venue = await BybitVenue.connect(config, keys, on_reconnect=self._on_reconnect)
+        self.venue = await retry_startup(
+            "connecting to the venue",
+            lambda: self._connect(config, keys),
+            limit_s=self.opts.startup_limit_s,
+        )
         assert self.venue.spec is not None
         if not resumed:
             await self._start_session(self.venue)
@@ -226,6 +232,16 @@ class Daemon:
             await self._attempt("candle back-fill", self.venue.backfill_candles)
         log.info("session %s running (seq %d)", self.opts.session, self.last_seq)
         return await self._loop()
+
+    async def _connect(self, config: BybitConfig, keys: Any) -> BybitVenue:
+        """One connection attempt; a failed one is closed before it is retried."""
+        venue = BybitVenue(config, keys, on_reconnect=self._on_reconnect)
+        try:
+            await venue.start()
+        except BaseException:
+            await venue.close()
+            raise
+        return venue
 
     def _venue_config(self, card: LoadedCard) -> BybitConfig:
         o = self.opts
