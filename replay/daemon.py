@@ -312,7 +312,11 @@ class Daemon:
 
     async def _start_session(self, venue: BybitVenue) -> None:
         assert self.store is not None and self.card is not None and venue.spec is not None
-        snap = await venue.snapshot(since_ms=None)
+        snap = await retry_startup(
+            "reading the account at start",
+            lambda: venue.snapshot(since_ms=None),
+            limit_s=self.opts.startup_limit_s,
+        )
         usdt = [b for b in snap.balances if b.coin == "USDT"]
         balance = usdt[0].wallet if usdt else money_from_str("0")
         self.instrument = Instrument(venue.spec)
@@ -349,7 +353,12 @@ class Daemon:
     async def _warm_up(self) -> None:
         """Back-fill closed candles so every feature is warm before live candles arrive."""
         assert self.venue is not None and self.card is not None
-        candles = await fetch_recent_candles(self.venue, self.opts.warmup_candles)
+        venue, n = self.venue, self.opts.warmup_candles
+        candles = await retry_startup(
+            "back-filling candles at start",
+            lambda: fetch_recent_candles(venue, n),
+            limit_s=self.opts.startup_limit_s,
+        )
         await self.fold(candles)
         self.metrics.warmup.set(len(candles))
         assert self.state is not None

@@ -28,6 +28,20 @@ def test_two_stalled_replies_at_start_are_retried_not_fatal(
         assert daemon.stop() == 0
 
 
+def test_a_failing_account_read_at_start_outlasts_the_per_request_retries(
+    emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """8 HTTP 503s on the wallet: more than one request's 6 attempts, so start-up retries."""
+    card = ma_cross_card(tmp_path, fast=2, slow=5, timeframe="5m", name="busyvenue")
+    emulator.set_faults(http_error_next=8, http_fault_path="/v5/account/wallet-balance")
+    daemon = DaemonProcess(emulator, card, tmp_path / "runs", "busy", "--warmup", "20")
+    try:
+        daemon.wait_running(timeout=90)
+        assert "reading the account at start failed" in daemon.tail()
+    finally:
+        assert daemon.stop() == 0
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
