@@ -21,6 +21,7 @@ from eventstore.chain import LINK, ChainState
 from eventstore.env import SharedEnv, translated
 from eventstore.errors import LogCorruptError
 from eventstore.layout import StreamRecord, decode_record, encode_record, pack_key, unpack_key
+from eventstore.lock import writer_alive
 from eventstore.writer import DEFAULT_BATCH, Writer
 
 if TYPE_CHECKING:
@@ -112,6 +113,10 @@ class Stream:
         self._shared.write(put, f"set metadata of {self.name!r}")
 
     # ------------------------------------------------------------------- writing
+
+    def has_writer(self) -> bool:
+        """Whether a live process holds this stream's writer (a dead one's lock is gone)."""
+        return writer_alive(self.lock_path)
 
     def writer(self, durable: bool, *, batch: int = DEFAULT_BATCH) -> Writer:
         """The stream's single writer; raises WriterLocked if another one is open."""

@@ -9,7 +9,6 @@ the same function ``replay report`` uses for any session.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ from replay.errors import InputError
 from replay.instruments import instrument_for
 from replay.report import duration_text, iso, summary_dict, write_report
 from replay.session import RunResult, run_backtest
+from replay.session_ids import check_session_id, safe_stem
 from replay.verify import read_session
 
 PROGRESS_ABOVE = 50_000  # candles; shorter runs finish before a bar is worth drawing
@@ -142,7 +142,7 @@ class Outcome(msgspec.Struct):
 
 def _card_name(card: LoadedCard) -> str:
     name = getattr(card.spec, "name", "") or Path(card.source).stem
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(name)).strip("-") or "card"
+    return safe_stem(str(name))
 
 
 def _load_series(
@@ -198,8 +198,8 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
     req.store.mkdir(parents=True, exist_ok=True)
     card_name = _card_name(card)
     with EventStore(req.store) as store:
-        if req.session:
-            session_id = req.session
+        if req.session is not None:
+            session_id = check_session_id(req.session, "--session")
         else:
             stamp = datetime.now(tz=UTC).strftime("%Y%m%d-%H%M%S")
             session_id = _unique_session(store, f"{card_name}-{stamp}")

@@ -2,13 +2,15 @@
 
 Exit codes, for every command: 0 ok; 2 bad input (card, data, options, unknown
 session) with a one-paragraph message and no traceback; 1 an internal error, with
-its traceback and the session id; 130 interrupted (Ctrl-C: the session's log keeps
-everything up to there and is marked interrupted); ``verify`` and ``diff`` also exit
-1 when they find a divergence or a difference; 3 (``replay.errors.EXIT_CORRUPT``) the
-store is damaged or a session's hash chain does not match its records (tampering):
-``report``/``inspect``/``diff`` refuse to read it, ``sessions`` lists it as TAMPERED;
-141 when the reader of the output goes away (``| head``), quietly. A full or failing
-disk is a message with exit 2.
+its traceback and the session id; 130 interrupted (Ctrl-C or SIGTERM: the session's
+log keeps everything up to there and is marked interrupted); ``verify`` and ``diff``
+also exit 1 when they find a divergence or a difference (``verify``: or no events);
+3 (``replay.errors.EXIT_CORRUPT``) the store is damaged or a session's hash chain does
+not match its records (tampering): ``report``/``inspect``/``diff`` refuse to read it,
+``sessions`` lists it as TAMPERED; 141 when the reader of the output goes away
+(``| head``), quietly; ``demo``/``live`` exit 75 when the venue stays unreachable at
+start (``replay.startup``). A full or failing disk is a message with exit 2. Session
+ids are checked by ``replay.session_ids`` (exit 2).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import msgspec
 
 from replay import __version__
 from replay.commands.data import data as data_group
+from replay.session_ids import SESSION_ID
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -241,7 +244,9 @@ def _open_store(path: Path, *, create: bool = False) -> Any:
     help="How many built-in 1-minute candles (43,200 = 30 days).",
 )
 @store_option
-@click.option("--session", "session_name", help="Session id (default: card name + UTC time).")
+@click.option(
+    "--session", "session_name", type=SESSION_ID, help="Session id (default: card name + UTC time)."
+)
 @click.option("--balance", default="10000", show_default=True, help="Initial balance, USDT.")
 @click.option(
     "--report-dir",
@@ -331,6 +336,7 @@ def sessions(store_dir: Path, as_json: bool) -> None:
     from eventstore import LogCorruptError
     from eventstore.checked import check_stream
     from replay.errors import EXIT_CORRUPT
+    from replay.statuses import session_status
 
     store = _open_store(store_dir)
     rows = []
@@ -353,7 +359,9 @@ def sessions(store_dir: Path, as_json: bool) -> None:
                 "period": f"{meta.get('start', '?')} → {meta.get('end', '?')}",
                 "events": info.last_seq,
                 "fingerprint": info.fingerprint,
-                "status": meta.get("status", "?"),
+                "status": meta.get("status") == "TAMPERED"
+                and "TAMPERED"
+                or session_status(store.stream(info.name)),
             }
         )
     if as_json:
@@ -368,7 +376,7 @@ def sessions(store_dir: Path, as_json: bool) -> None:
         for col in cols:
             table.add_column(col, overflow="fold", no_wrap=col == "status")
         for row in rows:
-            table.add_row(*(str(row[c]) if c != "fingerprint" else row[c][:16] for c in row))
+            table.add_row(*(_cell(row[c]) if c != "fingerprint" else row[c][:16] for c in row))
         Console().print(table)
     for reason in broken:
         click.echo(f"replay: WARNING: {reason}; its events do not match its fingerprint", err=True)
@@ -376,11 +384,21 @@ def sessions(store_dir: Path, as_json: bool) -> None:
         sys.exit(EXIT_CORRUPT)
 
 
+def _cell(value: object) -> str:
+    """A table cell: control characters escaped, rich markup taken literally."""
+    from rich.markup import escape
+
+    text = str(value)
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 or 0xD800 <= ord(ch) < 0xE000 for ch in text):
+        text = ascii(text)
+    return escape(text)
+
+
 # ------------------------------------------------------------------------- inspect
 
 
 @cli.command()
-@click.argument("session")
+@click.argument("session", type=SESSION_ID)
 @store_option
 @click.option("--at", "at_seq", type=int, help="Show the state after this sequence number.")
 @click.option("--from", "first", type=int, default=1, show_default=True, help="First seq shown.")
@@ -429,25 +447,35 @@ def inspect(
 
 
 @cli.command()
-@click.argument("session")
+@click.argument("session", type=SESSION_ID)
 @store_option
 @json_option
 @handle_errors
 def verify(session: str, store_dir: Path, as_json: bool) -> None:
     """Re-fold a session and check every derived event and checkpoint hash."""
+    from replay.statuses import FINISHED, session_status
     from replay.verify import verify_session
 
     store = _open_store(store_dir)
     click.get_current_context().meta["session_id"] = session
     result = verify_session(store, session)
+    status = session_status(store.stream(session))
+    empty = result.ok and result.events == 0
     if as_json:
-        _echo_json(msgspec.to_builtins(result))
+        _echo_json({**msgspec.to_builtins(result), "status": status, "empty": empty})
+    elif empty:
+        click.echo(f"EMPTY {session} ({status}): the session has no events; nothing to verify")
     elif result.ok:
-        click.echo(
-            f"OK {session}: {result.events} events ({result.inputs} inputs, "
-            f"{result.derived} derived, {result.checkpoints} checkpoints), "
-            f"fingerprint {result.fingerprint}"
+        counts = (
+            f"{result.events} events ({result.inputs} inputs, {result.derived} derived, "
+            f"{result.checkpoints} checkpoints), fingerprint {result.fingerprint}"
         )
+        if status in FINISHED:
+            click.echo(f"OK {session}: {counts}")
+        else:
+            click.echo(
+                f"{status.upper()} {session}: not finished; what it logged verifies: {counts}"
+            )
     else:
         d = result.divergence
         assert d is not None
@@ -456,15 +484,15 @@ def verify(session: str, store_dir: Path, as_json: bool) -> None:
             click.echo(f"  expected: {json.dumps(d.expected, default=_json_default)}")
         if d.got is not None:
             click.echo(f"  got:      {json.dumps(d.got, default=_json_default)}")
-    sys.exit(0 if result.ok else 1)
+    sys.exit(0 if result.ok and not empty else 1)
 
 
 # ---------------------------------------------------------------------------- diff
 
 
 @cli.command()
-@click.argument("session_a")
-@click.argument("session_b")
+@click.argument("session_a", type=SESSION_ID)
+@click.argument("session_b", type=SESSION_ID)
 @store_option
 @click.option(
     "--store-b",
@@ -509,7 +537,7 @@ def diff(
 
 
 @cli.command()
-@click.argument("session")
+@click.argument("session", type=SESSION_ID)
 @store_option
 @click.option(
     "--out",
@@ -546,6 +574,7 @@ def _daemon_options(f: Callable[P, R]) -> Callable[P, R]:
             click.option(
                 "--session",
                 "session_name",
+                type=SESSION_ID,
                 required=True,
                 help="Session id; the same id resumes it.",
             ),
@@ -593,6 +622,13 @@ def _daemon_options(f: Callable[P, R]) -> Callable[P, R]:
                 help="Prometheus port (0: off).",
             ),
             click.option("--log-json", is_flag=True, help="One JSON object per log line."),
+            click.option(
+                "--startup-timeout",
+                default=120.0,
+                show_default=True,
+                type=click.FloatRange(min=0),
+                help="Seconds to keep retrying an unreachable venue at start (then exit 75).",
+            ),
         ]
     ):
         f = option(f)
@@ -601,6 +637,7 @@ def _daemon_options(f: Callable[P, R]) -> Callable[P, R]:
 
 def _run_daemon(environment: str, allow_live: bool, **kw: Any) -> None:
     import asyncio
+    import logging
 
     from replay.daemon import Daemon, DaemonOptions, setup_logging
 
@@ -623,9 +660,18 @@ def _run_daemon(environment: str, allow_live: bool, **kw: Any) -> None:
         reconcile_every_s=kw["reconcile_every"],
         warmup_candles=kw["warmup"],
         metrics_port=kw["metrics_port"],
+        startup_limit_s=kw["startup_timeout"],
     )
     click.get_current_context().meta["session_id"] = opts.session
-    sys.exit(asyncio.run(Daemon(opts).run()))
+    from replay.startup import VENUE_UNREACHABLE, VenueUnreachable
+
+    try:
+        code = asyncio.run(Daemon(opts).run())
+    except VenueUnreachable as exc:
+        logging.getLogger("replay.daemon").error("%s", exc)
+        click.echo(f"replay: {exc}", err=True)
+        sys.exit(VENUE_UNREACHABLE)
+    sys.exit(code)
 
 
 @cli.command()
@@ -656,7 +702,7 @@ def live(confirmed: bool, **kw: Any) -> None:
 
 
 @cli.command()
-@click.argument("session")
+@click.argument("session", type=SESSION_ID)
 @store_option
 @handle_errors
 def halt(session: str, store_dir: Path) -> None:

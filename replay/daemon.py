@@ -95,6 +95,7 @@ from replay import __version__, snapshots
 from replay.cards import LoadedCard, load_card, load_card_text
 from replay.errors import InputError
 from replay.metrics import DaemonMetrics
+from replay.startup import DEFAULT_LIMIT_S, retry_startup
 
 log = logging.getLogger("replay.daemon")
 
@@ -116,6 +117,7 @@ class DaemonOptions(msgspec.Struct, kw_only=True):
     emulator_url: str = ""  # REST base; WS URLs derived (…/v5/public/linear, …/v5/private)
     keys_file: str | None = None
     cancel_on_exit: bool = False
+    startup_limit_s: float = DEFAULT_LIMIT_S  # give up connecting after this (exit 75)
     on_drift: str = "halt"  # halt | adopt
     reconcile_every_s: float = 60.0
     warmup_candles: int = 1000
@@ -213,7 +215,11 @@ class Daemon:
         assert self.card is not None
         config = self._venue_config(self.card)
         keys = load_keys(self.opts.keys_file)
-        self.venue = await BybitVenue.connect(config, keys, on_reconnect=self._on_reconnect)
+        self.venue = await retry_startup(
+            "connecting to the venue",
+            lambda: self._connect(config, keys),
+            limit_s=self.opts.startup_limit_s,
+        )
         assert self.venue.spec is not None
         if not resumed:
             await self._start_session(self.venue)
@@ -227,6 +233,16 @@ class Daemon:
             await self._attempt("candle back-fill", self.venue.backfill_candles)
         log.info("session %s running (seq %d)", self.opts.session, self.last_seq)
         return await self._loop()
+
+    async def _connect(self, config: BybitConfig, keys: Any) -> BybitVenue:
+        """One connection attempt; a failed one is closed before it is retried."""
+        venue = BybitVenue(config, keys, on_reconnect=self._on_reconnect)
+        try:
+            await venue.start()
+        except BaseException:
+            await venue.close()
+            raise
+        return venue
 
     def _venue_config(self, card: LoadedCard) -> BybitConfig:
         o = self.opts
@@ -306,7 +322,11 @@ class Daemon:
 
     async def _start_session(self, venue: BybitVenue) -> None:
         assert self.store is not None and self.card is not None and venue.spec is not None
-        snap = await venue.snapshot(since_ms=None)
+        snap = await retry_startup(
+            "reading the account at start",
+            lambda: venue.snapshot(since_ms=None),
+            limit_s=self.opts.startup_limit_s,
+        )
         usdt = [b for b in snap.balances if b.coin == "USDT"]
         balance = usdt[0].wallet if usdt else money_from_str("0")
         self.instrument = Instrument(venue.spec)
@@ -344,7 +364,12 @@ class Daemon:
     async def _warm_up(self) -> None:
         """Back-fill closed candles so every feature is warm before live candles arrive."""
         assert self.venue is not None and self.card is not None
-        candles = await fetch_recent_candles(self.venue, self.opts.warmup_candles)
+        venue, n = self.venue, self.opts.warmup_candles
+        candles = await retry_startup(
+            "back-filling candles at start",
+            lambda: fetch_recent_candles(venue, n),
+            limit_s=self.opts.startup_limit_s,
+        )
         await self.fold(candles)
         self.metrics.warmup.set(len(candles))
         assert self.state is not None

@@ -13,14 +13,19 @@ the log each input is followed by exactly the events derived from it, which is
 what lets ``verify`` re-derive and compare a session event by event.
 
 Appends are batched (backtests need speed, not per-event durability); the log is
-synced when the session ends or is interrupted, and the stream's metadata says
-whether it completed.
+synced when the session ends or is interrupted (SIGINT or SIGTERM: the run stops
+after the current candle, appends ``SessionStopped`` and keeps every batch), and the
+stream's metadata says whether it completed. A run killed outright leaves
+``running`` behind, which ``replay.statuses`` reports as ``crashed``.
 """
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable, Iterator
-from typing import Final
+from types import FrameType
+from typing import Any, Final
 
 import msgspec
 
@@ -55,12 +60,41 @@ class RunResult(msgspec.Struct):
 
 
 class SessionInterrupted(Exception):
-    """The user stopped a run; the log holds everything up to that point."""
+    """The user stopped a run (Ctrl-C or SIGTERM); the log holds everything up to there."""
 
-    def __init__(self, session_id: str, events: int) -> None:
-        super().__init__(f"session {session_id} interrupted after {events} events")
+    def __init__(self, session_id: str, events: int, how: str = "interrupted") -> None:
+        super().__init__(f"session {session_id} {how} after {events} events")
         self.session_id = session_id
         self.events = events
+
+
+class _StopSignals:
+    """While a backtest folds, SIGINT and SIGTERM ask it to stop after the current candle.
+
+    The loop checks ``signal`` once per candle, so the log never ends inside a
+    candle's fold (``verify`` then agrees with it); a second signal raises
+    ``KeyboardInterrupt`` at once (the session then reads as crashed). Installed on
+    the main thread only (elsewhere Python cannot take signals).
+    """
+
+    def __init__(self) -> None:
+        self.signal = 0
+        self._previous: dict[int, Any] = {}
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.signal:
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._on_signal)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
 
 
 def run_backtest(
@@ -132,7 +166,7 @@ def run_backtest(
         # The candle path of fold_input, inlined: it runs once per candle.
         append, enc, mark = buf.append, _encoder.encode, folded.apply
         venue_candle = venue.on_candle
-        try:
+        with _StopSignals() as stop:
             for candle in candles:
                 for ev in venue_candle(candle):
                     fold_input(ev)
@@ -152,11 +186,17 @@ def run_backtest(
                 n += 1
                 if progress is not None and n % progress_every == 0:
                     progress(n)
-        except KeyboardInterrupt:
-            fold_input(SessionStopped(ts=last_ts, reason="interrupted"))
-            flush()
-            stream.set_meta("status", "interrupted")
-            raise SessionInterrupted(session_id, count) from None
+                if stop.signal:
+                    break
+            if stop.signal:
+                term = stop.signal == signal.SIGTERM
+                fold_input(
+                    SessionStopped(ts=last_ts, reason="terminated" if term else "interrupted")
+                )
+                flush()
+                stream.set_meta("status", "interrupted")
+                how = "terminated (SIGTERM)" if term else "interrupted"
+                raise SessionInterrupted(session_id, count, how)
         fold_input(SessionStopped(ts=last_ts, reason="completed"))
         flush()
     if progress is not None:
