@@ -196,18 +196,30 @@ def _abort(txn: lmdb.Transaction[bytes]) -> None:
 
 def check_file(path: Path, full: bool | None) -> None:
     """Raise LogCorruptError if the data file fails the structural check: the full one
-    if ``full``; with ``full`` None, the full one unless the file is in the state we
-    last trusted (then the quick one) or another process has it open (then none)."""
+    (the page walk in a child process) if ``full``; with ``full`` None, the full one
+    unless the file is in the state we last trusted (then the quick one). The check
+    runs even while other processes have the store open: a file damaged under them
+    must not crash this process too."""
+    live = filecheck.open_elsewhere(path)
+    checked = trust.stamp(path)
     if full is None:
-        if filecheck.open_elsewhere(path):
-            return  # live, and LMDB is keeping it; checks are for files at rest
         full = not trust.is_trusted(path)
-    problems = filecheck.full_problems(path) if full else filecheck.quick_problems(path)
+    problems = _problems(path, full)
+    for _ in range(3 if live and problems else 0):
+        time.sleep(0.05)  # a live writer's commit may have been read half-written
+        checked = trust.stamp(path)
+        problems = _problems(path, full)
+        if not problems:
+            break
     if problems:
         more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
         raise LogCorruptError(str(filecheck.data_file(path)), "; ".join(problems[:3]) + more)
     if full:
-        trust.record(path)
+        trust.record(path, checked)
+
+
+def _problems(path: Path, full: bool) -> list[str]:
+    return filecheck.full_problems(path) if full else filecheck.quick_problems(path)
 
 
 _OPEN: dict[Path, SharedEnv] = {}

@@ -1,7 +1,8 @@
 """The ``replay`` command line: one click group, one sub-command per job.
 
 Exit codes, for every command: 0 ok; 2 bad input (card, data, options, unknown
-session) with a one-paragraph message and no traceback; 1 an internal error, with
+session) with a one-paragraph message and no traceback; 3 a damaged or unusable event
+store, with a message naming the file and the damage; 1 an internal error, with
 its traceback and the session id; 130 interrupted (Ctrl-C: the session's log keeps
 everything up to there and is marked interrupted); ``verify`` and ``diff`` also exit
 1 when they find a divergence or a difference.
@@ -58,6 +59,20 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+#: after a damaged-store message (exit 3)
+STORE_DAMAGED_HINT = (
+    "replay: the event store cannot be read safely; nothing was changed. Restore it from a "
+    "copy, or run the command against another --store."
+)
+
+
+def _store_errors() -> type[Exception]:
+    """The event log's own errors not caught as input errors: a damaged or unusable store."""
+    from eventstore import EventStoreError
+
+    return EventStoreError
+
+
 def _interrupted() -> type[Exception]:
     from replay.session import SessionInterrupted
 
@@ -81,6 +96,10 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             sys.exit(130)
         except _input_errors() as exc:
             raise BadInput(str(exc)) from None
+        except _store_errors() as exc:
+            click.echo(f"replay: {exc}", err=True)
+            click.echo(STORE_DAMAGED_HINT, err=True)
+            sys.exit(3)
         except Exception:
             ctx = click.get_current_context(silent=True)
             session = (ctx.meta.get("session_id") if ctx else None) or "-"
