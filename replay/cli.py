@@ -1,7 +1,7 @@
 """The ``replay`` command line: one click group, one sub-command per job.
 
 Exit codes, for every command: 0 ok; 2 bad input (card, data, options, unknown
-session) with a one-paragraph message and no traceback; 3 a damaged or unusable event
+session) with a one-paragraph message and no traceback; 3 a damaged event
 store, with a message naming the file and the damage; 1 an internal error, with
 its traceback and the session id; 130 interrupted (Ctrl-C: the session's log keeps
 everything up to there and is marked interrupted); ``verify`` and ``diff`` also exit
@@ -67,10 +67,10 @@ STORE_DAMAGED_HINT = (
 
 
 def _store_errors() -> type[Exception]:
-    """The event log's own errors not caught as input errors: a damaged or unusable store."""
-    from eventstore import EventStoreError
+    """A damaged store (other event log errors are internal: exit 1 with a traceback)."""
+    from eventstore import LogCorruptError
 
-    return EventStoreError
+    return LogCorruptError
 
 
 def _interrupted() -> type[Exception]:
