@@ -126,3 +126,33 @@ def test_sound_store_held_open_elsewhere_still_reads(held: Path) -> None:
     done = replay("verify", "B", "--store", str(held))
     assert done.returncode == 0, done.stderr[-2000:]
     assert "OK" in done.stdout
+
+
+TRUNCATE_UNDER_OPEN_STORE = """
+import os, sys
+from eventstore import EventStore, LogCorruptError
+store = EventStore(sys.argv[1])
+stream = store.stream("B")
+assert sum(1 for _ in stream.read()) == stream.last_seq
+data = os.path.join(sys.argv[1], "data.mdb")
+os.truncate(data, os.path.getsize(data) // 2)
+try:
+    sum(1 for _ in stream.read())
+except LogCorruptError as exc:
+    print("corrupt:", exc)
+"""
+
+
+def test_store_truncated_while_open_here_is_log_corrupt_at_the_next_read(
+    pristine: Path, tmp_path: Path
+) -> None:
+    """Truncated after this process opened (mapped) it: the check before every
+    transaction turns what was a SIGBUS at the next read into LogCorruptError."""
+    store = tmp_path / "S"
+    shutil.copytree(pristine, store)
+    done = subprocess.run(
+        [sys.executable, "-c", TRUNCATE_UNDER_OPEN_STORE, str(store)],
+        env=_env(), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert "corrupt:" in done.stdout and "(truncated)" in done.stdout
