@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -61,12 +62,13 @@ def _problems(path: Path) -> list[str]:
     return []
 
 
-def walk_problems(path: Path) -> list[str]:
-    """The child's verdict on ``path``; its death by a signal is a problem too."""
+def walk_problems(path: Path, child: Sequence[str] = ("-m", "eventstore.walk")) -> list[str]:
+    """The child's verdict on ``path``; its death by a signal is a problem too.
+    (``child``: the interpreter's arguments before the path, for tests.)"""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "eventstore.walk", os.fspath(path)],
+            [sys.executable, *child, os.fspath(path)],
             capture_output=True,
             text=True,
             timeout=TIMEOUT_S,

@@ -156,3 +156,15 @@ def test_store_truncated_while_open_here_is_log_corrupt_at_the_next_read(
     )  # fmt: skip
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
     assert "corrupt:" in done.stdout and "(truncated)" in done.stdout
+
+
+def test_a_page_walk_killed_by_a_signal_is_reported_as_damage(tmp_path: Path) -> None:
+    from eventstore.walk import walk_problems
+
+    sigbus = ("-c", "import os, signal, sys; print('mdb.c: page gone', file=sys.stderr, "
+              "flush=True); os.kill(os.getpid(), signal.SIGBUS)")  # fmt: skip
+    assert walk_problems(tmp_path, sigbus) == [
+        "reading its pages kills liblmdb (SIGBUS) mdb.c: page gone"
+    ]
+    garbled = ("-c", "print('not json')")
+    assert walk_problems(tmp_path, garbled)[0].startswith("the page walk failed (exit 0)")
