@@ -132,6 +132,7 @@ class SharedEnv:
         and never returns a read transaction older than the newest commit on disk."""
         if write and self.readonly:
             raise EventStoreError(f"event store {self.path} is open read-only")
+        self.check_intact()
         with translated(self.path, "begin a transaction"):
             txn = self._begin(write)
             if write or self.readonly:
@@ -149,6 +150,17 @@ class SharedEnv:
             txn.abort()
             self.write(lambda t: t.put(REPUBLISH_KEY, U64.pack(t.id()), db=self.store), "republish")
             return self._begin(False)
+
+    def check_intact(self) -> None:
+        """The quick check (~70 us) before every transaction: a file truncated or with a
+        meta page damaged since it was opened raises LogCorruptError here, before liblmdb
+        touches a page that is gone (SIGBUS). Damage landing between this check and the
+        read is not caught: a mapped file cannot be defended against that."""
+        try:
+            _raise_problems(self.path, _settled(self.path, filecheck.quick_problems, True))
+        except FileNotFoundError:
+            gone = str(filecheck.data_file(self.path))
+            raise LogCorruptError(gone, "data file is gone") from None
 
     def _begin(self, write: bool) -> lmdb.Transaction[bytes]:
         try:
@@ -196,18 +208,36 @@ def _abort(txn: lmdb.Transaction[bytes]) -> None:
 
 def check_file(path: Path, full: bool | None) -> None:
     """Raise LogCorruptError if the data file fails the structural check: the full one
-    if ``full``; with ``full`` None, the full one unless the file is in the state we
-    last trusted (then the quick one) or another process has it open (then none)."""
+    (the page walk in a child process) if ``full``; with ``full`` None, the full one
+    unless the file is in the state we last trusted (then the quick one). The check
+    runs even while other processes have the store open: a file damaged under them
+    must not crash this process too."""
+    checked = trust.stamp(path)
     if full is None:
-        if filecheck.open_elsewhere(path):
-            return  # live, and LMDB is keeping it; checks are for files at rest
         full = not trust.is_trusted(path)
-    problems = filecheck.full_problems(path) if full else filecheck.quick_problems(path)
+    check = filecheck.full_problems if full else filecheck.quick_problems
+    problems = _settled(path, check, filecheck.open_elsewhere(path))
+    _raise_problems(path, problems)
+    if full:
+        trust.record(path, checked)
+
+
+def _settled(path: Path, check: Callable[[Path], list[str]], live: bool) -> list[str]:
+    """``check(path)``; on a live file, problems must persist over a few tries to count
+    (a commit of another process may have been read half-written)."""
+    problems = check(path)
+    for _ in range(3 if live and problems else 0):
+        time.sleep(0.05)
+        problems = check(path)
+        if not problems:
+            break
+    return problems
+
+
+def _raise_problems(path: Path, problems: list[str]) -> None:
     if problems:
         more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
         raise LogCorruptError(str(filecheck.data_file(path)), "; ".join(problems[:3]) + more)
-    if full:
-        trust.record(path)
 
 
 _OPEN: dict[Path, SharedEnv] = {}

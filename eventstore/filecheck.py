@@ -7,15 +7,23 @@ at the file first, with plain reads that cannot crash:
 * ``quick_problems`` (always, microseconds): both meta pages parse (magic, version,
   page size), the committed one's last page lies inside the file (catches a
   truncated file) and the main tree's root page says it is that page.
-* ``full_problems`` (~2.5 s per million records): py-lmdb's offline structural
-  verifier (``lmdb.verify``, py-lmdb >= 3.0) walks every reachable page (page
-  headers, key order, node bounds, free list), which is what guarantees that opening
-  cannot crash. With an older py-lmdb only the quick check runs.
+* ``full_problems`` (~2.5 s per million records): the quick checks, then the page
+  walk of ``eventstore.walk`` in a child process (py-lmdb's offline verifier over
+  every reachable page, then liblmdb reading every record). A child killed by a
+  signal on the way is reported as damage, so the caller never maps a file that
+  liblmdb cannot read.
+
+What is not covered: damage made after the check, while the file is mapped (a file
+truncated under a running reader still kills it with SIGBUS: no process survives
+that), and in-place damage of a data page at rest that leaves the inode, size,
+mtime and both meta pages as they were (``eventstore.trust`` then skips the walk;
+``EventStore(..., full_check=True)`` walks anyway).
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import struct
 from pathlib import Path
@@ -95,7 +103,6 @@ def _meta(buf: bytes, pgno: int) -> tuple[dict[str, int], list[str]]:
 def quick_problems(path: Path) -> list[str]:
     """Cheap structural checks of ``path``/data.mdb; an empty list means nothing found."""
     file = data_file(path)
-    size = file.stat().st_size
     with file.open("rb") as f:
         head = f.read(PAGE_HEADER + 256)
         m0, problems = _meta(head, 0)
@@ -104,13 +111,16 @@ def quick_problems(path: Path) -> list[str]:
         psize = m0["psize"]
         if psize < 512 or psize > 65536 or psize & (psize - 1):
             return [f"meta page 0 has an impossible page size {psize}"]
-        if size < 2 * psize:
-            return [f"file of {size} bytes is shorter than its two meta pages"]
+        if os.fstat(f.fileno()).st_size < 2 * psize:
+            return [f"file is shorter than its two meta pages of {psize} bytes"]
         f.seek(psize)
         m1, problems = _meta(f.read(PAGE_HEADER + 256), 1)
         if problems:
             return problems
         meta = m0 if m0["txnid"] >= m1["txnid"] else m1
+        # The size after the metas: a live writer writes pages before the meta naming
+        # them, and LMDB never shrinks the file, so a sound file always holds them.
+        size = os.fstat(f.fileno()).st_size
         pages = meta["last_pg"] + 1
         if pages * psize > size:
             return [
@@ -132,16 +142,14 @@ def quick_problems(path: Path) -> list[str]:
 
 
 def full_problems(path: Path) -> list[str]:
-    """Every invariant py-lmdb's offline verifier checks, plus the quick checks."""
-    problems = quick_problems(path)
-    if problems:
-        return problems
-    try:
-        from lmdb import verify  # py-lmdb >= 3.0: a pure-Python walker, never maps the file
-    except ImportError:  # an older py-lmdb: only the quick check is available
-        return problems
+    """The quick checks, then the whole page walk in a child process."""
+    from eventstore.walk import walk_problems
 
-    try:
-        return list(verify.verify(os.fspath(path), subdir=True))
-    except (verify.VerifyError, OSError) as exc:
-        return [str(exc)]
+    return quick_problems(path) or walk_problems(path)
+
+
+def meta_digest(path: Path) -> str:
+    """A hash of both meta pages (the first 2 x 64 KiB cover them at any page size):
+    they change with every commit, so a trusted stamp never rests on size and mtime alone."""
+    with data_file(path).open("rb") as f:
+        return hashlib.sha256(f.read(2 * 65536)).hexdigest()

@@ -72,16 +72,24 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+#: after a damaged-store message (exit 3)
+STORE_DAMAGED_HINT = (
+    "replay: the event store cannot be read safely; nothing was changed. Restore it from a "
+    "copy, or run the command against another --store."
+)
+
+
+def _store_errors() -> type[Exception]:
+    """A damaged store (other event log errors are internal: exit 1 with a traceback)."""
+    from eventstore import LogCorruptError
+
+    return LogCorruptError
+
+
 def _interrupted() -> type[Exception]:
     from replay.session import SessionInterrupted
 
     return SessionInterrupted
-
-
-def _corrupt() -> type[Exception]:
-    from eventstore import LogCorruptError
-
-    return LogCorruptError
 
 
 #: The machine, not the program: a full or failing disk, a read-only mount, a quota.
@@ -112,10 +120,11 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             sys.exit(130)
         except _input_errors() as exc:
             raise BadInput(str(exc)) from None
-        except _corrupt() as exc:
+        except _store_errors() as exc:
             from replay.errors import EXIT_CORRUPT
 
             click.echo(f"replay: {exc}; refusing to read it (see `replay verify`)", err=True)
+            click.echo(STORE_DAMAGED_HINT, err=True)
             sys.exit(EXIT_CORRUPT)
         except BrokenPipeError:
             _hung_up()
@@ -345,6 +354,7 @@ def sessions(store_dir: Path, as_json: bool) -> None:
         if info.kind == "snapshots":
             continue  # the daemon's restart snapshots, not a session
         meta = dict(info.meta)
+        meta.pop("status", None)  # the stored status may be stale: session_status knows
         try:
             check_stream(store, info.name)
         except LogCorruptError as exc:
@@ -359,9 +369,7 @@ def sessions(store_dir: Path, as_json: bool) -> None:
                 "period": f"{meta.get('start', '?')} → {meta.get('end', '?')}",
                 "events": info.last_seq,
                 "fingerprint": info.fingerprint,
-                "status": meta.get("status") == "TAMPERED"
-                and "TAMPERED"
-                or session_status(store.stream(info.name)),
+                "status": meta.get("status") or session_status(store.stream(info.name)),
             }
         )
     if as_json:
