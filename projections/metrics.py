@@ -14,17 +14,20 @@ into accounting. Conventions, so numbers can be checked by hand:
   fraction of that peak.
 * exposure is the fraction of candles that closed with a position open.
 * profit factor = gross wins / gross losses over closed trades (inf if no loss).
+* refusals: what the session refused, as ``projections.refusals`` counts it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import msgspec
 import numpy as np
 
 from engine.instrument import MONEY_SCALE
 from projections.account import AccountView
+from projections.refusals import RefusalSummary
 
 DAY_MS = 86_400_000
 YEAR_MS = 365.25 * DAY_MS
@@ -48,6 +51,7 @@ class Summary(msgspec.Struct, gc=False):
     fees_paid: float
     funding_paid: float
     buy_and_hold_return: float
+    refusals: RefusalSummary = msgspec.field(default_factory=RefusalSummary)
 
 
 def max_drawdown(equity: np.ndarray) -> float:
@@ -92,8 +96,9 @@ def sharpe_sortino(ts: np.ndarray, equity: np.ndarray) -> tuple[float, float]:
     return sharpe, sortino
 
 
-def summarize(view: AccountView) -> Summary:
-    """Compute every headline number of a session's report."""
+def summarize(view: AccountView, blocks: Sequence[str] = ()) -> Summary:
+    """Compute every headline number of a session's report (``blocks``: the card's block
+    names, so the summary can name those that never fired)."""
     ts = view.curve_ts.array()
     equity = view.curve_equity.array()
     qty = view.curve_qty.array()
@@ -132,4 +137,5 @@ def summarize(view: AccountView) -> Summary:
         fees_paid=view.fees_paid / MONEY_SCALE,
         funding_paid=view.funding_paid / MONEY_SCALE,
         buy_and_hold_return=(view.last_price / view.first_price - 1.0) if view.first_price else 0.0,
+        refusals=view.refusals.summary(blocks),
     )

@@ -25,10 +25,10 @@ from engine.instrument import Instrument, InstrumentError, money_from_str
 from eventstore import EventStore
 from projections.account import AccountView
 from projections.metrics import Summary, summarize
-from replay.cards import LoadedCard, load_card
+from replay.cards import IdeaCardError, LoadedCard, load_card, load_card_text
 from replay.errors import InputError
 from replay.instruments import instrument_for
-from replay.report import iso, summary_dict, write_report
+from replay.report import iso, refusal_rows, refusal_warning, summary_dict, write_report
 from replay.session import RunResult, run_backtest
 from replay.verify import read_session
 
@@ -76,6 +76,7 @@ class Outcome(msgspec.Struct):
 
     def print_table(self) -> None:
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         s = self.summary
@@ -107,9 +108,13 @@ class Outcome(msgspec.Struct):
             ("fingerprint", self.result.fingerprint),
             ("events", f"{self.result.events:,} in {self.seconds:.2f} s"),
         ]
+        rows[-3:-3] = refusal_rows(s.refusals)
         for name, value in rows:
-            table.add_row(name, value)
+            table.add_row(escape(name), escape(value))
         console.print(table)
+        warning = refusal_warning(s.refusals)
+        if warning:
+            console.print(f"[bold yellow]{escape(warning)}[/bold yellow]", soft_wrap=True)
         if self.report:
             console.print(f"report: {self.report['html']}")
 
@@ -208,7 +213,7 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
                 progress=advance,
             )
         seconds = time.perf_counter() - started_at
-        summary = summarize(view)
+        summary = summarize(view, [b.name for b in card.spec.blocks])
         info: dict[str, Any] = {
             "card": str(req.card),
             "card_name": card_name,
@@ -280,6 +285,16 @@ def report_from_log(
         "fingerprint": stream.fingerprint,
         "mode": started.mode,
     }
-    summary = summarize(view)
+    summary = summarize(view, _block_names(started))
     paths = write_report(folder, view, summary, info)
     return paths, summary_dict(summary, info)
+
+
+def _block_names(started: SessionStarted) -> list[str]:
+    """The logged card's block names; none when the card no longer loads here (a Python
+    strategy class that is gone): the report is still made, it just cannot name them."""
+    try:
+        card = load_card_text(started.card_text, source=started.card_path or "<log>")
+    except IdeaCardError:
+        return []
+    return [b.name for b in card.spec.blocks]
