@@ -362,6 +362,7 @@ def verify(session: str, store_dir: Path, as_json: bool) -> None:
             f"OK {session}: {result.events} events ({result.inputs} inputs, "
             f"{result.derived} derived, {result.checkpoints} checkpoints), "
             f"fingerprint {result.fingerprint}"
+            + (f" ({result.version_note})" if result.version_note else "")
         )
     else:
         d = result.divergence

@@ -94,6 +94,7 @@ from projections.reconcile import FinalStatus, ReconcileView, reconcile
 from replay import __version__, snapshots
 from replay.cards import LoadedCard, load_card, load_card_text
 from replay.metrics import DaemonMetrics
+from replay.verify import version_note
 
 log = logging.getLogger("replay.daemon")
 
@@ -263,6 +264,13 @@ class Daemon:
         started = decode(first[1]) if first else None
         if not isinstance(started, SessionStarted):
             raise RuntimeError(f"{self.opts.session}: log does not begin a session")
+        note = version_note(started.version)
+        if note:
+            log.warning(
+                "session %s was %s: its events are re-derived by this version's rules",
+                self.opts.session,
+                note,
+            )
         self.card = load_card_text(started.card_text, source=started.card_path)
         self.instrument = Instrument(started.instrument)
         strategy = self.card.new_strategy(self.instrument)
