@@ -9,6 +9,8 @@ of a backtest are computed the same way.
   closes when it returns to zero; a flip closes one trade and opens the next.
 * The equity curve has one point per execution-timeframe candle close:
   ``balance + unrealized PnL`` marked at that close.
+* ``refusals`` counts what the session refused (``projections.refusals``): every
+  event but a candle goes to it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from engine.events import (
 )
 from engine.instrument import Instrument
 from engine.positions import Position, apply_fill, apply_funding
+from projections.refusals import RefusalCount
 
 
 class Trade(msgspec.Struct, gc=False):
@@ -103,6 +106,7 @@ class AccountView:
         self.curve_equity = _Growing()
         self.curve_close = _Growing()
         self.curve_qty = _Growing()
+        self.refusals = RefusalCount()
 
     def fold(self, events: Iterable[EventBase]) -> AccountView:
         for event in events:
@@ -113,7 +117,9 @@ class AccountView:
         kind = type(event)
         if kind is CandleClosed:
             self._on_candle(event)  # type: ignore[arg-type]
-        elif kind is Fill:
+            return
+        self.refusals.apply(event)
+        if kind is Fill:
             self._on_fill(event)  # type: ignore[arg-type]
         elif kind is FundingPaid:
             assert isinstance(event, FundingPaid)
@@ -142,6 +148,7 @@ class AccountView:
 
     def _on_candle(self, c: CandleClosed) -> None:
         """Mark the account at the close (the hot path of a backtest: kept inline)."""
+        self.refusals.step_intent = -1  # a candle is an input: a new step begins
         if c.timeframe != self.timeframe or self.instrument is None:
             return
         if self.candles == 0:

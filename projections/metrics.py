@@ -38,17 +38,20 @@ into accounting. Conventions, so numbers can be checked by hand:
   first), minus 1. A candle belongs to the month of its last millisecond
   (``close_ms - 1``), so the candle closing at 00:00 on the 1st is the previous
   month's. Months with no candle do not appear.
+* refusals: what the session refused, as ``projections.refusals`` counts it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import msgspec
 import numpy as np
 
 from engine.instrument import MONEY_SCALE
 from projections.account import AccountView
+from projections.refusals import RefusalSummary
 
 DAY_MS = 86_400_000
 YEAR_MS = 365.25 * DAY_MS
@@ -94,6 +97,7 @@ class Summary(msgspec.Struct, gc=False):
     max_consecutive_wins: int
     max_consecutive_losses: int
     monthly_returns: list[MonthlyReturn]
+    refusals: RefusalSummary = msgspec.field(default_factory=RefusalSummary)
 
 
 class TradeStats(msgspec.Struct, gc=False):
@@ -223,8 +227,9 @@ def sharpe_sortino(ts: np.ndarray, equity: np.ndarray) -> tuple[float, float]:
     return sharpe, sortino
 
 
-def summarize(view: AccountView) -> Summary:
-    """Compute every headline number of a session's report."""
+def summarize(view: AccountView, blocks: Sequence[str] = ()) -> Summary:
+    """Compute every headline number of a session's report (``blocks``: the card's block
+    names, so the summary can name those that never fired)."""
     ts = view.curve_ts.array()
     equity = view.curve_equity.array()
     qty = view.curve_qty.array()
@@ -287,4 +292,5 @@ def summarize(view: AccountView) -> Summary:
         max_consecutive_wins=every.max_wins,
         max_consecutive_losses=every.max_losses,
         monthly_returns=monthly_returns(ts, equity, initial),
+        refusals=view.refusals.summary(blocks),
     )

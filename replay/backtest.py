@@ -25,12 +25,19 @@ from engine.instrument import Instrument, InstrumentError, money_from_str
 from eventstore import EventStore
 from projections.account import AccountView
 from projections.metrics import Summary, summarize
-from replay.cards import LoadedCard, load_card
+from replay.cards import IdeaCardError, LoadedCard, load_card, load_card_text
 from replay.cards.params import format_params
 from replay.cards.schema import MAX_MONEY
 from replay.errors import InputError
 from replay.instruments import instrument_for
-from replay.report import duration_text, iso, summary_dict, write_report
+from replay.report import (
+    duration_text,
+    iso,
+    refusal_rows,
+    refusal_warning,
+    summary_dict,
+    write_report,
+)
 from replay.session import RunResult, run_backtest
 from replay.session_ids import check_session_id, safe_stem
 from replay.verify import read_session
@@ -82,6 +89,7 @@ class Outcome(msgspec.Struct):
 
     def print_table(self) -> None:
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         s = self.summary
@@ -131,11 +139,15 @@ class Outcome(msgspec.Struct):
             ("fingerprint", self.result.fingerprint),
             ("events", f"{self.result.events:,} in {self.seconds:.2f} s"),
         ]
+        rows[-3:-3] = refusal_rows(s.refusals)
         for name, value in rows:
-            table.add_row(name, value)
+            table.add_row(escape(name), escape(value))
         console.print(table)
         for note in self.info.get("data_notes", []):
             console.print(f"data: {note}")
+        warning = refusal_warning(s.refusals)
+        if warning:
+            console.print(f"[bold yellow]{escape(warning)}[/bold yellow]", soft_wrap=True)
         if self.report:
             console.print(f"report: {self.report['html']}")
 
@@ -232,7 +244,7 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
                 progress=advance,
             )
         seconds = time.perf_counter() - started_at
-        summary = summarize(view)
+        summary = summarize(view, [b.name for b in card.spec.blocks])
         info: dict[str, Any] = {
             "card": str(req.card),
             "card_name": card_name,
@@ -309,6 +321,21 @@ def report_from_log(
         "mode": started.mode,
         "params": dict(started.params),
     }
-    summary = summarize(view)
+    summary = summarize(view, _block_names(started))
     paths = write_report(folder, view, summary, info)
     return paths, summary_dict(summary, info)
+
+
+def _block_names(started: SessionStarted) -> list[str]:
+    """The logged card's block names; none when the card no longer loads here (a Python
+    strategy class that is gone): the report is still made, it just cannot name them."""
+    try:
+        card = load_card_text(
+            started.card_text,
+            source=started.card_path or "<log>",
+            params=started.params,
+            timeframe=started.timeframe or None,
+        )
+    except IdeaCardError:
+        return []
+    return [b.name for b in card.spec.blocks]

@@ -477,6 +477,7 @@ def verify(session: str, store_dir: Path, as_json: bool) -> None:
         counts = (
             f"{result.events} events ({result.inputs} inputs, {result.derived} derived, "
             f"{result.checkpoints} checkpoints), fingerprint {result.fingerprint}"
+            + (f" ({result.version_note})" if result.version_note else "")
         )
         if status in FINISHED:
             click.echo(f"OK {session}: {counts}")

@@ -96,6 +96,7 @@ from replay.cards import LoadedCard, load_card, load_card_text
 from replay.errors import InputError
 from replay.metrics import DaemonMetrics
 from replay.startup import DEFAULT_LIMIT_S, retry_startup
+from replay.verify import version_note
 
 log = logging.getLogger("replay.daemon")
 
@@ -280,6 +281,13 @@ class Daemon:
         started = decode(first[1]) if first else None
         if not isinstance(started, SessionStarted):
             raise RuntimeError(f"{self.opts.session}: log does not begin a session")
+        note = version_note(started.version)
+        if note:
+            log.warning(
+                "session %s was %s: its events are re-derived by this version's rules",
+                self.opts.session,
+                note,
+            )
         given = load_card(self.opts.card)
         if given.hash != started.card_hash:
             raise InputError(

@@ -10,6 +10,7 @@ CSV files keep every point.
 from __future__ import annotations
 
 import csv
+import html
 import json
 import math
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from plotly.subplots import make_subplots
 from engine.instrument import MONEY_SCALE, Instrument
 from projections.account import AccountView
 from projections.metrics import Summary
+from projections.refusals import RefusalSummary
 
 MAX_POINTS = 4000
 
@@ -38,11 +40,45 @@ def summary_dict(summary: Summary, extra: dict[str, Any]) -> dict[str, Any]:
     """The summary as JSON-safe builtins (infinities become null)."""
     out: dict[str, Any] = dict(extra)
     for key, value in msgspec.structs.asdict(summary).items():
+        if isinstance(value, RefusalSummary):
+            value = value.as_dict()
         finite = not (isinstance(value, float) and not math.isfinite(value))
         out[key] = msgspec.to_builtins(value) if finite else None  # monthly_returns: dicts
     out["start"] = iso(summary.start_ms) if summary.candles else None
     out["end"] = iso(summary.end_ms) if summary.candles else None
     return out
+
+
+def refusal_rows(r: RefusalSummary, top: int = 5) -> list[tuple[str, str]]:
+    """The refusal lines of the summary table and report.html: totals, then up to ``top``
+    reasons of each kind (summary.json has them all)."""
+    rows = [("intents", f"{r.intents:,} ({r.refused:,} refused, {r.refused_fraction:.1%})")]
+    for label, counts in (
+        ("risk rejections", r.risk),
+        ("venue rejections", r.venue),
+        ("failed protections", r.failed_protections),
+    ):
+        rows.append((label, f"{sum(counts.values()):,}"))
+        for i, (reason, n) in enumerate(counts.items()):
+            if i == top:
+                rows.append(("  …", f"{len(counts) - top} more reasons in summary.json"))
+                break
+            rows.append((f"  {reason}", f"{n:,}"))
+    rows.append(("liquidations", f"{r.liquidations:,}"))
+    if r.never_fired:
+        rows.append(("blocks never fired", ", ".join(r.never_fired)))
+    return rows
+
+
+def refusal_warning(r: RefusalSummary) -> str | None:
+    """The warning line when more than 5 % of the intents were refused, else None."""
+    if not r.warn:
+        return None
+    return (
+        f"warning: {r.refused:,} of {r.intents:,} intents ({r.refused_fraction:.1%}) were "
+        f"refused ({r.risk_total:,} risk rejections, {r.venue_total:,} venue rejections): "
+        "this backtest did not trade the strategy as written"
+    )
 
 
 def write_report(
@@ -62,7 +98,7 @@ def write_report(
     paths["summary"].write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     _write_trades(paths["trades"], view, instr)
     _write_equity(paths["equity"], view, instr)
-    paths["html"].write_text(_html(view, data, instr), encoding="utf-8")
+    paths["html"].write_text(_html(view, data, instr, summary.refusals), encoding="utf-8")
     return paths
 
 
@@ -133,7 +169,18 @@ def _thin(n: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, MAX_POINTS).astype(np.int64))
 
 
-def _html(view: AccountView, data: dict[str, Any], instr: Instrument) -> str:
+def _refusals_html(r: RefusalSummary) -> str:
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in refusal_rows(r)
+    )
+    warning = refusal_warning(r)
+    note = f"<p id='refusal-warning'><strong>{html.escape(warning)}</strong></p>" if warning else ""
+    return f"<h2>Refused</h2>{note}<table id='refusals'>{rows}</table>"
+
+
+def _html(
+    view: AccountView, data: dict[str, Any], instr: Instrument, refusals: RefusalSummary
+) -> str:
     ts = view.curve_ts.array()
     idx = _thin(len(ts))
     times = [datetime.fromtimestamp(int(t) / 1000, tz=UTC) for t in ts[idx]]
@@ -207,6 +254,7 @@ def _html(view: AccountView, data: dict[str, Any], instr: Instrument) -> str:
         f"</head><body><h1>{title}</h1><table id='summary'>{rows}</table>"
         f"<h2>Monthly returns</h2><div id='monthly-heatmap'>{heatmap}</div>"
         f"<table id='monthly'>{months}</table>"
+        f"{_refusals_html(refusals)}"
         f"<div id='charts'>{chart}</div></body></html>"
     )
 

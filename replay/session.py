@@ -7,7 +7,8 @@ Per candle, in this order (the order ``replay verify`` relies on):
 2. The candle itself, an input: the strategy sees the closed bar.
 
 Every input is appended to the log, then folded with ``engine.core.step``; the
-derived events step returns are appended right after it, and only then are the
+derived events step returns are appended right after it (and folded into the
+``AccountView`` too, which counts refusals from them), and only then are the
 commands among them sent to the venue, whose answers are inputs in turn. So in
 the log each input is followed by exactly the events derived from it, which is
 what lets ``verify`` re-derive and compare a session event by event.
@@ -156,6 +157,7 @@ def run_backtest(
                 return
             for d in derived:
                 buf.append(encode(d))
+                folded.apply(d)
             for d in derived:
                 if isinstance(d, _COMMANDS):
                     for answer in venue.on_command(d):
@@ -176,6 +178,7 @@ def run_backtest(
                 if derived:
                     for d in derived:
                         append(enc(d))
+                        mark(d)
                     for d in derived:
                         if isinstance(d, _COMMANDS):
                             for answer in venue.on_command(d):

@@ -7,6 +7,12 @@ IdeaCard text stored in ``SessionStarted``, folds every input through the curren
 engine, and compares the re-derived events (checkpoints and their state hashes
 included) with the logged ones. The hash chain of the stream is checked first, so
 an edited record is reported even when it is an input.
+
+A log keeps the engine version that wrote it (``SessionStarted.version``). When that is
+not this engine's version, the result says so (``version_note``: "written by engine
+version X; this is Y"), and a divergence carries the note in its reason: the rules that
+derive events may have changed between the two versions, so a divergence there is not by
+itself a sign of a damaged log.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from engine.events import (
 from engine.instrument import Instrument
 from eventstore import EventStore, LogCorruptError
 from eventstore.checked import check_stream
+from replay import __version__
 from replay.cards import load_card_text
 
 _DERIVED = frozenset(DERIVED_TYPES)
@@ -50,6 +57,23 @@ class VerifyResult(msgspec.Struct):
     checkpoints: int = 0
     fingerprint: str = ""
     divergence: Divergence | None = None
+    written_by: str = ""  # the engine version in the log's SessionStarted
+    engine_version: str = __version__
+    version_note: str = ""  # non-empty when the two differ
+
+
+def version_note(written_by: str) -> str:
+    """ "written by engine version X; this is Y", or "" when the log is this version's."""
+    if written_by == __version__:
+        return ""
+    return f"written by engine version {written_by or '(none recorded)'}; this is {__version__}"
+
+
+def _diverged(result: VerifyResult, divergence: Divergence) -> VerifyResult:
+    if result.version_note:
+        divergence.reason = f"{divergence.reason} ({result.version_note})"
+    result.divergence = divergence
+    return result
 
 
 def read_session(store: EventStore, session_id: str) -> Iterator[tuple[int, EventBase]]:
@@ -71,8 +95,7 @@ def verify_session(store: EventStore, session_id: str) -> VerifyResult:
     try:
         result.fingerprint = stream.verify_chain()
     except LogCorruptError as exc:
-        result.divergence = Divergence(seq=exc.seq or 0, reason=f"hash chain broken: {exc}")
-        return result
+        return _diverged(result, Divergence(seq=exc.seq or 0, reason=f"hash chain broken: {exc}"))
     pending: deque[bytes] = deque()
     state = None
     last = 0
@@ -82,39 +105,47 @@ def verify_session(store: EventStore, session_id: str) -> VerifyResult:
         try:
             event = decode(raw)
         except msgspec.DecodeError as exc:
-            result.divergence = Divergence(seq=seq, reason=f"undecodable event: {exc}")
-            return result
+            return _diverged(result, Divergence(seq=seq, reason=f"undecodable event: {exc}"))
         if type(event) in _DERIVED:
             if not pending:
-                result.divergence = Divergence(
-                    seq, "the log has an event the engine did not derive", got=to_dict(event)
+                return _diverged(
+                    result,
+                    Divergence(
+                        seq, "the log has an event the engine did not derive", got=to_dict(event)
+                    ),
                 )
-                return result
             expected = pending.popleft()
             if bytes(raw) != expected:
-                result.divergence = Divergence(
-                    seq,
-                    "derived event differs",
-                    expected=to_dict(decode(expected)),
-                    got=to_dict(event),
+                return _diverged(
+                    result,
+                    Divergence(
+                        seq,
+                        "derived event differs",
+                        expected=to_dict(decode(expected)),
+                        got=to_dict(event),
+                    ),
                 )
-                return result
             result.derived += 1
             if type(event) is Checkpoint:
                 result.checkpoints += 1
             continue
         if pending:
-            result.divergence = Divergence(
-                seq,
-                "the engine derived an event the log does not have",
-                expected=to_dict(decode(pending[0])),
-                got=to_dict(event),
+            return _diverged(
+                result,
+                Divergence(
+                    seq,
+                    "the engine derived an event the log does not have",
+                    expected=to_dict(decode(pending[0])),
+                    got=to_dict(event),
+                ),
             )
-            return result
         if state is None:
             if not isinstance(event, SessionStarted):
-                result.divergence = Divergence(seq, "a session must begin with SessionStarted")
-                return result
+                return _diverged(
+                    result, Divergence(seq, "a session must begin with SessionStarted")
+                )
+            result.written_by = event.version
+            result.version_note = version_note(event.version)
             card = load_card_text(
                 event.card_text,
                 source=f"{session_id}:card",
@@ -127,11 +158,13 @@ def verify_session(store: EventStore, session_id: str) -> VerifyResult:
         for d in step(state, event):
             pending.append(encode(d))
     if pending:
-        result.divergence = Divergence(
-            last + 1,
-            "the engine derived events after the log ends",
-            expected=to_dict(decode(pending[0])),
+        return _diverged(
+            result,
+            Divergence(
+                last + 1,
+                "the engine derived events after the log ends",
+                expected=to_dict(decode(pending[0])),
+            ),
         )
-        return result
     result.ok = True
     return result

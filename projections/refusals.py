@@ -1,0 +1,194 @@
+"""What a session refused, counted from its log: nothing refused is hidden.
+
+The one place these counts are made (the summary table, ``--json``, summary.json and
+report.html all read them from here). ``RefusalCount`` folds a session's events, inputs
+and derived alike, and ``summary(blocks)`` says:
+
+* ``intents``: intents the strategy emitted (``IntentEmitted``), by block in
+  ``by_block``;
+* ``risk``: the engine's risk rejections (``RiskRejected``) by reason;
+* ``venue``: orders the venue rejected (``OrderRejected``) by code and reason;
+* ``failed_protections``: protection the card asked for that could not exist, by
+  reason (empty until the engine logs such an event: see ``_on_protection_failed``);
+* ``liquidations``: positions the venue liquidated (``Liquidated``, once per exec id);
+* ``refused``: intents refused, either by a risk rejection or because the venue
+  rejected an order the intent submitted (an order is the intent's when its
+  ``SubmitOrder`` was derived in the same step, after that ``IntentEmitted``);
+* ``never_fired``: the card's blocks that emitted no intent at all.
+
+Reasons are grouped with every number in them written ``N`` ("size 0 lots below min
+qty 1" and "size 3 lots below min qty 1" are one reason), so a reason that names a price
+or a size does not split into thousands of rows. ``warn`` is true when more than
+``WARN_ABOVE`` (5 %) of the intents were refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+import msgspec
+
+from engine.events import (
+    DERIVED_TYPES,
+    EventBase,
+    IntentEmitted,
+    Liquidated,
+    OrderRejected,
+    RiskRejected,
+    SubmitOrder,
+    TimerFired,
+)
+
+#: More than this fraction of intents refused and the summary prints a warning.
+WARN_ABOVE: Final = 0.05
+
+_NUMBER: Final = re.compile(r"\d+(?:\.\d+)?")
+_DERIVED: Final = frozenset(DERIVED_TYPES)
+
+
+def reason_key(reason: str) -> str:
+    """A reason with its numbers written ``N``: the key counts are grouped by."""
+    return _NUMBER.sub("N", reason.strip()) or "(no reason given)"
+
+
+class RefusalSummary(msgspec.Struct, gc=False):
+    """The counts of one session (see the module doc); dicts are ordered by count, then name."""
+
+    intents: int = 0
+    refused: int = 0
+    risk: dict[str, int] = {}
+    venue: dict[str, int] = {}
+    failed_protections: dict[str, int] = {}
+    liquidations: int = 0
+    by_block: dict[str, int] = {}
+    never_fired: list[str] = []
+
+    @property
+    def refused_fraction(self) -> float:
+        return self.refused / self.intents if self.intents else 0.0
+
+    @property
+    def warn(self) -> bool:
+        return self.refused_fraction > WARN_ABOVE
+
+    @property
+    def risk_total(self) -> int:
+        return sum(self.risk.values())
+
+    @property
+    def venue_total(self) -> int:
+        return sum(self.venue.values())
+
+    @property
+    def failed_protection_total(self) -> int:
+        return sum(self.failed_protections.values())
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready, with the totals, the refused fraction and the warning flag."""
+        out: dict[str, object] = msgspec.to_builtins(self)
+        out.update(
+            refused_fraction=self.refused_fraction,
+            warning=self.warn,
+            risk_total=self.risk_total,
+            venue_total=self.venue_total,
+            failed_protection_total=self.failed_protection_total,
+        )
+        return out
+
+
+def _ranked(counts: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+class RefusalCount:
+    """Folds events into refusal counts; cheap per event (a type test and a dict bump)."""
+
+    __slots__ = (
+        "intents",
+        "risk",
+        "venue",
+        "failed_protections",
+        "by_block",
+        "_liquidated",
+        "step_intent",
+        "_order_intent",
+        "_refused",
+    )
+
+    def __init__(self) -> None:
+        self.intents = 0
+        self.risk: dict[str, int] = {}
+        self.venue: dict[str, int] = {}
+        self.failed_protections: dict[str, int] = {}
+        self.by_block: dict[str, int] = {}
+        self._liquidated: set[str] = set()
+        # Index of the last intent of the step being read; -1 once an input starts a new
+        # step (``AccountView`` sets it on each candle itself, to keep candles cheap).
+        self.step_intent = -1
+        self._order_intent: dict[str, int] = {}
+        self._refused: set[int] = set()
+
+    def fold(self, events: Iterable[EventBase]) -> RefusalCount:
+        for event in events:
+            self.apply(event)
+        return self
+
+    def apply(self, event: EventBase) -> None:
+        kind = type(event)
+        if kind is IntentEmitted:
+            assert isinstance(event, IntentEmitted)
+            self.step_intent = self.intents
+            self.intents += 1
+            block = event.intent.block
+            self.by_block[block] = self.by_block.get(block, 0) + 1
+        elif kind is RiskRejected:
+            assert isinstance(event, RiskRejected)
+            _bump(self.risk, reason_key(event.reason))
+            if self.step_intent >= 0:
+                self._refused.add(self.step_intent)
+        elif kind is SubmitOrder:
+            assert isinstance(event, SubmitOrder)
+            if self.step_intent >= 0:
+                self._order_intent[event.client_id] = self.step_intent
+        elif kind is OrderRejected:
+            assert isinstance(event, OrderRejected)
+            key = reason_key(event.reason)
+            _bump(self.venue, f"{event.code} {key}" if event.code else key)
+            owner = self._order_intent.get(event.client_id, -1)
+            if owner >= 0:
+                self._refused.add(owner)
+            self.step_intent = -1
+        elif kind is Liquidated:
+            assert isinstance(event, Liquidated)
+            self._liquidated.add(event.exec_id)
+            self.step_intent = -1
+        elif kind is TimerFired or kind not in _DERIVED:
+            self.step_intent = -1  # a new step: what follows is derived from it, not the intent
+
+    def _on_protection_failed(self, reason: str) -> None:
+        """Hook for the event that says protection the card asked for could not exist.
+
+        When the engine logs one (issue 11 section 1, e.g. ``ProtectionFailed``), route it
+        here from ``apply`` (``elif kind is ProtectionFailed: self._on_protection_failed(
+        event.reason)``); the summary, table, JSON and report already show the counts.
+        """
+        _bump(self.failed_protections, reason_key(reason))
+
+    def summary(self, blocks: Sequence[str] = ()) -> RefusalSummary:
+        """The counts; ``blocks`` are the card's block names, for ``never_fired``."""
+        return RefusalSummary(
+            intents=self.intents,
+            refused=len(self._refused),
+            risk=_ranked(self.risk),
+            venue=_ranked(self.venue),
+            failed_protections=_ranked(self.failed_protections),
+            liquidations=len(self._liquidated),
+            by_block={b: self.by_block.get(b, 0) for b in blocks} | _ranked(self.by_block),
+            never_fired=[b for b in blocks if not self.by_block.get(b)],
+        )
+
+
+def _bump(counts: dict[str, int], key: str) -> None:
+    counts[key] = counts.get(key, 0) + 1
