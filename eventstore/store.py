@@ -12,7 +12,6 @@ from eventstore import env as envmod
 from eventstore.chain import GENESIS
 from eventstore.env import DEFAULT_MAP_SIZE, SharedEnv, translated
 from eventstore.errors import EventStoreError, LogCorruptError, StreamExists, StreamNotFound
-from eventstore.lock import WriterLock
 from eventstore.layout import (
     MAX_NAME_BYTES,
     MAX_STREAM_ID,
@@ -24,6 +23,7 @@ from eventstore.layout import (
     pack_key,
     unpack_key,
 )
+from eventstore.lock import WriterLock
 from eventstore.stream import Stream, StreamInfo, info_of
 
 

@@ -253,42 +253,95 @@ def run(
 # ------------------------------------------------------------------------ sessions
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @store_option
 @json_option
+@click.pass_context
 @handle_errors
-def sessions(store_dir: Path, as_json: bool) -> None:
-    """List the sessions in a store."""
-    store = _open_store(store_dir)
-    rows = []
-    for info in store.streams():
-        if info.kind == "snapshots":
-            continue  # the daemon's restart snapshots, not a session
-        meta = dict(info.meta)
-        rows.append(
-            {
-                "session": info.name,
-                "mode": info.kind,
-                "card": meta.get("card_name", meta.get("card", "")),
-                "period": f"{meta.get('start', '?')} → {meta.get('end', '?')}",
-                "events": info.last_seq,
-                "fingerprint": info.fingerprint,
-                "status": meta.get("status", "?"),
-            }
-        )
+def sessions(ctx: click.Context, store_dir: Path, as_json: bool) -> None:
+    """List the sessions in a store; `rm` and `prune` delete them.
+
+    Example: replay sessions --store runs
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from replay.commands import sessions as admin
+
+    listed = admin.rows(_open_store(store_dir), store_dir)
     if as_json:
-        for row in rows:
-            _echo_json(row)
+        for row in listed:
+            _echo_json(row.as_json())
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"sessions in {store_dir}")
-    for col in ("session", "mode", "card", "period", "events", "fingerprint", "status"):
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*(str(row[c]) if c != "fingerprint" else row[c][:16] for c in row))
-    Console().print(table)
+    table = Table(title=f"sessions in {store_dir}", box=None, pad_edge=False)
+    for col in admin.COLUMNS:
+        numeric = col in ("trades", "return")
+        table.add_column(col, overflow="fold", justify="right" if numeric else "left")
+    for row in listed:
+        table.add_row(*row.cells())
+    Console(width=min(Console().width, 100)).print(table)
+
+
+def _delete_sessions(store_dir: Path, removals: list[Any], yes: bool, as_json: bool) -> None:
+    from replay.commands import sessions as admin
+
+    store = _open_store(store_dir)
+    if removals and not yes:
+        for r in removals:
+            click.echo(f"  {r.session}: {', '.join(r.streams)}; report {r.report or '-'}", err=True)
+        if as_json or not click.confirm(f"Delete {len(removals)} session(s)?", err=True):
+            raise BadInput("nothing deleted (pass --yes to delete without asking)")
+    for r in removals:
+        done = admin.remove(store, store_dir, r)
+        if as_json:
+            _echo_json({"deleted": done.session, **msgspec.to_builtins(done)})
+        else:
+            click.echo(f"deleted {done.session} ({done.records:,} events)")
+
+
+yes_option = click.option("--yes", "-y", is_flag=True, help="Delete without asking.")
+
+
+@sessions.command("rm")
+@click.argument("ids", nargs=-1, required=True)
+@store_option
+@yes_option
+@json_option
+@handle_errors
+def sessions_rm(ids: tuple[str, ...], store_dir: Path, yes: bool, as_json: bool) -> None:
+    """Delete sessions: their streams, side streams and report folders (never a running one).
+
+    Example: replay sessions rm ma_cross-20250401-120000 --yes
+    """
+    from replay.commands import sessions as admin
+
+    store = _open_store(store_dir)
+    removals = admin.plan(store, store_dir, list(ids))
+    running = [r.session for r in removals if admin.is_running(store, r.session)]
+    if running:
+        raise BadInput(f"session {running[0]} is running (its writer lock is held); stop it first")
+    _delete_sessions(store_dir, removals, yes, as_json)
+
+
+@sessions.command("prune")
+@click.option("--keep", type=click.IntRange(min=0), required=True, help="Newest sessions kept.")
+@store_option
+@yes_option
+@json_option
+@handle_errors
+def sessions_prune(keep: int, store_dir: Path, yes: bool, as_json: bool) -> None:
+    """Delete all but the KEEP newest sessions (running ones are kept and named).
+
+    Example: replay sessions prune --keep 10 --yes
+    """
+    from replay.commands import sessions as admin
+
+    removals, running = admin.prune_plan(_open_store(store_dir), store_dir, keep)
+    for sid in running:
+        click.echo(f"kept {sid}: it is running", err=True)
+    _delete_sessions(store_dir, removals, yes, as_json)
 
 
 # ------------------------------------------------------------------------- inspect
