@@ -70,7 +70,7 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return fn(*args, **kwargs)
+            return _run_json_errors(fn, *args, **kwargs)
         except click.ClickException:
             raise
         except KeyboardInterrupt:
@@ -89,6 +89,22 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             sys.exit(1)
 
     return wrapper
+
+
+def _run_json_errors(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Under ``--json``, a bad-input error is one JSON object on stdout with its exit code."""
+    try:
+        return fn(*args, **kwargs)
+    except click.ClickException as exc:
+        if not kwargs.get("as_json"):
+            raise
+        _echo_json({"error": exc.format_message(), "code": exc.exit_code})
+        sys.exit(exc.exit_code)
+    except _input_errors() as exc:
+        if not kwargs.get("as_json"):
+            raise
+        _echo_json({"error": str(exc), "code": BadInput.exit_code})
+        sys.exit(BadInput.exit_code)
 
 
 def _echo_json(obj: Any) -> None:
@@ -350,7 +366,9 @@ def sessions_prune(keep: int, store_dir: Path, yes: bool, as_json: bool) -> None
 @cli.command()
 @click.argument("session")
 @store_option
-@click.option("--at", "at_seq", type=int, help="Show the state after this sequence number.")
+@click.option("--at", "at_seq", type=int, help="Summarize the state after this sequence number.")
+@click.option("--full", is_flag=True, help="With --at: the whole engine state, not a summary.")
+@click.option("--raw", is_flag=True, help="Prices in ticks, sizes in lots, money in 1e-8 units.")
 @click.option("--from", "first", type=int, default=1, show_default=True, help="First seq shown.")
 @click.option("--type", "type_name", help="Only events of this type (e.g. Fill, SubmitOrder).")
 @click.option("--limit", type=int, default=50, show_default=True, help="At most this many.")
@@ -360,19 +378,30 @@ def inspect(
     session: str,
     store_dir: Path,
     at_seq: int | None,
+    full: bool,
+    raw: bool,
     first: int,
     type_name: str | None,
     limit: int,
     as_json: bool,
 ) -> None:
-    """Show a session's events, or its state at a sequence number (--at)."""
+    """Show a session's events in USDT and BTC, or its state at a seq (--at).
+
+    Example: replay inspect SESSION --type Fill --limit 5
+    """
     from engine.events import EVENT_BY_NAME
-    from replay.inspection import event_row, list_events, state_at
+    from engine.instrument import Instrument
+    from replay.commands.units import humanize
+    from replay.inspection import event_row, list_events, state_at, summary_at
 
     store = _open_store(store_dir)
     click.get_current_context().meta["session_id"] = session
     if at_seq is not None:
-        state = state_at(store, session, at_seq)
+        state = (
+            state_at(store, session, at_seq)
+            if full
+            else summary_at(store, session, at_seq, raw=raw)
+        )
         if as_json:
             _echo_json(state)
         else:
@@ -383,9 +412,19 @@ def inspect(
 
         close = difflib.get_close_matches(type_name, list(EVENT_BY_NAME), n=1)
         hint = f" — did you mean {close[0]!r}?" if close else ""
-        raise BadInput(f"--type {type_name!r} is not an event type{hint}")
+        raise BadInput(
+            f"--type {type_name!r} is not an event type{hint}; one of: {', '.join(EVENT_BY_NAME)}"
+        )
+    instrument = None
     for seq, event in list_events(store, session, first=first, type_name=type_name, limit=limit):
         row = event_row(seq, event)
+        if not raw:
+            if instrument is None:
+                from replay.verify import read_session
+
+                started = next(e for _, e in read_session(store, session))
+                instrument = Instrument(started.instrument)  # type: ignore[attr-defined]
+            row = humanize(row, instrument)
         if as_json:
             _echo_json(row)
         else:
