@@ -237,7 +237,13 @@ def run(
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Backtest an IdeaCard (default: the bundled moving-average cross on built-in data)."""
+    """Backtest an IdeaCard and write its report.
+
+    CARD defaults to the bundled moving-average cross; --data defaults to built-in
+    synthetic candles.
+
+    Example: replay run ideacards/ma_cross.yaml --data btc_5m.csv --start 2025-04-01
+    """
     from replay.backtest import BacktestRequest, execute
 
     request = BacktestRequest(
@@ -275,7 +281,7 @@ def run(
 @click.pass_context
 @handle_errors
 def sessions(ctx: click.Context, store_dir: Path, as_json: bool) -> None:
-    """List the sessions in a store; `rm` and `prune` delete them.
+    """List the sessions in a store; rm and prune delete them.
 
     Example: replay sessions --store runs
     """
@@ -327,7 +333,9 @@ yes_option = click.option("--yes", "-y", is_flag=True, help="Delete without aski
 @json_option
 @handle_errors
 def sessions_rm(ids: tuple[str, ...], store_dir: Path, yes: bool, as_json: bool) -> None:
-    """Delete sessions: their streams, side streams and report folders (never a running one).
+    """Delete sessions, their side streams and report folders.
+
+    A running session (its writer lock is held) is never deleted.
 
     Example: replay sessions rm ma_cross-20250401-120000 --yes
     """
@@ -348,7 +356,9 @@ def sessions_rm(ids: tuple[str, ...], store_dir: Path, yes: bool, as_json: bool)
 @json_option
 @handle_errors
 def sessions_prune(keep: int, store_dir: Path, yes: bool, as_json: bool) -> None:
-    """Delete all but the KEEP newest sessions (running ones are kept and named).
+    """Delete all but the newest --keep N sessions.
+
+    Running sessions are kept, and named on stderr.
 
     Example: replay sessions prune --keep 10 --yes
     """
@@ -385,7 +395,10 @@ def inspect(
     limit: int,
     as_json: bool,
 ) -> None:
-    """Show a session's events in USDT and BTC, or its state at a seq (--at).
+    """Show a session's events, or its state at a seq (--at).
+
+    Prices and money are in the quote coin (USDT), sizes in the base coin (BTC);
+    --raw shows the log's ticks, lots and 1e-8 money units.
 
     Example: replay inspect SESSION --type Fill --limit 5
     """
@@ -441,7 +454,12 @@ def inspect(
 @json_option
 @handle_errors
 def verify(session: str, store_dir: Path, as_json: bool) -> None:
-    """Re-fold a session and check every derived event and checkpoint hash."""
+    """Re-fold a session and check every event and checkpoint.
+
+    Exit 1 names the first seq where the log and the engine disagree.
+
+    Example: replay verify SESSION
+    """
     from replay.verify import verify_session
 
     store = _open_store(store_dir)
@@ -483,7 +501,12 @@ def verify(session: str, store_dir: Path, as_json: bool) -> None:
 def diff(
     session_a: str, session_b: str, store_dir: Path, store_b: Path | None, as_json: bool
 ) -> None:
-    """Show where two sessions first differ (intents, orders, fills), aligned by market time."""
+    """Show where two sessions first differ, by market time.
+
+    Compares intents, orders and fills; exit 1 when they differ.
+
+    Example: replay diff demo-1 backtest-1 --store-b other_runs
+    """
     from replay.compare import diff as diff_records
     from replay.compare import records
     from replay.verify import read_session
@@ -526,7 +549,12 @@ def diff(
 @json_option
 @handle_errors
 def report(session: str, store_dir: Path, out: Path | None, as_json: bool) -> None:
-    """Render the report of any session (backtest, demo, live, interrupted) from its log."""
+    """Render any session's report folder from its log.
+
+    Works for backtest, demo, live and interrupted sessions.
+
+    Example: replay report SESSION --out /tmp/report
+    """
     from replay.backtest import report_from_log
 
     store = _open_store(store_dir)
@@ -633,7 +661,12 @@ def _run_daemon(environment: str, allow_live: bool, **kw: Any) -> None:
 @_daemon_options
 @handle_errors
 def demo(**kw: Any) -> None:
-    """Trade CARD on Bybit's demo venue (or the emulator) until stopped; resumable."""
+    """Trade CARD on Bybit's demo venue until stopped.
+
+    The same --session resumes it; --venue emulator trades against the local emulator.
+
+    Example: replay demo ideacards/ma_cross.yaml --session demo-1
+    """
     _run_daemon("demo", False, **kw)
 
 
@@ -647,7 +680,12 @@ def demo(**kw: Any) -> None:
 )
 @handle_errors
 def live(confirmed: bool, **kw: Any) -> None:
-    """Trade CARD on Bybit with real money until stopped; resumable. Try `demo` first."""
+    """Trade CARD on Bybit with real money until stopped.
+
+    Resumable with the same --session. Try `replay demo` first.
+
+    Example: replay live card.yaml --session live-1 --i-understand-this-trades-real-money
+    """
     if not confirmed:
         raise BadInput(
             "replay live places real orders with real money; run `replay demo` first, then "
@@ -661,7 +699,10 @@ def live(confirmed: bool, **kw: Any) -> None:
 @store_option
 @handle_errors
 def halt(session: str, store_dir: Path) -> None:
-    """Kill switch: the session cancels its open orders and takes no new entries."""
+    """Kill switch: cancel open orders, take no new entries.
+
+    Example: replay halt demo-1
+    """
     from replay.daemon import request_halt
 
     _open_store(store_dir)
