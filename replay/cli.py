@@ -496,32 +496,55 @@ def verify(session: str, store_dir: Path, as_json: bool) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Store of SESSION_B, if not the same.",
 )
+@click.option("--from", "from_time", help="Compare from this market time (UTC), e.g. 2025-04-01.")
+@click.option(
+    "--after-warmup", is_flag=True, help="Compare from the later of the two first candles."
+)
 @json_option
 @handle_errors
 def diff(
-    session_a: str, session_b: str, store_dir: Path, store_b: Path | None, as_json: bool
+    session_a: str,
+    session_b: str,
+    store_dir: Path,
+    store_b: Path | None,
+    from_time: str | None,
+    after_warmup: bool,
+    as_json: bool,
 ) -> None:
     """Show where two sessions first differ, by market time.
 
-    Compares intents, orders and fills; exit 1 when they differ.
+    Compares intents, orders and fills, and shows both sessions' metrics side by
+    side; exit 1 when they differ.
 
-    Example: replay diff demo-1 backtest-1 --store-b other_runs
+    Example: replay diff demo-1 backtest-1 --store-b other_runs --after-warmup
     """
+    from replay.commands.diffing import METRICS, fmt_metric, load, since
     from replay.compare import diff as diff_records
-    from replay.compare import records
-    from replay.verify import read_session
 
+    if from_time and after_warmup:
+        raise BadInput("--from and --after-warmup both set a start; pass one")
     store_a = _open_store(store_dir)
     other = _open_store(store_b) if store_b else store_a
-    rec_a = records(e for _, e in read_session(store_a, session_a))
-    rec_b = records(e for _, e in read_session(other, session_b))
-    result = diff_records(rec_a, rec_b)
+    side_a, side_b = load(store_a, session_a), load(other, session_b)
+    start = _parse_day(from_time, "from")
+    if after_warmup:
+        start = max(side_a.first_candle_ms, side_b.first_candle_ms)
+    result = diff_records(since(side_a.records, start), since(side_b.records, start))
     if as_json:
-        _echo_json({"finding": "summary", **msgspec.to_builtins(result)})
+        metrics = {"a": side_a.metrics, "b": side_b.metrics}
+        _echo_json(
+            {"finding": "summary", **msgspec.to_builtins(result), "from_ms": start, **metrics}
+        )
     else:
-        click.echo(f"{'':10}{session_a:>24}{session_b:>24}")
+        if start is not None:
+            click.echo(f"from market time {_iso(start)}")
+        click.echo(f"{'':14}{session_a:>24}{session_b:>24}")
         for kind in result.counts_a:
-            click.echo(f"{kind:10}{result.counts_a[kind]:>24}{result.counts_b[kind]:>24}")
+            click.echo(f"{kind:14}{result.counts_a[kind]:>24}{result.counts_b[kind]:>24}")
+        for name in METRICS:
+            va = fmt_metric(name, side_a.metrics[name])
+            vb = fmt_metric(name, side_b.metrics[name])
+            click.echo(f"{name:14}{va:>24}{vb:>24}")
         if result.same:
             click.echo("no differences")
         else:
