@@ -518,7 +518,7 @@ def diff(
 
     Example: replay diff demo-1 backtest-1 --store-b other_runs --after-warmup
     """
-    from replay.commands.diffing import METRICS, fmt_metric, load, since
+    from replay.commands.diffing import METRICS, fmt_metric, load, readable, since
     from replay.compare import diff as diff_records
 
     if from_time and after_warmup:
@@ -552,8 +552,8 @@ def diff(
             assert first is not None
             when = (first.a or first.b or {}).get("market_ms", 0)
             click.echo(f"first difference at record {first.index} (market time {_iso(when)}):")
-            click.echo(f"  {session_a}: {json.dumps(first.a, default=_json_default)}")
-            click.echo(f"  {session_b}: {json.dumps(first.b, default=_json_default)}")
+            click.echo(f"  {session_a}: {readable(first.a, side_a.instrument)}")
+            click.echo(f"  {session_b}: {readable(first.b, side_b.instrument)}")
             click.echo(f"{result.differing} records are in one session and not the other")
     sys.exit(0 if result.same else 1)
 

@@ -59,3 +59,11 @@ def test_bad_start_options_exit_2(store: Path) -> None:
     both = invoke("diff", "whole", "late", "--store", str(store), "--from", "2024-01-01",
                   "--after-warmup")  # fmt: skip
     assert both.exit_code == 2
+
+
+def test_the_first_difference_reads_as_a_decision(store: Path) -> None:
+    text = invoke("diff", "whole", "late", "--store", str(store)).output
+    lines = [x for x in text.splitlines() if x.startswith(("  whole:", "  late:"))]
+    assert len(lines) == 2, text
+    assert any(": action=" in x or "price=" in x for x in lines)
+    assert '[["' not in text  # not compare's internal tuples
