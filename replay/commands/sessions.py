@@ -42,7 +42,8 @@ class SessionRow(msgspec.Struct):
 
     def as_json(self) -> dict[str, Any]:
         """The row for ``--json`` (``session`` kept as an alias of ``id`` for scripts)."""
-        return {"session": self.id, **msgspec.to_builtins(self)}
+        period = f"{self.start or '?'} → {self.end or '?'}"
+        return {"session": self.id, **msgspec.to_builtins(self), "period": period}
 
     def cells(self) -> tuple[str, ...]:
         period = f"{self.start[:10]} → {self.end[:10]}" if self.start else "-"
