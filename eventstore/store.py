@@ -23,6 +23,7 @@ from eventstore.layout import (
     pack_key,
     unpack_key,
 )
+from eventstore.lock import WriterLock
 from eventstore.stream import Stream, StreamInfo, info_of
 
 
@@ -182,6 +183,36 @@ class EventStore:
         except msgspec.MsgspecError as exc:
             raise LogCorruptError(str(shared.path), f"stream {name!r} does not decode") from exc
         return Stream(shared, record, self._lock_dir)
+
+    def delete_stream(self, name: str) -> int:
+        """Delete stream ``name``: its records, chain links and metadata, in one commit.
+
+        Returns how many records went. Raises StreamNotFound, or WriterLocked (naming the
+        holder's pid) while a writer has the stream open: a running session is never
+        deleted. The stream's id is not reused (``next_id`` only grows).
+        """
+        stream = self.stream(name)
+        shared = self.shared
+        lock = WriterLock(stream.lock_path, name)
+        try:
+
+            def drop(txn: lmdb.Transaction[bytes]) -> int:
+                removed = 0
+                for db in (shared.records, shared.chain):
+                    cur = txn.cursor(db=db)
+                    prefix = pack_key(stream.id, 0)[:4]
+                    cur.set_range(prefix)
+                    while cur.key()[:4] == prefix:  # b"" past the end
+                        removed += db is shared.records
+                        cur.delete()  # and move to the next key
+                txn.delete(name.encode(), db=shared.streams)
+                return removed
+
+            removed = shared.write(drop, f"delete stream {name!r}")
+            stream.lock_path.unlink(missing_ok=True)  # while locked: nobody else holds it
+            return removed
+        finally:
+            lock.release()
 
     def __contains__(self, name: str) -> bool:
         shared = self.shared

@@ -262,6 +262,8 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
         if req.write_report:
             folder = req.report_dir or req.store / "reports" / session_id
             report = write_report(folder, view, summary, info)
+            if req.report_dir:  # so `replay sessions rm` finds it
+                store.stream(session_id).set_meta("report_dir", str(folder))
     return Outcome(result, summary, info, report, seconds, req.data is None)
 
 

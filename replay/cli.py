@@ -109,7 +109,7 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return fn(*args, **kwargs)
+            return _run_json_errors(fn, *args, **kwargs)
         except click.ClickException:
             raise
         except KeyboardInterrupt:
@@ -139,6 +139,22 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             sys.exit(1)
 
     return wrapper
+
+
+def _run_json_errors(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Under ``--json``, a bad-input error is one JSON object on stdout with its exit code."""
+    try:
+        return fn(*args, **kwargs)
+    except click.ClickException as exc:
+        if not kwargs.get("as_json"):
+            raise
+        _echo_json({"error": exc.format_message(), "code": exc.exit_code})
+        sys.exit(exc.exit_code)
+    except _input_errors() as exc:
+        if not kwargs.get("as_json"):
+            raise
+        _echo_json({"error": str(exc), "code": BadInput.exit_code})
+        sys.exit(BadInput.exit_code)
 
 
 def _echo_json(obj: Any) -> None:
@@ -295,7 +311,13 @@ def run(
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Backtest an IdeaCard (default: the bundled moving-average cross on built-in data)."""
+    """Backtest an IdeaCard and write its report.
+
+    CARD defaults to the bundled moving-average cross; --data defaults to built-in
+    synthetic candles.
+
+    Example: replay run ideacards/ma_cross.yaml --data btc_5m.csv --start 2025-04-01
+    """
     from replay.backtest import BacktestRequest, execute
     from replay.cards.params import parse_sets
 
@@ -336,70 +358,112 @@ def run(
 # ------------------------------------------------------------------------ sessions
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @store_option
 @json_option
+@click.pass_context
 @handle_errors
-def sessions(store_dir: Path, as_json: bool) -> None:
-    """List the sessions in a store."""
-    from eventstore import LogCorruptError
-    from eventstore.checked import check_stream
-    from replay.errors import EXIT_CORRUPT
-    from replay.statuses import session_status
+def sessions(ctx: click.Context, store_dir: Path, as_json: bool) -> None:
+    """List the sessions in a store; rm and prune delete them.
 
-    store = _open_store(store_dir)
-    rows = []
-    broken = []
-    for info in store.streams():
-        if info.kind == "snapshots":
-            continue  # the daemon's restart snapshots, not a session
-        meta = dict(info.meta)
-        meta.pop("status", None)  # the stored status may be stale: session_status knows
-        try:
-            check_stream(store, info.name)
-        except LogCorruptError as exc:
-            broken.append(str(exc))
-            meta["status"] = "TAMPERED"
-        rows.append(
-            {
-                "session": info.name,
-                "mode": info.kind,
-                "card": meta.get("card_name", meta.get("card", "")),
-                "params": meta.get("params", ""),
-                "period": f"{meta.get('start', '?')} → {meta.get('end', '?')}",
-                "events": info.last_seq,
-                "fingerprint": info.fingerprint,
-                "status": meta.get("status") or session_status(store.stream(info.name)),
-            }
-        )
+    Example: replay sessions --store runs
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from replay.commands import sessions as admin
+
+    listed = admin.rows(_open_store(store_dir), store_dir)
     if as_json:
-        for row in rows:
-            _echo_json(row)
-    else:
-        from rich.console import Console
-        from rich.table import Table
+        for row in listed:
+            _echo_json(row.as_json())
+        _warn_tampered(listed)
+        return
+    from rich.console import Console
+    from rich.table import Table
 
-        table = Table(title=f"sessions in {store_dir}")
-        cols = ("session", "mode", "card", "params", "period", "events", "fingerprint", "status")
-        for col in cols:
-            table.add_column(col, overflow="fold", no_wrap=col == "status")
-        for row in rows:
-            table.add_row(*(_cell(row[c]) if c != "fingerprint" else row[c][:16] for c in row))
-        Console().print(table)
+    table = Table(title=f"sessions in {store_dir}", box=None, pad_edge=False)
+    for col in admin.COLUMNS:
+        numeric = col in ("trades", "return")
+        table.add_column(col, overflow="fold", justify="right" if numeric else "left")
+    for row in listed:
+        table.add_row(*row.cells())
+    Console(width=min(Console().width, 100)).print(table)
+    _warn_tampered(listed)
+
+
+def _warn_tampered(listed: list[Any]) -> None:
+    """A session failing its hash chain is listed, named on stderr, and exits 3."""
+    from replay.errors import EXIT_CORRUPT
+
+    broken = [row.problem for row in listed if row.problem]
     for reason in broken:
         click.echo(f"replay: WARNING: {reason}; its events do not match its fingerprint", err=True)
     if broken:
         sys.exit(EXIT_CORRUPT)
 
 
-def _cell(value: object) -> str:
-    """A table cell: control characters escaped, rich markup taken literally."""
-    from rich.markup import escape
+def _delete_sessions(store_dir: Path, removals: list[Any], yes: bool, as_json: bool) -> None:
+    from replay.commands import sessions as admin
 
-    text = str(value)
-    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 or 0xD800 <= ord(ch) < 0xE000 for ch in text):
-        text = ascii(text)
-    return escape(text)
+    store = _open_store(store_dir)
+    if removals and not yes:
+        for r in removals:
+            click.echo(f"  {r.session}: {', '.join(r.streams)}; report {r.report or '-'}", err=True)
+        if as_json or not click.confirm(f"Delete {len(removals)} session(s)?", err=True):
+            raise BadInput("nothing deleted (pass --yes to delete without asking)")
+    for r in removals:
+        done = admin.remove(store, store_dir, r)
+        if as_json:
+            _echo_json({"deleted": done.session, **msgspec.to_builtins(done)})
+        else:
+            click.echo(f"deleted {done.session} ({done.records:,} events)")
+
+
+yes_option = click.option("--yes", "-y", is_flag=True, help="Delete without asking.")
+
+
+@sessions.command("rm")
+@click.argument("ids", nargs=-1, required=True)
+@store_option
+@yes_option
+@json_option
+@handle_errors
+def sessions_rm(ids: tuple[str, ...], store_dir: Path, yes: bool, as_json: bool) -> None:
+    """Delete sessions, their side streams and report folders.
+
+    A running session (its writer lock is held) is never deleted.
+
+    Example: replay sessions rm ma_cross-20250401-120000 --yes
+    """
+    from replay.commands import sessions as admin
+
+    store = _open_store(store_dir)
+    removals = admin.plan(store, store_dir, list(ids))
+    running = [r.session for r in removals if admin.is_running(store, r.session)]
+    if running:
+        raise BadInput(f"session {running[0]} is running (its writer lock is held); stop it first")
+    _delete_sessions(store_dir, removals, yes, as_json)
+
+
+@sessions.command("prune")
+@click.option("--keep", type=click.IntRange(min=0), required=True, help="Newest sessions kept.")
+@store_option
+@yes_option
+@json_option
+@handle_errors
+def sessions_prune(keep: int, store_dir: Path, yes: bool, as_json: bool) -> None:
+    """Delete all but the newest --keep N sessions.
+
+    Running sessions are kept, and named on stderr.
+
+    Example: replay sessions prune --keep 10 --yes
+    """
+    from replay.commands import sessions as admin
+
+    removals, running = admin.prune_plan(_open_store(store_dir), store_dir, keep)
+    for sid in running:
+        click.echo(f"kept {sid}: it is running", err=True)
+    _delete_sessions(store_dir, removals, yes, as_json)
 
 
 # ------------------------------------------------------------------------- inspect
@@ -408,7 +472,9 @@ def _cell(value: object) -> str:
 @cli.command()
 @click.argument("session", type=SESSION_ID)
 @store_option
-@click.option("--at", "at_seq", type=int, help="Show the state after this sequence number.")
+@click.option("--at", "at_seq", type=int, help="Summarize the state after this sequence number.")
+@click.option("--full", is_flag=True, help="With --at: the whole engine state, not a summary.")
+@click.option("--raw", is_flag=True, help="Prices in ticks, sizes in lots, money in 1e-8 units.")
 @click.option("--from", "first", type=int, default=1, show_default=True, help="First seq shown.")
 @click.option("--type", "type_name", help="Only events of this type (e.g. Fill, SubmitOrder).")
 @click.option("--limit", type=int, default=50, show_default=True, help="At most this many.")
@@ -418,19 +484,33 @@ def inspect(
     session: str,
     store_dir: Path,
     at_seq: int | None,
+    full: bool,
+    raw: bool,
     first: int,
     type_name: str | None,
     limit: int,
     as_json: bool,
 ) -> None:
-    """Show a session's events, or its state at a sequence number (--at)."""
+    """Show a session's events, or its state at a seq (--at).
+
+    Prices and money are in the quote coin (USDT), sizes in the base coin (BTC);
+    --raw shows the log's ticks, lots and 1e-8 money units.
+
+    Example: replay inspect SESSION --type Fill --limit 5
+    """
     from engine.events import EVENT_BY_NAME
-    from replay.inspection import event_row, list_events, state_at
+    from engine.instrument import Instrument
+    from replay.commands.units import humanize
+    from replay.inspection import event_row, list_events, state_at, summary_at
 
     store = _open_store(store_dir)
     click.get_current_context().meta["session_id"] = session
     if at_seq is not None:
-        state = state_at(store, session, at_seq)
+        state = (
+            state_at(store, session, at_seq)
+            if full
+            else summary_at(store, session, at_seq, raw=raw)
+        )
         if as_json:
             _echo_json(state)
         else:
@@ -441,9 +521,19 @@ def inspect(
 
         close = difflib.get_close_matches(type_name, list(EVENT_BY_NAME), n=1)
         hint = f" — did you mean {close[0]!r}?" if close else ""
-        raise BadInput(f"--type {type_name!r} is not an event type{hint}")
+        raise BadInput(
+            f"--type {type_name!r} is not an event type{hint}; one of: {', '.join(EVENT_BY_NAME)}"
+        )
+    instrument = None
     for seq, event in list_events(store, session, first=first, type_name=type_name, limit=limit):
         row = event_row(seq, event)
+        if not raw:
+            if instrument is None:
+                from replay.verify import read_session
+
+                started = next(e for _, e in read_session(store, session))
+                instrument = Instrument(started.instrument)  # type: ignore[attr-defined]
+            row = humanize(row, instrument)
         if as_json:
             _echo_json(row)
         else:
@@ -460,7 +550,12 @@ def inspect(
 @json_option
 @handle_errors
 def verify(session: str, store_dir: Path, as_json: bool) -> None:
-    """Re-fold a session and check every derived event and checkpoint hash."""
+    """Re-fold a session and check every event and checkpoint.
+
+    Exit 1 names the first seq where the log and the engine disagree.
+
+    Example: replay verify SESSION
+    """
     from replay.statuses import FINISHED, session_status
     from replay.verify import verify_session
 
@@ -508,27 +603,55 @@ def verify(session: str, store_dir: Path, as_json: bool) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Store of SESSION_B, if not the same.",
 )
+@click.option("--from", "from_time", help="Compare from this market time (UTC), e.g. 2025-04-01.")
+@click.option(
+    "--after-warmup", is_flag=True, help="Compare from the later of the two first candles."
+)
 @json_option
 @handle_errors
 def diff(
-    session_a: str, session_b: str, store_dir: Path, store_b: Path | None, as_json: bool
+    session_a: str,
+    session_b: str,
+    store_dir: Path,
+    store_b: Path | None,
+    from_time: str | None,
+    after_warmup: bool,
+    as_json: bool,
 ) -> None:
-    """Show where two sessions first differ (intents, orders, fills), aligned by market time."""
-    from replay.compare import diff as diff_records
-    from replay.compare import records
-    from replay.verify import read_session
+    """Show where two sessions first differ, by market time.
 
+    Compares intents, orders and fills, and shows both sessions' metrics side by
+    side; exit 1 when they differ.
+
+    Example: replay diff demo-1 backtest-1 --store-b other_runs --after-warmup
+    """
+    from replay.commands.diffing import METRICS, fmt_metric, load, readable, since
+    from replay.compare import diff as diff_records
+
+    if from_time and after_warmup:
+        raise BadInput("--from and --after-warmup both set a start; pass one")
     store_a = _open_store(store_dir)
     other = _open_store(store_b) if store_b else store_a
-    rec_a = records(e for _, e in read_session(store_a, session_a))
-    rec_b = records(e for _, e in read_session(other, session_b))
-    result = diff_records(rec_a, rec_b)
+    side_a, side_b = load(store_a, session_a), load(other, session_b)
+    start = _parse_day(from_time, "from")
+    if after_warmup:
+        start = max(side_a.first_candle_ms, side_b.first_candle_ms)
+    result = diff_records(since(side_a.records, start), since(side_b.records, start))
     if as_json:
-        _echo_json({"finding": "summary", **msgspec.to_builtins(result)})
+        metrics = {"a": side_a.metrics, "b": side_b.metrics}
+        _echo_json(
+            {"finding": "summary", **msgspec.to_builtins(result), "from_ms": start, **metrics}
+        )
     else:
-        click.echo(f"{'':10}{session_a:>24}{session_b:>24}")
+        if start is not None:
+            click.echo(f"from market time {_iso(start)}")
+        click.echo(f"{'':14}{session_a:>24}{session_b:>24}")
         for kind in result.counts_a:
-            click.echo(f"{kind:10}{result.counts_a[kind]:>24}{result.counts_b[kind]:>24}")
+            click.echo(f"{kind:14}{result.counts_a[kind]:>24}{result.counts_b[kind]:>24}")
+        for name in METRICS:
+            va = fmt_metric(name, side_a.metrics[name])
+            vb = fmt_metric(name, side_b.metrics[name])
+            click.echo(f"{name:14}{va:>24}{vb:>24}")
         if result.same:
             click.echo("no differences")
         else:
@@ -536,8 +659,8 @@ def diff(
             assert first is not None
             when = (first.a or first.b or {}).get("market_ms", 0)
             click.echo(f"first difference at record {first.index} (market time {_iso(when)}):")
-            click.echo(f"  {session_a}: {json.dumps(first.a, default=_json_default)}")
-            click.echo(f"  {session_b}: {json.dumps(first.b, default=_json_default)}")
+            click.echo(f"  {session_a}: {readable(first.a, side_a.instrument)}")
+            click.echo(f"  {session_b}: {readable(first.b, side_b.instrument)}")
             click.echo(f"{result.differing} records are in one session and not the other")
     sys.exit(0 if result.same else 1)
 
@@ -556,7 +679,12 @@ def diff(
 @json_option
 @handle_errors
 def report(session: str, store_dir: Path, out: Path | None, as_json: bool) -> None:
-    """Render the report of any session (backtest, demo, live, interrupted) from its log."""
+    """Render any session's report folder from its log.
+
+    Works for backtest, demo, live and interrupted sessions.
+
+    Example: replay report SESSION --out /tmp/report
+    """
     from replay.backtest import report_from_log
 
     store = _open_store(store_dir)
@@ -687,7 +815,12 @@ def _run_daemon(environment: str, allow_live: bool, **kw: Any) -> None:
 @_daemon_options
 @handle_errors
 def demo(**kw: Any) -> None:
-    """Trade CARD on Bybit's demo venue (or the emulator) until stopped; resumable."""
+    """Trade CARD on Bybit's demo venue until stopped.
+
+    The same --session resumes it; --venue emulator trades against the local emulator.
+
+    Example: replay demo ideacards/ma_cross.yaml --session demo-1
+    """
     _run_daemon("demo", False, **kw)
 
 
@@ -701,7 +834,12 @@ def demo(**kw: Any) -> None:
 )
 @handle_errors
 def live(confirmed: bool, **kw: Any) -> None:
-    """Trade CARD on Bybit with real money until stopped; resumable. Try `demo` first."""
+    """Trade CARD on Bybit with real money until stopped.
+
+    Resumable with the same --session. Try `replay demo` first.
+
+    Example: replay live card.yaml --session live-1 --i-understand-this-trades-real-money
+    """
     if not confirmed:
         raise BadInput(
             "replay live places real orders with real money; run `replay demo` first, then "
@@ -715,7 +853,10 @@ def live(confirmed: bool, **kw: Any) -> None:
 @store_option
 @handle_errors
 def halt(session: str, store_dir: Path) -> None:
-    """Kill switch: the session cancels its open orders and takes no new entries."""
+    """Kill switch: cancel open orders, take no new entries.
+
+    Example: replay halt demo-1
+    """
     from replay.daemon import request_halt
 
     _open_store(store_dir)

@@ -15,9 +15,13 @@ import msgspec
 from engine.core import new_state, snapshot_state, step
 from engine.events import DERIVED_TYPES, EventBase, SessionStarted, to_dict
 from engine.instrument import MONEY_SCALE, Instrument
+from engine.state import EngineState
 from eventstore import EventStore
 from projections.account import AccountView
 from replay.cards import load_card_text
+from replay.commands.units import humanize
+from replay.errors import InputError
+from replay.report import iso
 from replay.verify import read_session
 
 _DERIVED = frozenset(DERIVED_TYPES)
@@ -42,12 +46,16 @@ def list_events(
             return
 
 
-def state_at(store: EventStore, session_id: str, at: int | None = None) -> dict[str, Any]:
-    """The engine state and account after the event with sequence number ``at`` (default: last)."""
-    state = None
+def _fold_to(
+    store: EventStore, session_id: str, at: int | None
+) -> tuple[int, int, EngineState | None, AccountView]:
+    """Fold the session up to and including seq ``at`` (default: the last)."""
+    last = store.stream(session_id).last_seq
+    if at is not None and not 1 <= at <= last:
+        raise InputError(f"--at {at}: {session_id} has events 1..{last}; pick one of those")
+    state: EngineState | None = None
     view = AccountView()
-    seq = 0
-    ts = 0
+    seq = ts = 0
     for seq, event in read_session(store, session_id):
         if at is not None and seq > at:
             seq -= 1
@@ -68,25 +76,52 @@ def state_at(store: EventStore, session_id: str, at: int | None = None) -> dict[
             instrument = Instrument(event.instrument)
             state = new_state(event, card.new_strategy(instrument), card.engine_config)
         step(state, event)  # type: ignore[arg-type]
-    engine_state = msgspec.msgpack.decode(snapshot_state(state)) if state is not None else None
+    return seq, ts, state, view
+
+
+def _account(view: AccountView) -> dict[str, Any]:
     instr = view.instrument
+    return {
+        "position_qty": instr.lots_to_qty(view.position.qty) if instr else "0",
+        "avg_entry": (
+            instr.ticks_to_float(view.position.avg_entry_ticks(instr.notional_unit))
+            if instr
+            else 0.0
+        ),
+        "balance": view.balance / MONEY_SCALE,
+        "equity": view.equity / MONEY_SCALE,
+        "realized": view.position.realized / MONEY_SCALE,
+        "fees": view.position.fees / MONEY_SCALE,
+        "closed_trades": len(view.trades),
+    }
+
+
+def state_at(store: EventStore, session_id: str, at: int | None = None) -> dict[str, Any]:
+    """Everything: the engine state and account after the event with seq ``at`` (``--full``)."""
+    seq, ts, state, view = _fold_to(store, session_id, at)
+    engine_state = msgspec.msgpack.decode(snapshot_state(state)) if state is not None else None
+    return {"seq": seq, "ts": ts, "account": _account(view), "engine": engine_state}
+
+
+def summary_at(
+    store: EventStore, session_id: str, at: int | None = None, *, raw: bool = False
+) -> dict[str, Any]:
+    """What a person asks first: position, open orders, balance, whether features are warm."""
+    seq, ts, state, view = _fold_to(store, session_id, at)
+    instr = view.instrument
+    orders = []
+    if state is not None:
+        for order in state.book.open.values():
+            row = {"type": "Order", **msgspec.to_builtins(order)}
+            orders.append(row if raw or instr is None else humanize(row, instr))
     return {
         "seq": seq,
         "ts": ts,
-        "account": {
-            "position_qty": instr.lots_to_qty(view.position.qty) if instr else "0",
-            "avg_entry": (
-                instr.ticks_to_float(view.position.avg_entry_ticks(instr.notional_unit))
-                if instr
-                else 0.0
-            ),
-            "balance": view.balance / MONEY_SCALE,
-            "equity": view.equity / MONEY_SCALE,
-            "realized": view.position.realized / MONEY_SCALE,
-            "fees": view.position.fees / MONEY_SCALE,
-            "closed_trades": len(view.trades),
-        },
-        "engine": engine_state,
+        "time": iso(ts),
+        "account": _account(view),
+        "open_orders": orders,
+        "warm": bool(state is not None and state.strategy.is_warm()),
+        "halted": bool(state is not None and state.halted),
     }
 
 

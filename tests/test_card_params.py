@@ -376,6 +376,6 @@ def test_inspect_at_rebuilds_a_set_session(tmp_path: Path) -> None:
     card = write(tmp_path)
     base = ["run", str(card), "--store", str(store), "--candles", "2000", "-q"]
     assert invoke(*base, "--session", "a", "--set", "fast=7", "--set", "lev=4.5").exit_code == 0
-    shown = invoke("inspect", "a", "--store", str(store), "--at", "1500", "--json")
+    shown = invoke("inspect", "a", "--store", str(store), "--at", "1500", "--full", "--json")
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.output)["engine"]["config"]["risk"]["max_leverage"] == 4.5

@@ -176,7 +176,7 @@ def test_sessions_and_inspect_show_what_is_in_the_store(session: tuple[Path, dic
     assert len(lines) == 2 and all(row["type"] == "Fill" for row in lines)
 
     state = json.loads(
-        invoke("inspect", "base", "--store", str(store), "--at", "300", "--json").output
+        invoke("inspect", "base", "--store", str(store), "--at", "300", "--full", "--json").output
     )
     assert state["seq"] == 300 and state["engine"] is not None
     assert "position_qty" in state["account"]

@@ -43,7 +43,10 @@ def parse_when(value: str, option: str) -> int:
 
 @click.group()
 def data() -> None:
-    """Candle data: download from Bybit, check a file."""
+    """Candle data: download from Bybit, check a file.
+
+    Example: replay data check btc_5m.csv
+    """
 
 
 @data.command()
@@ -68,6 +71,7 @@ def data() -> None:
     default="linear",
     show_default=True,
     type=click.Choice(["linear", "inverse", "spot"]),
+    help="Bybit market category.",
 )
 @click.option("--rate", default=10.0, show_default=True, help="At most this many requests/s.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
@@ -82,7 +86,12 @@ def fetch(
     rate: float,
     quiet: bool,
 ) -> None:
-    """Download closed Bybit klines of SYMBOL over [--start, --end) into a CSV."""
+    """Download closed Bybit klines of SYMBOL into a CSV.
+
+    Covers [--start, --end), UTC.
+
+    Example: replay data fetch BTCUSDT --start 2025-04-01 --end 2025-04-02
+    """
     from adapters.historical.bybit_fetch import INTERVALS, fetch_klines, write_kline_csv
     from adapters.historical.errors import FetchError
 
@@ -139,9 +148,19 @@ def fetch(
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--symbol", default="BTCUSDT", show_default=True, help="Instrument (price grid).")
 @click.option("--timeframe", default=None, help="Bar length (default: inferred), e.g. 5m.")
-@click.option("--stamps", type=click.Choice(["start", "end"]), default="start", show_default=True)
 @click.option(
-    "--gaps", type=click.Choice(["fail", "fill", "skip"]), default="fail", show_default=True
+    "--stamps",
+    type=click.Choice(["start", "end"]),
+    default="start",
+    show_default=True,
+    help="Do the timestamps mark the start or the end of each bar?",
+)
+@click.option(
+    "--gaps",
+    type=click.Choice(["fail", "fill", "skip"]),
+    default="fail",
+    show_default=True,
+    help="What to do with missing bars.",
 )
 @click.option("--drop-last", is_flag=True, help="Drop the last candle (still open when saved).")
 @click.option("--round-prices", is_flag=True, help="Round off-grid prices to the tick.")
@@ -156,7 +175,10 @@ def check(
     round_prices: bool,
     dedupe: bool,
 ) -> None:
-    """Load a candle file with every check and print what it holds."""
+    """Check a candle file and print what it holds.
+
+    Example: replay data check btc_5m.csv --timeframe 5m
+    """
     from adapters.historical import DataError, load_candles
     from replay.instruments import instrument_for
 
