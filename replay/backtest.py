@@ -29,7 +29,7 @@ from projections.metrics import Summary, summarize
 from replay.cards import LoadedCard, load_card
 from replay.cards.params import format_params
 from replay.errors import InputError
-from replay.instruments import instrument_for
+from replay.instruments import resolve as resolve_instrument
 from replay.report import duration_text, iso, summary_dict, write_report
 from replay.session import RunResult, run_backtest
 from replay.verify import read_session
@@ -57,6 +57,7 @@ class BacktestRequest(msgspec.Struct):
     write_report: bool = True
     show_progress: bool = True
     params: dict[str, str] = {}  # --set overrides of the card's params
+    instrument: str | None = None  # --instrument KEY=VALUE,... (over the card's instrument:)
 
 
 class Outcome(msgspec.Struct):
@@ -179,7 +180,7 @@ def _unique_session(store: EventStore, base: str) -> str:
 
 def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = None) -> Outcome:
     card = load_card(req.card, req.params, timeframe=req.timeframe)
-    instrument = instrument_for(card.symbol)
+    instrument = resolve_instrument(card.symbol, card.instrument, req.instrument)
     try:
         balance = money_from_str(req.balance, ROUND_HALF_EVEN)
     except InstrumentError:
