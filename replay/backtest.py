@@ -67,6 +67,7 @@ class Outcome(msgspec.Struct):
     report: dict[str, Path]
     seconds: float
     synthetic: bool
+    quote: str = "USDT"  # the instrument's quote currency, for the table's money rows
 
     def as_json(self) -> dict[str, Any]:
         data = summary_dict(self.summary, self.info)
@@ -132,6 +133,8 @@ class Outcome(msgspec.Struct):
             ("events", f"{self.result.events:,} in {self.seconds:.2f} s"),
         ]
         for name, value in rows:
+            if value.endswith(" USDT"):
+                value = value.removesuffix("USDT") + self.quote
             table.add_row(name, value)
         console.print(table)
         for note in self.info.get("data_notes", []):
@@ -248,7 +251,9 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
         if req.write_report:
             folder = req.report_dir or req.store / "reports" / session_id
             report = write_report(folder, view, summary, info)
-    return Outcome(result, summary, info, report, seconds, req.data is None)
+    return Outcome(
+        result, summary, info, report, seconds, req.data is None, instrument.spec.quote_coin
+    )
 
 
 class _progress:

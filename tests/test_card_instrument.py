@@ -239,3 +239,14 @@ def test_unknown_symbol_suggests_a_close_match_and_instrument(tmp_path: Path) ->
     assert "did you mean ETHUSDT?" in proc.stderr
     assert "--instrument" in proc.stderr and "instrument:" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_run_table_names_the_quote_currency(tmp_path: Path) -> None:
+    store, data = tmp_path / "runs", write_data(tmp_path)
+    card = write_card(tmp_path)
+    table = CliRunner().invoke(
+        cli, ["run", str(card), "--data", str(data), "--store", str(store)], terminal_width=200
+    )
+    assert table.exit_code == 0, table.output
+    assert "final equity" in table.output and " USD" in table.output
+    assert "USDT" not in table.output
