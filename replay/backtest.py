@@ -29,7 +29,7 @@ from replay.cards import IdeaCardError, LoadedCard, load_card, load_card_text
 from replay.cards.params import format_params
 from replay.cards.schema import MAX_MONEY
 from replay.errors import InputError
-from replay.instruments import instrument_for
+from replay.instruments import resolve as resolve_instrument
 from replay.report import (
     duration_text,
     iso,
@@ -65,6 +65,7 @@ class BacktestRequest(msgspec.Struct):
     write_report: bool = True
     show_progress: bool = True
     params: dict[str, str] = {}  # --set overrides of the card's params
+    instrument: str | None = None  # --instrument KEY=VALUE,... (over the card's instrument:)
 
 
 class Outcome(msgspec.Struct):
@@ -74,6 +75,7 @@ class Outcome(msgspec.Struct):
     report: dict[str, Path]
     seconds: float
     synthetic: bool
+    quote: str = "USDT"  # the instrument's quote currency, for the table's money rows
 
     def as_json(self) -> dict[str, Any]:
         data = summary_dict(self.summary, self.info)
@@ -141,6 +143,8 @@ class Outcome(msgspec.Struct):
         ]
         rows[-3:-3] = refusal_rows(s.refusals)
         for name, value in rows:
+            if value.endswith(" USDT"):
+                value = value.removesuffix("USDT") + self.quote
             table.add_row(escape(name), escape(value))
         console.print(table)
         for note in self.info.get("data_notes", []):
@@ -192,7 +196,7 @@ def _unique_session(store: EventStore, base: str) -> str:
 
 def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = None) -> Outcome:
     card = load_card(req.card, req.params, timeframe=req.timeframe)
-    instrument = instrument_for(card.symbol)
+    instrument = resolve_instrument(card.symbol, card.instrument, req.instrument)
     try:
         balance = money_from_str(req.balance, ROUND_HALF_EVEN)
     except InstrumentError:
@@ -264,7 +268,9 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
             report = write_report(folder, view, summary, info)
             if req.report_dir:  # so `replay sessions rm` finds it
                 store.stream(session_id).set_meta("report_dir", str(folder))
-    return Outcome(result, summary, info, report, seconds, req.data is None)
+    return Outcome(
+        result, summary, info, report, seconds, req.data is None, instrument.spec.quote_coin
+    )
 
 
 class _progress:

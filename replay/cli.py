@@ -286,6 +286,13 @@ def _open_store(path: Path, *, create: bool = False) -> Any:
     metavar="NAME=VALUE",
     help="Override one of the card's params (repeatable), e.g. --set fast=20.",
 )
+@click.option(
+    "--instrument",
+    "instrument",
+    metavar="KEY=VALUE,...",
+    help="Instrument filters, over the card's instrument: and the built-in table, e.g. "
+    "tick_size=0.01,qty_step=1,min_qty=1,min_notional=0,quote=USD.",
+)
 @json_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar, no table.")
 @handle_errors
@@ -308,6 +315,7 @@ def run(
     report_dir: Path | None,
     no_report: bool,
     sets: tuple[str, ...],
+    instrument: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -346,6 +354,7 @@ def run(
         write_report=not no_report,
         show_progress=not quiet and not as_json,
         params=overrides,
+        instrument=instrument,
     )
     ctx = click.get_current_context()
     outcome = execute(request, on_session=lambda sid: ctx.meta.__setitem__("session_id", sid))

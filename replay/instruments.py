@@ -1,15 +1,22 @@
 """Instrument specs the app knows without asking a venue (backtests run offline).
 
 Values are Bybit's linear instruments-info filters. Live and demo sessions fetch
-the spec from the venue instead; a backtest of another symbol needs an entry here.
+the spec from the venue instead. For anything else (another venue, a stock, a test
+file) the card's ``instrument:`` section or ``replay run --instrument`` gives the spec.
+
+Precedence (``resolve``): ``--instrument`` > the card's ``instrument:`` > the built-in
+table. ``--instrument`` keys it leaves out are taken from the spec below it. The spec
+a session used is logged in its ``SessionStarted``; ``verify`` and ``report`` read it
+from there, never from this table.
 """
 
 from __future__ import annotations
 
 import difflib
+from decimal import Decimal, InvalidOperation
 
 from engine.events import InstrumentSpec
-from engine.instrument import BTCUSDT, Instrument
+from engine.instrument import BTCUSDT, Instrument, InstrumentError
 from replay.errors import InputError
 
 KNOWN: dict[str, InstrumentSpec] = {
@@ -43,5 +50,91 @@ def instrument_for(symbol: str) -> Instrument:
         hint = f"; did you mean {close[0]}?" if close else ""
         raise InputError(
             f"symbol {symbol!r} has no built-in instrument spec (known: {', '.join(KNOWN)}){hint}"
+            f"; for another market pass --instrument {_EXAMPLE}"
+            " or add an instrument: section to the card"
         )
     return Instrument(spec)
+
+
+_EXAMPLE = "tick_size=0.01,qty_step=1,min_qty=1,min_notional=0"
+_KEYS = {
+    "tick_size": "tick_size",
+    "qty_step": "qty_step",
+    "min_qty": "min_qty",
+    "min_notional": "min_notional",
+    "max_qty": "max_qty",
+    "quote": "quote_coin",
+    "base": "base_coin",
+}
+_REQUIRED = ("tick_size", "qty_step", "min_qty")
+_TEXT_KEYS = ("quote", "base")
+
+
+def parse_instrument(text: str, symbol: str, below: InstrumentSpec | None) -> InstrumentSpec:
+    """``--instrument KEY=VALUE,...`` as a spec; keys left out come from ``below``.
+
+    Keys: tick_size, qty_step, min_qty, min_notional, max_qty (decimals) and quote,
+    base (currency names). Without ``below`` the first three are required.
+    """
+    values: dict[str, str] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        key, eq, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not eq or not value:
+            raise InputError(f"--instrument: {item!r} is not KEY=VALUE (e.g. {_EXAMPLE})")
+        if key not in _KEYS:
+            close = difflib.get_close_matches(key, list(_KEYS), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise InputError(
+                f"--instrument: unknown key {key!r} (expected one of {', '.join(_KEYS)}){hint}"
+            )
+        if key in values:
+            raise InputError(f"--instrument: {key} given twice")
+        if key in _TEXT_KEYS:
+            if not value.isalnum():
+                raise InputError(f"--instrument: {key}={value!r} is not a currency name (e.g. USD)")
+        else:
+            try:
+                d = Decimal(value)
+            except InvalidOperation:
+                d = Decimal("NaN")
+            if not d.is_finite() or d < 0:
+                raise InputError(
+                    f"--instrument: {key}={value!r} is not a non-negative decimal (e.g. 0.01)"
+                )
+            value = f"{d:f}"
+        values[key] = value
+    if not values:
+        raise InputError(f"--instrument is empty (e.g. {_EXAMPLE})")
+    if below is None:
+        missing = [k for k in _REQUIRED if k not in values]
+        if missing:
+            raise InputError(
+                f"--instrument: {symbol} has no built-in spec, so {', '.join(missing)}"
+                f" must be given (e.g. {_EXAMPLE})"
+            )
+        fields: dict[str, str] = {"symbol": symbol}
+    else:
+        fields = {f: getattr(below, f) for f in below.__struct_fields__}
+        fields["symbol"] = symbol
+    fields.update({_KEYS[k]: v for k, v in values.items()})
+    return InstrumentSpec(**fields)
+
+
+def resolve(symbol: str, card_spec: InstrumentSpec | None, override: str | None) -> Instrument:
+    """The instrument a backtest uses: ``--instrument`` > the card's > the built-in table."""
+    below = card_spec if card_spec is not None else KNOWN.get(symbol.upper())
+    if override is not None:
+        spec = parse_instrument(override, symbol, below)
+        where = "--instrument"
+    elif below is not None:
+        spec = below
+        where = "the card's instrument:" if card_spec is not None else "the built-in table"
+    else:
+        return instrument_for(symbol)  # the unknown-symbol error with its hints
+    try:
+        return Instrument(spec)
+    except InstrumentError as exc:
+        raise InputError(f"{where}: {exc}") from None

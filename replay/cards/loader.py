@@ -25,7 +25,7 @@ from adapters.sim.config import SimConfig
 from engine.card import CardCompileError, CardSpec
 from engine.config import EngineConfig
 from engine.events import InstrumentSpec
-from engine.instrument import BTCUSDT, Instrument
+from engine.instrument import BTCUSDT, Instrument, InstrumentError
 from engine.plan import CompiledPlan, compile_card
 from engine.strategy import Strategy
 from engine.timeframes import is_timeframe, tf_ms
@@ -53,6 +53,7 @@ class LoadedCard:
     params: dict[str, Number] = field(default_factory=dict)  # effective values
     param_specs: dict[str, ParamSpec] = field(default_factory=dict, repr=False)
     card_dir: Path | None = field(default=None, repr=False)
+    instrument: InstrumentSpec | None = None  # the card's instrument: section, if any
 
     def new_strategy(self, instrument: Instrument) -> Strategy:
         """A fresh compiled strategy for one session on ``instrument``."""
@@ -134,7 +135,8 @@ def _load(
         raise _from_pydantic(exc, source, root) from None
     if timeframe is not None and timeframe != model.timeframes.execution:
         model = _at_timeframe(model, timeframe, source)
-    instrument = Instrument(InstrumentSpec(**{**_spec_fields(BTCUSDT), "symbol": model.symbol}))
+    card_spec = _card_instrument(model)
+    instrument = _trial_instrument(model, card_spec, source, root)
     engine = to_engine_config(model, instrument.tick)
     spec = to_spec(model, engine)
     cls: type[Any] | None = None
@@ -168,7 +170,43 @@ def _load(
         params=values,
         param_specs=specs,
         card_dir=card_dir,
+        instrument=card_spec,
     )
+
+
+def _card_instrument(model: CardModel) -> InstrumentSpec | None:
+    i = model.instrument
+    if i is None:
+        return None
+    return InstrumentSpec(
+        symbol=model.symbol,
+        tick_size=i.tick_size,
+        qty_step=i.qty_step,
+        min_qty=i.min_qty,
+        min_notional=i.min_notional,
+        max_qty=i.max_qty,
+        base_coin=i.base,
+        quote_coin=i.quote,
+    )
+
+
+def _trial_instrument(
+    model: CardModel, card_spec: InstrumentSpec | None, source: str, root: Any
+) -> Instrument:
+    """The card's own instrument, else BTCUSDT's filters under the card's symbol."""
+    if card_spec is None:
+        return Instrument(InstrumentSpec(**{**_spec_fields(BTCUSDT), "symbol": model.symbol}))
+    try:
+        return Instrument(card_spec)
+    except InstrumentError as exc:
+        raise IdeaCardError(
+            source,
+            str(exc),
+            line=line_of(root, ["instrument"]),
+            path="instrument",
+            found=f"tick_size={card_spec.tick_size}, qty_step={card_spec.qty_step}",
+            expected="tick_size and qty_step > 0 whose product is a multiple of 1e-8",
+        ) from None
 
 
 def _at_timeframe(model: CardModel, timeframe: str, source: str) -> CardModel:

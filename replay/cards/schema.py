@@ -440,6 +440,35 @@ class SimModel(Strict):
         return value
 
 
+def _decimal_text(value: Any) -> str:
+    """A non-negative decimal kept as text (YAML's 0.01 float prints back as "0.01")."""
+    if isinstance(value, bool):
+        raise _err("decimal", "not a number", "a non-negative decimal such as 0.01")
+    text = str(value).strip()
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        raise _err("decimal", "not a number", "a non-negative decimal such as 0.01") from None
+    if not d.is_finite() or d < 0:
+        raise _err("decimal", "not a non-negative number", "a non-negative decimal such as 0.01")
+    return f"{d:f}"
+
+
+DecimalText = Annotated[str, BeforeValidator(_decimal_text)]
+
+
+class InstrumentModel(Strict):
+    """The instrument's filters for data that is not a Bybit perpetual (a stock, a test file)."""
+
+    tick_size: DecimalText
+    qty_step: DecimalText
+    min_qty: DecimalText
+    min_notional: DecimalText = "0"
+    max_qty: DecimalText = "0"
+    quote: str = Field(default="USDT", pattern=r"^[A-Za-z0-9]{1,20}$")
+    base: str = Field(default="", pattern=r"^[A-Za-z0-9]{0,20}$")
+
+
 class StrategyModel(Strict):
     class_: str = Field(alias="class", min_length=1)
     params: dict[str, Any] = {}
@@ -456,6 +485,7 @@ class CardModel(Strict):
     execution: ExecutionModel = ExecutionModel()
     sim: SimModel = SimModel()
     strategy: StrategyModel | None = None
+    instrument: InstrumentModel | None = None  # else the built-in table (replay.instruments)
     params: dict[str, Any] = {}  # checked and substituted by replay.cards.params first
 
     @model_validator(mode="before")
