@@ -348,6 +348,9 @@ def _position_names(box: _Box) -> dict[str, tuple[Callable[[], Any], str]]:
         "bars_in_trade": (lambda: box.ctx.bars_in_trade, SCALAR),
         "unrealized_pct": (lambda: box.ctx.unrealized_pct, SCALAR),
         "open_orders": (lambda: box.ctx.open_orders, SCALAR),
+        "adds_in_trade": (lambda: box.ctx.adds_in_trade, SCALAR),
+        "bars_since_exit": (lambda: box.ctx.bars_since_exit, SCALAR),
+        "trades_today": (lambda: box.ctx.trades_today, SCALAR),
     }
 
 
