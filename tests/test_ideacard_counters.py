@@ -4,13 +4,15 @@ grew the current position), ``bars_since_exit`` and ``trades_today`` (UTC day)."
 from __future__ import annotations
 
 import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.core import new_state, restore_state, snapshot_state
 from engine.events import CandleClosed, SessionStarted
 from engine.hashing import state_hash
 from engine.instrument import BTCUSDT
 from replay.cards import load_card_text
-from tests.test_ideacard_helpers import INSTRUMENT, backtest, candle
+from tests.test_ideacard_helpers import INSTRUMENT, backtest, candle, synthetic
 
 CARD = """\
 symbol: BTCUSDT
@@ -70,3 +72,19 @@ def test_counters_survive_a_snapshot() -> None:
     back = restore_state(snapshot_state(s), card.new_strategy(INSTRUMENT))
     assert (back.adds_in_trade, back.last_exit_bar, back.trades_today) == (2, 7, 3)
     assert state_hash(back) == state_hash(s)
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), cut=st.integers(0, 70), tail=st.integers(0, 2**32 - 1))
+def test_no_lookahead_with_counters(seed: int, cut: int, tail: int) -> None:
+    card = load_card_text(CARD)
+    base = synthetic(seed, 72, start_ms=DAY0, tf_ms=3_600_000, tf="1h")
+    other = base[: cut + 1] + synthetic(
+        tail,
+        72 - cut - 1,
+        start_ms=base[cut].close_ms,
+        tf_ms=3_600_000,
+        tf="1h",
+        price=base[cut].close,
+    )
+    assert backtest(card, base)[: cut + 1] == backtest(card, other)[: cut + 1]
