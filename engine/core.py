@@ -107,7 +107,11 @@ def step(state: EngineState, event: Event) -> list[Event]:
                 _update_ctx(state)
             elif state.ctx_dirty:
                 _update_ctx(state)
-            intents = state.on_candle(event, state.ctx)
+            ctx = state.ctx
+            ctx.bars_since_exit = state.bars - state.last_exit_bar
+            ctx.trades_today = state.trades_today
+            ctx.adds_in_trade = state.adds_in_trade if state.position.qty else 0
+            intents = state.on_candle(event, ctx)
             if intents and not event.backfill and state.is_warm():
                 process = state.proc.process
                 for intent in intents:

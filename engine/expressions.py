@@ -1,7 +1,9 @@
 """A tiny, safe arithmetic language for card expressions, compiled once into closures.
 
 Grammar (a subset of Python, parsed with ``ast`` and never ``eval``-ed): numbers;
-names (``close``, ``atr``, ``bb.upper``, ``close_1h``, ``bars_in_trade``); ``+ - * /``;
+names (``close``, ``atr``, ``bb.upper``, ``close_1h``, ``bars_in_trade``); lagged names
+(``close[1]``, ``dc.upper[3]``: the value n execution bars back, 0 <= n <= 500, see
+engine/lags.py); ``+ - * /``;
 unary ``-``; ``min(a, b, ...)``, ``max(...)``, ``abs(x)``, ``ticks(n)``; and, in
 conditions, comparisons (``< <= > >= == !=``, chains allowed), ``and``, ``or``, ``not``.
 
@@ -27,6 +29,7 @@ from decimal import Decimal
 from typing import Final
 
 from engine.card import CardCompileError
+from engine.lags import MAX_LAG, Lags
 
 PRICE: Final = "price"
 QTY: Final = "qty"
@@ -38,7 +41,7 @@ BoolFn = Callable[[], bool]
 _NAN: Final = math.nan
 _FUNCS: Final = ("min", "max", "abs", "ticks")
 _ALLOWED: Final = (
-    "numbers, names, + - * /, parentheses, min/max/abs/ticks(...), "
+    "numbers, names, lagged names (close[1]), + - * /, parentheses, min/max/abs/ticks(...), "
     "comparisons (< <= > >= == !=), and/or/not"
 )
 
@@ -46,17 +49,19 @@ _ALLOWED: Final = (
 class Scope:
     """The names an expression may use: name -> (zero-argument getter, unit)."""
 
-    __slots__ = ("names", "tick", "qty_step")
+    __slots__ = ("names", "tick", "qty_step", "lags")
 
     def __init__(
         self,
         names: dict[str, tuple[Callable[[], float | bool], str]],
         tick: Decimal,
         qty_step: Decimal,
+        lags: Lags | None = None,
     ) -> None:
         self.names = names
         self.tick = tick
         self.qty_step = qty_step
+        self.lags = lags  # None: lagged names are refused
 
     def literal(self, value: float, unit: str | None) -> float:
         """A card number in human units -> the internal unit (ticks, lots) as a float."""
@@ -114,11 +119,46 @@ class _Compiler:
             raise self.fail(f"unknown name {name!r}", name, expected, self.scope.suggest(name))
         return got
 
+    def lag_of(self, node: ast.Subscript) -> tuple[str, int]:
+        """The name and bar count of ``name[n]``, checked (0 <= n <= MAX_LAG, an integer)."""
+        name = self.dotted(node.value)
+        if name is None:
+            raise self.bad_syntax(node)
+        sl = node.slice
+        if isinstance(sl, ast.UnaryOp) and isinstance(sl.op, ast.USub):
+            v = sl.operand.value if isinstance(sl.operand, ast.Constant) else None
+            n: object = -v if type(v) is int else None
+        else:
+            n = sl.value if isinstance(sl, ast.Constant) else None
+        if type(n) is not int or not 0 <= n <= MAX_LAG:
+            raise self.fail(
+                f"bad lag {ast.unparse(sl)!r} of {name!r}",
+                ast.unparse(node),
+                f"a whole number of bars from 0 to {MAX_LAG}, e.g. {name}[1]",
+            )
+        if self.lookup(node.value)[1] == BOOL:
+            raise self.fail(
+                f"{name!r} is a true/false name and cannot be lagged",
+                ast.unparse(node),
+                "a feature, a price or a numeric position value",
+            )
+        if self.scope.lags is None:
+            raise self.fail("lagged values are not available here", ast.unparse(node), name)
+        return name, n
+
+    def lagged(self, node: ast.Subscript) -> FloatFn:
+        name, n = self.lag_of(node)
+        assert self.scope.lags is not None
+        return self.scope.lags.getter(name, self.scope.names[name][0], n)
+
     # -- units
     def unit(self, node: ast.AST) -> str | None:
         """The unit of a subtree; None if it is made of numbers only."""
         if isinstance(node, ast.Constant):
             return None
+        if isinstance(node, ast.Subscript):
+            name, _ = self.lag_of(node)
+            return self.scope.names[name][1]
         if isinstance(node, ast.Name | ast.Attribute):
             return self.lookup(node)[1]
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
@@ -198,6 +238,8 @@ class _Compiler:
         """Compile a subtree that contains at least one name; ``u`` is its unit."""
         if isinstance(node, ast.Name | ast.Attribute):
             return self.lookup(node)[0]
+        if isinstance(node, ast.Subscript):
+            return self.lagged(node)
         if isinstance(node, ast.UnaryOp):
             f, _ = self.value(node.operand, u)
             if isinstance(node.op, ast.USub):
@@ -254,6 +296,13 @@ class _Compiler:
             for i, op in enumerate(node.ops):
                 parts.append(self.compare(_OPNAMES.get(type(op), ""), terms[i], terms[i + 1]))
             return parts[0] if len(parts) == 1 else all_of(parts)
+        if isinstance(node, ast.Subscript):
+            self.lag_of(node)
+            raise self.fail(
+                f"{ast.unparse(node)!r} is a number, not a condition",
+                ast.unparse(node),
+                "a comparison such as 'close > dc.upper[1]'",
+            )
         if isinstance(node, ast.Name | ast.Attribute):
             fn, unit = self.lookup(node)
             if unit != BOOL:

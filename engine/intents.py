@@ -355,9 +355,15 @@ class IntentProcessor:
         """After a fill or liquidation moved the position from ``before`` lots."""
         s = self.s
         after = s.position.qty
+        if before != 0 and (after == 0 or (before > 0) != (after > 0)):
+            s.last_exit_bar = s.bars  # the position closed (or flipped) on this bar
         if after != 0 and (before == 0 or (before > 0) != (after > 0)):
             s.stop_price = s.tp_price = s.trail = 0  # a new position: old levels are void
             s.bars_in_trade = 0
+            s.adds_in_trade = 0
+            s.trades_today += 1
+        elif before != 0 and abs(after) > abs(before):
+            s.adds_in_trade += 1
         prot = s.protect.get(cid) if cid else None
         if prot is not None and after != 0:
             if prot.stop_loss:

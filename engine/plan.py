@@ -39,6 +39,7 @@ from engine.indicators.averages import SMA
 from engine.indicators.base import Indicator, IndicatorError
 from engine.indicators.registry import INDICATORS, validate_params
 from engine.instrument import Instrument
+from engine.lags import Lags
 from engine.strategy import MarketContext, StrategyError, describe_failure
 from engine.timeframes import Resampler, tf_ms
 
@@ -118,6 +119,7 @@ class CompiledPlan:
         bar: Bar,
         feature_getters: list[tuple[str, Callable[[], float]]],
         scope: Scope,
+        lags: Lags,
     ) -> None:
         self.spec = spec
         self._indicators = indicators
@@ -132,6 +134,7 @@ class CompiledPlan:
         self._bar = bar
         self._feature_getters = feature_getters
         self._scope = scope
+        self._lags = lags
         self._warm = False
 
     def value(self, name: str) -> float:
@@ -142,17 +145,19 @@ class CompiledPlan:
         return float(got[0]())
 
     def is_warm(self) -> bool:
-        """True once every feature on every timeframe is ready and every slow bar seen."""
+        """True once every feature is ready, every slow bar seen and every lag exists."""
         if self._warm:
             return True
+        if not self._features_warm() or not self._lags.full:
+            return False
+        self._warm = True
+        return True
+
+    def _features_warm(self) -> bool:
         for ind in self._indicators:
             if not ind.ready:
                 return False
-        for r in self._resamplers:
-            if r.bars == 0:
-                return False
-        self._warm = True
-        return True
+        return all(r.bars != 0 for r in self._resamplers)
 
     def on_candle(self, candle: CandleClosed, ctx: MarketContext) -> list[Intent]:
         box = self._box
@@ -171,6 +176,10 @@ class CompiledPlan:
             cm = candle.close_ms
             for r in self._resamplers:
                 r.update(om, cm, o, h, lo, c, v)
+        if self._lags.active:
+            if not self._warm and not self._features_warm():
+                return []
+            self._lags.push()
         if not self._warm and not self.is_warm():
             return []
         slots = self._slots
@@ -215,21 +224,23 @@ class CompiledPlan:
         return out
 
     def snapshot(self) -> Any:
-        """Indicators, resamplers, condition slots and the Python strategy, as builtins."""
+        """Indicators, resamplers, condition slots, lag buffers and the Python strategy."""
         return [
             [ind.snapshot() for ind in self._indicators],
             [r.snapshot() for r in self._resamplers],
             self._cond.snapshot(),
+            self._lags.snapshot(),
             None if self._python is None else self._python.snapshot(),
         ]
 
     def restore(self, state: Any) -> None:
-        inds, rs, cond, py = state
+        inds, rs, cond, lags, py = state
         for ind, s in zip(self._indicators, inds, strict=True):
             ind.restore(s)
         for r, s in zip(self._resamplers, rs, strict=True):
             r.restore(s)
         self._cond.restore(cond)
+        self._lags.restore(lags)
         if self._python is not None:
             self._python.restore(py)
         self._warm = False
@@ -345,6 +356,9 @@ def _position_names(box: _Box) -> dict[str, tuple[Callable[[], Any], str]]:
         "bars_in_trade": (lambda: box.ctx.bars_in_trade, SCALAR),
         "unrealized_pct": (lambda: box.ctx.unrealized_pct, SCALAR),
         "open_orders": (lambda: box.ctx.open_orders, SCALAR),
+        "adds_in_trade": (lambda: box.ctx.adds_in_trade, SCALAR),
+        "bars_since_exit": (lambda: box.ctx.bars_since_exit, SCALAR),
+        "trades_today": (lambda: box.ctx.trades_today, SCALAR),
     }
 
 
@@ -416,7 +430,8 @@ def compile_card(
         for attr in _PRICES:
             feature_getters.append((f"{attr}_{tf}", _attr_getter(r, attr)))
 
-    scope = Scope(names, instrument.tick, instrument.step)
+    lags = Lags()
+    scope = Scope(names, instrument.tick, instrument.step, lags)
     cond_state = CondState()
 
     def exact_pair(a: Operand, b: Operand) -> tuple[SMA, SMA] | None:
@@ -433,6 +448,7 @@ def compile_card(
         when = cc.compile(b.when)
         makers = [_compile_intent(it, b, scope, spec.engine.execution, instrument) for it in b.then]
         blocks.append((when, makers))
+    lags.seal()
 
     python: PythonStrategy | None = None
     if python_factory is not None:
@@ -459,6 +475,7 @@ def compile_card(
         Bar(instrument),
         feature_getters,
         scope,
+        lags,
     )
 
 

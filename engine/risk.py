@@ -32,6 +32,7 @@ def roll_day(state: EngineState) -> None:
     state.day = day
     state.next_day_ms = (day + 1) * DAY_MS
     state.day_halted = False
+    state.trades_today = 0
 
 
 def check_daily_loss(state: EngineState) -> bool:

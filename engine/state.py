@@ -84,7 +84,10 @@ class EngineState:
 
     __slots__ = (
         "bars",
+        "adds_in_trade",
         "bars_in_trade",
+        "last_exit_bar",
+        "trades_today",
         "book",
         "checkpoint_every",
         "config",
@@ -158,6 +161,9 @@ class EngineState:
         self.last_close = 0  # ticks; 0 until the first execution candle
         self.bars = 0  # execution candles folded
         self.bars_in_trade = 0
+        self.adds_in_trade = 0  # fills that grew the current position after it opened
+        self.last_exit_bar = 0  # ``bars`` when a position last closed (0: session start)
+        self.trades_today = 0  # positions opened (flips included) this UTC day
         self.folded = 0  # input events folded
         self.next_checkpoint = config.checkpoint_every if config.checkpoint_every > 0 else -1
         self.order_seq = 0
@@ -235,6 +241,9 @@ class StateData(msgspec.Struct, gc=False):
     day_start_equity: int
     day_halted: bool
     strategy: Any = None
+    adds_in_trade: int = 0
+    last_exit_bar: int = 0
+    trades_today: int = 0
 
 
 _encoder: Final = msgspec.msgpack.Encoder()
@@ -276,6 +285,9 @@ def to_data(s: EngineState) -> StateData:
         day_start_equity=s.day_start_equity,
         day_halted=s.day_halted,
         strategy=s.strategy.snapshot(),
+        adds_in_trade=s.adds_in_trade,
+        last_exit_bar=s.last_exit_bar,
+        trades_today=s.trades_today,
     )
 
 
@@ -303,6 +315,11 @@ def decode_state(data: bytes, strategy: Strategy) -> EngineState:
     s.halted, s.halt_reason = d.halted, d.halt_reason
     s.day, s.next_day_ms = d.day, d.next_day_ms
     s.day_start_equity, s.day_halted = d.day_start_equity, d.day_halted
+    s.adds_in_trade, s.last_exit_bar, s.trades_today = (
+        d.adds_in_trade,
+        d.last_exit_bar,
+        d.trades_today,
+    )
     strategy.restore(d.strategy)
     s.ctx_dirty = True
     return s

@@ -47,6 +47,9 @@ class MarketContext(msgspec.Struct, gc=False):
     balance: int = 0  # money, realized
     open_orders: int = 0
     halted: bool = False
+    adds_in_trade: int = 0  # fills that grew the current position after it opened
+    bars_since_exit: int = 0  # bars since a position last closed (or the session began)
+    trades_today: int = 0  # positions opened this UTC day (flips included)
 
 
 class Strategy(Protocol):
