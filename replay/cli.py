@@ -31,6 +31,7 @@ import msgspec
 
 from replay import __version__
 from replay.commands.data import data as data_group
+from replay.commands.data import gaps_option, stamps_option
 from replay.session_ids import SESSION_ID
 
 P = ParamSpec("P")
@@ -228,20 +229,8 @@ def _open_store(path: Path, *, create: bool = False) -> Any:
 )
 @click.option("--start", help="First day (UTC), e.g. 2025-04-01.")
 @click.option("--end", help="End (UTC, exclusive), e.g. 2025-05-01.")
-@click.option(
-    "--stamps",
-    type=click.Choice(["start", "end"]),
-    default="start",
-    show_default=True,
-    help="Do the data's timestamps mark the start or the end of each bar?",
-)
-@click.option(
-    "--gaps",
-    type=click.Choice(["fail", "fill", "skip"]),
-    default="fail",
-    show_default=True,
-    help="What to do with missing bars.",
-)
+@stamps_option
+@gaps_option
 @click.option(
     "--timeframe",
     help="Run the card at this execution timeframe (e.g. 15m); finer data is resampled.",

@@ -41,6 +41,23 @@ def parse_when(value: str, option: str) -> int:
     return (when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(milliseconds=1)
 
 
+#: How a file's bars are read; shared by ``replay run`` and ``replay data check``.
+stamps_option = click.option(
+    "--stamps",
+    type=click.Choice(["start", "end"]),
+    default="start",
+    show_default=True,
+    help="Do the data's timestamps mark the start or the end of each bar?",
+)
+gaps_option = click.option(
+    "--gaps",
+    type=click.Choice(["fail", "fill", "skip"]),
+    default="fail",
+    show_default=True,
+    help="What to do with missing bars.",
+)
+
+
 @click.group()
 def data() -> None:
     """Candle data: download from Bybit, check a file.
@@ -148,20 +165,8 @@ def fetch(
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--symbol", default="BTCUSDT", show_default=True, help="Instrument (price grid).")
 @click.option("--timeframe", default=None, help="Bar length (default: inferred), e.g. 5m.")
-@click.option(
-    "--stamps",
-    type=click.Choice(["start", "end"]),
-    default="start",
-    show_default=True,
-    help="Do the timestamps mark the start or the end of each bar?",
-)
-@click.option(
-    "--gaps",
-    type=click.Choice(["fail", "fill", "skip"]),
-    default="fail",
-    show_default=True,
-    help="What to do with missing bars.",
-)
+@stamps_option
+@gaps_option
 @click.option("--drop-last", is_flag=True, help="Drop the last candle (still open when saved).")
 @click.option("--round-prices", is_flag=True, help="Round off-grid prices to the tick.")
 @click.option("--dedupe", is_flag=True, help="Drop rows that repeat the previous row exactly.")
