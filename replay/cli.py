@@ -758,6 +758,12 @@ def _daemon_options(f: Callable[P, R]) -> Callable[P, R]:
             ),
             click.option("--log-json", is_flag=True, help="One JSON object per log line."),
             click.option(
+                "--quiet",
+                "-q",
+                is_flag=True,
+                help="No line per candle decision and per fill on stdout (logs stay on stderr).",
+            ),
+            click.option(
                 "--startup-timeout",
                 default=120.0,
                 show_default=True,
@@ -796,6 +802,7 @@ def _run_daemon(environment: str, allow_live: bool, **kw: Any) -> None:
         warmup_candles=kw["warmup"],
         metrics_port=kw["metrics_port"],
         startup_limit_s=kw["startup_timeout"],
+        quiet=kw["quiet"],
     )
     click.get_current_context().meta["session_id"] = opts.session
     from replay.startup import VENUE_UNREACHABLE, VenueUnreachable

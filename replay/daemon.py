@@ -95,6 +95,7 @@ from replay import __version__, snapshots
 from replay.cards import LoadedCard, load_card, load_card_text
 from replay.errors import InputError
 from replay.metrics import DaemonMetrics
+from replay.narration import Narrator
 from replay.startup import DEFAULT_LIMIT_S, retry_startup
 from replay.verify import version_note
 
@@ -124,6 +125,7 @@ class DaemonOptions(msgspec.Struct, kw_only=True):
     warmup_candles: int = 1000
     metrics_port: int = 0  # 0 = off
     snapshot_every: int = 50_000  # events between engine snapshots (fast restart)
+    quiet: bool = False  # no per-candle / per-fill lines on stdout (replay.narration)
 
 
 class CrashPoints:
@@ -167,6 +169,7 @@ class Daemon:
         self.metrics = DaemonMetrics(opts.metrics_port)
         self._reconcile_lock = asyncio.Lock()
         self._pending_reconcile = False
+        self.narrator: Narrator | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -548,6 +551,7 @@ class Daemon:
                     self.crash.reached("after_send")
                 if received is not None and isinstance(event, CandleClosed):
                     self.metrics.latency.observe(time.perf_counter() - received)
+            self._narrate(event, derived)
             if self._since_snapshot >= self.opts.snapshot_every:
                 self.save_snapshot()
             if isinstance(event, PositionDrift) and self.opts.on_drift == "halt":
@@ -557,6 +561,18 @@ class Daemon:
                 self.metrics.observe(seen, self.state, self.view)
             if type(event) is CandleClosed and self.venue is not None:
                 self.metrics.rate_limit_waits.set(self.venue.rest.limiter.total_waits())
+
+    def _narrate(self, event: EventBase, derived: Sequence[EventBase]) -> None:
+        """The person-facing line of a step, once its commands are out (replay.narration)."""
+        if self.opts.quiet or self.state is None or self.instrument is None:
+            return
+        if self.narrator is None:
+            self.narrator = Narrator(self.instrument, lambda line: print(line, flush=True))
+        try:
+            self.narrator.after(event, derived, self.state.position.qty)
+        except OSError as exc:  # nobody reads stdout any more (| head): trading goes on
+            log.warning("per-candle lines stopped: stdout failed (%s)", exc)
+            self.opts.quiet = True
 
     def _trace(self, what: str, since: float | None) -> None:
         if since is not None and TRACE:
