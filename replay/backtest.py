@@ -310,10 +310,8 @@ class _progress:
             self._bar.stop()
 
 
-def report_from_log(
-    store: EventStore, session_id: str, folder: Path
-) -> tuple[dict[str, Path], dict[str, Any]]:
-    """Fold a session's log into the report (any mode, complete or interrupted)."""
+def fold_log(store: EventStore, session_id: str) -> tuple[SessionStarted, AccountView]:
+    """A session's ``SessionStarted`` and its account folded from the whole log."""
     view = AccountView()
     started: SessionStarted | None = None
     for _, event in read_session(store, session_id):
@@ -322,6 +320,14 @@ def report_from_log(
         view.apply(event)
     if started is None:
         raise DataError(session_id, 1, "first event", "no SessionStarted", "SessionStarted")
+    return started, view
+
+
+def summary_from_log(
+    store: EventStore, session_id: str
+) -> tuple[SessionStarted, AccountView, Summary, dict[str, Any], LoadedCard | None]:
+    """Fold a session and compute its summary: what ``report`` and ``replay.open`` show."""
+    started, view = fold_log(store, session_id)
     stream = store.stream(session_id)
     info = {
         "session_id": session_id,
@@ -333,7 +339,14 @@ def report_from_log(
     }
     card = _logged_card(started)
     blocks = [b.name for b in card.spec.blocks] if card is not None else []
-    summary = summarize(view, blocks)
+    return started, view, summarize(view, blocks), info, card
+
+
+def report_from_log(
+    store: EventStore, session_id: str, folder: Path
+) -> tuple[dict[str, Path], dict[str, Any]]:
+    """Fold a session's log into the report (any mode, complete or interrupted)."""
+    started, view, summary, info, card = summary_from_log(store, session_id)
     plan = None
     if card is not None and card.strategy_class is None:
         instrument = Instrument(started.instrument)
