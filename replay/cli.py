@@ -420,6 +420,43 @@ def _delete_sessions(store_dir: Path, removals: list[Any], yes: bool, as_json: b
 yes_option = click.option("--yes", "-y", is_flag=True, help="Delete without asking.")
 
 
+@cli.group()
+def store() -> None:
+    """Store upkeep: salvage a damaged store.
+
+    Example: replay store salvage runs runs-saved
+    """
+
+
+@store.command("salvage")
+@click.argument("src", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("dst", type=click.Path(path_type=Path, file_okay=False))
+@json_option
+@handle_errors
+def store_salvage(src: Path, dst: Path, as_json: bool) -> None:
+    """Copy every intact, verifying session of SRC into DST.
+
+    Lists what was saved and what was lost (and why); exits 3 when anything was lost.
+
+    Example: replay store salvage runs runs-saved
+    """
+    from eventstore.salvage import SalvageRefused
+    from replay.commands import salvage as sv
+    from replay.errors import EXIT_CORRUPT
+
+    try:
+        result = sv.salvage_store(src, dst)
+    except SalvageRefused as exc:
+        raise BadInput(str(exc)) from None
+    if as_json:
+        _echo_json(sv.as_json(result))
+    else:
+        for line in sv.lines(result):
+            click.echo(line)
+    if result.lost:
+        sys.exit(EXIT_CORRUPT)
+
+
 @sessions.command("rm")
 @click.argument("ids", nargs=-1, required=True)
 @store_option

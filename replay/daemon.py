@@ -89,7 +89,7 @@ from engine.events import (
 )
 from engine.instrument import Instrument, money_from_str
 from engine.state import EngineState
-from eventstore import EventStore
+from eventstore import EventStore, LogCorruptError
 from projections.reconcile import FinalStatus, ReconcileView, reconcile
 from replay import __version__, snapshots
 from replay.cards import LoadedCard, load_card, load_card_text
@@ -468,10 +468,13 @@ class Daemon:
     async def _attempt(self, what: str, job: Callable[..., Awaitable[None]], *args: Any) -> bool:
         """Run ``job``; a venue that cannot be reached now is no reason to stop trading.
 
-        Returns False (after logging) when the job failed; the caller retries it later.
+        Returns False (after logging) when the job failed; the caller retries it later. A
+        damaged log is no venue trouble: it stops the daemon (exit 3), never retried.
         """
         try:
             await job(*args)
+        except LogCorruptError:
+            raise
         except Exception as exc:
             log.warning("%s failed, will retry: %s: %s", what, type(exc).__name__, exc)
             await asyncio.sleep(RETRY_PAUSE_S)
