@@ -53,7 +53,7 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     from adapters.historical import DataError
     from engine.instrument import InstrumentError, OffGridError
     from engine.strategy import StrategyError
-    from eventstore import StreamExists, StreamNotFound, WriterLocked
+    from eventstore import StoreReadOnly, StreamExists, StreamNotFound, WriterLocked
     from replay.cards import IdeaCardError
     from replay.errors import InputError
 
@@ -68,6 +68,7 @@ def _input_errors() -> tuple[type[BaseException], ...]:
         StrategyError,
         StreamNotFound,
         StreamExists,
+        StoreReadOnly,
         WriterLocked,
         FileNotFoundError,
     )
@@ -198,23 +199,51 @@ def cli() -> None:
     """
 
 
+def _a_directory(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """A store is a directory: /dev/null, a FIFO or a file in its place is a usage error."""
+    if value.exists() and not value.is_dir():
+        raise click.BadParameter(f"{value} is not a directory (a store is a directory)")
+    return value
+
+
+def _http_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """An http(s) URL with a host, or empty (not given)."""
+    from urllib.parse import urlparse
+
+    if value:
+        parts = urlparse(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise click.BadParameter(
+                f"{value!r}: expected an http:// or https:// URL with a host, "
+                "for example http://127.0.0.1:8080"
+            )
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise click.BadParameter(f"{value!r}: the port is not a number 0-65535") from None
+    return value
+
+
 store_option = click.option(
     "--store",
     "store_dir",
     default=DEFAULT_STORE,
     show_default=True,
     type=click.Path(file_okay=False, path_type=Path),
+    callback=_a_directory,
     help="Event store directory.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
-def _open_store(path: Path, *, create: bool = False) -> Any:
+def _open_store(path: Path, *, create: bool = False, write: bool = True) -> Any:
+    """The store at ``path``; ``write=False`` opens it read-only, so reading commands also
+    work on a read-only mount."""
     from eventstore import EventStore
 
     if not create and not (path / "data.mdb").exists():
         raise BadInput(f"no event store at {path} (run `replay run` first, or pass --store)")
-    return EventStore(path)
+    return EventStore(path, readonly=not write)
 
 
 # ----------------------------------------------------------------------------- run
@@ -370,7 +399,7 @@ def sessions(ctx: click.Context, store_dir: Path, as_json: bool) -> None:
         return
     from replay.commands import sessions as admin
 
-    listed = admin.rows(_open_store(store_dir), store_dir)
+    listed = admin.rows(_open_store(store_dir, write=False), store_dir)
     if as_json:
         for row in listed:
             _echo_json(row.as_json())
@@ -538,7 +567,7 @@ def inspect(
     from replay.commands.units import humanize
     from replay.inspection import event_row, list_events, state_at, summary_at
 
-    store = _open_store(store_dir)
+    store = _open_store(store_dir, write=False)
     click.get_current_context().meta["session_id"] = session
     if at_seq is not None:
         state = (
@@ -594,7 +623,7 @@ def verify(session: str, store_dir: Path, as_json: bool) -> None:
     from replay.statuses import FINISHED, session_status
     from replay.verify import verify_session
 
-    store = _open_store(store_dir)
+    store = _open_store(store_dir, write=False)
     click.get_current_context().meta["session_id"] = session
     result = verify_session(store, session)
     status = session_status(store.stream(session))
@@ -665,8 +694,8 @@ def diff(
 
     if from_time and after_warmup:
         raise BadInput("--from and --after-warmup both set a start; pass one")
-    store_a = _open_store(store_dir)
-    other = _open_store(store_b) if store_b else store_a
+    store_a = _open_store(store_dir, write=False)
+    other = _open_store(store_b, write=False) if store_b else store_a
     side_a, side_b = load(store_a, session_a), load(other, session_b)
     start = _parse_day(from_time, "from")
     if after_warmup:
@@ -722,7 +751,7 @@ def report(session: str, store_dir: Path, out: Path | None, as_json: bool) -> No
     """
     from replay.backtest import report_from_log
 
-    store = _open_store(store_dir)
+    store = _open_store(store_dir, write=False)
     click.get_current_context().meta["session_id"] = session
     paths, data = report_from_log(store, session, out or store_dir / "reports" / session)
     if as_json:
@@ -757,7 +786,12 @@ def _daemon_options(f: Callable[P, R]) -> Callable[P, R]:
                 show_default=True,
                 help="bybit, or the local emulator (tests and rehearsals).",
             ),
-            click.option("--emulator-url", default="", help="REST base URL of the emulator."),
+            click.option(
+                "--emulator-url",
+                default="",
+                callback=_http_url,
+                help="REST base URL of the emulator (http://HOST:PORT).",
+            ),
             click.option(
                 "--keys",
                 "keys_file",

@@ -57,6 +57,7 @@ from typing import Any, Final
 import msgspec
 
 from adapters.bybit.config import BybitConfig
+from adapters.bybit.errors import ApiError
 from adapters.bybit.keys import load_keys
 from adapters.bybit.venue import BybitVenue
 from adapters.protocol import VenueSnapshot
@@ -225,11 +226,13 @@ class Daemon:
             limit_s=self.opts.startup_limit_s,
         )
         assert self.venue.spec is not None
+        warm: list[CandleClosed] = []
         if not resumed:
+            warm = await self._fetch_warm_up()  # first: a refusal leaves no session behind
             await self._start_session(self.venue)
         await self._reconcile_at_start()
         if not resumed:
-            await self._warm_up()
+            await self._warm_up(warm)
         # From here the adapter back-fills whatever the log lacks: now (candles missed while
         # stopped) and after every public reconnect; such candles are folded, not traded.
         self.venue.candles_logged_up_to(self.last_candle_open)
@@ -372,15 +375,24 @@ class Daemon:
         self.view = ReconcileView(venue.spec.symbol)
         await self.fold([started])
 
-    async def _warm_up(self) -> None:
-        """Back-fill closed candles so every feature is warm before live candles arrive."""
+    async def _fetch_warm_up(self) -> list[CandleClosed]:
+        """The closed candles that warm every feature before live candles arrive."""
         assert self.venue is not None and self.card is not None
         venue, n = self.venue, self.opts.warmup_candles
-        candles = await retry_startup(
-            "back-filling candles at start",
-            lambda: fetch_recent_candles(venue, n),
-            limit_s=self.opts.startup_limit_s,
-        )
+        try:
+            return await retry_startup(
+                "back-filling candles at start",
+                lambda: fetch_recent_candles(venue, n),
+                limit_s=self.opts.startup_limit_s,
+            )
+        except ApiError as exc:  # e.g. a 1m card against a venue serving only 5m bars
+            raise InputError(
+                f"the venue refused the card's {self.card.timeframe} candles of "
+                f"{self.card.symbol}: {exc.message} (retCode {exc.code})"
+            ) from None
+
+    async def _warm_up(self, candles: list[CandleClosed]) -> None:
+        """Fold the back-filled candles (flagged ``backfill``: nothing trades on them)."""
         await self.fold(candles)
         self.metrics.warmup.set(len(candles))
         assert self.state is not None
