@@ -147,3 +147,25 @@ def test_a_1m_card_against_a_5m_venue_is_refused_and_leaves_no_session(
     assert "refused the card's 1m candles" in done.stderr and "'5'" in done.stderr
     with EventStore(store) as es:
         assert [s.name for s in es.streams()] == []  # nothing half-started
+
+
+def test_a_wrong_secret_is_a_message_at_once_and_leaves_no_session(
+    emulator_factory: Callable[..., EmulatorHandle], tmp_path: Path
+) -> None:
+    emulator = emulator_factory(history=50)
+    card = ma_cross_card(tmp_path, timeframe="5m")
+    store = tmp_path / "runs"
+    done = subprocess.run(
+        [sys.executable, "-c", "from replay.cli import main; main()", "demo", str(card),
+         "--venue", "emulator", "--emulator-url", emulator.rest, "--store", str(store),
+         "--session", "w1", "--startup-timeout", "60"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO), "BYBIT_API_KEY": emulator.api_key,
+             "BYBIT_API_SECRET": "not-the-secret"},
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert "refused the API key" in done.stderr
+    assert "not-the-secret" not in done.stderr  # never the secret itself
+    with EventStore(store) as es:
+        assert [s.name for s in es.streams()] == []
