@@ -30,7 +30,7 @@ import adapters. ``ReconcileView`` is the local side: the one local book
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Protocol
+from typing import Final, Protocol
 
 import msgspec
 
@@ -100,6 +100,26 @@ class FinalStatus(msgspec.Struct, frozen=True):
     reason: str = ""
 
 
+#: ``SessionStarted.settings`` key: the venue time (ms) of the newest execution the account
+#: already had when the session started. Those are the account's history, not external
+#: activity during the session, and are never logged.
+HISTORY_UNTIL: Final = "account_history_until_ms"
+
+
+def account_history_until(venue: VenueState) -> int:
+    """The newest execution time in ``venue`` (0 if it has none): what a new session
+    records under ``HISTORY_UNTIL``."""
+    times = [e.ts for e in (*venue.fills, *venue.funding, *venue.liquidations)]
+    return max(times, default=0)
+
+
+def _since(started: SessionStarted) -> int:
+    text = started.settings.get(HISTORY_UNTIL)
+    if text is None or not text.isdigit():
+        return started.ts  # a log from before the setting: the session's own start
+    return int(text) + 1
+
+
 class ViewState(msgspec.Struct):
     """What a ``ReconcileView`` keeps of its own, as plain data (a restart restores it).
 
@@ -138,7 +158,7 @@ class ReconcileView:
         self.cancel_requested: set[str] = set()  # open orders a CancelOrder was logged for
         self.reported_external: set[str] = set()  # venue ids of external orders logged
         self.last_exec_ms = 0  # venue time of the newest execution in the log
-        self.since_ms = 0  # the session's start: external fills before it are not logged
+        self.since_ms = 0  # venue ms: the account's executions before it are history
         self.traded = False  # an execution of this session's is in the log
 
     def fold(self, events: Iterable[EventBase]) -> ReconcileView:
@@ -206,7 +226,7 @@ class ReconcileView:
                 self.book = Book.of_session(event)
                 self.symbol = self.book.symbol
             self.ownership = Ownership(event.session_id)
-            self.since_ms = event.ts
+            self.since_ms = _since(event)
         elif self.owns_book:
             self.book.apply(event)
         if kind is Fill or kind is Liquidated or kind is FundingPaid or kind is ExternalFill:

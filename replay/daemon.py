@@ -92,7 +92,14 @@ from engine.events import (
 from engine.instrument import Instrument, money_from_str
 from engine.state import EngineState
 from eventstore import EventStore
-from projections.reconcile import FinalStatus, ReconcileView, position_drift, reconcile
+from projections.reconcile import (
+    HISTORY_UNTIL,
+    FinalStatus,
+    ReconcileView,
+    account_history_until,
+    position_drift,
+    reconcile,
+)
 from replay import __version__, snapshots
 from replay.cards import LoadedCard, load_card, load_card_text
 from replay.errors import InputError
@@ -353,6 +360,7 @@ class Daemon:
             card_path=self.card.source,
             timeframe=self.card.timeframe,
             params=dict(self.card.params),
+            settings={HISTORY_UNTIL: str(account_history_until(snap))},
         )
         stream = self.store.create_stream(
             self.opts.session,
