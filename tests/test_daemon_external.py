@@ -59,7 +59,7 @@ def of(events: Sequence[EventBase], kind: type) -> list[Any]:
 
 
 def venue_qty(emulator: EmulatorHandle) -> int:
-    return int(emulator.call(lambda st: st.venue.position.qty))  # type: ignore[attr-defined]
+    return int(emulator.call(lambda st: st.venue.position.qty))
 
 
 def verify(store: Path, session: str) -> None:
