@@ -229,3 +229,36 @@ def test_adopting_a_drift_makes_the_engine_and_the_view_hold_the_venues_position
     unadopted = new_state(started, NullStrategy(), EngineConfig())
     step(unadopted, PositionDrift(7, SYMBOL, 0, 9))
     assert unadopted.position.qty == 0  # a recorded drift alone changes nothing
+
+
+def test_a_view_restored_over_the_engines_book_keeps_only_its_own_and_reads_older_snapshots() -> (
+    None
+):
+    import msgspec
+
+    from engine.book import Book
+
+    book = Book(SYMBOL, 1, 0)
+    view = ReconcileView(SYMBOL, book, "s")
+    cmd = SubmitOrder(1, "s-0", SYMBOL, BUY, "Limit", 5, price=100)
+    book.submit(cmd)  # the engine folds its book; the view only watches the log
+    view.fold([cmd, Fill(2, "s-0", "v-0", "x-1", SYMBOL, BUY, 100, 2, 1)])
+    assert view.position_qty == 0 and view.exec_ids == {"x-1"}  # not folded twice
+    book.fill(Fill(2, "s-0", "v-0", "x-1", SYMBOL, BUY, 100, 2, 1))
+    again = ReconcileView.restore(view.snapshot(), book, "s")
+    assert again.position_qty == 2 and again.exec_ids == {"x-1"} and again.traded
+    assert [o.client_id for o in again.open_orders()] == ["s-0"]
+    # A snapshot written before the one book (it kept its own orders and position).
+    old = {
+        "symbol": SYMBOL,
+        "orders": [{"client_id": "s-0", "status": "New", "qty": 5}],
+        "exec_ids": ["x-1"],
+        "position_qty": 7,
+        "reported_drift": 7,
+        "reported_unsent": [],
+        "cancel_requested": ["s-0"],
+        "last_exec_ms": 2,
+    }
+    older = ReconcileView.restore(msgspec.msgpack.encode(old), book, "s")
+    assert older.position_qty == 2  # the book's, not the old copy's 7
+    assert (older.reported_drift, older.cancel_requested, older.traded) == (7, {"s-0"}, True)
