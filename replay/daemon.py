@@ -72,7 +72,6 @@ from engine.events import (
     Event,
     EventBase,
     ExternalFill,
-    ExternalOrder,
     Fill,
     FundingPaid,
     Halt,
@@ -562,8 +561,7 @@ class Daemon:
                     self.metrics.latency.observe(time.perf_counter() - received)
             if self._since_snapshot >= self.opts.snapshot_every:
                 self.save_snapshot()
-            external = isinstance(event, ExternalFill | ExternalOrder)
-            if external and not self._reconcile_lock.locked():
+            if isinstance(event, ExternalFill) and not self._reconcile_lock.locked():
                 self._pending_reconcile = True  # judge the drift it makes without waiting
             if isinstance(event, PositionDrift) and self.opts.on_drift == "halt":
                 detail = f"position drift: log {event.local_qty} lots, venue {event.venue_qty}"
