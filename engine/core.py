@@ -43,8 +43,7 @@ from engine.events import (
 from engine.execution import candle_work, fire_timers, order_closed
 from engine.hashing import state_hash
 from engine.intents import IntentProcessor
-from engine.orders import Order, TransitionError, VenueOrderEvent
-from engine.positions import apply_fill, apply_funding
+from engine.orders import TransitionError, VenueOrderEvent
 from engine.protection import sync_protection
 from engine.risk import check_daily_loss, roll_day
 from engine.state import EngineState, decode_state, encode_state
@@ -94,7 +93,7 @@ def step(state: EngineState, event: Event) -> list[Event]:
             if ts >= state.next_day_ms:
                 roll_day(state)
                 state.ctx_dirty = True
-            state.last_close = event.close
+            state.last_close = state.account.marks[event.symbol] = event.close
             state.bars += 1
             if state.timers and state.timers[0].due <= ts:
                 fire_timers(state, ts, out)
@@ -132,7 +131,7 @@ def _update_ctx(state: EngineState) -> None:
     """Refresh the strategy's ``MarketContext`` in place (marked at the last close)."""
     ctx = state.ctx
     pos = state.position
-    balance = state.initial_balance + pos.realized - pos.fees - pos.funding
+    balance = state.account.balance
     qty = pos.qty
     ctx.position_qty = qty
     ctx.bars_in_trade = state.bars_in_trade if qty else 0
@@ -141,7 +140,7 @@ def _update_ctx(state: EngineState) -> None:
     ctx.halted = state.halted or state.day_halted
     if qty and state.last_close:
         unit = state.notional_unit
-        unrealized = pos.unrealized(state.last_close, unit)
+        unrealized = state.account.unrealized(state.symbol, state.last_close)
         ctx.avg_entry = pos.entry_value / (abs(qty) * unit)
         ctx.unrealized = unrealized
         ctx.unrealized_pct = unrealized * 100.0 / pos.entry_value if pos.entry_value else 0.0
@@ -169,52 +168,40 @@ def _on_venue_order(state: EngineState, ev: VenueOrderEvent, out: list[Event]) -
 
 
 def _on_fill(state: EngineState, ev: Fill, out: list[Event]) -> None:
-    res = state.book.fill(ev, state.notional_unit)
+    before = state.position.qty
+    res = state.account.fill(ev)
     if isinstance(res, TransitionError):
         _reject(out, ev.ts, res)
         return
-    pos = state.position
-    before = pos.qty
-    apply_fill(pos, ev.side, ev.qty, ev.price, ev.fee, state.notional_unit)
     state.proc.position_changed(before, ev.client_id, ev.ts, out)
     if not res.is_open:
         order_closed(state, res, ev.ts, out)
 
 
 def _on_command_rejected(state: EngineState, ev: CommandRejected, out: list[Event]) -> None:
-    order: Order | None = state.book.open.get(ev.client_id)
-    if order is None:
-        closed = state.book.closed.get(ev.client_id)
-        st = closed.status if closed is not None else ""
-        why = f"order is {st}" if st else "unknown client_id"
-        out.append(TransitionRejected(ev.ts, ev.client_id, "CommandRejected", st, why))
+    res = state.account.command_rejected(ev)
+    if isinstance(res, TransitionError):
+        _reject(out, ev.ts, res)
         return
     # No automatic retry: the next position change or intent re-syncs if still needed.
-    if ev.command == "amend":
-        order.amend_pending = False
-    elif ev.command == "cancel":
-        order.cancel_pending = False
+    if ev.command == "cancel":
         t = state.timeouts.get(ev.client_id)
         if t is not None and t.due_bar == -1:
             del state.timeouts[ev.client_id]  # no market follow-up for a refused cancel
 
 
 def _on_funding(state: EngineState, ev: FundingPaid, out: list[Event]) -> None:
-    err = state.book.funding(ev, state.symbol)
+    err = state.account.funding(ev)
     if err is not None:
         _reject(out, ev.ts, err)
-    else:
-        apply_funding(state.position, ev.amount)
 
 
 def _on_liquidated(state: EngineState, ev: Liquidated, out: list[Event]) -> None:
-    err = state.book.liquidation(ev, state.symbol, state.notional_unit)
+    before = state.position.qty
+    err = state.account.liquidation(ev)
     if err is not None:
         _reject(out, ev.ts, err)
         return
-    pos = state.position
-    before = pos.qty
-    apply_fill(pos, ev.side, ev.qty, ev.price, ev.fee, state.notional_unit)
     state.proc.position_changed(before, "", ev.ts, out)
 
 
@@ -227,11 +214,8 @@ def _on_halt(state: EngineState, ev: Halt, out: list[Event]) -> None:
 
 def _on_drift(state: EngineState, ev: PositionDrift, out: list[Event]) -> None:
     """Adopt the venue's position when the drift says so (see ``PositionDrift``)."""
-    if not ev.adopt or ev.symbol != state.symbol:
-        return
-    state.position.qty = ev.venue_qty
-    state.position.entry_value = ev.venue_entry_value if ev.venue_qty else 0
-    sync_protection(state, ev.ts, out)  # protective orders follow the adopted size
+    if state.account.adopt(ev):
+        sync_protection(state, ev.ts, out)  # protective orders follow the adopted size
 
 
 def _on_heartbeat(state: EngineState, ev: Heartbeat, out: list[Event]) -> None:

@@ -394,6 +394,23 @@ class PositionDrift(EventBase, frozen=True):
     adopt: bool = False
 
 
+class ExternalFill(EventBase, frozen=True):
+    """An execution on the account of an order this session did not place (a manual
+    order, another session's). Logged so it is visible; it never reaches this session's
+    orders, position, trades, fees or PnL -- the venue's position then differs from the
+    book, which reconciliation reports as ``PositionDrift``."""
+
+    client_id: str
+    venue_id: str
+    exec_id: str
+    symbol: str
+    side: str
+    price: int
+    qty: int
+    fee: int
+    exec_type: str = "Trade"
+
+
 Event = Union[
     SessionStarted,
     SessionStopped,
@@ -426,6 +443,7 @@ Event = Union[
     ReconciliationCorrection,
     ExternalOrder,
     PositionDrift,
+    ExternalFill,
 ]
 
 EVENT_TYPES: Final[tuple[type[EventBase], ...]] = Event.__args__  # type: ignore[attr-defined]

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
+from engine.book import Book
 from engine.config import EngineConfig
 from engine.events import CandleClosed, InstrumentSpec, Intent
 from engine.instrument import Instrument
-from engine.orders import Order, OrderBook
+from engine.orders import Order
 from engine.positions import Position
 from engine.strategy import MarketContext, Strategy
 from engine.timeframes import TimeframeError, tf_ms
@@ -83,6 +84,7 @@ class EngineState:
     """Everything the fold owns. Build with ``engine.core.new_state``."""
 
     __slots__ = (
+        "account",
         "bars",
         "adds_in_trade",
         "bars_in_trade",
@@ -155,8 +157,11 @@ class EngineState:
         self.is_warm: Callable[[], bool] = strategy.is_warm
         self.ctx = MarketContext(equity=initial_balance, balance=initial_balance)
         self.ctx_dirty = True
-        self.position = Position()
-        self.book = OrderBook(max_closed=MAX_CLOSED_ORDERS)
+        # The one local book; ``book`` and ``position`` are its parts for this symbol
+        # (the same objects, kept as attributes for the hot path).
+        self.account = Book(spec.symbol, self.notional_unit, initial_balance, MAX_CLOSED_ORDERS)
+        self.book = self.account.orders
+        self.position = self.account.position
         self.ts = 0
         self.last_close = 0  # ticks; 0 until the first execution candle
         self.bars = 0  # execution candles folded
@@ -184,22 +189,18 @@ class EngineState:
         self.day_halted = False
         self.proc: IntentProcessor  # set by engine.core (it needs the finished state)
 
-    # Money is derived, never stored twice: balance = initial + realized - fees - funding.
+    # Money is derived by the book, never stored twice; the engine marks at its last close.
     @property
     def balance(self) -> int:
-        p = self.position
-        return self.initial_balance + p.realized - p.fees - p.funding
+        return self.account.balance
 
     @property
     def unrealized(self) -> int:
-        p = self.position
-        if p.qty == 0 or self.last_close == 0:
-            return 0
-        return p.unrealized(self.last_close, self.notional_unit)
+        return self.account.unrealized(self.symbol, self.last_close)
 
     @property
     def equity(self) -> int:
-        return self.balance + self.unrealized
+        return self.account.equity()
 
 
 class StateData(msgspec.Struct, gc=False):
@@ -303,11 +304,12 @@ def decode_state(data: bytes, strategy: Strategy) -> EngineState:
     except msgspec.DecodeError as exc:
         raise StateError(f"not an engine state snapshot: {exc}") from exc
     s = EngineState(d.session_id, d.spec, d.timeframe, d.initial_balance, strategy, d.config)
-    s.position = d.position
+    s.position = s.account.positions[s.symbol] = d.position
     s.book.open = d.open_orders
     s.book.closed = d.closed_orders
     s.book.seen_exec = dict.fromkeys(d.seen_exec)
     s.ts, s.last_close, s.bars, s.bars_in_trade = d.ts, d.last_close, d.bars, d.bars_in_trade
+    s.account.mark(s.symbol, d.last_close)
     s.folded, s.next_checkpoint, s.order_seq = d.folded, d.next_checkpoint, d.order_seq
     s.timers, s.plans, s.timeouts, s.protect = d.timers, d.plans, d.timeouts, d.protect
     s.stop_price, s.tp_price, s.trail = d.stop_price, d.tp_price, d.trail

@@ -1,15 +1,16 @@
 """The account as the log tells it: position, balance, closed trades and the equity curve.
 
 One ``AccountView`` folds a session's events (inputs and derived alike) into the read
-models a report needs. It never talks to the engine: it reuses the engine's position
-math (``engine.positions``) on the venue's fills, so a report of a live session and
-of a backtest are computed the same way.
+models a report needs. It never talks to the engine: it folds its own
+``engine.book.Book`` from the log -- the engine's rules, no strategy -- so a fill the
+engine refused (a duplicate, an order this session never placed) counts nowhere, and
+a report of a live session and of a backtest are computed the same way.
 
 * Closed trades are round trips: a trade opens when the position leaves zero and
   closes when it returns to zero; a flip closes one trade and opens the next.
-* The equity curve has one point per execution-timeframe candle close:
-  ``balance + unrealized PnL`` marked at that close, kept beside the candle's open, high,
-  low and volume (the report draws the candles from it; no second read of the log).
+* The equity curve has one point per execution-timeframe candle close: the book's
+  ``equity`` marked at that close, kept beside the candle's open, high, low and volume
+  (the report draws the candles from it; no second read of the log).
 * Every fill that moves the position is a ``Mark`` (entry, add, reduce, exit), and each
   trade names the orders that opened and closed it; ``story`` (``projections.trade_story``)
   says what those orders were for.
@@ -25,6 +26,7 @@ from collections.abc import Iterable
 import msgspec
 import numpy as np
 
+from engine.book import Book
 from engine.events import (
     BUY,
     CandleClosed,
@@ -32,11 +34,11 @@ from engine.events import (
     Fill,
     FundingPaid,
     Liquidated,
-    PositionDrift,
     SessionStarted,
 )
 from engine.instrument import Instrument
-from engine.positions import Position, apply_fill, apply_funding
+from engine.orders import TransitionError
+from engine.positions import Position
 from projections.refusals import RefusalCount
 from projections.trade_story import LIQUIDATION, Mark, TradeStory
 
@@ -98,9 +100,8 @@ class AccountView:
         self.started: SessionStarted | None = None
         self.instrument: Instrument | None = None
         self.timeframe = ""
-        self.position = Position()
+        self.book: Book | None = None
         self.initial_balance = 0
-        self.balance = 0
         self.trades: list[Trade] = []
         self.open_trade: Trade | None = None
         self.candles = 0
@@ -108,7 +109,6 @@ class AccountView:
         self.last_close_ms = 0
         self.first_price = 0
         self.last_price = 0
-        self.exec_ids: set[str] = set()
         # One int64 row per candle (``CURVE_COLUMNS``): one ``array('q').extend`` per candle
         # costs less than one append per column.
         self.curve = array("q")
@@ -142,34 +142,46 @@ class AccountView:
             return
         self.refusals.apply(event)
         self.story.apply(event)
+        book = self.book
         if kind is Fill:
             self._on_fill(event)  # type: ignore[arg-type]
         elif kind is FundingPaid:
             assert isinstance(event, FundingPaid)
-            if event.exec_id in self.exec_ids:
+            if book is None or book.funding(event) is not None:
                 return
-            self.exec_ids.add(event.exec_id)
-            apply_funding(self.position, event.amount)
-            self.balance -= event.amount
             if self.open_trade is not None:
                 self.open_trade.funding += event.amount
                 self.open_trade.pnl -= event.amount
-        elif kind is PositionDrift:
-            assert isinstance(event, PositionDrift)
-            if event.adopt:  # the venue's position becomes the account's (no PnL booked)
-                self.position.qty = event.venue_qty
-                self.position.entry_value = event.venue_entry_value if event.venue_qty else 0
         elif kind is Liquidated:
             assert isinstance(event, Liquidated)
-            self._trade_fill(
-                event.exec_id, event.ts, event.side, event.qty, event.price, event.fee, LIQUIDATION
-            )
+            if book is not None:
+                self._booked(
+                    event.ts,
+                    event.side,
+                    event.qty,
+                    event.price,
+                    event.fee,
+                    book,
+                    event,
+                    LIQUIDATION,
+                )
         elif kind is SessionStarted:
             assert isinstance(event, SessionStarted)
             self.started = event
             self.instrument = Instrument(event.instrument)
             self.timeframe = event.timeframe
-            self.initial_balance = self.balance = event.initial_balance
+            self.initial_balance = event.initial_balance
+            self.book = Book.of_session(event)
+        elif book is not None:
+            book.apply(event)  # orders, commands, an adopted drift: the engine's rules
+
+    @property
+    def position(self) -> Position:
+        return self.book.position if self.book is not None else Position()
+
+    @property
+    def balance(self) -> int:
+        return self.book.balance if self.book is not None else self.initial_balance
 
     def _on_candle(self, c: CandleClosed) -> None:
         """Mark the account at the close (the hot path of a backtest: kept inline)."""
@@ -182,28 +194,36 @@ class AccountView:
         self.candles += 1
         self.last_close_ms = c.close_ms
         close = self.last_price = c.close
-        pos = self.position
-        q = pos.qty
-        equity = self.balance
-        if q:
-            value = (q if q > 0 else -q) * close * self.instrument.notional_unit
-            equity += value - pos.entry_value if q > 0 else pos.entry_value - value
-        self._curve_extend((c.close_ms, equity, close, q, c.open, c.high, c.low, c.volume))
+        book = self.book
+        assert book is not None
+        book.mark(c.symbol, close)
+        self._curve_extend(
+            (c.close_ms, book.equity(), close, book.position.qty, c.open, c.high, c.low, c.volume)
+        )
 
     def _on_fill(self, f: Fill) -> None:
-        self._trade_fill(f.exec_id, f.ts, f.side, f.qty, f.price, f.fee, f.client_id)
+        if self.book is not None:
+            self._booked(f.ts, f.side, f.qty, f.price, f.fee, self.book, f, f.client_id)
 
-    def _trade_fill(
-        self, exec_id: str, ts: int, side: str, lots: int, ticks: int, fee: int, client_id: str
+    def _booked(
+        self,
+        ts: int,
+        side: str,
+        lots: int,
+        ticks: int,
+        fee: int,
+        book: Book,
+        ev: Fill | Liquidated,
+        client_id: str,
     ) -> None:
-        if exec_id in self.exec_ids or self.instrument is None:
+        """Fold an execution into the book; a trade row only if the book took it."""
+        pos = book.position
+        before, realized_before = pos.qty, pos.realized
+        res = book.fill(ev) if type(ev) is Fill else book.liquidation(ev)  # type: ignore[arg-type]
+        if isinstance(res, TransitionError):
             return
-        self.exec_ids.add(exec_id)
-        unit = self.instrument.notional_unit
-        before = self.position.qty
-        realized = apply_fill(self.position, side, lots, ticks, fee, unit)
-        self.balance += realized - fee
-        after = self.position.qty
+        realized = pos.realized - realized_before
+        after = pos.qty
         signed = lots if side == BUY else -lots
         trade = self.open_trade
         if trade is None:

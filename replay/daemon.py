@@ -72,6 +72,7 @@ from engine.events import (
     CandleClosed,
     Event,
     EventBase,
+    ExternalFill,
     Fill,
     FundingPaid,
     Halt,
@@ -91,7 +92,14 @@ from engine.events import (
 from engine.instrument import Instrument, money_from_str
 from engine.state import EngineState
 from eventstore import EventStore, LogCorruptError
-from projections.reconcile import FinalStatus, ReconcileView, reconcile
+from projections.reconcile import (
+    HISTORY_UNTIL,
+    FinalStatus,
+    ReconcileView,
+    account_history_until,
+    position_drift,
+    reconcile,
+)
 from replay import __version__, snapshots
 from replay.cards import LoadedCard, load_card, load_card_text
 from replay.errors import InputError
@@ -310,14 +318,14 @@ class Daemon:
         start = 1
         if snap is not None:
             self.state = snapshots.restore(snap, strategy)
-            self.view = ReconcileView.restore(snap.view)
+            self.view = ReconcileView.restore(snap.view, self.state.account, self.opts.session)
             self.last_candle_open = snap.last_candle_open
             self.last_seq = snap.seq
             start = snap.seq + 1
             log.info("restored the snapshot at seq %d", snap.seq)
         else:
             self.state = new_state(started, strategy, self.card.engine_config)
-            self.view = ReconcileView(started.instrument.symbol)
+            self.view = ReconcileView(started.instrument.symbol, self.state.account)
         state, view = self.state, self.view
         timeframe = started.timeframe
         for seq, raw in stream.read(start):
@@ -357,6 +365,7 @@ class Daemon:
             card_path=self.card.source,
             timeframe=self.card.timeframe,
             params=dict(self.card.params),
+            settings={HISTORY_UNTIL: str(account_history_until(snap))},
         )
         stream = self.store.create_stream(
             self.opts.session,
@@ -372,7 +381,7 @@ class Daemon:
         self.snapshot_writer = snapshots.open_writer(self.store, self.opts.session)
         strategy = self.card.new_strategy(self.instrument)
         self.state = new_state(started, strategy, self.card.engine_config)
-        self.view = ReconcileView(venue.spec.symbol)
+        self.view = ReconcileView(venue.spec.symbol, self.state.account)
         await self.fold([started])
 
     async def _fetch_warm_up(self) -> list[CandleClosed]:
@@ -512,7 +521,7 @@ class Daemon:
         if isinstance(event, _EXECUTIONS):
             return event.exec_id in self.view.exec_ids
         if isinstance(event, OrderAccepted | OrderTriggered | OrderCancelled | OrderExpired):
-            order = self.view.orders.get(event.client_id)
+            order = self.view.order(event.client_id)
             if order is None:
                 return False  # unknown to the log: let the engine report it
             if isinstance(event, OrderAccepted):
@@ -551,6 +560,8 @@ class Daemon:
         """Append inputs with their derived events (one durable group each), then send."""
         assert self.state is not None and self.view is not None
         for event in inputs:
+            # The account's other activity is logged as external events, never as ours.
+            event = self.view.ownership.as_input(event) if self.view.ownership else event
             if isinstance(event, CandleClosed):
                 self.last_candle_open = max(self.last_candle_open, event.open_ms)
                 self.last_candle_close = max(self.last_candle_close, event.close_ms)
@@ -569,6 +580,8 @@ class Daemon:
             self._narrate(event, derived)
             if self._since_snapshot >= self.opts.snapshot_every:
                 self.save_snapshot()
+            if isinstance(event, ExternalFill) and not self._reconcile_lock.locked():
+                self._pending_reconcile = True  # judge the drift it makes without waiting
             if isinstance(event, PositionDrift) and self.opts.on_drift == "halt":
                 detail = f"position drift: log {event.local_qty} lots, venue {event.venue_qty}"
                 await self.fold([Halt(ts=event.ts, reason=detail, source="reconciliation")])
@@ -651,7 +664,6 @@ class Daemon:
                 snap,
                 ts=snap.ts,
                 lookups=lookups,
-                adopt_drift=self.opts.on_drift == "adopt",
             )
             self.venue.release_held()  # terminal events that waited for fills just appended
             if corrections:
@@ -663,6 +675,9 @@ class Daemon:
                 if isinstance(c, ReconciliationCorrection) and c.kind == "unsent"
             ]
             await self.fold(corrections)
+            # Drift is judged on the book after the corrections are folded.
+            adopt = self.opts.on_drift == "adopt"
+            await self.fold(position_drift(self.view, snap, ts=snap.ts, adopt=adopt))
             for client_id in unsent:
                 cmd = self._logged_command(client_id, SubmitOrder)
                 if cmd is not None:

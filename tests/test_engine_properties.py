@@ -19,6 +19,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.book import Book
 from engine.config import EngineConfig, ExecutionDefaults, RiskLimits
 from engine.core import new_state, restore_state, snapshot_state, step
 from engine.events import (
@@ -58,9 +59,6 @@ from engine.events import (
 from engine.hashing import state_hash
 from engine.intents import client_prefix
 from engine.state import EngineState
-from projections.balances import BalanceView
-from projections.orders import OrdersView
-from projections.positions import PositionView
 from tests.test_engine_support import INITIAL, T0, UNIT, Desk, Scripted, signed, started
 
 REPO = Path(__file__).resolve().parents[1]
@@ -328,24 +326,23 @@ def test_duplicated_and_shuffled_venue_events_never_double_count(script, plan, c
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scripts, ops, configs)
-def test_projections_agree_with_the_engine(script, plan, config) -> None:
+def test_the_book_folded_from_the_log_agrees_with_the_engine(script, plan, config) -> None:
     d = drive(script, plan, config)
-    orders, positions, balances = OrdersView(), PositionView(), BalanceView()
+    book = Book.of_session(started())
+    at_close = []  # the book's equity marked at each candle's close
     for ev in [started(), *d.log]:
-        orders.apply(ev)
-        positions.apply(ev)
-        balances.apply(ev)
+        book.apply(ev)
+        if type(ev) is CandleClosed:
+            book.mark(ev.symbol, ev.close)
+            at_close.append(book.equity())
     s = d.state
-    assert positions.position == s.position
-    assert balances.balance == s.balance
-    assert balances.balance + positions.unrealized == s.equity
+    assert book.position == s.position
+    assert book.balance == s.balance
+    assert book.equity() == s.equity
     if d.strategy.seen:  # marked at the last close: what the strategy was told
-        assert balances.equity == d.strategy.seen[-1].equity
-    assert [o.client_id for o in orders.open()] == list(s.book.open)
-    assert set(orders.by_client_id) >= set(s.book.open) | set(s.book.closed)
-    for order in orders.by_client_id.values():
-        if order.venue_id:
-            assert orders.by_venue_id[order.venue_id] is order
+        assert at_close[-1] == d.strategy.seen[-1].equity
+    assert list(book.orders.open) == list(s.book.open)
+    assert set(book.orders.closed) >= set(s.book.closed)
 
 
 def fixed_scenario_digest(seed: int = 7) -> str:

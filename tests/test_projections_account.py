@@ -1,6 +1,7 @@
 """The account projection tells trades, balance and equity the way a trader would count them."""
 
 import itertools
+from collections.abc import Iterable
 from decimal import Decimal
 
 import numpy as np
@@ -8,7 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.events import BUY, SELL, CandleClosed, Fill, FundingPaid, SessionStarted
+from engine.events import (
+    BUY,
+    SELL,
+    CandleClosed,
+    EventBase,
+    Fill,
+    FundingPaid,
+    SessionStarted,
+    SubmitOrder,
+)
 from engine.instrument import BTCUSDT, MONEY_SCALE, Instrument
 from projections.account import AccountView
 from projections.metrics import max_drawdown, summarize
@@ -62,12 +72,29 @@ def fill(n: int, side: str, qty: str, price: str, fee: str, ts: int = 0) -> Fill
     )
 
 
+def with_orders(events: Iterable[EventBase]) -> list[EventBase]:
+    """The log as the engine writes it: each order's ``SubmitOrder`` before its first fill
+    (the account view books only fills of orders the session placed)."""
+    out: list[EventBase] = []
+    placed: set[str] = set()
+    for e in events:
+        if isinstance(e, Fill) and e.client_id not in placed:
+            placed.add(e.client_id)
+            out.append(SubmitOrder(e.ts, e.client_id, e.symbol, e.side, "Market", e.qty))
+        out.append(e)
+    return out
+
+
+def account(events: Iterable[EventBase]) -> AccountView:
+    return AccountView().fold(with_orders(events))
+
+
 def money(value: str) -> int:
     return int(Decimal(value) * MONEY_SCALE)
 
 
 def test_a_long_round_trip_is_one_trade_with_pnl_net_of_fees() -> None:
-    view = AccountView().fold(
+    view = account(
         [
             started(),
             candle(0, "60000"),
@@ -95,7 +122,7 @@ def test_a_long_round_trip_is_one_trade_with_pnl_net_of_fees() -> None:
 
 
 def test_scaling_in_and_out_stays_one_trade_until_flat() -> None:
-    view = AccountView().fold(
+    view = account(
         [
             started(),
             fill(1, BUY, "0.1", "100.0", "0"),
@@ -113,7 +140,7 @@ def test_scaling_in_and_out_stays_one_trade_until_flat() -> None:
 
 
 def test_a_flip_closes_one_trade_and_opens_the_next() -> None:
-    view = AccountView().fold(
+    view = account(
         [
             started(),
             fill(1, BUY, "1", "100.0", "1"),
@@ -128,14 +155,14 @@ def test_a_flip_closes_one_trade_and_opens_the_next() -> None:
 
 def test_a_repeated_execution_is_counted_once() -> None:
     f = fill(1, BUY, "1", "100.0", "1")
-    view = AccountView().fold([started(), f, f, f])
+    view = account([started(), f, f, f])
     assert view.position.qty == INSTR.qty_to_lots("1")
     assert view.balance == money("10000") - money("1")
 
 
 def test_funding_is_charged_to_the_balance_and_the_open_trade() -> None:
     funding = FundingPaid(ts=5, symbol="BTCUSDT", exec_id="f1", amount=money("2.5"))
-    view = AccountView().fold(
+    view = account(
         [started(), fill(1, BUY, "1", "100.0", "0"), funding, fill(2, SELL, "1", "100.0", "0")]
     )
     assert view.balance == money("10000") - money("2.5")
@@ -152,7 +179,7 @@ def test_summary_counts_wins_exposure_and_buy_and_hold() -> None:
     events = [started(), candle(0, "100")]
     events += [fill(1, BUY, "1", "100.0", "0", ts=MIN), candle(1, "110")]
     events += [fill(2, SELL, "1", "110.0", "0", ts=2 * MIN), candle(2, "120")]
-    summary = summarize(AccountView().fold(events))
+    summary = summarize(account(events))
     assert summary.trades == 1 and summary.win_rate == 1.0
     assert summary.exposure == pytest.approx(1 / 3)
     assert summary.buy_and_hold_return == pytest.approx(0.2)
@@ -174,9 +201,12 @@ def test_summary_counts_wins_exposure_and_buy_and_hold() -> None:
 )
 def test_money_is_conserved_across_any_fills(fills: list[tuple[str, int, int, int]]) -> None:
     """balance == initial + realized - fees, and closed trades' PnL adds up to it when flat."""
-    view = AccountView().fold([started()])
+    view = account([started()])
     for n, (side, lots, ticks, fee) in enumerate(fills):
-        view.apply(Fill(0, f"c{n}", f"v{n}", f"e{n}", "BTCUSDT", side, ticks, lots, fee))
+        for e in with_orders(
+            [Fill(0, f"c{n}", f"v{n}", f"e{n}", "BTCUSDT", side, ticks, lots, fee)]
+        ):
+            view.apply(e)
     pos = view.position
     assert view.balance == view.initial_balance + pos.realized - pos.fees
     open_pnl = view.open_trade.pnl if view.open_trade else 0

@@ -26,7 +26,7 @@ from engine.events import (
     ReconciliationCorrection,
     SubmitOrder,
 )
-from projections.reconcile import FinalStatus, ReconcileView, reconcile
+from projections.reconcile import FinalStatus, ReconcileView, reconcile, settle
 
 SYMBOL = "BTCUSDT"
 
@@ -97,11 +97,19 @@ def build(fates: list[tuple[str, int, list[int], str]]) -> Truth:
 
 @st.composite
 def damaged_logs(draw: st.DrawFn) -> tuple[Truth, list[EventBase]]:
-    """The truth, and a log that lost, duplicated and shuffled the venue's events."""
+    """The truth, and a log that lost, duplicated and shuffled the venue's events.
+
+    As the stream converter guarantees (it holds an order's end until its fills are in),
+    an order's cancellation, when the log has it, comes after all of that order's fills;
+    the engine's book refuses a fill after the end, so any other log shows as drift."""
     truth = build(draw(st.lists(order_fate, min_size=1, max_size=12)))
     kept = [e for e in truth.venue_events if draw(st.booleans())]
+    ended = {e.client_id for e in kept if isinstance(e, OrderCancelled)}
+    kept += [f for f in truth.fills if f.client_id in ended and f not in kept]
     dupes = draw(st.lists(st.sampled_from(kept), max_size=5)) if kept else []
     venue_part = draw(st.permutations(kept + dupes))
+    ends: list[EventBase] = [e for e in venue_part if isinstance(e, OrderCancelled)]
+    venue_part = [e for e in venue_part if not isinstance(e, OrderCancelled)] + ends
     return truth, [*truth.commands, *venue_part]
 
 
@@ -116,7 +124,7 @@ def test_any_damaged_log_converges_to_the_venue_and_a_second_pass_is_a_no_op(
 ) -> None:
     truth, log = case
     snapshot = truth.snapshot()
-    corrections = reconcile(fold(log), snapshot, ts=10**9, lookups=truth.finals)
+    corrections = settle(fold(log), snapshot, ts=10**9, lookups=truth.finals)
     repaired = fold([*log, *corrections])
 
     assert repaired.position_qty == truth.position
@@ -129,7 +137,7 @@ def test_any_damaged_log_converges_to_the_venue_and_a_second_pass_is_a_no_op(
     assert sorted(unsent) == sorted(pending)
     assert not any(isinstance(c, PositionDrift) for c in corrections)
     # Applying the diff twice changes nothing.
-    assert reconcile(repaired, snapshot, ts=10**9, lookups=truth.finals) == []
+    assert settle(repaired, snapshot, ts=10**9, lookups=truth.finals) == []
 
 
 def test_an_order_placed_outside_the_session_is_external() -> None:
@@ -145,10 +153,9 @@ def test_a_position_the_fills_cannot_explain_is_drift_reported_once() -> None:
     truth = build([(BUY, 5, [5], "open")])
     snapshot = VenueSnapshot(ts=7, positions=[PositionSnapshot(7, SYMBOL, 9, 0)], fills=truth.fills)
     view = fold(truth.commands + truth.venue_events)
-    corrections = reconcile(view, snapshot, ts=7)
-    assert corrections == [PositionDrift(7, SYMBOL, 5, 9)]
-    view.fold(corrections)
-    assert reconcile(view, snapshot, ts=7) == []
+    corrections = settle(view, snapshot, ts=7)
+    assert corrections == [PositionDrift(7, SYMBOL, 5, 9, 5 * 100)]
+    assert settle(view, snapshot, ts=7) == []
 
 
 def test_an_open_order_the_venue_no_longer_knows_is_closed_as_vanished() -> None:
@@ -164,8 +171,39 @@ def test_fills_of_orders_this_session_never_placed_are_not_adopted_but_show_as_d
     """A fresh session on an account that traded yesterday must not import yesterday."""
     yesterday = Fill(1, "other-1", "v-9", "x-9", SYMBOL, BUY, 100, 4, 1)
     snapshot = VenueSnapshot(ts=9, positions=[PositionSnapshot(9, SYMBOL, 4, 0)], fills=[yesterday])
-    corrections = reconcile(fold([]), snapshot, ts=9)
+    view = ReconcileView(SYMBOL)
+    view.since_ms = 5  # the session started after that fill
+    corrections = settle(view, snapshot, ts=9)
     assert corrections == [PositionDrift(9, SYMBOL, 0, 4)]
+
+
+def test_fills_of_other_orders_since_the_start_are_external_and_never_position() -> None:
+    """A manual order (client id "") and another session's (L1-) during this session."""
+    from engine.commands import client_prefix
+    from engine.events import ExternalFill, SessionStarted
+    from engine.instrument import BTCUSDT
+
+    started = SessionStarted(3, "L2", "demo", "", "", "emulator", BTCUSDT, "t", 10**12)
+    own = f"{client_prefix('L2')}-1"
+    mine = SubmitOrder(4, own, SYMBOL, BUY, "Market", 2)
+    fills = [
+        Fill(5, "", "v-hand", "x-1", SYMBOL, BUY, 100, 10, 1),
+        Fill(6, "L1-4", "v-l1", "x-2", SYMBOL, SELL, 100, 3, 1),
+        Fill(7, own, "v-own", "x-3", SYMBOL, BUY, 100, 2, 1),
+    ]
+    snapshot = VenueSnapshot(ts=9, positions=[PositionSnapshot(9, SYMBOL, 9, 0)], fills=fills)
+    view = ReconcileView(SYMBOL).fold([started, mine])
+    corrections = settle(view, snapshot, ts=9)
+    external = [c for c in corrections if isinstance(c, ExternalFill)]
+    assert [(e.client_id, e.exec_id, e.qty) for e in external] == [
+        ("", "x-1", 10),
+        ("L1-4", "x-2", 3),
+    ]
+    assert [c.exec_id for c in corrections if isinstance(c, Fill)] == ["x-3"]
+    assert view.position_qty == 2  # only this session's fill
+    drift = corrections[-1]
+    assert isinstance(drift, PositionDrift) and (drift.local_qty, drift.venue_qty) == (2, 9)
+    assert settle(view, snapshot, ts=9) == []  # logged once, reported once
 
 
 def test_adopting_a_drift_makes_the_engine_and_the_view_hold_the_venues_position() -> None:
@@ -177,10 +215,9 @@ def test_adopting_a_drift_makes_the_engine_and_the_view_hold_the_venues_position
 
     snapshot = VenueSnapshot(ts=7, positions=[PositionSnapshot(7, SYMBOL, 9, 9 * 100 * 10_000)])
     view = fold([])
-    drift = reconcile(view, snapshot, ts=7, adopt_drift=True)
+    drift = settle(view, snapshot, ts=7, adopt_drift=True)
     assert drift == [PositionDrift(7, SYMBOL, 0, 9, 0, 9 * 100 * 10_000, adopt=True)]
-    view.fold(drift)
-    assert view.position_qty == 9 and reconcile(view, snapshot, ts=7, adopt_drift=True) == []
+    assert view.position_qty == 9 and settle(view, snapshot, ts=7, adopt_drift=True) == []
 
     started = SessionStarted(0, "s", "demo", "", "", "emulator", BTCUSDT, "t", 10**12)
     state = new_state(started, NullStrategy(), EngineConfig())
@@ -192,3 +229,36 @@ def test_adopting_a_drift_makes_the_engine_and_the_view_hold_the_venues_position
     unadopted = new_state(started, NullStrategy(), EngineConfig())
     step(unadopted, PositionDrift(7, SYMBOL, 0, 9))
     assert unadopted.position.qty == 0  # a recorded drift alone changes nothing
+
+
+def test_a_view_restored_over_the_engines_book_keeps_only_its_own_and_reads_older_snapshots() -> (
+    None
+):
+    import msgspec
+
+    from engine.book import Book
+
+    book = Book(SYMBOL, 1, 0)
+    view = ReconcileView(SYMBOL, book, "s")
+    cmd = SubmitOrder(1, "s-0", SYMBOL, BUY, "Limit", 5, price=100)
+    book.submit(cmd)  # the engine folds its book; the view only watches the log
+    view.fold([cmd, Fill(2, "s-0", "v-0", "x-1", SYMBOL, BUY, 100, 2, 1)])
+    assert view.position_qty == 0 and view.exec_ids == {"x-1"}  # not folded twice
+    book.fill(Fill(2, "s-0", "v-0", "x-1", SYMBOL, BUY, 100, 2, 1))
+    again = ReconcileView.restore(view.snapshot(), book, "s")
+    assert again.position_qty == 2 and again.exec_ids == {"x-1"} and again.traded
+    assert [o.client_id for o in again.open_orders()] == ["s-0"]
+    # A snapshot written before the one book (it kept its own orders and position).
+    old = {
+        "symbol": SYMBOL,
+        "orders": [{"client_id": "s-0", "status": "New", "qty": 5}],
+        "exec_ids": ["x-1"],
+        "position_qty": 7,
+        "reported_drift": 7,
+        "reported_unsent": [],
+        "cancel_requested": ["s-0"],
+        "last_exec_ms": 2,
+    }
+    older = ReconcileView.restore(msgspec.msgpack.encode(old), book, "s")
+    assert older.position_qty == 2  # the book's, not the old copy's 7
+    assert (older.reported_drift, older.cancel_requested, older.traded) == (7, {"s-0"}, True)

@@ -114,6 +114,7 @@ def test_a_stopped_trade_names_its_block_its_stop_and_its_excursions() -> None:
             OrderAccepted(ts=MIN, client_id="c1", venue_id="vc1"),
             fill("c1", BUY, "100", MIN),
             submit("c2", SELL, "stop", MIN, trigger="90"),
+            OrderAccepted(ts=0, client_id="c2", venue_id="vc2"),
             candle(1, "98", "120", "110"),  # the entry bar: its range counts
             OrderAmended(ts=2 * MIN, client_id="c2", venue_id="vc2", trigger_price=px("95")),
             candle(2, "92", "111", "96"),
@@ -138,22 +139,27 @@ def test_a_trailed_stop_a_target_a_liquidation_and_the_end_of_data() -> None:
         candle(0, "100", "100", "100"),
         intent("a", "enter_long", MIN),
         submit("c1", BUY, "entry", MIN),
+        OrderAccepted(ts=0, client_id="c1", venue_id="vc1"),
         fill("c1", BUY, "100", MIN),
         submit("c2", SELL, "stop", MIN, trigger="90"),
+        OrderAccepted(ts=0, client_id="c2", venue_id="vc2"),
         candle(1, "100", "100", "100"),
         intent("trail", "trail_stop", 2 * MIN),
         fill("c2", SELL, "99", 2 * MIN),  # 1: trailing stop
         candle(2, "100", "100", "100"),
         intent("b", "enter_short", 3 * MIN),
         submit("c3", SELL, "entry", 3 * MIN),
+        OrderAccepted(ts=0, client_id="c3", venue_id="vc3"),
         fill("c3", SELL, "100", 3 * MIN),
         submit("c4", BUY, "take_profit", 3 * MIN, trigger="90"),
+        OrderAccepted(ts=0, client_id="c4", venue_id="vc4"),
         candle(3, "100", "100", "100"),
         fill("c4", BUY, "90", 4 * MIN),  # 2: take-profit
         OrderCancelled(ts=4 * MIN, client_id="c9", venue_id="x"),  # unknown: ignored
         candle(4, "100", "100", "100"),
         intent("a", "enter_long", 5 * MIN),
         submit("c5", BUY, "entry", 5 * MIN),
+        OrderAccepted(ts=0, client_id="c5", venue_id="vc5"),
         fill("c5", BUY, "100", 5 * MIN),
         candle(5, "100", "100", "100"),
         Liquidated(  # 3: liquidation
@@ -168,6 +174,7 @@ def test_a_trailed_stop_a_target_a_liquidation_and_the_end_of_data() -> None:
         candle(6, "100", "100", "100"),
         intent("b", "enter_short", 7 * MIN),
         submit("c6", SELL, "entry", 7 * MIN),
+        OrderAccepted(ts=0, client_id="c6", venue_id="vc6"),
         fill("c6", SELL, "100", 7 * MIN),
         candle(7, "100", "104", "103"),  # 4: still open at the end
     ]
