@@ -234,3 +234,64 @@ def _every_problem(
         return str(first)
     lines = [f"{len(found)} kind(s) of problem in {path}:", *(f"  - {e}" for e in found)]
     return "\n".join(lines)
+
+
+@data.command()
+@click.option(
+    "--store",
+    "store_dir",
+    default="runs",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Event store directory; the cache is STORE/instruments/bybit-linear.json.",
+)
+@click.option("--base-url", default=None, help="REST host (default: Bybit mainnet).")
+@click.option(
+    "--rate",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1, max=600),
+    help="At most this many requests/s.",
+)
+@click.option(
+    "--page-size",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Instruments per request (Bybit allows up to 1000).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No summary line.")
+def instruments(
+    store_dir: Path, base_url: str | None, rate: float, page_size: int, quiet: bool
+) -> None:
+    """Download every Bybit linear instrument's filters into the store.
+
+    Backtests of any symbol listed there then use its tick size, qty step and
+    minimums (below --instrument and a card's instrument:, above the built-in
+    table). A cache older than 7 days is used with a warning.
+
+    Example: replay data instruments --store runs
+    """
+    import asyncio
+
+    from adapters.bybit.errors import BybitError
+    from adapters.bybit.instruments import fetch_instruments, mainnet_url
+    from replay.instrument_cache import save_cache
+
+    url = (base_url or mainnet_url()).rstrip("/")
+    try:
+        specs, skipped = asyncio.run(fetch_instruments(url, rate=rate, page_size=page_size))
+    except BybitError as exc:
+        raise DataInputError(
+            f"could not download instruments-info from {url}: {exc}; the cache is unchanged"
+            " (check the network, or --base-url)"
+        ) from None
+    if not specs:
+        raise DataInputError(f"{url} listed no linear instruments; the cache is unchanged")
+    try:
+        cache = save_cache(store_dir, specs, url)
+    except OSError as exc:
+        raise DataInputError(f"cannot write the instruments cache in {store_dir}: {exc}") from None
+    if not quiet:
+        extra = f" ({skipped} malformed rows skipped)" if skipped else ""
+        click.echo(f"wrote {len(specs)} instruments to {cache.path} ({cache.date}){extra}")
