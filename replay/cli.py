@@ -30,6 +30,7 @@ import click
 import msgspec
 
 from replay import __version__
+from replay.commands.check import check as check_command
 from replay.commands.data import data as data_group
 from replay.commands.data import gaps_option, stamps_option
 from replay.session_ids import SESSION_ID
@@ -696,6 +697,7 @@ def report(session: str, store_dir: Path, out: Path | None, as_json: bool) -> No
 
 
 cli.add_command(data_group)
+cli.add_command(check_command)
 
 
 # ------------------------------------------------------------------ demo / live

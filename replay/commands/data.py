@@ -264,7 +264,7 @@ def _every_problem(
 def instruments(
     store_dir: Path, base_url: str | None, rate: float, page_size: int, quiet: bool
 ) -> None:
-    """Download every Bybit linear instrument's filters into the store.
+    """Cache Bybit's linear instrument filters in the store.
 
     Backtests of any symbol listed there then use its tick size, qty step and
     minimums (below --instrument and a card's instrument:, above the built-in
