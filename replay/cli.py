@@ -33,6 +33,7 @@ from replay import __version__
 from replay.commands.check import check as check_command
 from replay.commands.data import data as data_group
 from replay.commands.data import gaps_option, stamps_option
+from replay.commands.indicators import indicators as indicators_command
 from replay.session_ids import SESSION_ID
 
 P = ParamSpec("P")
@@ -698,6 +699,7 @@ def report(session: str, store_dir: Path, out: Path | None, as_json: bool) -> No
 
 cli.add_command(data_group)
 cli.add_command(check_command)
+cli.add_command(indicators_command)
 
 
 # ------------------------------------------------------------------ demo / live
