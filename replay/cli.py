@@ -209,6 +209,12 @@ store_option = click.option(
     help="Event store directory.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+trust_option = click.option(
+    "--trust-logged-code",
+    "trust_code",
+    is_flag=True,
+    help="Run a Python strategy's source from the log even if no file on disk matches it.",
+)
 
 
 def _open_store(path: Path, *, create: bool = False) -> Any:
@@ -478,11 +484,13 @@ def sessions_prune(keep: int, store_dir: Path, yes: bool, as_json: bool) -> None
 @click.option("--from", "first", type=int, default=1, show_default=True, help="First seq shown.")
 @click.option("--type", "type_name", help="Only events of this type (e.g. Fill, SubmitOrder).")
 @click.option("--limit", type=int, default=50, show_default=True, help="At most this many.")
+@trust_option
 @json_option
 @handle_errors
 def inspect(
     session: str,
     store_dir: Path,
+    trust_code: bool,
     at_seq: int | None,
     full: bool,
     raw: bool,
@@ -506,11 +514,15 @@ def inspect(
     store = _open_store(store_dir)
     click.get_current_context().meta["session_id"] = session
     if at_seq is not None:
-        state = (
-            state_at(store, session, at_seq)
-            if full
-            else summary_at(store, session, at_seq, raw=raw)
-        )
+        from replay.cards.source import say, session_note, trusting
+
+        with trusting(trust_code):
+            say(session_note(store, session))
+            state = (
+                state_at(store, session, at_seq)
+                if full
+                else summary_at(store, session, at_seq, raw=raw)
+            )
         if as_json:
             _echo_json(state)
         else:
@@ -547,21 +559,25 @@ def inspect(
 @cli.command()
 @click.argument("session", type=SESSION_ID)
 @store_option
+@trust_option
 @json_option
 @handle_errors
-def verify(session: str, store_dir: Path, as_json: bool) -> None:
+def verify(session: str, store_dir: Path, trust_code: bool, as_json: bool) -> None:
     """Re-fold a session and check every event and checkpoint.
 
     Exit 1 names the first seq where the log and the engine disagree.
 
     Example: replay verify SESSION
     """
+    from replay.cards.source import say, session_note, trusting
     from replay.statuses import FINISHED, session_status
     from replay.verify import verify_session
 
     store = _open_store(store_dir)
     click.get_current_context().meta["session_id"] = session
-    result = verify_session(store, session)
+    with trusting(trust_code):
+        say(session_note(store, session))
+        result = verify_session(store, session)
     status = session_status(store.stream(session))
     empty = result.ok and result.events == 0
     if as_json:

@@ -93,6 +93,7 @@ from eventstore import EventStore
 from projections.reconcile import FinalStatus, ReconcileView, reconcile
 from replay import __version__, snapshots
 from replay.cards import LoadedCard, load_card, load_card_text
+from replay.cards.source import strategy_fields
 from replay.errors import InputError
 from replay.metrics import DaemonMetrics
 from replay.startup import DEFAULT_LIMIT_S, retry_startup
@@ -351,6 +352,7 @@ class Daemon:
             card_path=self.card.source,
             timeframe=self.card.timeframe,
             params=dict(self.card.params),
+            **strategy_fields(self.card),
         )
         stream = self.store.create_stream(
             self.opts.session,
