@@ -34,6 +34,7 @@ from replay.commands.check import check as check_command
 from replay.commands.data import data as data_group
 from replay.commands.data import gaps_option, stamps_option
 from replay.commands.indicators import indicators as indicators_command
+from replay.commands.setopt import parse_set_option, set_option
 from replay.session_ids import SESSION_ID
 
 P = ParamSpec("P")
@@ -276,13 +277,7 @@ def _open_store(path: Path, *, create: bool = False) -> Any:
     help="Report folder (default: STORE/reports/SESSION).",
 )
 @click.option("--no-report", is_flag=True, help="Skip writing the report folder.")
-@click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="Override one of the card's params (repeatable), e.g. --set fast=20.",
-)
+@set_option
 @click.option(
     "--instrument",
     "instrument",
@@ -324,12 +319,8 @@ def run(
     Example: replay run ideacards/ma_cross.yaml --data btc_5m.csv --start 2025-04-01
     """
     from replay.backtest import BacktestRequest, execute
-    from replay.cards.params import parse_sets
 
-    try:
-        overrides = parse_sets(sets)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--set") from None
+    overrides = parse_set_option(sets)
 
     request = BacktestRequest(
         card=card or DEFAULT_CARD,
@@ -777,6 +768,7 @@ def _daemon_options(f: Callable[P, R]) -> Callable[P, R]:
                 help="Prometheus port (0: off).",
             ),
             click.option("--log-json", is_flag=True, help="One JSON object per log line."),
+            set_option,
             click.option(
                 "--startup-timeout",
                 default=120.0,
@@ -816,6 +808,7 @@ def _run_daemon(environment: str, allow_live: bool, **kw: Any) -> None:
         warmup_candles=kw["warmup"],
         metrics_port=kw["metrics_port"],
         startup_limit_s=kw["startup_timeout"],
+        params=parse_set_option(kw["sets"]),
     )
     click.get_current_context().meta["session_id"] = opts.session
     from replay.startup import VENUE_UNREACHABLE, VenueUnreachable

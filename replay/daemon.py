@@ -93,6 +93,7 @@ from eventstore import EventStore
 from projections.reconcile import FinalStatus, ReconcileView, reconcile
 from replay import __version__, snapshots
 from replay.cards import LoadedCard, load_card, load_card_text
+from replay.cards.params import format_params
 from replay.cards.source import strategy_fields
 from replay.errors import InputError
 from replay.metrics import DaemonMetrics
@@ -125,6 +126,7 @@ class DaemonOptions(msgspec.Struct, kw_only=True):
     warmup_candles: int = 1000
     metrics_port: int = 0  # 0 = off
     snapshot_every: int = 50_000  # events between engine snapshots (fast restart)
+    params: dict[str, str] = {}  # --set NAME=VALUE overrides of the card's params:
 
 
 class CrashPoints:
@@ -213,7 +215,7 @@ class Daemon:
         if resumed:
             self._resume()
         else:
-            self.card = load_card(self.opts.card)
+            self.card = load_card(self.opts.card, self.opts.params)
         assert self.card is not None
         config = self._venue_config(self.card)
         keys = load_keys(self.opts.keys_file)
@@ -289,7 +291,13 @@ class Daemon:
                 self.opts.session,
                 note,
             )
-        given = load_card(self.opts.card)
+        given = load_card(self.opts.card, self.opts.params)
+        if self.opts.params and given.params != dict(started.params):
+            raise InputError(
+                f"session {self.opts.session} runs with params {format_params(started.params)};"
+                f" --set asks for {format_params(given.params)}. A session keeps its params:"
+                " resume without --set (or with the same values), or start a new --session"
+            )
         if given.hash != started.card_hash:
             raise InputError(
                 f"session {self.opts.session} was started with the card {started.card_path} "

@@ -9,17 +9,12 @@ from pathlib import Path
 import click
 
 from replay.cards.check import check_card
+from replay.commands.setopt import parse_set_option, set_option
 
 
 @click.command()
 @click.argument("cards", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="Override one of the card's params (repeatable), e.g. --set fast=20.",
-)
+@set_option
 @click.option("--instrument", default=None, help="Instrument filters, as for replay run.")
 @click.option("--timeframe", default=None, help="Check at this execution timeframe, e.g. 15m.")
 @click.option(
@@ -47,12 +42,7 @@ def check(
 
     Example: replay check ideacards/*.yaml --set fast=20
     """
-    from replay.cards.params import parse_sets
-
-    try:
-        overrides = parse_sets(sets)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--set") from None
+    overrides = parse_set_option(sets)
     verdicts = [
         check_card(p, overrides, store=store_dir, instrument=instrument, timeframe=timeframe)
         for p in cards
