@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from replay.cards.check import check_card
+from replay.commands.data import store_dir_option
 from replay.commands.setopt import parse_set_option, set_option
 
 
@@ -17,14 +18,7 @@ from replay.commands.setopt import parse_set_option, set_option
 @set_option
 @click.option("--instrument", default=None, help="Instrument filters, as for replay run.")
 @click.option("--timeframe", default=None, help="Check at this execution timeframe, e.g. 15m.")
-@click.option(
-    "--store",
-    "store_dir",
-    default="runs",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Event store directory (its instruments cache is used).",
-)
+@store_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def check(
     cards: tuple[Path, ...],

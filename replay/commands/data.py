@@ -56,6 +56,15 @@ gaps_option = click.option(
     show_default=True,
     help="What to do with missing bars.",
 )
+#: The store whose instruments cache (``replay data instruments``) is read or written.
+store_dir_option = click.option(
+    "--store",
+    "store_dir",
+    default="runs",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Event store directory (its instruments cache: instruments/bybit-linear.json).",
+)
 
 
 @click.group()
@@ -170,6 +179,7 @@ def fetch(
 @click.option("--drop-last", is_flag=True, help="Drop the last candle (still open when saved).")
 @click.option("--round-prices", is_flag=True, help="Round off-grid prices to the tick.")
 @click.option("--dedupe", is_flag=True, help="Drop rows that repeat the previous row exactly.")
+@store_dir_option
 def check(
     path: Path,
     symbol: str,
@@ -179,17 +189,20 @@ def check(
     drop_last: bool,
     round_prices: bool,
     dedupe: bool,
+    store_dir: Path,
 ) -> None:
     """Check a candle file and print what it holds.
 
     Example: replay data check btc_5m.csv --timeframe 5m
     """
     from adapters.historical import DataError, load_candles
+    from replay.instrument_cache import load_cache
     from replay.instruments import instrument_for
 
     notes: list[str] = []
     try:
-        inst = instrument_for(symbol)
+        cache = load_cache(store_dir)
+        inst = instrument_for(symbol, cache)
         series = load_candles(
             path,
             inst,
@@ -203,7 +216,7 @@ def check(
         )
     except DataError as exc:
         options = {"round_prices": round_prices, "gaps": gaps, "drop_last_open": drop_last}
-        raise DataInputError(_every_problem(exc, path, symbol, timeframe, options)) from None
+        raise DataInputError(_every_problem(exc, path, inst, timeframe, options)) from None
     except ValueError as exc:
         raise DataInputError(str(exc)) from None
     for note in notes:
@@ -218,16 +231,15 @@ def check(
 
 
 def _every_problem(
-    first: Exception, path: Path, symbol: str, timeframe: str | None, options: dict[str, Any]
+    first: Exception, path: Path, inst: Any, timeframe: str | None, options: dict[str, Any]
 ) -> str:
     """The first problem, then every other kind the file has (``adapters.historical.survey``)."""
     from adapters.historical.survey import survey
     from engine.timeframes import TimeframeError, tf_ms
-    from replay.instruments import instrument_for
 
     try:
         tf = tf_ms(timeframe) if timeframe else None
-        found = survey(path, instrument_for(symbol), timeframe_ms=tf, **options)
+        found = survey(path, inst, timeframe_ms=tf, **options)
     except (TimeframeError, ValueError):
         return str(first)
     if not found:
@@ -237,14 +249,7 @@ def _every_problem(
 
 
 @data.command()
-@click.option(
-    "--store",
-    "store_dir",
-    default="runs",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Event store directory; the cache is STORE/instruments/bybit-linear.json.",
-)
+@store_dir_option
 @click.option("--base-url", default=None, help="REST host (default: Bybit mainnet).")
 @click.option(
     "--rate",
