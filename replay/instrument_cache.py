@@ -28,22 +28,11 @@ MAX_AGE_DAYS: Final = 7
 _DAY_MS: Final = 86_400_000
 
 
-class _Row(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
-    tick_size: str
-    qty_step: str
-    min_qty: str
-    min_notional: str = "0"
-    max_qty: str = "0"
-    base_coin: str = ""
-    quote_coin: str = "USDT"
-    max_leverage: str = "100"
-
-
 class _File(msgspec.Struct, frozen=True):
     fetched_ms: int
     fetched: str  # the UTC date, for a human reading the file
     source: str
-    instruments: dict[str, _Row]
+    instruments: dict[str, dict[str, str]]  # symbol -> InstrumentSpec's other fields
 
 
 class InstrumentCache(msgspec.Struct, frozen=True):
@@ -93,14 +82,13 @@ def load_cache(store: Path | None) -> InstrumentCache | None:
         raise InputError(f"instruments cache {path}: cannot read it ({exc.strerror})") from None
     try:
         data = msgspec.json.decode(raw, type=_File)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        specs = {
+            sym: InstrumentSpec(**{**row, "symbol": sym}) for sym, row in data.instruments.items()
+        }
+    except (msgspec.ValidationError, msgspec.DecodeError, TypeError) as exc:
         raise InputError(
             f"instruments cache {path} is damaged ({exc}); run `replay data instruments` again"
         ) from None
-    specs = {
-        sym: InstrumentSpec(symbol=sym, **msgspec.structs.asdict(row))
-        for sym, row in data.instruments.items()
-    }
     return InstrumentCache(str(path), data.fetched_ms, data.source, specs)
 
 
@@ -110,7 +98,7 @@ def save_cache(
     """Write the cache atomically (a reader never sees half a file); returns it."""
     now = time.time_ns() // 1_000_000 if fetched_ms is None else fetched_ms
     rows = {
-        s.symbol: _Row(**{k: v for k, v in msgspec.structs.asdict(s).items() if k != "symbol"})
+        s.symbol: {k: v for k, v in msgspec.structs.asdict(s).items() if k != "symbol"}
         for s in specs
     }
     date = dt.datetime.fromtimestamp(now / 1000, dt.UTC).strftime("%Y-%m-%d")

@@ -5,37 +5,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from engine.events import InstrumentSpec
 from replay.instrument_cache import save_cache
+from tests.cards import symbol_card
 
 ROOT = Path(__file__).resolve().parents[1]
 
-CARD = """\
-name: alt
-symbol: {symbol}
-features:
-  f: {{indicator: sma, period: 5}}
-  s: {{indicator: sma, period: 20}}
-blocks:
-  - when: {{cross_above: [f, s]}}
-    then: {{enter_long: {{equity_pct: 50}}}}
-  - when: {{cross_below: [f, s]}}
-    then: exit
-"""
 PEPE = InstrumentSpec(
     symbol="PEPEUSDT", tick_size="0.0000001", qty_step="100", min_qty="100", base_coin="PEPE"
 )
-
-
-def card(tmp_path: Path, symbol: str) -> Path:
-    path = tmp_path / f"{symbol.lower()}.yaml"
-    path.write_text(textwrap.dedent(CARD.format(symbol=symbol)))
-    return path
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -58,7 +40,7 @@ def _error_line(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_pepe_is_refused_by_all_three_with_the_same_message(tmp_path: Path) -> None:
-    path, store = str(card(tmp_path, "PEPEUSDT")), str(tmp_path / "runs")
+    path, store = str(symbol_card(tmp_path, "PEPEUSDT")), str(tmp_path / "runs")
     run = cli("run", path, "--store", store)
     chk = cli("check", path, "--store", store)
     mod = module("--store", store, path)
@@ -72,7 +54,7 @@ def test_pepe_is_refused_by_all_three_with_the_same_message(tmp_path: Path) -> N
 
 @pytest.mark.parametrize("how", ["cache", "instrument"])
 def test_pepe_is_accepted_by_all_three_with_a_cache_or_instrument(tmp_path: Path, how: str) -> None:
-    path, store = str(card(tmp_path, "PEPEUSDT")), tmp_path / "runs"
+    path, store = str(symbol_card(tmp_path, "PEPEUSDT")), tmp_path / "runs"
     more: list[str] = []
     if how == "cache":
         save_cache(store, [PEPE], "test")
@@ -88,7 +70,7 @@ def test_pepe_is_accepted_by_all_three_with_a_cache_or_instrument(tmp_path: Path
 
 
 def test_check_lines_and_json_for_several_cards(tmp_path: Path) -> None:
-    good, bad = card(tmp_path, "BTCUSDT"), tmp_path / "bad.yaml"
+    good, bad = symbol_card(tmp_path, "BTCUSDT"), tmp_path / "bad.yaml"
     bad.write_text("symbol: BTCUSDT\nblokcs: []\n")
     store = str(tmp_path / "runs")
     out = cli("check", str(good), str(bad), "--store", store)

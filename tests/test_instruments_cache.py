@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,24 +21,12 @@ from replay.errors import InputError
 from replay.instrument_cache import MAX_AGE_DAYS, load_cache, save_cache
 from replay.instruments import resolve
 from replay.verify import read_session
+from tests.cards import symbol_card
 from tools.bybit_emulator import EmulatorConfig, EmulatorHandle
 from tools.bybit_emulator.instruments import CATALOG
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY_MS = 86_400_000
-
-CARD = """\
-name: alt
-symbol: {symbol}
-features:
-  f: {{indicator: sma, period: 5}}
-  s: {{indicator: sma, period: 20}}
-blocks:
-  - when: {{cross_above: [f, s]}}
-    then: {{enter_long: {{equity_pct: 50}}}}
-  - when: {{cross_below: [f, s]}}
-    then: exit
-"""
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +58,6 @@ def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "NO_PROXY": "127.0.0.1"},
         timeout=120,
     )
-
-
-def card(tmp_path: Path, symbol: str) -> Path:
-    path = tmp_path / f"{symbol.lower()}.yaml"
-    path.write_text(textwrap.dedent(CARD.format(symbol=symbol)))
-    return path
 
 
 def download(store: Path, emu: EmulatorHandle, *more: str) -> Result:
@@ -125,7 +106,7 @@ def test_a_backtest_of_a_cached_symbol_logs_the_cached_spec(
 ) -> None:
     store = tmp_path / "runs"
     assert download(store, emulator).exit_code == 0
-    doge = card(tmp_path, "DOGEUSDT")
+    doge = symbol_card(tmp_path, "DOGEUSDT")
     result = invoke("run", str(doge), "--store", str(store), "--session", "d", "--no-report")
     assert result.exit_code == 0, result.output
     with EventStore(store) as s:
@@ -157,7 +138,7 @@ def test_a_stale_cache_is_used_with_a_warning(tmp_path: Path) -> None:
     assert resolve("DOGEUSDT", None, None, cache, notes).spec == spec
     assert len(notes) == 1 and f"older than {MAX_AGE_DAYS} days" in notes[0]
     assert "replay data instruments" in notes[0]
-    proc = run_cli("run", str(card(tmp_path, "DOGEUSDT")), "--store", str(tmp_path), "-q")
+    proc = run_cli("run", str(symbol_card(tmp_path, "DOGEUSDT")), "--store", str(tmp_path), "-q")
     assert proc.returncode == 0, proc.stderr
     assert "10 days old" in proc.stderr
     # a symbol the stale cache lacks: the error says it is stale
@@ -179,7 +160,7 @@ def test_unknown_or_uncached_symbols_exit_2_with_hints(
     store = tmp_path / "runs"
     if with_cache:
         assert download(store, emulator).exit_code == 0
-    proc = run_cli("run", str(card(tmp_path, symbol)), "--store", str(store))
+    proc = run_cli("run", str(symbol_card(tmp_path, symbol)), "--store", str(store))
     assert proc.returncode == 2, proc.stderr
     assert words in proc.stderr and "Traceback" not in proc.stderr
     assert "--instrument" in proc.stderr
@@ -205,7 +186,16 @@ def test_no_network_exits_2_and_keeps_the_cache(tmp_path: Path) -> None:
 def test_a_damaged_cache_exits_2(tmp_path: Path) -> None:
     (tmp_path / "instruments").mkdir()
     (tmp_path / "instruments" / "bybit-linear.json").write_text("{not json")
-    proc = run_cli("run", str(card(tmp_path, "BTCUSDT")), "--store", str(tmp_path))
+    proc = run_cli("run", str(symbol_card(tmp_path, "BTCUSDT")), "--store", str(tmp_path))
     assert proc.returncode == 2, proc.stderr
     assert "instruments cache" in proc.stderr and "damaged" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_cache_with_unknown_fields_is_damaged_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "instruments").mkdir()
+    body = {"fetched_ms": 1, "fetched": "1970-01-01", "source": "s", "instruments": {}}
+    body["instruments"] = {"DOGEUSDT": {"tick": "0.1"}}
+    (tmp_path / "instruments" / "bybit-linear.json").write_text(json.dumps(body))
+    with pytest.raises(InputError, match="damaged"):
+        load_cache(tmp_path)
