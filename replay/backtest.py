@@ -341,11 +341,23 @@ def report_from_log(
 
 
 def _block_names(started: SessionStarted) -> list[str]:
-    """The logged card's block names; none when the card no longer loads here (a Python
-    strategy class that is gone): the report is still made, it just cannot name them."""
+    """The logged card's block names; none when the card no longer loads here. The card is
+    loaded without its ``strategy:`` section: a report runs no strategy code (the book
+    folds from the log alone), so a Python class is never imported for it."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(started.card_text)
+    except yaml.YAMLError:
+        return []
+    if isinstance(data, dict) and "strategy" in data:
+        data.pop("strategy")
+        text = yaml.safe_dump(data, sort_keys=False)
+    else:
+        text = started.card_text
     try:
         card = load_card_text(
-            started.card_text,
+            text,
             source=started.card_path or "<log>",
             params=started.params,
             timeframe=started.timeframe or None,

@@ -169,3 +169,14 @@ def test_a_card_without_python_logs_no_source(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     ev = started(store)
     assert (ev.strategy_source, ev.strategy_hash, ev.strategy_root) == ({}, "", "")
+
+
+def test_report_runs_no_strategy_code(session: tuple[Path, Path], tmp_path: Path) -> None:
+    store, folder = session
+    marker = tmp_path / "imported"
+    (folder / "breakout.py").write_text(
+        f"open({str(marker)!r}, 'w').write('ran')\nraise SystemExit('must not be imported')\n"
+    )
+    out = replay_cli(folder, "report", "py", "--store", str(store), "--out", str(tmp_path / "r"))
+    assert out.returncode == 0, out.stderr
+    assert not marker.exists() and (tmp_path / "r" / "summary.json").exists()
