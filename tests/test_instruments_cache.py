@@ -115,6 +115,8 @@ def test_a_backtest_of_a_cached_symbol_logs_the_cached_spec(
     # verify reads the logged spec: it passes with the cache gone.
     (store / "instruments" / "bybit-linear.json").unlink()
     assert invoke("verify", "d", "--store", str(store)).exit_code == 0
+    report = invoke("report", "d", "--store", str(store), "--json")
+    assert report.exit_code == 0, report.output
 
 
 def test_precedence_instrument_over_card_over_cache_over_table(tmp_path: Path) -> None:
