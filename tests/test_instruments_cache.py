@@ -201,3 +201,15 @@ def test_a_cache_with_unknown_fields_is_damaged_not_a_crash(tmp_path: Path) -> N
     (tmp_path / "instruments" / "bybit-linear.json").write_text(json.dumps(body))
     with pytest.raises(InputError, match="damaged"):
         load_cache(tmp_path)
+
+
+def test_the_download_is_paced_by_the_rate_limiter(
+    emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    import time
+
+    began = time.monotonic()
+    result = download(tmp_path / "runs", emulator, "--page-size", "2", "--rate", "2")
+    took = time.monotonic() - began
+    assert result.exit_code == 0, result.output
+    assert took >= 1.0  # four requests at two per rolling second: one full window waited

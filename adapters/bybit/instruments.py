@@ -31,9 +31,7 @@ async def fetch_instruments(
 ) -> tuple[list[InstrumentSpec], int]:
     """(every listed linear instrument, how many rows were skipped as malformed)."""
     config = BybitConfig(
-        environment="live",
-        allow_live=True,  # read-only and keyless: only the mainnet host is wanted
-        rest_url=base_url,
+        rest_url=base_url,  # keyless market data: the environment only names the host
         max_attempts=attempts,
         backoff_base_s=0.1,
         backoff_max_s=1.0,
@@ -55,5 +53,6 @@ async def fetch_instruments(
 
 
 def mainnet_url() -> str:
-    """Bybit's mainnet REST host (pybit's constant, via the adapter's config)."""
+    """Bybit's mainnet REST host (pybit's constant, via the adapter's config); only its
+    name is used here: nothing is traded and no keys are read."""
     return BybitConfig(environment="live", allow_live=True).urls()[0]
