@@ -45,9 +45,10 @@ def test_pepe_is_refused_by_all_three_with_the_same_message(tmp_path: Path) -> N
     chk = cli("check", path, "--store", store)
     mod = module("--store", store, path)
     assert (run.returncode, chk.returncode, mod.returncode) == (2, 2, 2)
-    message = _error_line(chk)
+    assert _error_line(chk).startswith(f"{path}: ")  # which card, then run's message
+    message = _error_line(chk).removeprefix(f"{path}: ")
     assert "PEPEUSDT" in message and "replay data instruments" in message
-    assert _error_line(mod) == message
+    assert _error_line(mod) == _error_line(chk)
     assert message in " ".join(run.stderr.split())
     assert "Traceback" not in run.stderr + chk.stderr + mod.stderr
 

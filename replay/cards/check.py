@@ -41,9 +41,11 @@ class CardCheck(msgspec.Struct, frozen=True, kw_only=True):
     warnings: list[str] = []
 
     def line(self) -> str:
-        """``OK path: ...`` or ``ERROR message`` (the run's message)."""
+        """``OK path: ...`` or ``ERROR message`` (the run's message, after the card's path
+        when the message does not begin with it)."""
         if not self.ok:
-            return f"ERROR {self.error}"
+            where = "" if self.error.startswith(self.path) else f"{self.path}: "
+            return f"ERROR {where}{self.error}"
         tick = self.instrument.get("tick_size", "")
         quote = self.instrument.get("quote_coin", "")
         return (
