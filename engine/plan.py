@@ -159,6 +159,27 @@ class CompiledPlan:
                 return False
         return all(r.bars != 0 for r in self._resamplers)
 
+    def feed_features(
+        self, ts: int, open_ms: int, close_ms: int, o: int, h: int, lo: int, c: int, v: int
+    ) -> None:
+        """Advance only the features by one execution candle (no blocks, no strategy): the
+        report draws them from the log's candles. ``on_candle`` does the same first."""
+        for upd in self._exec_updates:
+            upd(ts, o, h, lo, c, v)
+        for r in self._resamplers:
+            r.update(open_ms, close_ms, o, h, lo, c, v)
+
+    def feature_lines(self) -> list[tuple[str, str, Callable[[], float]]]:
+        """(name, unit, getter) of every card feature output worth drawing: the feature
+        itself for a one-output indicator, else each ``name.output``."""
+        out: list[tuple[str, str, Callable[[], float]]] = []
+        for f, ind in zip(self.spec.features, self._indicators, strict=True):
+            names = [f.name] if len(ind.outputs) == 1 else [f"{f.name}.{o}" for o in ind.outputs]
+            for name in names:
+                getter, unit = self._scope.names[name]
+                out.append((name, unit, getter))
+        return out
+
     def on_candle(self, candle: CandleClosed, ctx: MarketContext) -> list[Intent]:
         box = self._box
         box.c = candle

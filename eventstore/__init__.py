@@ -25,6 +25,7 @@ from eventstore.env import DEFAULT_MAP_SIZE
 from eventstore.errors import (
     EventStoreError,
     LogCorruptError,
+    StoreReadOnly,
     StreamExists,
     StreamNotFound,
     WriterLocked,
@@ -41,6 +42,7 @@ __all__ = [
     "EventStore",
     "EventStoreError",
     "LogCorruptError",
+    "StoreReadOnly",
     "Stream",
     "StreamExists",
     "StreamInfo",

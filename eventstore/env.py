@@ -10,6 +10,7 @@ that cheap by committing rarely; durable writers rely on it.
 from __future__ import annotations
 
 import contextlib
+import os
 import struct
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ import lmdb
 import msgspec
 
 from eventstore import filecheck, trust
-from eventstore.errors import EventStoreError, LogCorruptError
+from eventstore.errors import EventStoreError, LogCorruptError, StoreReadOnly
 from eventstore.layout import (
     CHAIN_DB,
     FORMAT,
@@ -82,21 +83,31 @@ class SharedEnv:
         else:
             path.mkdir(parents=True, exist_ok=True)
         with translated(path, "open"):
-            self.env = lmdb.open(
-                str(path),
-                map_size=map_size,
-                max_dbs=8,
-                readonly=readonly,
-                writemap=False,
-                sync=True,
-                metasync=True,
-                max_readers=256,
-            )
+            try:
+                self.env = self._open(map_size, readonly, lock=True)
+            except lmdb.ReadonlyError:
+                if not readonly:
+                    raise
+                # A read-only mount: no lock file can be made, and no writer can be there.
+                self.env = self._open(map_size, readonly, lock=False)
         try:
             self._open_dbs()
         except BaseException:
             self.env.close()
             raise
+
+    def _open(self, map_size: int, readonly: bool, lock: bool) -> lmdb.Environment:
+        return lmdb.open(
+            str(self.path),
+            map_size=map_size,
+            max_dbs=8,
+            readonly=readonly,
+            writemap=False,
+            sync=True,
+            metasync=True,
+            max_readers=256,
+            lock=lock,
+        )
 
     def _open_dbs(self) -> None:
         with translated(self.path, "open databases"):
@@ -206,6 +217,17 @@ def _abort(txn: lmdb.Transaction[bytes]) -> None:
         txn.abort()
 
 
+def _read_only_fs(path: Path) -> bool:
+    """True when ``path`` (or its nearest existing parent) is on a read-only mount."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        return bool(os.statvfs(probe).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 def check_file(path: Path, full: bool | None) -> None:
     """Raise LogCorruptError if the data file fails the structural check: the full one
     (the page walk in a child process) if ``full``; with ``full`` None, the full one
@@ -246,6 +268,8 @@ _OPEN: dict[Path, SharedEnv] = {}
 def acquire(path: Path, map_size: int, readonly: bool, full_check: bool | None) -> SharedEnv:
     """The process's environment for ``path``, opened on first use."""
     key = path.resolve()
+    if not readonly and _read_only_fs(key):
+        raise StoreReadOnly(str(path))
     shared = _OPEN.get(key)
     if shared is None:
         shared = _OPEN[key] = SharedEnv(key, map_size, readonly, full_check)

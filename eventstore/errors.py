@@ -35,6 +35,17 @@ class WriterLocked(EventStoreError):
         self.pid, self.stream, self.lock_path = pid, stream, lock_path
 
 
+class StoreReadOnly(EventStoreError):
+    """A store on a read-only file system was opened for writing (reading works)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"event store {path} is on a read-only file system: it can be read "
+            "(sessions, verify, inspect, diff, report --out DIR), not written"
+        )
+        self.path = path
+
+
 class LogCorruptError(EventStoreError):
     """The files of the store are damaged or disagree with themselves.
 

@@ -8,7 +8,11 @@ of a backtest are computed the same way.
 * Closed trades are round trips: a trade opens when the position leaves zero and
   closes when it returns to zero; a flip closes one trade and opens the next.
 * The equity curve has one point per execution-timeframe candle close:
-  ``balance + unrealized PnL`` marked at that close.
+  ``balance + unrealized PnL`` marked at that close, kept beside the candle's open, high,
+  low and volume (the report draws the candles from it; no second read of the log).
+* Every fill that moves the position is a ``Mark`` (entry, add, reduce, exit), and each
+  trade names the orders that opened and closed it; ``story`` (``projections.trade_story``)
+  says what those orders were for.
 * ``refusals`` counts what the session refused (``projections.refusals``): every
   event but a candle goes to it.
 """
@@ -34,6 +38,7 @@ from engine.events import (
 from engine.instrument import Instrument
 from engine.positions import Position, apply_fill, apply_funding
 from projections.refusals import RefusalCount
+from projections.trade_story import LIQUIDATION, Mark, TradeStory
 
 
 class Trade(msgspec.Struct, gc=False):
@@ -49,6 +54,8 @@ class Trade(msgspec.Struct, gc=False):
     fees: int = 0
     funding: int = 0
     fills: int = 0
+    opened_by: str = ""  # client id of the order whose fill opened the trade
+    closed_by: str = ""  # client id of the order whose fill closed it (LIQUIDATION: the venue)
     _entry_value: int = 0
     _entry_lots: int = 0
     _exit_value: int = 0
@@ -63,25 +70,25 @@ class Trade(msgspec.Struct, gc=False):
         return self._entry_value * notional_unit
 
 
-class _Growing:
-    """An int64 column appended once per candle: ``array('q')`` appends cost a few tens of
-    nanoseconds, numpy element writes several times that; numpy views it at the end."""
+#: Columns of the per-candle curve, in the order ``_on_candle`` appends them.
+CURVE_COLUMNS: tuple[str, ...] = ("ts", "equity", "close", "qty", "open", "high", "low", "volume")
 
-    __slots__ = ("data", "push")
 
-    def __init__(self) -> None:
-        self.data = array("q")
-        self.push = self.data.append
+class _Column:
+    """One column of the curve, as numpy on demand (``view.curve_equity.array()``)."""
 
-    @property
-    def n(self) -> int:
-        return len(self.data)
+    __slots__ = ("_data", "_col")
+
+    def __init__(self, data: array, col: int) -> None:
+        self._data = data
+        self._col = col
 
     def array(self) -> np.ndarray:
+        if not self._data:
+            return np.zeros(0, np.int64)
+        rows = np.frombuffer(self._data, dtype=np.int64).reshape(-1, len(CURVE_COLUMNS))
         # A copy: a live view would forbid further appends (BufferError).
-        return (
-            np.frombuffer(self.data, dtype=np.int64).copy() if self.data else np.zeros(0, np.int64)
-        )
+        return rows[:, self._col].copy()
 
 
 class AccountView:
@@ -102,10 +109,25 @@ class AccountView:
         self.first_price = 0
         self.last_price = 0
         self.exec_ids: set[str] = set()
-        self.curve_ts = _Growing()
-        self.curve_equity = _Growing()
-        self.curve_close = _Growing()
-        self.curve_qty = _Growing()
+        # One int64 row per candle (``CURVE_COLUMNS``): one ``array('q').extend`` per candle
+        # costs less than one append per column.
+        self.curve = array("q")
+        self._curve_extend = self.curve.extend
+        cols = {name: _Column(self.curve, i) for i, name in enumerate(CURVE_COLUMNS)}
+        self.curve_ts, self.curve_equity, self.curve_close, self.curve_qty = (
+            cols["ts"],
+            cols["equity"],
+            cols["close"],
+            cols["qty"],
+        )
+        self.curve_open, self.curve_high, self.curve_low, self.curve_volume = (
+            cols["open"],
+            cols["high"],
+            cols["low"],
+            cols["volume"],
+        )
+        self.marks: list[Mark] = []
+        self.story = TradeStory()
         self.refusals = RefusalCount()
 
     def fold(self, events: Iterable[EventBase]) -> AccountView:
@@ -119,6 +141,7 @@ class AccountView:
             self._on_candle(event)  # type: ignore[arg-type]
             return
         self.refusals.apply(event)
+        self.story.apply(event)
         if kind is Fill:
             self._on_fill(event)  # type: ignore[arg-type]
         elif kind is FundingPaid:
@@ -138,7 +161,9 @@ class AccountView:
                 self.position.entry_value = event.venue_entry_value if event.venue_qty else 0
         elif kind is Liquidated:
             assert isinstance(event, Liquidated)
-            self._trade_fill(event.exec_id, event.ts, event.side, event.qty, event.price, event.fee)
+            self._trade_fill(
+                event.exec_id, event.ts, event.side, event.qty, event.price, event.fee, LIQUIDATION
+            )
         elif kind is SessionStarted:
             assert isinstance(event, SessionStarted)
             self.started = event
@@ -163,16 +188,13 @@ class AccountView:
         if q:
             value = (q if q > 0 else -q) * close * self.instrument.notional_unit
             equity += value - pos.entry_value if q > 0 else pos.entry_value - value
-        self.curve_ts.push(c.close_ms)
-        self.curve_equity.push(equity)
-        self.curve_close.push(close)
-        self.curve_qty.push(q)
+        self._curve_extend((c.close_ms, equity, close, q, c.open, c.high, c.low, c.volume))
 
     def _on_fill(self, f: Fill) -> None:
-        self._trade_fill(f.exec_id, f.ts, f.side, f.qty, f.price, f.fee)
+        self._trade_fill(f.exec_id, f.ts, f.side, f.qty, f.price, f.fee, f.client_id)
 
     def _trade_fill(
-        self, exec_id: str, ts: int, side: str, lots: int, ticks: int, fee: int
+        self, exec_id: str, ts: int, side: str, lots: int, ticks: int, fee: int, client_id: str
     ) -> None:
         if exec_id in self.exec_ids or self.instrument is None:
             return
@@ -185,10 +207,11 @@ class AccountView:
         signed = lots if side == BUY else -lots
         trade = self.open_trade
         if trade is None:
-            trade = self._open(ts, after)
+            trade = self._open(ts, after, client_id)
         # The part of this fill that closes the current trade, and any remainder (a flip).
         closing = min(lots, abs(before)) if before and (before > 0) != (signed > 0) else 0
         opening = lots - closing
+        self.marks.append(Mark(ts, ticks, lots, _mark_kind(before, after), client_id))
         share_fee_close = fee * closing // lots if lots else 0
         if closing:
             trade._exit_value += ticks * closing
@@ -197,8 +220,8 @@ class AccountView:
             trade.fees += share_fee_close
             trade.fills += 1
             if after == 0 or (after > 0) != (before > 0):
-                self._close(trade, ts)
-                trade = self._open(ts, after) if after else None
+                self._close(trade, ts, client_id)
+                trade = self._open(ts, after, client_id) if after else None
         if opening and trade is not None:
             open_fee = fee - share_fee_close
             trade._entry_value += ticks * opening
@@ -208,12 +231,15 @@ class AccountView:
             trade.fills += 1
             trade.qty = max(trade.qty, abs(after))
 
-    def _open(self, ts: int, qty: int) -> Trade:
-        self.open_trade = Trade(side="long" if qty > 0 else "short", entry_ts=ts)
+    def _open(self, ts: int, qty: int, client_id: str) -> Trade:
+        self.open_trade = Trade(
+            side="long" if qty > 0 else "short", entry_ts=ts, opened_by=client_id
+        )
         return self.open_trade
 
-    def _close(self, trade: Trade, ts: int) -> None:
+    def _close(self, trade: Trade, ts: int, client_id: str) -> None:
         trade.exit_ts = ts
+        trade.closed_by = client_id
         trade.entry_price = trade._entry_value / trade._entry_lots if trade._entry_lots else 0.0
         trade.exit_price = trade._exit_value / trade._exit_lots if trade._exit_lots else 0.0
         self.trades.append(trade)
@@ -222,7 +248,7 @@ class AccountView:
     @property
     def equity(self) -> int:
         """Equity at the last candle close."""
-        return self.curve_equity.data[-1] if self.curve_equity.data else 0
+        return self.curve[-len(CURVE_COLUMNS) + 1] if self.curve else 0
 
     @property
     def fees_paid(self) -> int:
@@ -231,3 +257,15 @@ class AccountView:
     @property
     def funding_paid(self) -> int:
         return self.position.funding
+
+
+def _mark_kind(before: int, after: int) -> str:
+    """What a fill did to the position: ``entry`` (from flat), ``flip`` (through zero),
+    ``add``, ``reduce`` or ``exit`` (back to flat)."""
+    if before == 0:
+        return "entry"
+    if after != 0 and (after > 0) != (before > 0):
+        return "flip"
+    if after == 0:
+        return "exit"
+    return "add" if abs(after) > abs(before) else "reduce"

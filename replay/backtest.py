@@ -271,7 +271,9 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
         report: dict[str, Path] = {}
         if req.write_report:
             folder = req.report_dir or req.store / "reports" / session_id
-            report = write_report(folder, view, summary, info)
+            report = write_report(
+                folder, view, summary, info, lambda: card.new_strategy(instrument)
+            )
             if req.report_dir:  # so `replay sessions rm` finds it
                 store.stream(session_id).set_meta("report_dir", str(folder))
     return Outcome(
@@ -314,10 +316,8 @@ class _progress:
             self._bar.stop()
 
 
-def report_from_log(
-    store: EventStore, session_id: str, folder: Path
-) -> tuple[dict[str, Path], dict[str, Any]]:
-    """Fold a session's log into the report (any mode, complete or interrupted)."""
+def fold_log(store: EventStore, session_id: str) -> tuple[SessionStarted, AccountView]:
+    """A session's ``SessionStarted`` and its account folded from the whole log."""
     view = AccountView()
     started: SessionStarted | None = None
     for _, event in read_session(store, session_id):
@@ -326,6 +326,14 @@ def report_from_log(
         view.apply(event)
     if started is None:
         raise DataError(session_id, 1, "first event", "no SessionStarted", "SessionStarted")
+    return started, view
+
+
+def summary_from_log(
+    store: EventStore, session_id: str
+) -> tuple[SessionStarted, AccountView, Summary, dict[str, Any], LoadedCard | None]:
+    """Fold a session and compute its summary: what ``report`` and ``replay.open`` show."""
+    started, view = fold_log(store, session_id)
     stream = store.stream(session_id)
     info = {
         "session_id": session_id,
@@ -335,33 +343,46 @@ def report_from_log(
         "mode": started.mode,
         "params": dict(started.params),
     }
-    summary = summarize(view, _block_names(started))
-    paths = write_report(folder, view, summary, info)
+    card = _logged_card(started)
+    blocks = [b.name for b in card.spec.blocks] if card is not None else []
+    return started, view, summarize(view, blocks), info, card
+
+
+def report_from_log(
+    store: EventStore, session_id: str, folder: Path
+) -> tuple[dict[str, Path], dict[str, Any]]:
+    """Fold a session's log into the report (any mode, complete or interrupted)."""
+    started, view, summary, info, card = summary_from_log(store, session_id)
+    plan = None
+    if card is not None and card.strategy_class is None:
+        instrument = Instrument(started.instrument)
+        plan = lambda: card.new_strategy(instrument)  # noqa: E731
+    paths = write_report(folder, view, summary, info, plan)
     return paths, summary_dict(summary, info)
 
 
-def _block_names(started: SessionStarted) -> list[str]:
-    """The logged card's block names; none when the card no longer loads here. The card is
-    loaded without its ``strategy:`` section: a report runs no strategy code (the book
-    folds from the log alone), so a Python class is never imported for it."""
+def _logged_card(started: SessionStarted) -> LoadedCard | None:
+    """The logged card, loaded without its ``strategy:`` section: a report runs no
+    strategy code (the book folds from the log alone), so a Python class is never
+    imported for it. None when the card no longer loads here (a Python strategy card
+    without blocks): the report is still made, it just cannot name blocks or draw
+    features."""
     import yaml
 
     try:
         data = yaml.safe_load(started.card_text)
     except yaml.YAMLError:
-        return []
+        return None
+    text = started.card_text
     if isinstance(data, dict) and "strategy" in data:
         data.pop("strategy")
         text = yaml.safe_dump(data, sort_keys=False)
-    else:
-        text = started.card_text
     try:
-        card = load_card_text(
+        return load_card_text(
             text,
             source=started.card_path or "<log>",
             params=started.params,
             timeframe=started.timeframe or None,
         )
     except IdeaCardError:
-        return []
-    return [b.name for b in card.spec.blocks]
+        return None

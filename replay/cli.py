@@ -56,7 +56,7 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     from adapters.historical import DataError
     from engine.instrument import InstrumentError, OffGridError
     from engine.strategy import StrategyError
-    from eventstore import StreamExists, StreamNotFound, WriterLocked
+    from eventstore import StoreReadOnly, StreamExists, StreamNotFound, WriterLocked
     from replay.cards import IdeaCardError
     from replay.errors import InputError
 
@@ -71,6 +71,7 @@ def _input_errors() -> tuple[type[BaseException], ...]:
         StrategyError,
         StreamNotFound,
         StreamExists,
+        StoreReadOnly,
         WriterLocked,
         FileNotFoundError,
     )
@@ -201,12 +202,38 @@ def cli() -> None:
     """
 
 
+def _a_directory(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """A store is a directory: /dev/null, a FIFO or a file in its place is a usage error."""
+    if value.exists() and not value.is_dir():
+        raise click.BadParameter(f"{value} is not a directory (a store is a directory)")
+    return value
+
+
+def _http_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """An http(s) URL with a host, or empty (not given)."""
+    from urllib.parse import urlparse
+
+    if value:
+        parts = urlparse(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise click.BadParameter(
+                f"{value!r}: expected an http:// or https:// URL with a host, "
+                "for example http://127.0.0.1:8080"
+            )
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise click.BadParameter(f"{value!r}: the port is not a number 0-65535") from None
+    return value
+
+
 store_option = click.option(
     "--store",
     "store_dir",
     default=DEFAULT_STORE,
     show_default=True,
     type=click.Path(file_okay=False, path_type=Path),
+    callback=_a_directory,
     help="Event store directory.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -218,12 +245,14 @@ trust_option = click.option(
 )
 
 
-def _open_store(path: Path, *, create: bool = False) -> Any:
+def _open_store(path: Path, *, create: bool = False, write: bool = True) -> Any:
+    """The store at ``path``; ``write=False`` opens it read-only, so reading commands also
+    work on a read-only mount."""
     from eventstore import EventStore
 
     if not create and not (path / "data.mdb").exists():
         raise BadInput(f"no event store at {path} (run `replay run` first, or pass --store)")
-    return EventStore(path)
+    return EventStore(path, readonly=not write)
 
 
 # ----------------------------------------------------------------------------- run
@@ -369,7 +398,7 @@ def sessions(ctx: click.Context, store_dir: Path, as_json: bool) -> None:
         return
     from replay.commands import sessions as admin
 
-    listed = admin.rows(_open_store(store_dir), store_dir)
+    listed = admin.rows(_open_store(store_dir, write=False), store_dir)
     if as_json:
         for row in listed:
             _echo_json(row.as_json())
@@ -417,6 +446,43 @@ def _delete_sessions(store_dir: Path, removals: list[Any], yes: bool, as_json: b
 
 
 yes_option = click.option("--yes", "-y", is_flag=True, help="Delete without asking.")
+
+
+@cli.group()
+def store() -> None:
+    """Store upkeep: salvage a damaged store.
+
+    Example: replay store salvage runs runs-saved
+    """
+
+
+@store.command("salvage")
+@click.argument("src", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("dst", type=click.Path(path_type=Path, file_okay=False))
+@json_option
+@handle_errors
+def store_salvage(src: Path, dst: Path, as_json: bool) -> None:
+    """Copy every intact, verifying session of SRC into DST.
+
+    Lists what was saved and what was lost (and why); exits 3 when anything was lost.
+
+    Example: replay store salvage runs runs-saved
+    """
+    from eventstore.salvage import SalvageRefused
+    from replay.commands import salvage as sv
+    from replay.errors import EXIT_CORRUPT
+
+    try:
+        result = sv.salvage_store(src, dst)
+    except SalvageRefused as exc:
+        raise BadInput(str(exc)) from None
+    if as_json:
+        _echo_json(sv.as_json(result))
+    else:
+        for line in sv.lines(result):
+            click.echo(line)
+    if result.lost:
+        sys.exit(EXIT_CORRUPT)
 
 
 @sessions.command("rm")
@@ -502,7 +568,7 @@ def inspect(
     from replay.commands.units import humanize
     from replay.inspection import event_row, list_events, state_at, summary_at
 
-    store = _open_store(store_dir)
+    store = _open_store(store_dir, write=False)
     click.get_current_context().meta["session_id"] = session
     if at_seq is not None:
         from replay.cards.source import say, session_note, trusting
@@ -564,7 +630,7 @@ def verify(session: str, store_dir: Path, trust_code: bool, as_json: bool) -> No
     from replay.statuses import FINISHED, session_status
     from replay.verify import verify_session
 
-    store = _open_store(store_dir)
+    store = _open_store(store_dir, write=False)
     click.get_current_context().meta["session_id"] = session
     with trusting(trust_code):
         say(session_note(store, session))
@@ -637,8 +703,8 @@ def diff(
 
     if from_time and after_warmup:
         raise BadInput("--from and --after-warmup both set a start; pass one")
-    store_a = _open_store(store_dir)
-    other = _open_store(store_b) if store_b else store_a
+    store_a = _open_store(store_dir, write=False)
+    other = _open_store(store_b, write=False) if store_b else store_a
     side_a, side_b = load(store_a, session_a), load(other, session_b)
     start = _parse_day(from_time, "from")
     if after_warmup:
@@ -694,7 +760,7 @@ def report(session: str, store_dir: Path, out: Path | None, as_json: bool) -> No
     """
     from replay.backtest import report_from_log
 
-    store = _open_store(store_dir)
+    store = _open_store(store_dir, write=False)
     click.get_current_context().meta["session_id"] = session
     paths, data = report_from_log(store, session, out or store_dir / "reports" / session)
     if as_json:
@@ -731,7 +797,12 @@ def _daemon_options(f: Callable[P, R]) -> Callable[P, R]:
                 show_default=True,
                 help="bybit, or the local emulator (tests and rehearsals).",
             ),
-            click.option("--emulator-url", default="", help="REST base URL of the emulator."),
+            click.option(
+                "--emulator-url",
+                default="",
+                callback=_http_url,
+                help="REST base URL of the emulator (http://HOST:PORT).",
+            ),
             click.option(
                 "--keys",
                 "keys_file",
@@ -769,6 +840,12 @@ def _daemon_options(f: Callable[P, R]) -> Callable[P, R]:
             ),
             click.option("--log-json", is_flag=True, help="One JSON object per log line."),
             set_option,
+            click.option(
+                "--quiet",
+                "-q",
+                is_flag=True,
+                help="No line per candle decision and per fill on stdout (logs stay on stderr).",
+            ),
             click.option(
                 "--startup-timeout",
                 default=120.0,
@@ -809,6 +886,7 @@ def _run_daemon(environment: str, allow_live: bool, **kw: Any) -> None:
         metrics_port=kw["metrics_port"],
         startup_limit_s=kw["startup_timeout"],
         params=parse_set_option(kw["sets"]),
+        quiet=kw["quiet"],
     )
     click.get_current_context().meta["session_id"] = opts.session
     from replay.startup import VENUE_UNREACHABLE, VenueUnreachable

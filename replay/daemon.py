@@ -57,6 +57,7 @@ from typing import Any, Final
 import msgspec
 
 from adapters.bybit.config import BybitConfig
+from adapters.bybit.errors import ApiError
 from adapters.bybit.keys import load_keys
 from adapters.bybit.venue import BybitVenue
 from adapters.protocol import VenueSnapshot
@@ -89,7 +90,7 @@ from engine.events import (
 )
 from engine.instrument import Instrument, money_from_str
 from engine.state import EngineState
-from eventstore import EventStore
+from eventstore import EventStore, LogCorruptError
 from projections.reconcile import FinalStatus, ReconcileView, reconcile
 from replay import __version__, snapshots
 from replay.cards import LoadedCard, load_card, load_card_text
@@ -97,6 +98,7 @@ from replay.cards.params import format_params
 from replay.cards.source import strategy_fields
 from replay.errors import InputError
 from replay.metrics import DaemonMetrics
+from replay.narration import Narrator
 from replay.startup import DEFAULT_LIMIT_S, retry_startup
 from replay.verify import version_note
 
@@ -127,6 +129,7 @@ class DaemonOptions(msgspec.Struct, kw_only=True):
     metrics_port: int = 0  # 0 = off
     snapshot_every: int = 50_000  # events between engine snapshots (fast restart)
     params: dict[str, str] = {}  # --set NAME=VALUE overrides of the card's params:
+    quiet: bool = False  # no per-candle / per-fill lines on stdout (replay.narration)
 
 
 class CrashPoints:
@@ -170,6 +173,7 @@ class Daemon:
         self.metrics = DaemonMetrics(opts.metrics_port)
         self._reconcile_lock = asyncio.Lock()
         self._pending_reconcile = False
+        self.narrator: Narrator | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -225,11 +229,13 @@ class Daemon:
             limit_s=self.opts.startup_limit_s,
         )
         assert self.venue.spec is not None
+        warm: list[CandleClosed] = []
         if not resumed:
+            warm = await self._fetch_warm_up()  # first: a refusal leaves no session behind
             await self._start_session(self.venue)
         await self._reconcile_at_start()
         if not resumed:
-            await self._warm_up()
+            await self._warm_up(warm)
         # From here the adapter back-fills whatever the log lacks: now (candles missed while
         # stopped) and after every public reconnect; such candles are folded, not traded.
         self.venue.candles_logged_up_to(self.last_candle_open)
@@ -379,15 +385,24 @@ class Daemon:
         self.view = ReconcileView(venue.spec.symbol)
         await self.fold([started])
 
-    async def _warm_up(self) -> None:
-        """Back-fill closed candles so every feature is warm before live candles arrive."""
+    async def _fetch_warm_up(self) -> list[CandleClosed]:
+        """The closed candles that warm every feature before live candles arrive."""
         assert self.venue is not None and self.card is not None
         venue, n = self.venue, self.opts.warmup_candles
-        candles = await retry_startup(
-            "back-filling candles at start",
-            lambda: fetch_recent_candles(venue, n),
-            limit_s=self.opts.startup_limit_s,
-        )
+        try:
+            return await retry_startup(
+                "back-filling candles at start",
+                lambda: fetch_recent_candles(venue, n),
+                limit_s=self.opts.startup_limit_s,
+            )
+        except ApiError as exc:  # e.g. a 1m card against a venue serving only 5m bars
+            raise InputError(
+                f"the venue refused the card's {self.card.timeframe} candles of "
+                f"{self.card.symbol}: {exc.message} (retCode {exc.code})"
+            ) from None
+
+    async def _warm_up(self, candles: list[CandleClosed]) -> None:
+        """Fold the back-filled candles (flagged ``backfill``: nothing trades on them)."""
         await self.fold(candles)
         self.metrics.warmup.set(len(candles))
         assert self.state is not None
@@ -475,10 +490,13 @@ class Daemon:
     async def _attempt(self, what: str, job: Callable[..., Awaitable[None]], *args: Any) -> bool:
         """Run ``job``; a venue that cannot be reached now is no reason to stop trading.
 
-        Returns False (after logging) when the job failed; the caller retries it later.
+        Returns False (after logging) when the job failed; the caller retries it later. A
+        damaged log is no venue trouble: it stops the daemon (exit 3), never retried.
         """
         try:
             await job(*args)
+        except LogCorruptError:
+            raise
         except Exception as exc:
             log.warning("%s failed, will retry: %s: %s", what, type(exc).__name__, exc)
             await asyncio.sleep(RETRY_PAUSE_S)
@@ -558,6 +576,7 @@ class Daemon:
                     self.crash.reached("after_send")
                 if received is not None and isinstance(event, CandleClosed):
                     self.metrics.latency.observe(time.perf_counter() - received)
+            self._narrate(event, derived)
             if self._since_snapshot >= self.opts.snapshot_every:
                 self.save_snapshot()
             if isinstance(event, PositionDrift) and self.opts.on_drift == "halt":
@@ -567,6 +586,18 @@ class Daemon:
                 self.metrics.observe(seen, self.state, self.view)
             if type(event) is CandleClosed and self.venue is not None:
                 self.metrics.rate_limit_waits.set(self.venue.rest.limiter.total_waits())
+
+    def _narrate(self, event: EventBase, derived: Sequence[EventBase]) -> None:
+        """The person-facing line of a step, once its commands are out (replay.narration)."""
+        if self.opts.quiet or self.state is None or self.instrument is None:
+            return
+        if self.narrator is None:
+            self.narrator = Narrator(self.instrument, lambda line: print(line, flush=True))
+        try:
+            self.narrator.after(event, derived, self.state.position.qty)
+        except OSError as exc:  # nobody reads stdout any more (| head): trading goes on
+            log.warning("per-candle lines stopped: stdout failed (%s)", exc)
+            self.opts.quiet = True
 
     def _trace(self, what: str, since: float | None) -> None:
         if since is not None and TRACE:

@@ -2,9 +2,10 @@
 
 A report is a projection of a session's log, never a by-product of a run: the same
 function renders a finished backtest, a live session or an interrupted one.
-Charts are drawn by plotly with its JavaScript inlined, so the HTML opens offline.
-Long curves are thinned to at most ``MAX_POINTS`` points for the charts only; the
-CSV files keep every point.
+Charts are drawn by plotly with its JavaScript inlined, so the HTML opens offline
+(``replay.report_chart`` says how long runs are drawn; the page says it too); the trade
+table and trades.csv hold every trade (``replay.report_trades``); the CSV files keep
+every point.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import csv
 import html
 import json
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,14 +24,13 @@ import numpy as np
 import plotly.graph_objects as go
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-from plotly.subplots import make_subplots
 
-from engine.instrument import MONEY_SCALE, Instrument
+from engine.instrument import Instrument
 from projections.account import AccountView
 from projections.metrics import Summary
 from projections.refusals import RefusalSummary
-
-MAX_POINTS = 4000
+from replay.report_chart import bar_groups, compute_features, figure
+from replay.report_trades import COLUMNS, TradeRow, csv_values, table_html, trade_rows
 
 
 def iso(ms: int) -> str:
@@ -82,9 +83,16 @@ def refusal_warning(r: RefusalSummary) -> str | None:
 
 
 def write_report(
-    folder: Path, view: AccountView, summary: Summary, extra: dict[str, Any]
+    folder: Path,
+    view: AccountView,
+    summary: Summary,
+    extra: dict[str, Any],
+    plan: Callable[[], object] | None = None,
 ) -> dict[str, Path]:
-    """Write the four report files into ``folder``; returns their paths by name."""
+    """Write the four report files into ``folder``; returns their paths by name.
+
+    ``plan`` builds a fresh compiled card whose features the chart draws (None: no
+    features, e.g. a Python strategy that does not load here)."""
     folder.mkdir(parents=True, exist_ok=True)
     assert view.instrument is not None, "a report needs a SessionStarted event"
     instr = view.instrument
@@ -96,42 +104,20 @@ def write_report(
     }
     data = summary_dict(summary, extra)
     paths["summary"].write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    _write_trades(paths["trades"], view, instr)
+    rows = trade_rows(view)
+    _write_trades(paths["trades"], rows, instr)
     _write_equity(paths["equity"], view, instr)
-    paths["html"].write_text(_html(view, data, instr, summary.refusals), encoding="utf-8")
+    page = _html(view, data, instr, summary.refusals, rows, plan)
+    paths["html"].write_text(page, encoding="utf-8")
     return paths
 
 
-def _write_trades(path: Path, view: AccountView, instr: Instrument) -> None:
+def _write_trades(path: Path, rows: list[TradeRow], instr: Instrument) -> None:
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(
-            [
-                "side",
-                "entry_time",
-                "entry_price",
-                "exit_time",
-                "exit_price",
-                "qty",
-                "pnl",
-                "fees",
-                "duration_min",
-            ]
-        )
-        for t in view.trades:
-            w.writerow(
-                [
-                    t.side,
-                    iso(t.entry_ts),
-                    f"{instr.ticks_to_float(t.entry_price):.{instr.price_decimals + 2}f}",
-                    iso(t.exit_ts),
-                    f"{instr.ticks_to_float(t.exit_price):.{instr.price_decimals + 2}f}",
-                    instr.lots_to_qty(t.qty),
-                    f"{t.pnl / MONEY_SCALE:.8f}",
-                    f"{t.fees / MONEY_SCALE:.8f}",
-                    f"{t.duration_ms / 60_000:g}",
-                ]
-            )
+        w.writerow(COLUMNS)
+        for r in rows:
+            w.writerow(csv_values(r, instr))
 
 
 def _decimals(units: np.ndarray, scale: int) -> pa.Array:
@@ -163,12 +149,6 @@ def _write_equity(path: Path, view: AccountView, instr: Instrument) -> None:
         pa_csv.write_csv(table, fh, pa_csv.WriteOptions(include_header=False))
 
 
-def _thin(n: int) -> np.ndarray:
-    if n <= MAX_POINTS:
-        return np.arange(n)
-    return np.unique(np.linspace(0, n - 1, MAX_POINTS).astype(np.int64))
-
-
 def _refusals_html(r: RefusalSummary) -> str:
     rows = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in refusal_rows(r)
@@ -179,64 +159,20 @@ def _refusals_html(r: RefusalSummary) -> str:
 
 
 def _html(
-    view: AccountView, data: dict[str, Any], instr: Instrument, refusals: RefusalSummary
+    view: AccountView,
+    data: dict[str, Any],
+    instr: Instrument,
+    refusals: RefusalSummary,
+    trades: list[TradeRow],
+    plan: Callable[[], object] | None,
 ) -> str:
-    ts = view.curve_ts.array()
-    idx = _thin(len(ts))
-    times = [datetime.fromtimestamp(int(t) / 1000, tz=UTC) for t in ts[idx]]
-    close = view.curve_close.array()[idx] * float(instr.tick)
-    equity = view.curve_equity.array()[idx] / MONEY_SCALE
-    peaks = np.maximum.accumulate(view.curve_equity.array().astype(np.float64))
-    full_eq = view.curve_equity.array().astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dd = np.where(peaks > 0, (full_eq - peaks) / peaks * 100.0, 0.0)[idx]
-
-    fig = make_subplots(
-        rows=3,
-        cols=1,
-        shared_xaxes=True,
-        row_heights=[0.5, 0.3, 0.2],
-        vertical_spacing=0.04,
-        subplot_titles=("Price with entries and exits", "Equity", "Drawdown %"),
-    )
-    fig.add_trace(go.Scatter(x=times, y=close, name="close", line={"width": 1}), row=1, col=1)
-    trades = view.trades[-2000:]  # the chart stays readable; trades.csv has them all
-    for side, symbol, color in (
-        ("long", "triangle-up", "green"),
-        ("short", "triangle-down", "red"),
-    ):
-        chosen = [t for t in trades if t.side == side]
-        fig.add_trace(
-            go.Scatter(
-                x=[datetime.fromtimestamp(t.entry_ts / 1000, tz=UTC) for t in chosen],
-                y=[instr.ticks_to_float(t.entry_price) for t in chosen],
-                mode="markers",
-                name=f"{side} entry",
-                marker={"symbol": symbol, "color": color, "size": 9},
-            ),
-            row=1,
-            col=1,
-        )
-    fig.add_trace(
-        go.Scatter(
-            x=[datetime.fromtimestamp(t.exit_ts / 1000, tz=UTC) for t in trades],
-            y=[instr.ticks_to_float(t.exit_price) for t in trades],
-            mode="markers",
-            name="exit",
-            marker={"symbol": "x", "color": "black", "size": 7},
-        ),
-        row=1,
-        col=1,
-    )
-    fig.add_trace(go.Scatter(x=times, y=equity, name="equity", line={"width": 1}), row=2, col=1)
-    fig.add_trace(
-        go.Scatter(x=times, y=dd, name="drawdown %", fill="tozeroy", line={"width": 1}),
-        row=3,
-        col=1,
-    )
-    fig.update_layout(height=900, template="plotly_white", showlegend=True)
+    n = len(view.curve_ts.array())
+    starts, k = bar_groups(n)
+    ends = np.minimum(starts + k, n) - 1
+    features = compute_features(view, plan, ends)
+    fig, note = figure(view, instr, trades, features)
     rows = "".join(
-        f"<tr><th>{key.replace('_', ' ')}</th><td>{_fmt(data.get(key), key)}</td></tr>"
+        f"<tr><th>{key.replace('_', ' ')}</th><td>{html.escape(_fmt(data.get(key), key))}</td></tr>"
         for key in SUMMARY_ORDER
     )
     months = "".join(
@@ -245,17 +181,22 @@ def _html(
     )
     chart = fig.to_html(full_html=False, include_plotlyjs=True)
     heatmap = _monthly_heatmap(data.get("monthly_returns") or [])
-    title = f"replay report — {data.get('session_id', '')}"
+    title = html.escape(f"replay report — {data.get('session_id', '')}")
+    quote = instr.spec.quote_coin or "USDT"
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>{title}</title>"
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "th,td{padding:2px 12px;text-align:left;border-bottom:1px solid #ddd}</style>"
+        "th,td{padding:2px 12px;text-align:left;border-bottom:1px solid #ddd}"
+        "#trades th{cursor:pointer}</style>"
         f"</head><body><h1>{title}</h1><table id='summary'>{rows}</table>"
+        f"{_refusals_html(refusals)}"
+        f"<p id='chart-note'>{html.escape(note)}</p>"
+        f"<div id='charts'>{chart}</div>"
+        f"{table_html(trades, instr, quote)}"
         f"<h2>Monthly returns</h2><div id='monthly-heatmap'>{heatmap}</div>"
         f"<table id='monthly'>{months}</table>"
-        f"{_refusals_html(refusals)}"
-        f"<div id='charts'>{chart}</div></body></html>"
+        "</body></html>"
     )
 
 

@@ -69,6 +69,12 @@ def test_demo_against_the_emulator_decides_exactly_like_the_backtest(
     orders = [e for e in daemon.events if isinstance(e, SubmitOrder)]
     fills = [e for e in daemon.events if isinstance(e, Fill)]
     assert len(orders) >= 4 and len(fills) >= len(orders) - 1
+    # A person watching sees one line per live candle decision and one per fill (stdout).
+    lines = daemon.stdout_path.read_text().splitlines()
+    live_closes = [e for e in daemon.events if isinstance(e, CandleClosed) and not e.backfill]
+    assert len([x for x in lines if " close " in x]) == len(live_closes)
+    assert len([x for x in lines if " fill " in x]) == len(fills)
+    assert any("-> Buy" in x or "-> Sell" in x for x in lines)
 
     # The daemon warmed up on HISTORY back-filled candles and acted on none of them; the
     # backtest gets the same candles with the same flag, then the same live candles.
@@ -107,7 +113,7 @@ def test_a_restarted_daemon_resumes_its_session_and_a_halt_sticks(
 ) -> None:
     emulator = emulator_factory(history=HISTORY)
     store = tmp_path / "live"
-    first = DaemonProcess(emulator, card_5m, store, "demo-2", "--warmup", str(HISTORY))
+    first = DaemonProcess(emulator, card_5m, store, "demo-2", "--warmup", str(HISTORY), "-q")
     try:
         first.wait_warm(HISTORY)
         first.play(40)
@@ -115,6 +121,7 @@ def test_a_restarted_daemon_resumes_its_session_and_a_halt_sticks(
     finally:
         first.kill()
     before = len(first.events)
+    assert first.stdout_path.read_text() == ""  # -q: no per-candle lines
     started = [e for e in first.events if isinstance(e, SessionStarted)]
     assert len(started) == 1
 

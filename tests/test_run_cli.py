@@ -50,7 +50,12 @@ def test_run_writes_a_session_and_a_report_that_agree(session: tuple[Path, dict]
     assert summary["final_equity"] == pytest.approx(out["final_equity"])
     with report["trades"].open() as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == out["trades"]
+    closed = [r for r in rows if r["close_reason"] != "end of data"]
+    assert len(closed) == out["trades"] and rows[: len(closed)] == closed  # the open one last
+    assert len(rows) - len(closed) <= 1
+    # Every row's PnL (the open trade's marked at the last close) adds up to the equity change.
+    total = sum(float(r["pnl"]) for r in rows)
+    assert total == pytest.approx(out["final_equity"] - 10_000, abs=0.01)
     from datetime import datetime
 
     for row in rows[:20]:  # minutes between entry and exit, as the times say
@@ -322,6 +327,7 @@ def test_the_report_renders_its_charts_in_headless_chromium(
         capture_output=True, text=True, timeout=120, check=True,
     ).stdout  # fmt: skip
     assert dom.count('class="main-svg"') >= 1  # plotly drew the figure
-    assert dom.count('class="trace scatter') == 6  # close, entries x2, exits, equity, drawdown
+    # markers x5, stop and target levels, the card's features, equity, drawdown
+    assert dom.count('class="trace scatter') >= 9 and dom.count('class="trace boxes') == 1
     assert dom.count('class="ytick"') >= 3  # every subplot has a value axis
     assert out["session_id"] in dom

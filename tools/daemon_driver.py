@@ -55,6 +55,7 @@ class DaemonProcess:
         self.session = session
         self.events: list[EventBase] = []
         self.stderr_path = store.parent / f"{session}.stderr.log"
+        self.stdout_path = store.parent / f"{session}.stdout.log"  # the per-candle lines
         args = [
             sys.executable, "-c", "from replay.cli import main; main()", "demo", str(card),
             "--venue", "emulator", "--emulator-url", emulator.rest, "--store", str(store),
@@ -65,7 +66,10 @@ class DaemonProcess:
         full_env.update(env or {})
         self._stderr = self.stderr_path.open("ab")
         self.stderr_offset = self._stderr.tell()
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=full_env, stderr=self._stderr)
+        self._stdout = self.stdout_path.open("ab")
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, env=full_env, stderr=self._stderr, stdout=self._stdout
+        )
 
     # ------------------------------------------------------------------ reading
 
@@ -152,6 +156,7 @@ class DaemonProcess:
             code = self.proc.wait(timeout)
         finally:
             self._stderr.close()
+            self._stdout.close()
         self.refresh()
         return code
 
@@ -160,6 +165,7 @@ class DaemonProcess:
             self.proc.kill()
         self.proc.wait(10)
         self._stderr.close()
+        self._stdout.close()
 
     @property
     def stopped_cleanly(self) -> bool:

@@ -15,6 +15,10 @@ class KeysError(BybitError):
     """API keys missing or unreadable. The message names the source, never the values."""
 
 
+class KeysRefused(KeysError):
+    """The venue refused the API key or its signature (wrong secret, key of another venue)."""
+
+
 class MalformedMessage(BybitError):
     """A venue message that cannot be converted; the stream logs it and goes on."""
 

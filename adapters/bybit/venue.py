@@ -49,7 +49,13 @@ from adapters.bybit.convert import (
     open_order,
     position_snapshot,
 )
-from adapters.bybit.errors import ApiError, BybitError, RetriesExhausted, TransportError
+from adapters.bybit.errors import (
+    ApiError,
+    BybitError,
+    KeysRefused,
+    RetriesExhausted,
+    TransportError,
+)
 from adapters.bybit.keys import ApiKeys
 from adapters.bybit.rest import BybitRest
 from adapters.bybit.retry import Action, Backoff, classify
@@ -168,17 +174,33 @@ class BybitVenue:
         )
         self.public.start()
         self.private.start()
-        try:
-            async with asyncio.timeout(timeout_s):
-                await self.public.subscribed.wait()
-                await self.private.subscribed.wait()
-        except TimeoutError:
+
+        public, private = self.public, self.private
+
+        async def subscribed() -> None:
+            await public.subscribed.wait()
+            await private.subscribed.wait()
+
+        both: asyncio.Future[Any] = asyncio.ensure_future(subscribed())
+        refused: asyncio.Future[Any] = asyncio.ensure_future(self.private.refused.wait())
+        done, _ = await asyncio.wait(
+            {both, refused}, timeout=timeout_s, return_when="FIRST_COMPLETED"
+        )
+        for waiter in (both, refused):
+            waiter.cancel()
+        if refused in done:  # wrong keys do not get better with retries: say so at once
             await self.close()
-            raise BybitError(
-                f"streams not subscribed within {timeout_s} s (public "
-                f"{self.public.subscribed.is_set()}, private {self.private.subscribed.is_set()});"
-                " check the URLs and keys"
-            ) from None
+            raise KeysRefused(
+                f"the venue refused the API key ({self.private.refusal}); check BYBIT_API_KEY "
+                "and BYBIT_API_SECRET or --keys (demo keys are made on Bybit's demo site)"
+            )
+        if both not in done:
+            await self.close()
+            raise TransportError(
+                "streams",
+                f"not subscribed within {timeout_s} s (public {self.public.subscribed.is_set()}"
+                f", private {self.private.subscribed.is_set()}); check the URLs and keys",
+            )
 
     def _stream_backoff(self, salt: int) -> Backoff:
         c = self.config

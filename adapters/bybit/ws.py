@@ -87,6 +87,8 @@ class WsStream:
         self.malformed = 0  # frames skipped as undecodable
         self.pongs = 0
         self.subscribed = asyncio.Event()  # set while a connection is subscribed
+        self.refused = asyncio.Event()  # set when the venue refused our auth (bad keys)
+        self.refusal = ""
 
     def __repr__(self) -> str:
         return f"WsStream({self.name}, {self.url}, connections={self.connections})"
@@ -120,6 +122,9 @@ class WsStream:
                 # not one more in a row: only failed attempts grow the backoff.
                 failures = 1 if self.connections > before else failures + 1
                 log.warning("%s stream: %s: %s", self.name, type(exc).__name__, exc)
+                if isinstance(exc, AuthFailed):
+                    self.refusal = str(exc)
+                    self.refused.set()
             self.subscribed.clear()
             if self._stopping:
                 break

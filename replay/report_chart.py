@@ -1,0 +1,256 @@
+"""report.html's chart: candles, every trade marked, resting stops and targets, the card's
+features, equity and drawdown, on one zoomable time axis with a range slider.
+
+Long runs are drawn with at most ``MAX_BARS`` candles: each drawn bar then groups ``k``
+consecutive candles exactly (first open, highest high, lowest low, last close) and the
+page says so. Markers are never thinned: every entry, add, reduce and exit is drawn at
+its own time and price. Stop and take-profit levels are drawn per drawn bar (the level
+resting during that bar; the latest if it moved). Features are computed from the log's
+candles with the card's own indicators (price-unit ones on the price pane, each other
+feature in a pane of its own), for runs of up to ``MAX_FEATURE_CANDLES`` candles; a
+longer run's page says they were not drawn.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Final
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from engine.expressions import PRICE
+from engine.instrument import MONEY_SCALE, Instrument
+from engine.timeframes import tf_ms
+from projections.account import AccountView
+from replay.report_trades import TradeRow
+
+MAX_BARS: Final = 4000
+MAX_FEATURE_CANDLES: Final = 300_000
+
+#: (trace name, marker symbol, colour) of each kind of marker.
+MARKERS: Final = {
+    "long entry": ("triangle-up", "green"),
+    "short entry": ("triangle-down", "red"),
+    "add": ("circle", "royalblue"),
+    "reduce": ("diamond", "orange"),
+    "exit": ("x", "black"),
+}
+
+
+class Features:
+    """The card's feature lines over the candles, sampled at the drawn bars."""
+
+    def __init__(self, lines: dict[str, tuple[str, np.ndarray]], note: str = "") -> None:
+        self.lines = lines  # name -> (unit, values at each drawn bar; NaN until warm)
+        self.note = note
+
+
+def _dt(ms: np.ndarray | list[int]) -> list[datetime]:
+    return [datetime.fromtimestamp(int(t) / 1000, tz=UTC) for t in ms]
+
+
+def bar_groups(n: int, max_bars: int = MAX_BARS) -> tuple[np.ndarray, int]:
+    """Start indices of the drawn bars and the candles per bar (1 when ``n <= max_bars``)."""
+    k = max(1, math.ceil(n / max_bars)) if n else 1
+    return np.arange(0, n, k, dtype=np.int64), k
+
+
+def compute_features(
+    view: AccountView,
+    plan_factory: Callable[[], object] | None,
+    ends: np.ndarray,
+) -> Features:
+    """Feed the log's candles to a fresh plan's features; sample each line at ``ends``."""
+    n = len(view.curve_ts.array())
+    if plan_factory is None or n == 0:
+        return Features({}, "")
+    if n > MAX_FEATURE_CANDLES:
+        return Features({}, f"features not drawn: {n:,} candles is over {MAX_FEATURE_CANDLES:,}")
+    plan = plan_factory()
+    feed = getattr(plan, "feed_features", None)
+    lines_of = getattr(plan, "feature_lines", None)
+    if feed is None or lines_of is None:
+        return Features({}, "")
+    lines = lines_of()
+    if not lines:
+        return Features({}, "")
+    width = tf_ms(view.timeframe)
+    cols = [
+        view.curve_ts.array(),
+        view.curve_open.array(),
+        view.curve_high.array(),
+        view.curve_low.array(),
+        view.curve_close.array(),
+        view.curve_volume.array(),
+    ]
+    ts, o, h, lo, c, v = (col.tolist() for col in cols)
+    values = np.full((len(ends), len(lines)), np.nan)
+    getters = [g for _, _, g in lines]
+    want = set(ends.tolist())
+    row = 0
+    for i in range(n):
+        feed(ts[i], ts[i] - width, ts[i], o[i], h[i], lo[i], c[i], v[i])
+        if i in want:
+            values[row] = [float(g()) for g in getters]
+            row += 1
+    return Features({name: (unit, values[:, j]) for j, (name, unit, _) in enumerate(lines)})
+
+
+def figure(
+    view: AccountView, instr: Instrument, rows: list[TradeRow], features: Features
+) -> tuple[go.Figure, str]:
+    """The chart and the note that says how it was drawn."""
+    ts = view.curve_ts.array()
+    n = len(ts)
+    starts, k = bar_groups(n)
+    ends = np.minimum(starts + k, n) - 1
+    tick = float(instr.tick)
+    width = tf_ms(view.timeframe) if view.timeframe else 0
+    if n:
+        o = view.curve_open.array()[starts] * tick
+        h = np.maximum.reduceat(view.curve_high.array(), starts) * tick
+        lo = np.minimum.reduceat(view.curve_low.array(), starts) * tick
+        c = view.curve_close.array()[ends] * tick
+    else:
+        o = h = lo = c = np.zeros(0)
+    x = _dt(ts[starts] - width) if n else []
+    scalar = [name for name, (unit, _) in features.lines.items() if unit != PRICE]
+    n_rows = 3 + len(scalar)
+    heights = [0.45] + [0.12] * len(scalar) + [0.25, 0.15]
+    titles = ["Price, trades, stops and targets", *scalar, "Equity", "Drawdown %"]
+    fig = make_subplots(
+        rows=n_rows,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=heights,
+        vertical_spacing=0.03,
+        subplot_titles=titles,
+    )
+    fig.add_trace(
+        go.Candlestick(x=x, open=o, high=h, low=lo, close=c, name="candles"), row=1, col=1
+    )
+    _markers(fig, view, instr, rows)
+    _levels(fig, view, instr, ts, starts, ends, x)
+    for name, (unit, values) in features.lines.items():
+        y = values * tick if unit == PRICE else values
+        r = 1 if unit == PRICE else 2 + scalar.index(name)
+        fig.add_trace(
+            go.Scatter(x=_dt(ts[ends] - width) if n else [], y=y, name=name, line={"width": 1}),
+            row=r,
+            col=1,
+        )
+    equity = view.curve_equity.array()
+    full_eq = equity.astype(np.float64)
+    peaks = np.maximum.accumulate(full_eq) if n else full_eq
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dd = np.where(peaks > 0, (full_eq - peaks) / peaks * 100.0, 0.0)
+    # Equity and drawdown at each drawn bar's end, and the deepest drawdown inside it.
+    eq_x = _dt(ts[ends]) if n else []
+    fig.add_trace(
+        go.Scatter(x=eq_x, y=equity[ends] / MONEY_SCALE if n else [], name="equity"),
+        row=n_rows - 1,
+        col=1,
+    )
+    dd_bar = np.minimum.reduceat(dd, starts) if n else dd
+    fig.add_trace(
+        go.Scatter(x=eq_x, y=dd_bar, name="drawdown %", fill="tozeroy", line={"width": 1}),
+        row=n_rows,
+        col=1,
+    )
+    fig.update_layout(
+        height=700 + 160 * len(scalar) + 200,
+        template="plotly_white",
+        showlegend=True,
+        xaxis_rangeslider_visible=False,
+    )
+    fig.update_xaxes(rangeslider={"visible": True, "thickness": 0.04}, row=n_rows, col=1)
+    note = (
+        f"{n:,} candles drawn as {len(starts):,} bars of {k:,} candles each (open, high, low "
+        "and close of each group exact); every trade marker is drawn."
+        if k > 1
+        else f"{n:,} candles, each drawn; every trade marker is drawn."
+    )
+    if features.note:
+        note += " " + features.note + "."
+    return fig, note
+
+
+def _markers(fig: go.Figure, view: AccountView, instr: Instrument, rows: list[TradeRow]) -> None:
+    points: dict[str, tuple[list[int], list[float], list[str]]] = {m: ([], [], []) for m in MARKERS}
+    for r in rows:
+        xs, ys, texts = points[f"{r.side} entry"]
+        xs.append(r.entry_ts)
+        ys.append(instr.ticks_to_float(r.entry_price))
+        texts.append(f"#{r.n} {r.side} by {r.opened_by or '?'}")
+        if not r.open_at_end:
+            xs, ys, texts = points["exit"]
+            xs.append(r.exit_ts)
+            ys.append(instr.ticks_to_float(r.exit_price))
+            texts.append(f"#{r.n} closed by {r.close_reason}")
+    for m in view.marks:
+        if m.kind in ("add", "reduce"):
+            xs, ys, texts = points[m.kind]
+            xs.append(m.ts)
+            ys.append(instr.ticks_to_float(m.price))
+            texts.append(f"{m.kind} {instr.lots_to_qty(m.lots)}")
+    for name, (symbol, color) in MARKERS.items():
+        xs, ys, texts = points[name]
+        fig.add_trace(
+            go.Scatter(
+                x=_dt(xs),
+                y=ys,
+                text=texts,
+                mode="markers",
+                name=name,
+                marker={"symbol": symbol, "color": color, "size": 9},
+            ),
+            row=1,
+            col=1,
+        )
+
+
+def _levels(
+    fig: go.Figure,
+    view: AccountView,
+    instr: Instrument,
+    ts: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    x: list[datetime],
+) -> None:
+    """Stops and targets as the level resting during each drawn bar (NaN: none)."""
+    if not len(ts):
+        return
+    width = tf_ms(view.timeframe)
+    bar_open = ts[starts] - width
+    bar_close = ts[ends]
+    last = int(ts[-1])
+    for kind, name, color in (("stop", "stop", "crimson"), ("take_profit", "target", "teal")):
+        y = np.full(len(starts), np.nan)
+        segs = [s for s in view.story.resting if s.kind == kind]
+        if segs:
+            seg_start = np.array([s.start_ts for s in segs], np.int64)
+            seg_end = np.array([s.end_ts or last for s in segs], np.int64)
+            price = np.array([s.price for s in segs], np.float64) * float(instr.tick)
+            a = np.searchsorted(bar_close, seg_start, side="left")
+            b = np.maximum(np.searchsorted(bar_open, seg_end, side="left"), a)
+            lengths = b - a
+            # Every bar each segment covers; a later segment overwrites an earlier one.
+            idx = np.repeat(a - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+            y[idx] = np.repeat(price, lengths)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="lines",
+                name=name,
+                line={"color": color, "width": 1, "dash": "dot", "shape": "hv"},
+                connectgaps=False,
+            ),
+            row=1,
+            col=1,
+        )
