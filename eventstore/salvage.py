@@ -16,7 +16,6 @@ import json
 import os
 import signal
 import struct
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from eventstore.chain import ChainState
 from eventstore.errors import EventStoreError, LogCorruptError
 from eventstore.layout import RECORDS_DB, STREAMS_DB, decode_record, pack_key
 from eventstore.store import EventStore
-from eventstore.walk import TIMEOUT_S
+from eventstore.walk import TIMEOUT_S, run_child
 from eventstore.walk import _open as open_readonly
 
 _LEN: Final = struct.Struct("<I")
@@ -105,17 +104,8 @@ def main() -> None:
 
 def _child(*args: str) -> tuple[Any, str]:
     """Run a child; returns (its JSON answer, "") or (None, why it gave none)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "eventstore.salvage", *args],
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_S,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
+    proc = run_child(["-m", "eventstore.salvage", *args])
+    if proc is None:
         return None, f"reading it did not finish within {TIMEOUT_S:.0f} s"
     if proc.returncode < 0:
         return None, f"reading it kills liblmdb ({signal.Signals(-proc.returncode).name})"

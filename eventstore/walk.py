@@ -62,13 +62,13 @@ def _problems(path: Path) -> list[str]:
     return []
 
 
-def walk_problems(path: Path, child: Sequence[str] = ("-m", "eventstore.walk")) -> list[str]:
-    """The child's verdict on ``path``; its death by a signal is a problem too.
-    (``child``: the interpreter's arguments before the path, for tests.)"""
+def run_child(args: Sequence[str]) -> subprocess.CompletedProcess[str] | None:
+    """Run ``python ARGS`` with this process's import path; None when it outlived
+    ``TIMEOUT_S``. A child killed by a signal has a negative ``returncode``."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     try:
-        proc = subprocess.run(
-            [sys.executable, *child, os.fspath(path)],
+        return subprocess.run(
+            [sys.executable, *args],
             capture_output=True,
             text=True,
             timeout=TIMEOUT_S,
@@ -76,6 +76,14 @@ def walk_problems(path: Path, child: Sequence[str] = ("-m", "eventstore.walk")) 
             check=False,
         )
     except subprocess.TimeoutExpired:
+        return None
+
+
+def walk_problems(path: Path, child: Sequence[str] = ("-m", "eventstore.walk")) -> list[str]:
+    """The child's verdict on ``path``; its death by a signal is a problem too.
+    (``child``: the interpreter's arguments before the path, for tests.)"""
+    proc = run_child([*child, os.fspath(path)])
+    if proc is None:
         return [f"the page walk did not finish within {TIMEOUT_S:.0f} s"]
     if proc.returncode < 0:
         name = signal.Signals(-proc.returncode).name

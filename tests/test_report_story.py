@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -32,6 +30,7 @@ from projections.account import AccountView
 from replay.cli import cli
 from replay.report_trades import trade_rows
 from replay.verify import read_session
+from tests.browser import needs_chromium, rendered_dom
 
 INSTR = Instrument(BTCUSDT)
 MIN = 60_000
@@ -185,13 +184,7 @@ def test_a_trailed_stop_a_target_a_liquidation_and_the_end_of_data() -> None:
     assert last.mae == -4 * MONEY_SCALE  # the high of 104 against a short from 100
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.mark.skipif(
-    _chromium() is None, reason="no Chromium here (apt-get install chromium enables this test)"
-)
+@needs_chromium
 def test_the_page_draws_every_fill_every_trade_and_every_month(tmp_path: Path) -> None:
     """A long-only card that adds to its trades, on 90 days of 5-minute bars (drawn grouped):
     Chromium's DOM has one marker per fill, one table row per trade and one heatmap
@@ -215,15 +208,7 @@ def test_the_page_draws_every_fill_every_trade_and_every_month(tmp_path: Path) -
     months = json.loads((folder / "summary.json").read_text())["monthly_returns"]
     assert fills > len(trades) * 2  # the card adds: markers are more than entries and exits
     assert len(months) >= 3
-    browser = _chromium()
-    assert browser is not None
-    dom = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run",
-         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
-         "--dump-dom", (folder / "report.html").as_uri()],
-        capture_output=True, text=True, timeout=180, check=True,
-    ).stdout  # fmt: skip
+    dom = rendered_dom(folder / "report.html", tmp_path / "profile")
     assert dom.count('class="point"') == fills  # long only: no flip draws two markers
     table = dom[dom.index('id="trades"') : dom.index("</table>", dom.index('id="trades"'))]
     assert table.count("<tr") == len(trades) + 1  # the header row

@@ -16,6 +16,7 @@ from engine.events import Fill, decode, encode
 from eventstore import EventStore
 from eventstore.layout import RECORDS_DB, STREAMS_DB, decode_record, pack_key
 from replay.cli import cli
+from tests.browser import needs_chromium, rendered_dom
 from tests.cards import ma_cross_card
 
 HEADER = "timestamp,open,high,low,close,volume\n"
@@ -302,30 +303,14 @@ def test_an_interrupted_run_exits_130_and_its_log_says_so(tmp_path: Path) -> Non
     assert report.exit_code == 0  # an interrupted session still has a report
 
 
-def _chromium() -> str | None:
-    import shutil
-
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.mark.skipif(
-    _chromium() is None, reason="no Chromium here (apt-get install chromium enables this test)"
-)
+@needs_chromium
 def test_the_report_renders_its_charts_in_headless_chromium(
     session: tuple[Path, dict], tmp_path: Path
 ) -> None:
     """The page's JavaScript runs offline and draws every chart (plotly's SVG roots)."""
     _, out = session
     html = Path(out["report"]["html"])
-    browser = _chromium()
-    assert browser is not None
-    dom = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run",
-         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
-         "--dump-dom", html.as_uri()],
-        capture_output=True, text=True, timeout=120, check=True,
-    ).stdout  # fmt: skip
+    dom = rendered_dom(html, tmp_path / "profile", budget_ms=5000)
     assert dom.count('class="main-svg"') >= 1  # plotly drew the figure
     # markers x5, stop and target levels, the card's features, equity, drawdown
     assert dom.count('class="trace scatter') >= 9 and dom.count('class="trace boxes') == 1
