@@ -252,7 +252,11 @@ def _open_store(path: Path, *, create: bool = False, write: bool = True) -> Any:
 
     if not create and not (path / "data.mdb").exists():
         raise BadInput(f"no event store at {path} (run `replay run` first, or pass --store)")
-    return EventStore(path, readonly=not write)
+    store = EventStore(path, readonly=not write)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # released when the command ends, so one process can run several
+        ctx.call_on_close(store.close)
+    return store
 
 
 # ----------------------------------------------------------------------------- run
