@@ -95,7 +95,7 @@ from projections.reconcile import FinalStatus, ReconcileView, reconcile
 from replay import __version__, snapshots
 from replay.cards import LoadedCard, load_card, load_card_text
 from replay.cards.params import format_params
-from replay.cards.source import strategy_fields
+from replay.cards.source import check_resume, strategy_fields
 from replay.errors import InputError
 from replay.metrics import DaemonMetrics
 from replay.narration import Narrator
@@ -310,6 +310,7 @@ class Daemon:
                 f"and {given.source} differs from it (sha256 {given.hash[:12]} against "
                 f"{started.card_hash[:12]}); resume with that card, or start a new --session"
             )
+        check_resume(started, given, self.opts.session)  # the strategy code it logged
         self.card = load_card_text(
             started.card_text, source=started.card_path, params=started.params
         )

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from engine.events import IntentEmitted, SessionStarted
 from eventstore import EventStore
 from replay.cards.source import source_hash
 from replay.verify import read_session
+from tools.bybit_emulator import EmulatorHandle
+from tools.daemon_driver import DaemonProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -180,3 +183,32 @@ def test_report_runs_no_strategy_code(session: tuple[Path, Path], tmp_path: Path
     out = replay_cli(folder, "report", "py", "--store", str(store), "--out", str(tmp_path / "r"))
     assert out.returncode == 0, out.stderr
     assert not marker.exists() and (tmp_path / "r" / "summary.json").exists()
+
+
+def test_a_daemon_resume_refuses_changed_strategy_code(
+    emulator_factory: Callable[..., EmulatorHandle], tmp_path: Path
+) -> None:
+    folder = tmp_path / "strats"
+    folder.mkdir()
+    (folder / "breakout.py").write_text(STRATEGY)
+    (folder / "helpers.py").write_text(HELPERS)
+    card = folder / "card.yaml"
+    card.write_text(
+        CARD.replace("symbol: BTCUSDT\n", "symbol: BTCUSDT\ntimeframes: {execution: 5m}\n")
+    )
+    emulator = emulator_factory(history=30)
+    store = tmp_path / "live"
+    first = DaemonProcess(emulator, card, store, "pyd", "--warmup", "30")
+    try:
+        first.wait_warm(30)
+        assert first.stop() == 0
+    finally:
+        first.kill()
+    logged = next(e for e in first.events if isinstance(e, SessionStarted))
+    assert set(logged.strategy_source) == {"breakout.py", "helpers.py"}
+    (folder / "helpers.py").write_text(HELPERS.replace("30.0", "40.0"))
+    again = DaemonProcess(emulator, card, store, "pyd")
+    code = again.proc.wait(60)
+    again.kill()
+    assert code == 2, again.tail()
+    assert "helpers.py differs from the logged source" in again.tail()

@@ -129,6 +129,8 @@ def strategy_fields(card: Any) -> dict[str, Any]:
     if cls is None:
         return {}
     sources, root = capture(cls, getattr(card, "card_dir", None))
+    if not sources:  # an installed package, not the card's code: nothing to log
+        return {}
     return {
         "strategy_source": sources,
         "strategy_hash": source_hash(sources),
@@ -280,3 +282,24 @@ def session_note(store: Any, session_id: str) -> str:
 def say(note: str) -> None:
     if note:
         print(note, file=sys.stderr)
+
+
+def check_resume(started: SessionStarted, card: Any, session: str) -> None:
+    """A daemon resuming ``started`` runs ``card``'s strategy from disk: refuse (exit 2)
+    when that code is not the code the session logged, naming what changed."""
+    if not started.strategy_hash:
+        return
+    now = strategy_fields(card)
+    if now.get("strategy_hash") == started.strategy_hash:
+        return
+    logged, on_disk = set(started.strategy_source), set(now.get("strategy_source", {}))
+    changed = sorted(
+        k
+        for k in logged | on_disk
+        if started.strategy_source.get(k) != now.get("strategy_source", {}).get(k)
+    )
+    raise InputError(
+        f"session {session} was started with other strategy code: {', '.join(changed)}"
+        f" {'differs' if len(changed) == 1 else 'differ'} from the logged source; resume with"
+        " the code it logged (SessionStarted.strategy_source), or start a new --session"
+    )
