@@ -131,6 +131,11 @@ class SessionStarted(EventBase, frozen=True):
     timeframe: str = "1m"
     settings: dict[str, str] = {}
     params: dict[str, int | float] = {}  # the card's effective ``params:`` values
+    # A Python strategy's code (replay.cards.source): import path -> text, its sha256,
+    # and the directory it was imported from; empty for cards without a class.
+    strategy_source: dict[str, str] = {}
+    strategy_hash: str = ""
+    strategy_root: str = ""
 
 
 class SessionStopped(EventBase, frozen=True):

@@ -9,6 +9,7 @@ the same function ``replay report`` uses for any session.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from replay.cards import IdeaCardError, LoadedCard, load_card, load_card_text
 from replay.cards.params import format_params
 from replay.cards.schema import MAX_MONEY
 from replay.errors import InputError
+from replay.instrument_cache import load_cache
 from replay.instruments import resolve as resolve_instrument
 from replay.report import (
     duration_text,
@@ -196,7 +198,12 @@ def _unique_session(store: EventStore, base: str) -> str:
 
 def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = None) -> Outcome:
     card = load_card(req.card, req.params, timeframe=req.timeframe)
-    instrument = resolve_instrument(card.symbol, card.instrument, req.instrument)
+    notes: list[str] = []
+    instrument = resolve_instrument(
+        card.symbol, card.instrument, req.instrument, load_cache(req.store), notes
+    )
+    for warning in notes:  # a stale instruments cache: said even with --json or -q
+        print(warning, file=sys.stderr)
     try:
         balance = money_from_str(req.balance, ROUND_HALF_EVEN)
     except InstrumentError:
@@ -205,7 +212,6 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
         raise InputError(
             f"--balance {req.balance}: expected a positive amount of at most {MAX_MONEY:.0f} USDT"
         )
-    notes: list[str] = []
     series, resampled = _load_series(req, card, instrument, notes)
     if req.start_ms is not None or req.end_ms is not None:
         series = series.between(req.start_ms, req.end_ms)
@@ -356,11 +362,24 @@ def report_from_log(
 
 
 def _logged_card(started: SessionStarted) -> LoadedCard | None:
-    """The logged card, loaded; None when it no longer loads here (a Python strategy class
-    that is gone): the report is still made, it just cannot name blocks or draw features."""
+    """The logged card, loaded without its ``strategy:`` section: a report runs no
+    strategy code (the book folds from the log alone), so a Python class is never
+    imported for it. None when the card no longer loads here (a Python strategy card
+    without blocks): the report is still made, it just cannot name blocks or draw
+    features."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(started.card_text)
+    except yaml.YAMLError:
+        return None
+    text = started.card_text
+    if isinstance(data, dict) and "strategy" in data:
+        data.pop("strategy")
+        text = yaml.safe_dump(data, sort_keys=False)
     try:
         return load_card_text(
-            started.card_text,
+            text,
             source=started.card_path or "<log>",
             params=started.params,
             timeframe=started.timeframe or None,

@@ -30,8 +30,11 @@ import click
 import msgspec
 
 from replay import __version__
+from replay.commands.check import check as check_command
 from replay.commands.data import data as data_group
 from replay.commands.data import gaps_option, stamps_option
+from replay.commands.indicators import indicators as indicators_command
+from replay.commands.setopt import parse_set_option, set_option
 from replay.session_ids import SESSION_ID
 
 P = ParamSpec("P")
@@ -234,6 +237,12 @@ store_option = click.option(
     help="Event store directory.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+trust_option = click.option(
+    "--trust-logged-code",
+    "trust_code",
+    is_flag=True,
+    help="Run a Python strategy's source from the log even if no file on disk matches it.",
+)
 
 
 def _open_store(path: Path, *, create: bool = False, write: bool = True) -> Any:
@@ -243,7 +252,11 @@ def _open_store(path: Path, *, create: bool = False, write: bool = True) -> Any:
 
     if not create and not (path / "data.mdb").exists():
         raise BadInput(f"no event store at {path} (run `replay run` first, or pass --store)")
-    return EventStore(path, readonly=not write)
+    store = EventStore(path, readonly=not write)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # released when the command ends, so one process can run several
+        ctx.call_on_close(store.close)
+    return store
 
 
 # ----------------------------------------------------------------------------- run
@@ -297,13 +310,7 @@ def _open_store(path: Path, *, create: bool = False, write: bool = True) -> Any:
     help="Report folder (default: STORE/reports/SESSION).",
 )
 @click.option("--no-report", is_flag=True, help="Skip writing the report folder.")
-@click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="Override one of the card's params (repeatable), e.g. --set fast=20.",
-)
+@set_option
 @click.option(
     "--instrument",
     "instrument",
@@ -345,12 +352,8 @@ def run(
     Example: replay run ideacards/ma_cross.yaml --data btc_5m.csv --start 2025-04-01
     """
     from replay.backtest import BacktestRequest, execute
-    from replay.cards.params import parse_sets
 
-    try:
-        overrides = parse_sets(sets)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--set") from None
+    overrides = parse_set_option(sets)
 
     request = BacktestRequest(
         card=card or DEFAULT_CARD,
@@ -542,11 +545,13 @@ def sessions_prune(keep: int, store_dir: Path, yes: bool, as_json: bool) -> None
 @click.option("--from", "first", type=int, default=1, show_default=True, help="First seq shown.")
 @click.option("--type", "type_name", help="Only events of this type (e.g. Fill, SubmitOrder).")
 @click.option("--limit", type=int, default=50, show_default=True, help="At most this many.")
+@trust_option
 @json_option
 @handle_errors
 def inspect(
     session: str,
     store_dir: Path,
+    trust_code: bool,
     at_seq: int | None,
     full: bool,
     raw: bool,
@@ -570,11 +575,15 @@ def inspect(
     store = _open_store(store_dir, write=False)
     click.get_current_context().meta["session_id"] = session
     if at_seq is not None:
-        state = (
-            state_at(store, session, at_seq)
-            if full
-            else summary_at(store, session, at_seq, raw=raw)
-        )
+        from replay.cards.source import say, session_note, trusting
+
+        with trusting(trust_code):
+            say(session_note(store, session))
+            state = (
+                state_at(store, session, at_seq)
+                if full
+                else summary_at(store, session, at_seq, raw=raw)
+            )
         if as_json:
             _echo_json(state)
         else:
@@ -611,21 +620,25 @@ def inspect(
 @cli.command()
 @click.argument("session", type=SESSION_ID)
 @store_option
+@trust_option
 @json_option
 @handle_errors
-def verify(session: str, store_dir: Path, as_json: bool) -> None:
+def verify(session: str, store_dir: Path, trust_code: bool, as_json: bool) -> None:
     """Re-fold a session and check every event and checkpoint.
 
     Exit 1 names the first seq where the log and the engine disagree.
 
     Example: replay verify SESSION
     """
+    from replay.cards.source import say, session_note, trusting
     from replay.statuses import FINISHED, session_status
     from replay.verify import verify_session
 
     store = _open_store(store_dir, write=False)
     click.get_current_context().meta["session_id"] = session
-    result = verify_session(store, session)
+    with trusting(trust_code):
+        say(session_note(store, session))
+        result = verify_session(store, session)
     status = session_status(store.stream(session))
     empty = result.ok and result.events == 0
     if as_json:
@@ -762,6 +775,8 @@ def report(session: str, store_dir: Path, out: Path | None, as_json: bool) -> No
 
 
 cli.add_command(data_group)
+cli.add_command(check_command)
+cli.add_command(indicators_command)
 
 
 # ------------------------------------------------------------------ demo / live
@@ -828,6 +843,7 @@ def _daemon_options(f: Callable[P, R]) -> Callable[P, R]:
                 help="Prometheus port (0: off).",
             ),
             click.option("--log-json", is_flag=True, help="One JSON object per log line."),
+            set_option,
             click.option(
                 "--quiet",
                 "-q",
@@ -873,6 +889,7 @@ def _run_daemon(environment: str, allow_live: bool, **kw: Any) -> None:
         warmup_candles=kw["warmup"],
         metrics_port=kw["metrics_port"],
         startup_limit_s=kw["startup_timeout"],
+        params=parse_set_option(kw["sets"]),
         quiet=kw["quiet"],
     )
     click.get_current_context().meta["session_id"] = opts.session

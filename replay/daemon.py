@@ -102,6 +102,8 @@ from projections.reconcile import (
 )
 from replay import __version__, snapshots
 from replay.cards import LoadedCard, load_card, load_card_text
+from replay.cards.params import format_params
+from replay.cards.source import check_resume, strategy_fields
 from replay.errors import InputError
 from replay.metrics import DaemonMetrics
 from replay.narration import Narrator
@@ -134,6 +136,7 @@ class DaemonOptions(msgspec.Struct, kw_only=True):
     warmup_candles: int = 1000
     metrics_port: int = 0  # 0 = off
     snapshot_every: int = 50_000  # events between engine snapshots (fast restart)
+    params: dict[str, str] = {}  # --set NAME=VALUE overrides of the card's params:
     quiet: bool = False  # no per-candle / per-fill lines on stdout (replay.narration)
 
 
@@ -224,7 +227,7 @@ class Daemon:
         if resumed:
             self._resume()
         else:
-            self.card = load_card(self.opts.card)
+            self.card = load_card(self.opts.card, self.opts.params)
         assert self.card is not None
         config = self._venue_config(self.card)
         keys = load_keys(self.opts.keys_file)
@@ -302,13 +305,20 @@ class Daemon:
                 self.opts.session,
                 note,
             )
-        given = load_card(self.opts.card)
+        given = load_card(self.opts.card, self.opts.params)
+        if self.opts.params and given.params != dict(started.params):
+            raise InputError(
+                f"session {self.opts.session} runs with params {format_params(started.params)};"
+                f" --set asks for {format_params(given.params)}. A session keeps its params:"
+                " resume without --set (or with the same values), or start a new --session"
+            )
         if given.hash != started.card_hash:
             raise InputError(
                 f"session {self.opts.session} was started with the card {started.card_path} "
                 f"and {given.source} differs from it (sha256 {given.hash[:12]} against "
                 f"{started.card_hash[:12]}); resume with that card, or start a new --session"
             )
+        check_resume(started, given, self.opts.session)  # the strategy code it logged
         self.card = load_card_text(
             started.card_text, source=started.card_path, params=started.params
         )
@@ -366,6 +376,7 @@ class Daemon:
             timeframe=self.card.timeframe,
             params=dict(self.card.params),
             settings={HISTORY_UNTIL: str(account_history_until(snap))},
+            **strategy_fields(self.card),
         )
         stream = self.store.create_stream(
             self.opts.session,

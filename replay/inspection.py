@@ -19,6 +19,7 @@ from engine.state import EngineState
 from eventstore import EventStore
 from projections.account import AccountView
 from replay.cards import load_card_text
+from replay.cards.source import logged_strategy
 from replay.commands.units import humanize
 from replay.errors import InputError
 from replay.report import iso
@@ -67,12 +68,13 @@ def _fold_to(
         if state is None:
             if not isinstance(event, SessionStarted):
                 raise ValueError(f"{session_id}: the first event is not SessionStarted")
-            card = load_card_text(
-                event.card_text,
-                source=f"{session_id}:card",
-                params=event.params,
-                timeframe=event.timeframe or None,
-            )
+            with logged_strategy(event):  # a Python strategy: from the logged source
+                card = load_card_text(
+                    event.card_text,
+                    source=f"{session_id}:card",
+                    params=event.params,
+                    timeframe=event.timeframe or None,
+                )
             instrument = Instrument(event.instrument)
             state = new_state(event, card.new_strategy(instrument), card.engine_config)
         step(state, event)  # type: ignore[arg-type]

@@ -4,8 +4,9 @@ Values are Bybit's linear instruments-info filters. Live and demo sessions fetch
 the spec from the venue instead. For anything else (another venue, a stock, a test
 file) the card's ``instrument:`` section or ``replay run --instrument`` gives the spec.
 
-Precedence (``resolve``): ``--instrument`` > the card's ``instrument:`` > the built-in
-table. ``--instrument`` keys it leaves out are taken from the spec below it. The spec
+Precedence (``resolve``): ``--instrument`` > the card's ``instrument:`` > the store's
+instruments cache (``replay data instruments``, ``replay.instrument_cache``) > the
+built-in table. ``--instrument`` keys it leaves out are taken from the spec below it. The spec
 a session used is logged in its ``SessionStarted``; ``verify`` and ``report`` read it
 from there, never from this table.
 """
@@ -18,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from engine.events import InstrumentSpec
 from engine.instrument import BTCUSDT, Instrument, InstrumentError
 from replay.errors import InputError
+from replay.instrument_cache import InstrumentCache
 
 KNOWN: dict[str, InstrumentSpec] = {
     "BTCUSDT": BTCUSDT,
@@ -42,18 +44,36 @@ KNOWN: dict[str, InstrumentSpec] = {
 }
 
 
-def instrument_for(symbol: str) -> Instrument:
-    """The instrument for ``symbol``, or an InputError suggesting a known one."""
-    spec = KNOWN.get(symbol.upper())
+def instrument_for(symbol: str, cache: InstrumentCache | None = None) -> Instrument:
+    """The instrument for ``symbol`` (cache, then built-in), or an InputError with hints."""
+    spec = (cache.specs.get(symbol.upper()) if cache else None) or KNOWN.get(symbol.upper())
     if spec is None:
-        close = difflib.get_close_matches(symbol.upper(), list(KNOWN), n=1)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        raise InputError(
-            f"symbol {symbol!r} has no built-in instrument spec (known: {', '.join(KNOWN)}){hint}"
-            f"; for another market pass --instrument {_EXAMPLE}"
-            " or add an instrument: section to the card"
-        )
+        raise InputError(unknown_symbol(symbol, cache))
     return Instrument(spec)
+
+
+def unknown_symbol(symbol: str, cache: InstrumentCache | None) -> str:
+    """Why ``symbol`` has no spec: the closest listed symbol, and how to get or pass one."""
+    names = sorted({*KNOWN, *(cache.specs if cache else {})})
+    close = difflib.get_close_matches(symbol.upper(), names, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    if cache is None:
+        where = (
+            f"symbol {symbol!r} has no built-in instrument spec (known: {', '.join(KNOWN)})"
+            f"{hint}; there is no instruments cache in the store: run"
+            " `replay data instruments` to download every Bybit linear symbol"
+        )
+    else:
+        old = " (stale: run `replay data instruments` to refresh it)" if cache.stale() else ""
+        where = (
+            f"symbol {symbol!r} is not a Bybit linear instrument: neither the built-in table"
+            f" nor the instruments cache {cache.path} of {cache.date}{old}"
+            f" ({len(cache.specs)} symbols) lists it{hint}"
+        )
+    return (
+        f"{where}; for another market pass --instrument {_EXAMPLE}"
+        " or add an instrument: section to the card"
+    )
 
 
 _EXAMPLE = "tick_size=0.01,qty_step=1,min_qty=1,min_notional=0"
@@ -123,17 +143,34 @@ def parse_instrument(text: str, symbol: str, below: InstrumentSpec | None) -> In
     return InstrumentSpec(**fields)
 
 
-def resolve(symbol: str, card_spec: InstrumentSpec | None, override: str | None) -> Instrument:
-    """The instrument a backtest uses: ``--instrument`` > the card's > the built-in table."""
-    below = card_spec if card_spec is not None else KNOWN.get(symbol.upper())
+def resolve(
+    symbol: str,
+    card_spec: InstrumentSpec | None,
+    override: str | None,
+    cache: InstrumentCache | None = None,
+    notes: list[str] | None = None,
+) -> Instrument:
+    """The instrument a backtest uses: ``--instrument`` > the card's > the cache > built-in.
+
+    A stale cache that supplied the spec adds its warning to ``notes``."""
+    cached = cache.specs.get(symbol.upper()) if cache is not None else None
+    below: InstrumentSpec | None
+    if card_spec is not None:
+        below, where = card_spec, "the card's instrument:"
+    elif cached is not None:
+        below, where = cached, f"the instruments cache {cache.path if cache else ''}"
+        warning = cache.staleness() if cache is not None else ""
+        if warning and notes is not None:
+            notes.append(warning)
+    else:
+        below, where = KNOWN.get(symbol.upper()), "the built-in table"
     if override is not None:
         spec = parse_instrument(override, symbol, below)
         where = "--instrument"
     elif below is not None:
         spec = below
-        where = "the card's instrument:" if card_spec is not None else "the built-in table"
     else:
-        return instrument_for(symbol)  # the unknown-symbol error with its hints
+        raise InputError(unknown_symbol(symbol, cache))
     try:
         return Instrument(spec)
     except InstrumentError as exc:

@@ -47,6 +47,7 @@ from eventstore import EventStore
 from projections.account import AccountView
 from replay import __version__
 from replay.cards import LoadedCard
+from replay.cards.source import strategy_fields
 
 BATCH: Final = 8192
 _encoder: Final = msgspec.msgpack.Encoder()
@@ -127,6 +128,7 @@ def run_backtest(
         timeframe=card.timeframe,
         settings={"sim": msgspec.json.encode(card.sim_config).decode()},
         params=dict(card.params),
+        **strategy_fields(card),
     )
     stream = store.create_stream(
         session_id,

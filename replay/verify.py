@@ -37,6 +37,7 @@ from eventstore import EventStore, LogCorruptError
 from eventstore.checked import check_stream
 from replay import __version__
 from replay.cards import load_card_text
+from replay.cards.source import logged_strategy
 
 _DERIVED = frozenset(DERIVED_TYPES)
 
@@ -146,12 +147,13 @@ def verify_session(store: EventStore, session_id: str) -> VerifyResult:
                 )
             result.written_by = event.version
             result.version_note = version_note(event.version)
-            card = load_card_text(
-                event.card_text,
-                source=f"{session_id}:card",
-                params=event.params,
-                timeframe=event.timeframe or None,
-            )
+            with logged_strategy(event):  # a Python strategy: from the logged source
+                card = load_card_text(
+                    event.card_text,
+                    source=f"{session_id}:card",
+                    params=event.params,
+                    timeframe=event.timeframe or None,
+                )
             instrument = Instrument(event.instrument)
             state = new_state(event, card.new_strategy(instrument), card.engine_config)
         result.inputs += 1

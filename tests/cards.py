@@ -38,3 +38,25 @@ risk:
 """
     )
     return path
+
+
+#: A plain SMA cross long-only card for any ``{symbol}`` (instrument tests).
+SYMBOL_CARD = """\
+name: alt
+symbol: {symbol}
+features:
+  f: {{indicator: sma, period: 5}}
+  s: {{indicator: sma, period: 20}}
+blocks:
+  - when: {{cross_above: [f, s]}}
+    then: {{enter_long: {{equity_pct: 50}}}}
+  - when: {{cross_below: [f, s]}}
+    then: exit
+"""
+
+
+def symbol_card(folder: Path, symbol: str) -> Path:
+    """``SYMBOL_CARD`` for ``symbol`` written to ``folder/<symbol>.yaml``."""
+    path = folder / f"{symbol.lower()}.yaml"
+    path.write_text(SYMBOL_CARD.format(symbol=symbol))
+    return path

@@ -132,8 +132,9 @@ def test_stock_card_runs_verifies_and_reports_from_the_logged_instrument(tmp_pat
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert out["trades"] > 0
-    rows = Path(out["report"]["trades"]).read_text().splitlines()[1:]
-    assert rows and all(row.split(",")[5].isdigit() for row in rows)  # whole shares
+    header, *rows = Path(out["report"]["trades"]).read_text().splitlines()
+    qty = header.split(",").index("qty")
+    assert rows and all(row.split(",")[qty].isdigit() for row in rows)  # whole shares
     started = started_of(store, "s1")
     assert started.instrument.symbol == "AAPL"
     assert started.instrument.qty_step == "1" and started.instrument.quote_coin == "USD"

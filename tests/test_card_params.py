@@ -359,7 +359,7 @@ def test_cards_module_accepts_set(tmp_path: Path) -> None:
     ok = check("--set", "fast=9", str(card))
     assert ok.returncode == 0 and "params fast=9 slow=20 k=2.0 lev=3.0" in ok.stdout, ok.stdout
     bad = check("--set", "fast=1", str(card))
-    assert bad.returncode == 1 and "below the minimum" in bad.stdout
+    assert bad.returncode == 2 and "below the minimum" in bad.stdout
     assert check("--set", "fast", str(card)).returncode == 2
 
 

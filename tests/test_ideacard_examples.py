@@ -48,7 +48,7 @@ def test_the_checker_command(tmp_path: Path) -> None:
         text=True,
         cwd=CARDS.parent,
     )
-    assert out.returncode == 1
+    assert out.returncode == 2  # bad input, as replay run and replay check
     ok, err = out.stdout.splitlines()
     assert ok.startswith("OK ") and "BTCUSDT 5m +1h, 5 features, 4 blocks" in ok
     assert err.startswith("ERROR ") and "did you mean 'blocks'?" in err and "line 2" in err

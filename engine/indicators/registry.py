@@ -14,6 +14,7 @@ import msgspec
 from engine.indicators.averages import EMA, SMA, WMA
 from engine.indicators.base import Indicator, IndicatorError, Param
 from engine.indicators.channels import Donchian, Highest, Lowest
+from engine.indicators.notes import NOTES
 from engine.indicators.oscillators import MACD, ROC, RSI
 from engine.indicators.swings import Swing
 from engine.indicators.volatility import ATR, Bollinger, StDev
@@ -29,6 +30,9 @@ class IndicatorSpec(msgspec.Struct, frozen=True):
     outputs: tuple[str, ...]
     doc: str
     units: tuple[str, ...] = ()  # per output, one of base.UNITS
+    ready_after: str = ""  # these three from ``notes``: for the generated reference
+    current_bar: str = ""
+    seeding: str = ""
 
     def param(self, name: str) -> Param:
         """The named parameter; IndicatorError with a suggestion if there is none."""
@@ -50,7 +54,18 @@ class IndicatorSpec(msgspec.Struct, frozen=True):
 
 
 def _spec(cls: type[Indicator]) -> IndicatorSpec:
-    return IndicatorSpec(cls.name, cls, cls.params, cls.outputs, cls.doc, cls.units)
+    n = NOTES[cls.name]  # every indicator is documented (KeyError at import otherwise)
+    return IndicatorSpec(
+        cls.name,
+        cls,
+        cls.params,
+        cls.outputs,
+        cls.doc,
+        cls.units,
+        ready_after=n.ready_after,
+        current_bar=n.current_bar,
+        seeding=n.seeding,
+    )
 
 
 _CLASSES: Final[tuple[type[Indicator], ...]] = (

@@ -56,6 +56,15 @@ gaps_option = click.option(
     show_default=True,
     help="What to do with missing bars.",
 )
+#: The store whose instruments cache (``replay data instruments``) is read or written.
+store_dir_option = click.option(
+    "--store",
+    "store_dir",
+    default="runs",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Event store directory (its instruments cache: instruments/bybit-linear.json).",
+)
 
 
 @click.group()
@@ -170,6 +179,7 @@ def fetch(
 @click.option("--drop-last", is_flag=True, help="Drop the last candle (still open when saved).")
 @click.option("--round-prices", is_flag=True, help="Round off-grid prices to the tick.")
 @click.option("--dedupe", is_flag=True, help="Drop rows that repeat the previous row exactly.")
+@store_dir_option
 def check(
     path: Path,
     symbol: str,
@@ -179,17 +189,20 @@ def check(
     drop_last: bool,
     round_prices: bool,
     dedupe: bool,
+    store_dir: Path,
 ) -> None:
     """Check a candle file and print what it holds.
 
     Example: replay data check btc_5m.csv --timeframe 5m
     """
     from adapters.historical import DataError, load_candles
+    from replay.instrument_cache import load_cache
     from replay.instruments import instrument_for
 
     notes: list[str] = []
     try:
-        inst = instrument_for(symbol)
+        cache = load_cache(store_dir)
+        inst = instrument_for(symbol, cache)
         series = load_candles(
             path,
             inst,
@@ -203,7 +216,7 @@ def check(
         )
     except DataError as exc:
         options = {"round_prices": round_prices, "gaps": gaps, "drop_last_open": drop_last}
-        raise DataInputError(_every_problem(exc, path, symbol, timeframe, options)) from None
+        raise DataInputError(_every_problem(exc, path, inst, timeframe, options)) from None
     except ValueError as exc:
         raise DataInputError(str(exc)) from None
     for note in notes:
@@ -218,19 +231,72 @@ def check(
 
 
 def _every_problem(
-    first: Exception, path: Path, symbol: str, timeframe: str | None, options: dict[str, Any]
+    first: Exception, path: Path, inst: Any, timeframe: str | None, options: dict[str, Any]
 ) -> str:
     """The first problem, then every other kind the file has (``adapters.historical.survey``)."""
     from adapters.historical.survey import survey
     from engine.timeframes import TimeframeError, tf_ms
-    from replay.instruments import instrument_for
 
     try:
         tf = tf_ms(timeframe) if timeframe else None
-        found = survey(path, instrument_for(symbol), timeframe_ms=tf, **options)
+        found = survey(path, inst, timeframe_ms=tf, **options)
     except (TimeframeError, ValueError):
         return str(first)
     if not found:
         return str(first)
     lines = [f"{len(found)} kind(s) of problem in {path}:", *(f"  - {e}" for e in found)]
     return "\n".join(lines)
+
+
+@data.command()
+@store_dir_option
+@click.option("--base-url", default=None, help="REST host (default: Bybit mainnet).")
+@click.option(
+    "--rate",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1, max=600),
+    help="At most this many requests/s.",
+)
+@click.option(
+    "--page-size",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Instruments per request (Bybit allows up to 1000).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No summary line.")
+def instruments(
+    store_dir: Path, base_url: str | None, rate: float, page_size: int, quiet: bool
+) -> None:
+    """Cache Bybit's linear instrument filters in the store.
+
+    Backtests of any symbol listed there then use its tick size, qty step and
+    minimums (below --instrument and a card's instrument:, above the built-in
+    table). A cache older than 7 days is used with a warning.
+
+    Example: replay data instruments --store runs
+    """
+    import asyncio
+
+    from adapters.bybit.errors import BybitError
+    from adapters.bybit.instruments import fetch_instruments, mainnet_url
+    from replay.instrument_cache import save_cache
+
+    url = (base_url or mainnet_url()).rstrip("/")
+    try:
+        specs, skipped = asyncio.run(fetch_instruments(url, rate=rate, page_size=page_size))
+    except BybitError as exc:
+        raise DataInputError(
+            f"could not download instruments-info from {url}: {exc}; the cache is unchanged"
+            " (check the network, or --base-url)"
+        ) from None
+    if not specs:
+        raise DataInputError(f"{url} listed no linear instruments; the cache is unchanged")
+    try:
+        cache = save_cache(store_dir, specs, url)
+    except OSError as exc:
+        raise DataInputError(f"cannot write the instruments cache in {store_dir}: {exc}") from None
+    if not quiet:
+        extra = f" ({skipped} malformed rows skipped)" if skipped else ""
+        click.echo(f"wrote {len(specs)} instruments to {cache.path} ({cache.date}){extra}")

@@ -17,6 +17,7 @@ from engine.events import CandleClosed
 from . import params as P
 from .candles import INTERVAL_MS, aggregate, interval_of
 from .errors import param_error
+from .instruments import all_rows, answer, row
 from .records import ExecRecord, OrderRecord
 from .state import MAX_PRICE_TICKS, EmulatorState
 from .wire import exec_obj, kline_row, order_obj, position_obj
@@ -70,57 +71,15 @@ def _open_ms(c: CandleClosed) -> int:
 
 
 def instruments_info(st: EmulatorState, p: dict[str, Any]) -> dict[str, Any]:
-    """``/v5/market/instruments-info`` for the one instrument the emulator trades."""
-    P.check_category(p)
-    symbol = P.text(p, "symbol")
-    status = P.text(p, "status")
-    spec = st.inst.spec
-    rows: list[dict[str, Any]] = []
-    if (not symbol or symbol == spec.symbol) and status in ("", "Trading"):
-        max_price = st.inst.ticks_to_price(MAX_PRICE_TICKS)
-        rows.append(
-            {
-                "symbol": spec.symbol,
-                "symbolId": 1,
-                "contractType": "LinearPerpetual",
-                "status": "Trading",
-                "baseCoin": spec.base_coin,
-                "quoteCoin": spec.quote_coin,
-                "launchTime": "1585526400000",
-                "deliveryTime": "0",
-                "deliveryFeeRate": "",
-                "priceScale": str(st.inst.price_decimals),
-                "leverageFilter": {
-                    "minLeverage": "1",
-                    "maxLeverage": spec.max_leverage,
-                    "leverageStep": "0.01",
-                },
-                "priceFilter": {
-                    "minPrice": spec.tick_size,
-                    "maxPrice": max_price,
-                    "tickSize": spec.tick_size,
-                },
-                "lotSizeFilter": {
-                    "maxOrderQty": spec.max_qty,
-                    "minOrderQty": spec.min_qty,
-                    "qtyStep": spec.qty_step,
-                    "postOnlyMaxOrderQty": spec.max_qty,
-                    "maxMktOrderQty": spec.max_qty,
-                    "minNotionalValue": spec.min_notional,
-                },
-                "unifiedMarginTrade": True,
-                "fundingInterval": st.sim.funding_interval_ms // 60_000,
-                "settleCoin": spec.quote_coin,
-                "copyTrading": "none",
-                "upperFundingRate": "0.00375",
-                "lowerFundingRate": "-0.00375",
-                "isPreListing": False,
-                "preListingInfo": None,
-                "riskParameters": {"priceLimitRatioX": "0.01", "priceLimitRatioY": "0.02"},
-                "symbolType": "",
-            }
-        )
-    return {"category": "linear", "list": rows, "nextPageCursor": ""}
+    """``/v5/market/instruments-info``: the traded instrument, then a catalog (``instruments``)."""
+    traded = row(
+        st.inst.spec,
+        1,
+        st.inst.ticks_to_price(MAX_PRICE_TICKS),
+        st.sim.funding_interval_ms // 60_000,
+        "Trading",
+    )
+    return answer(all_rows(traded, st.sim.funding_interval_ms // 60_000), p)
 
 
 def _match_order(st: EmulatorState, r: OrderRecord, p: dict[str, Any]) -> bool:
