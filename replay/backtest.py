@@ -347,3 +347,37 @@ def _block_names(started: SessionStarted) -> list[str]:
     except IdeaCardError:
         return []
     return [b.name for b in card.spec.blocks]
+
+
+def load_series(
+    req: BacktestRequest, card: LoadedCard, instrument: Instrument, notes: list[str]
+) -> CandleSeries:
+    """The candles ``req`` runs ``card`` on (``replay sweep`` loads them once for all trials)."""
+    return _load_series(req, card, instrument, notes)[0]
+
+
+def run_loaded(
+    card: LoadedCard,
+    series: CandleSeries,
+    instrument: Instrument,
+    store: EventStore,
+    *,
+    session_id: str,
+    balance: int,
+    meta: dict[str, str] | None = None,
+) -> tuple[RunResult, Summary, AccountView]:
+    """One backtest of an already loaded card over already loaded candles, no report:
+    the thin entry point a sweep trial calls (the same path as ``execute``)."""
+    view = AccountView()
+    result = run_backtest(
+        card,
+        series.events(),
+        instrument,
+        store,
+        session_id=session_id,
+        initial_balance=balance,
+        first_open_ms=int(series.open_ms[0]),
+        meta={"card_name": _card_name(card), **(meta or {})},
+        view=view,
+    )
+    return result, summarize(view, [b.name for b in card.spec.blocks]), view

@@ -697,6 +697,12 @@ def report(session: str, store_dir: Path, out: Path | None, as_json: bool) -> No
 
 cli.add_command(data_group)
 
+# replay sweep / replay sweeps live in replay.sweep.commands, which uses the helpers above.
+import replay.sweep.commands as sweep_commands  # noqa: E402
+
+cli.add_command(sweep_commands.sweep)
+cli.add_command(sweep_commands.sweeps)
+
 
 # ------------------------------------------------------------------ demo / live
 
