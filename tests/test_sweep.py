@@ -323,3 +323,32 @@ def test_a_sweep_killed_with_sigkill_resumes_to_the_same_result(tmp_path):
     assert comparable(a) == comparable(b) and len(a["trials"]) == 24
     with EventStore(killed) as s:  # each trial ran once: one event each, plus start and end
         assert s.stream("k").last_seq == 1 + 24 + 1
+
+
+def test_ray_runs_the_same_trials_as_the_local_pool(inputs, tmp_path):
+    """A real local Ray instance (2 CPUs): the same trials, metrics and best as 1 worker."""
+    ray = pytest.importorskip("ray")
+    card, data = inputs
+    args = [
+        str(card),
+        "--data",
+        str(data),
+        "--optuna",
+        "4",
+        "--batch",
+        "2",
+        "--seed",
+        "3",
+        "--grid",
+        "fast=3:30:3",
+        "--name",
+        "ray",
+    ]
+    local = sweep_json(*args, "--store", str(tmp_path / "local"), "--workers", "1")
+    try:
+        on_ray = sweep_json(
+            *args, "--store", str(tmp_path / "ray"), "--workers", "2", "--ray", "auto"
+        )
+    finally:
+        ray.shutdown()
+    assert comparable(on_ray) == comparable(local)

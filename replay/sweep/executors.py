@@ -177,7 +177,7 @@ class RayPool:
                 yield ray.get(ref)
 
     def close(self) -> None:
-        self.ray.internal.free([self.columns]) if hasattr(self.ray, "internal") else None
+        self.columns = None  # the last reference: Ray frees the candles
 
 
 def make(
