@@ -352,3 +352,68 @@ def test_ray_runs_the_same_trials_as_the_local_pool(inputs, tmp_path):
     finally:
         ray.shutdown()
     assert comparable(on_ray) == comparable(local)
+
+
+def test_walk_forward_tests_each_fold_on_the_next_window_warmed_without_trading(tmp_path):
+    from engine.events import CandleClosed, Fill
+    from replay.verify import read_session
+
+    card, data = make_inputs(tmp_path / "in", candles=4000, seed=5)
+    store = tmp_path / "runs"
+    res = sweep_json(
+        str(card),
+        "--data",
+        str(data),
+        "--grid",
+        "fast=3,6",
+        "--grid",
+        "slow=40,60",
+        "--walk-forward",
+        "3",
+        "--store",
+        str(store),
+        "--workers",
+        "1",
+        "--name",
+        "wf",
+        "--keep-logs",
+        "all",
+    )
+    folds = res["walk_forward"]
+    assert [(f["fold"], f["train"], f["test"]) for f in folds] == [
+        (1, [0, 1000], [1000, 2000]),
+        (2, [0, 2000], [2000, 3000]),
+        (3, [0, 3000], [3000, 4000]),
+    ]
+    assert len(res["trials"]) == 3 * 4 + 3 and res["trials_planned"] == 15
+    with EventStore(store) as s:
+        for f in folds:
+            test = next(t for t in res["trials"] if t["fold"] == f["fold"] and t["test"])
+            assert test["params"] == f["params"]
+            assert test["metrics"]["candles"] == 1000  # warm-up candles are not marked
+            events = [e for _, e in read_session(s, test["session_id"])]
+            candles = [e for e in events if isinstance(e, CandleClosed)]
+            warm = [c for c in candles if c.backfill]
+            assert len(warm) == 1000 and len(candles) == 2000  # the part before, as backfill
+            first_test_open = next(c for c in candles if not c.backfill).open_ms
+            fills = [e for e in events if isinstance(e, Fill)]
+            assert fills and min(x.ts for x in fills) >= first_test_open
+            assert verify_session(s, test["session_id"]).ok
+    rolling = sweep_json(
+        str(card),
+        "--data",
+        str(data),
+        "--grid",
+        "fast=3,6",
+        "--grid",
+        "slow=40,60",
+        "--walk-forward",
+        "3",
+        "--rolling",
+        "--store",
+        str(tmp_path / "roll"),
+        "--workers",
+        "1",
+    )
+    assert [f["train"] for f in rolling["walk_forward"]] == [[0, 1000], [1000, 2000], [2000, 3000]]
+    assert rolling["oos_equity"][0] == 1.0 and len(rolling["oos_equity"]) > 3

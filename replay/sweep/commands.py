@@ -115,6 +115,16 @@ def sweep_group() -> None:
     show_default=True,
     help="Which trials' event logs stay in the store.",
 )
+@click.option(
+    "--walk-forward",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="K",
+    help="K walk-forward folds: optimize on each train window, test on the next.",
+)
+@click.option(
+    "--rolling", is_flag=True, help="Walk-forward train windows roll (default: anchored)."
+)
 @click.option("--name", help="Sweep id (default: card name and a digest of the inputs).")
 @click.option("--balance", default="10000", show_default=True, help="Initial balance, USDT.")
 @stamps_option
@@ -137,6 +147,8 @@ def sweep_run(
     workers: int | None,
     ray_address: str | None,
     keep_logs: str,
+    walk_forward: int | None,
+    rolling: bool,
     name: str | None,
     balance: str,
     stamps: str,
@@ -171,6 +183,8 @@ def sweep_run(
         balance=balance,
         stamps=stamps,
         gaps=gaps,
+        walk_forward=walk_forward or 0,
+        rolling=rolling,
     )
     progress = None if (as_json or quiet) else _Bar()
     view = fold(run(cfg, progress))
@@ -214,12 +228,15 @@ def sweep_show(
 
 @sweep_group.command("rerun")
 @click.argument("sweep_id", type=SESSION_ID)
-@click.argument("trial", type=click.IntRange(min=1))
+@click.argument("trial")
 @store_option
 @json_option
 @handle_errors
-def sweep_rerun(sweep_id: str, trial: int, store_dir: Path, as_json: bool) -> None:
-    """Re-materialize one trial as a full session, with the recorded fingerprint."""
+def sweep_rerun(sweep_id: str, trial: str, store_dir: Path, as_json: bool) -> None:
+    """Re-materialize one trial as a full session, with the recorded fingerprint.
+
+    TRIAL is its number (17), or for walk-forward f2-t0003 / f2-test.
+    """
     from replay.errors import EXIT_CORRUPT
     from replay.sweep.runner import rerun
 
@@ -340,6 +357,10 @@ class _Bar(Progress):
             self._bar.stop()
 
 
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4g}"
+
+
 def _print(view: Any, top: int = 10) -> None:
     from rich.console import Console
     from rich.markup import escape
@@ -350,8 +371,9 @@ def _print(view: Any, top: int = 10) -> None:
 
     s = view.started
     console = Console()
-    title = f"sweep {s.sweep_id} — {s.search}, {len(view.trials)}/{s.trials} trials"
-    table = Table(title=escape(title), box=None, pad_edge=False)
+    title = f"sweep {s.sweep_id} — {s.search}, {len(view.trials)}/{view.planned} trials"
+    console.print(escape(title))
+    table = Table(box=None, pad_edge=False)
     for col in ("#", "params", s.objective, "trades", "return", "max DD", "sharpe"):
         table.add_column(escape(col), justify="left" if col == "params" else "right")
     for t in view.ranked()[:top]:
@@ -365,13 +387,14 @@ def _print(view: Any, top: int = 10) -> None:
             f"{m['max_drawdown']:.2%}",
             f"{m['sharpe']:.2f}",
         )
-    console.print(table)
+    if view.ranked():
+        console.print(table)
     skipped = sum(1 for t in view.trials if objective_value(s, t) is None)
     if skipped:
         console.print(f"{skipped} trial(s) did not qualify (--where, --min-trades {s.min_trades})")
-    if view.best is None:
+    if view.best is None and not view.folds:
         console.print("[yellow]no trial qualified[/yellow]")
-    else:
+    elif view.best is not None:
         b = view.best
         console.print(
             escape(
@@ -379,6 +402,34 @@ def _print(view: Any, top: int = 10) -> None:
                 f"session {b.session_id}, fingerprint {b.fingerprint}"
             )
         )
+    if view.folds:
+        wf = Table(title=f"walk-forward, {'rolling' if s.rolling else 'anchored'}", box=None)
+        for col in (
+            "fold",
+            "train rows",
+            "test rows",
+            "params",
+            "in sample",
+            "out of sample",
+            "OOS return",
+            "OOS trades",
+        ):
+            wf.add_column(col, justify="left" if col == "params" else "right")
+        for f in view.folds:
+            wf.add_row(
+                str(f.fold),
+                f"{f.train[0]:,}..{f.train[1]:,}",
+                f"{f.test[0]:,}..{f.test[1]:,}" if f.test else "-",
+                escape(" ".join(f"{k}={v}" for k, v in f.params.items())),
+                _fmt(f.in_sample),
+                _fmt(f.out_of_sample),
+                "-" if f.oos_return is None else f"{f.oos_return:+.2%}",
+                "-" if f.oos_trades is None else str(f.oos_trades),
+            )
+        console.print(wf)
+        if view.oos_equity:
+            console.print(f"stitched out-of-sample return: {view.oos_equity[-1] - 1:+.2%}")
+        return
     console.print(escape(stats.dsr_reading(view.dsr)))
     console.print(escape(stats.pbo_reading(view.pbo)))
     if not view.finished:

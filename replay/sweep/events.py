@@ -36,7 +36,9 @@ class SweepStarted(msgspec.Struct, tag=True, frozen=True):
     min_trades: int
     balance: str
     version: str
-    walk_forward: int = 0
+    stamps: str = "start"  # how the data file's bars were read (replay run --stamps)
+    gaps: str = "fail"
+    walk_forward: int = 0  # folds; trials is then per fold
     rolling: bool = False
 
 
@@ -47,8 +49,10 @@ class TrialDone(msgspec.Struct, tag=True, frozen=True):
     fingerprint: str = ""
     metrics: dict[str, float] = {}
     returns: list[float] = []  # the equity curve's returns at RETURN_POINTS even steps
-    skipped: str = ""  # why it did not run (a --where rule), or the error it raised
+    skipped: str = ""  # why it did not run (a --where rule)
     fold: int = 0  # walk-forward fold (0: the whole data)
+    test: bool = False  # a fold's out-of-sample run of the params chosen on its train window
+    rows: list[int] = []  # fold trials: candle rows [first, last) and the first warm-up row
 
 
 class SweepFinished(msgspec.Struct, tag=True, frozen=True):

@@ -30,7 +30,7 @@ def rows(store: EventStore) -> list[dict[str, Any]]:
                 "search": view.started.search,
                 "objective": view.started.objective,
                 "done": len(view.trials),
-                "planned": view.started.trials,
+                "planned": view.planned,
                 "best_trial": best.number if best else None,
                 "best_params": params_text(best) if best else "",
                 "best_value": objective_value(view.started, best) if best else None,

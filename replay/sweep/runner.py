@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import math
+import re
 import shutil
 from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_EVEN
@@ -41,6 +42,7 @@ from replay.sweep.events import (
 from replay.sweep.progress import Progress
 from replay.sweep.space import Space, build
 from replay.sweep.trial import METRIC_NAMES, TrialContext, TrialTask, session_id
+from replay.sweep.walkforward import Fold, folds
 
 SEARCHES: Final = ("grid", "random", "optuna")
 
@@ -64,6 +66,8 @@ class SweepConfig(msgspec.Struct):
     balance: str = "10000"
     stamps: str = "start"
     gaps: str = "fail"
+    walk_forward: int = 0  # folds (0: one search over all the data)
+    rolling: bool = False  # walk-forward train windows roll instead of growing
 
 
 def check_objective(objective: str) -> str:
@@ -134,6 +138,13 @@ class Prepared(msgspec.Struct):
     plan: list[dict[str, Any]]
     balance: int
     series: Any
+    folds: list[Fold]
+
+    @property
+    def total(self) -> int:
+        """Trials the sweep runs in all: each fold's search and its test run."""
+        k = len(self.folds)
+        return self.started.trials * k + k if k else self.started.trials
 
 
 def prepare(cfg: SweepConfig) -> Prepared:
@@ -156,6 +167,7 @@ def prepare(cfg: SweepConfig) -> Prepared:
     instrument = resolve_instrument(card.symbol, card.instrument, None)
     req = BacktestRequest(card=cfg.card, data=cfg.data, stamps=cfg.stamps, gaps=cfg.gaps)
     series = load_series(req, card, instrument, [])
+    fold_rows = folds(len(series), cfg.walk_forward, cfg.rolling)
     started = SweepStarted(
         sweep_id="",
         card_path=card.source,
@@ -174,13 +186,17 @@ def prepare(cfg: SweepConfig) -> Prepared:
         min_trades=cfg.min_trades,
         balance=cfg.balance,
         version=__version__,
+        stamps=cfg.stamps,
+        gaps=cfg.gaps,
+        walk_forward=cfg.walk_forward,
+        rolling=cfg.rolling and cfg.walk_forward > 0,
     )
     digest = hashlib.blake2b(encode(started), digest_size=4).hexdigest()
     name = getattr(card.spec, "name", "") or Path(card.source).stem
     sweep_id = cfg.name or f"{safe_stem(str(name), 80)}-sweep-{digest}"
     check_session_id(sweep_id, "--name")
     started = msgspec.structs.replace(started, sweep_id=sweep_id)
-    return Prepared(started, space, plan, balance, series)
+    return Prepared(started, space, plan, balance, series, fold_rows)
 
 
 def read(store: EventStore, sweep_id: str) -> list[Record]:
@@ -214,7 +230,7 @@ def run(cfg: SweepConfig, progress: Progress | None = None) -> list[Record]:
                 sweep_id, kind=KIND, meta={"status": "running", "card": started.card_path}
             )
             records = []
-        done = {r.number: r for r in records if isinstance(r, TrialDone)}
+        done = {key(r): r for r in records if isinstance(r, TrialDone)}
         ctx = TrialContext(
             card_text=started.card_text,
             card_path=started.card_path,
@@ -236,103 +252,167 @@ def run(cfg: SweepConfig, progress: Progress | None = None) -> list[Record]:
 
             def record(trial: TrialDone) -> None:
                 writer.append(encode(trial))
-                done[trial.number] = trial
+                done[key(trial)] = trial
                 progress.advance(trial)
 
-            progress.start(started.trials, len(done))
+            search = _Search(started, prep.space, prep.plan, done, record, pool)
+            progress.start(prep.total, len(done))
             try:
-                if started.search == "optuna":
-                    _optuna(started, prep.space, done, record, pool)
-                else:
-                    tasks = [
-                        TrialTask(n, params, session_id(sweep_id, n))
-                        for n, params in enumerate(prep.plan, start=1)
-                        if n not in done
-                    ]
-                    if tasks:
-                        for trial in pool().run(tasks):
-                            record(trial)
+                if not prep.folds:
+                    search.run(_Rows(0))
+                for fold in prep.folds:
+                    search.run(_Rows(fold.number, fold.train[0], fold.train[1]))
+                    chosen = choose_best(started, search.of_fold(fold.number))
+                    if chosen is None or (fold.number, 0, True) in done:
+                        continue
+                    test = TrialTask(
+                        0,
+                        chosen.params,
+                        session_id(sweep_id, 0, fold.number, test=True),
+                        fold.number,
+                        fold.test[0],
+                        fold.test[1],
+                        fold.warm,
+                        test=True,
+                    )
+                    for trial in pool().run([test]):
+                        record(trial)
             finally:
                 progress.stop()
                 if executor is not None:
                     executor.close()
-            best = choose_best(started, done.values())
+            best = None if prep.folds else choose_best(started, done.values())
             writer.append(encode(SweepFinished(best.number if best else 0, len(done))))
         stream.set_meta("status", "complete")
         shutil.rmtree(scratch, ignore_errors=True)
         records = read(store, sweep_id)
     if best is not None and cfg.keep_logs == "best":
-        rerun(cfg.store, sweep_id, best.number)
+        rerun(cfg.store, sweep_id, str(best.number))
     return records
 
 
-def _optuna(
-    started: SweepStarted,
-    space: Space,
-    done: dict[int, TrialDone],
-    record: Callable[[TrialDone], None],
-    pool: Callable[[], executors.Executor],
-) -> None:
-    """TPE seeded, in batches of ``started.batch`` asks, told in trial order."""
-    import optuna
-    from optuna.distributions import BaseDistribution, CategoricalDistribution
-    from optuna.trial import TrialState
+def key(t: TrialDone) -> tuple[int, int, bool]:
+    return (t.fold, t.number, t.test)
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=started.seed)
-    study = optuna.create_study(direction="maximize", sampler=sampler)
-    dists: dict[str, BaseDistribution] = {
-        n: CategoricalDistribution(v) for n, v in space.values.items() if len(v) > 1
-    }
-    fixed = {n: v[0] for n, v in space.values.items()}
-    number = 0
-    while number < started.trials:
-        asked = [study.ask(dists) for _ in range(min(started.batch, started.trials - number))]
-        tasks = []
-        for i, trial in enumerate(asked):
-            n = number + i + 1
-            params = {name: trial.params.get(name, fixed[name]) for name in space.values}
-            sid = session_id(started.sweep_id, n)
-            if n in done:
-                if done[n].params != params:
-                    raise InputError(
-                        f"sweep {started.sweep_id}: trial {n} was recorded with "
-                        f"{done[n].params}, the search now asks {params}; delete the sweep"
-                    )
-            elif not space.allows(params):
-                record(TrialDone(n, params, sid, skipped="--where " + " and ".join(space.where)))
-            else:
-                tasks.append(TrialTask(n, params, sid))
+
+class _Rows(msgspec.Struct, frozen=True):
+    fold: int
+    first: int = 0
+    last: int = 0
+
+
+class _Search:
+    """One search (grid, random or Optuna) run over the rows of one fold (or all)."""
+
+    def __init__(
+        self,
+        started: SweepStarted,
+        space: Space,
+        plan: list[dict[str, Any]],
+        done: dict[tuple[int, int, bool], TrialDone],
+        record: Callable[[TrialDone], None],
+        pool: Callable[[], executors.Executor],
+    ) -> None:
+        self.started, self.space, self.plan = started, space, plan
+        self.done, self.record, self.pool = done, record, pool
+
+    def of_fold(self, fold: int) -> list[TrialDone]:
+        return [t for t in self.done.values() if t.fold == fold and not t.test]
+
+    def task(self, n: int, params: dict[str, Any], rows: _Rows) -> TrialTask:
+        sid = session_id(self.started.sweep_id, n, rows.fold)
+        return TrialTask(n, params, sid, rows.fold, rows.first, rows.last)
+
+    def run(self, rows: _Rows) -> None:
+        if self.started.search == "optuna":
+            self._optuna(rows)
+            return
+        tasks = [
+            self.task(n, params, rows)
+            for n, params in enumerate(self.plan, start=1)
+            if (rows.fold, n, False) not in self.done
+        ]
         if tasks:
-            for result in pool().run(tasks):
-                record(result)
-        for i, trial in enumerate(asked):
-            value = objective_value(started, done[number + i + 1])
-            if value is None:
-                study.tell(trial, state=TrialState.FAIL)
-            else:
-                study.tell(trial, value)
-        number += len(asked)
+            for trial in self.pool().run(tasks):
+                self.record(trial)
+
+    def _optuna(self, rows: _Rows) -> None:
+        """TPE seeded, in batches of ``batch`` asks, told in trial order."""
+        import optuna
+        from optuna.distributions import BaseDistribution, CategoricalDistribution
+        from optuna.trial import TrialState
+
+        started, space, done = self.started, self.space, self.done
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler = optuna.samplers.TPESampler(seed=started.seed)
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        dists: dict[str, BaseDistribution] = {
+            n: CategoricalDistribution(v) for n, v in space.values.items() if len(v) > 1
+        }
+        fixed = {n: v[0] for n, v in space.values.items()}
+        total = started.trials
+        number = 0
+        while number < total:
+            asked = [study.ask(dists) for _ in range(min(started.batch, total - number))]
+            tasks = []
+            for i, trial in enumerate(asked):
+                n = number + i + 1
+                params = {name: trial.params.get(name, fixed[name]) for name in space.values}
+                recorded = done.get((rows.fold, n, False))
+                if recorded is not None:
+                    if recorded.params != params:
+                        raise InputError(
+                            f"sweep {started.sweep_id}: trial {n} was recorded with "
+                            f"{recorded.params}, the search now asks {params}; delete the sweep"
+                        )
+                elif not space.allows(params):
+                    sid = session_id(started.sweep_id, n, rows.fold)
+                    skipped = "--where " + " and ".join(space.where)
+                    self.record(TrialDone(n, params, sid, skipped=skipped, fold=rows.fold))
+                else:
+                    tasks.append(self.task(n, params, rows))
+            if tasks:
+                for result in self.pool().run(tasks):
+                    self.record(result)
+            for i, trial in enumerate(asked):
+                value = objective_value(started, done[(rows.fold, number + i + 1, False)])
+                if value is None:
+                    study.tell(trial, state=TrialState.FAIL)
+                else:
+                    study.tell(trial, value)
+            number += len(asked)
 
 
-def rerun(store_dir: Path, sweep_id: str, number: int) -> tuple[TrialDone, str, bool]:
-    """Re-materialize trial ``number`` of ``sweep_id`` as a full session in ``store_dir``;
-    returns the trial, the new session's fingerprint and whether it was already there."""
+def parse_trial(text: str) -> tuple[int, int, bool]:
+    """``17`` (trial 17), ``f2-t0003`` (fold 2's trial 3) or ``f2-test`` (its test run)."""
+    m = re.fullmatch(r"(?:f(\d+)-)?(?:t?(\d+)|(test))", text.strip())
+    if m is None or (m.group(3) and not m.group(1)):
+        raise InputError(f"trial {text!r}: expected a number (17), f2-t0003 or f2-test")
+    fold = int(m.group(1) or 0)
+    if m.group(3):
+        return fold, 0, True
+    return fold, int(m.group(2)), False
+
+
+def rerun(store_dir: Path, sweep_id: str, trial_key: str) -> tuple[TrialDone, str, bool]:
+    """Re-materialize a trial of ``sweep_id`` as a full session in ``store_dir``; returns
+    the trial, the new session's fingerprint and whether it was already there."""
     from replay.backtest import run_loaded
     from replay.cards import load_card_text
     from replay.report import write_report
+    from replay.sweep.trial import TestWindowView
 
+    wanted = parse_trial(trial_key)
     with EventStore(store_dir) as store:
         records = read(store, sweep_id)
         started = records[0]
         assert isinstance(started, SweepStarted)
-        trial = next((r for r in records if isinstance(r, TrialDone) and r.number == number), None)
-        if trial is None or trial.skipped:
-            have = [r.number for r in records if isinstance(r, TrialDone) and not r.skipped]
-            raise InputError(
-                f"sweep {sweep_id} has no trial {number} that ran; trials: "
-                f"{have[0] if have else '-'}..{have[-1] if have else '-'}"
-            )
+        trials = {key(r): r for r in records if isinstance(r, TrialDone) and not r.skipped}
+        trial = trials.get(wanted)
+        if trial is None:
+            have = sorted(trials)
+            span = f"{have[0][1]}..{have[-1][1]}" if have else "none"
+            raise InputError(f"sweep {sweep_id} has no trial {trial_key} that ran; trials: {span}")
         if trial.session_id in store:
             return trial, store.stream(trial.session_id).fingerprint, True
         data = Path(started.data_path)
@@ -342,12 +422,28 @@ def rerun(store_dir: Path, sweep_id: str, number: int) -> tuple[TrialDone, str, 
             )
         card = load_card_text(started.card_text, source=started.card_path, params=trial.params)
         instrument = resolve_instrument(card.symbol, card.instrument, None)
-        req = BacktestRequest(card=Path(started.card_path), data=data)
+        req = BacktestRequest(
+            card=Path(started.card_path), data=data, stamps=started.stamps, gaps=started.gaps
+        )
         series = load_series(req, card, instrument, [])
+        warm = None
+        if trial.rows:
+            first, last, warm_row = trial.rows
+            if 0 <= warm_row < first:
+                warm = series.take(slice(warm_row, first))
+            series = series.take(slice(first, last or len(series)))
         balance = money_from_str(started.balance, ROUND_HALF_EVEN)
         meta = {"data": str(data), "sweep": sweep_id}
         result, summary, view = run_loaded(
-            card, series, instrument, store, session_id=trial.session_id, balance=balance, meta=meta
+            card,
+            series,
+            instrument,
+            store,
+            session_id=trial.session_id,
+            balance=balance,
+            meta=meta,
+            warm=warm,
+            view=TestWindowView() if warm is not None else None,
         )
         info = {
             "card": started.card_path,

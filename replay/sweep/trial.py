@@ -16,8 +16,10 @@ import msgspec
 import numpy as np
 
 from adapters.historical import CandleSeries
+from engine.events import CandleClosed
 from engine.instrument import Instrument
 from eventstore import EventStore
+from projections.account import AccountView
 from projections.metrics import Summary
 from replay.backtest import run_loaded
 from replay.cards import LoadedCard, load_card_text
@@ -34,8 +36,10 @@ class TrialTask(msgspec.Struct, frozen=True):
     params: dict[str, Number]
     session_id: str
     fold: int = 0
-    first: int = 0  # candle rows first..last of the shared series (last 0: to the end)
+    first: int = 0  # candle rows [first, last) of the shared series (last 0: to the end)
     last: int = 0
+    warm: int = -1  # rows [warm, first) fed before as backfill (-1: none)
+    test: bool = False  # a walk-forward fold's out-of-sample run
 
 
 class TrialContext(msgspec.Struct, frozen=True):
@@ -68,6 +72,15 @@ def sampled_returns(equity: np.ndarray, points: int = RETURN_POINTS) -> list[flo
     return [float(r) if np.isfinite(r) else 0.0 for r in rets]
 
 
+class TestWindowView(AccountView):
+    """The account over a test window only: warm-up (backfill) candles are not marked,
+    so the window's metrics start at its first candle."""
+
+    def _on_candle(self, c: CandleClosed) -> None:
+        if not c.backfill:
+            super()._on_candle(c)
+
+
 class Worker:
     """A process's trial runner: the base card loaded once, one scratch store."""
 
@@ -96,6 +109,9 @@ class Worker:
         series = self.series
         if task.first or task.last:
             series = series.take(slice(task.first, task.last or len(series)))
+        warm = None
+        if 0 <= task.warm < task.first:
+            warm = self.series.take(slice(task.warm, task.first))
         store = self.store()
         if task.session_id in store:  # a scratch stream left by a killed run
             store.delete_stream(task.session_id)
@@ -106,6 +122,8 @@ class Worker:
             store,
             session_id=task.session_id,
             balance=self.ctx.balance,
+            warm=warm,
+            view=TestWindowView() if warm is not None else None,
         )
         if not self.ctx.keep_store:
             store.delete_stream(task.session_id)
@@ -117,6 +135,8 @@ class Worker:
             metrics=metrics_of(summary),
             returns=sampled_returns(view.curve_equity.array()),
             fold=task.fold,
+            test=task.test,
+            rows=[task.first, task.last, task.warm] if task.fold else [],
         )
 
     def close(self) -> None:
@@ -125,6 +145,6 @@ class Worker:
             self._store = None
 
 
-def session_id(sweep_id: str, number: int, fold: int = 0) -> str:
+def session_id(sweep_id: str, number: int, fold: int = 0, test: bool = False) -> str:
     stem = f"{sweep_id}-f{fold}" if fold else sweep_id
-    return f"{stem}-t{number:04d}"
+    return f"{stem}-test" if test else f"{stem}-t{number:04d}"

@@ -11,20 +11,42 @@ import numpy as np
 from replay.cards.params import format_params
 from replay.sweep import stats
 from replay.sweep.events import Record, SweepFinished, SweepStarted, TrialDone
-from replay.sweep.runner import choose_best, objective_value
+from replay.sweep.runner import choose_best, key, objective_value
+
+
+class FoldRow(msgspec.Struct):
+    """One walk-forward fold: the params chosen in sample and how they did out of it."""
+
+    fold: int
+    train: list[int]  # candle rows [first, last)
+    test: list[int]
+    params: dict[str, Any]
+    in_sample: float | None  # the objective on the train window
+    out_of_sample: float | None  # on the test window
+    oos_return: float | None
+    oos_trades: int | None
 
 
 class SweepView(msgspec.Struct):
     started: SweepStarted
-    trials: list[TrialDone]  # by number
+    trials: list[TrialDone]  # by fold, test last, then number
     finished: bool
     best: TrialDone | None
     dsr: float
     pbo: float
+    folds: list[FoldRow] = []
+    oos_equity: list[float] = []  # the stitched test windows' equity, from 1.0
+
+    @property
+    def planned(self) -> int:
+        k = self.started.walk_forward
+        return self.started.trials * k + k if k else self.started.trials
 
     @property
     def qualified(self) -> list[TrialDone]:
-        return [t for t in self.trials if objective_value(self.started, t) is not None]
+        return [
+            t for t in self.trials if not t.fold and objective_value(self.started, t) is not None
+        ]
 
     def ranked(self) -> list[TrialDone]:
         """Qualifying trials, best first (ties: lowest number first)."""
@@ -45,13 +67,15 @@ class SweepView(msgspec.Struct):
             "min_trades": s.min_trades,
             "space": s.space,
             "where": s.where,
-            "trials_planned": s.trials,
+            "trials_planned": self.planned,
             "trials_done": len(self.trials),
             "finished": self.finished,
             "best": msgspec.to_builtins(_slim(self.best)) if self.best else None,
             "dsr": _num(self.dsr),
             "pbo": _num(self.pbo),
             "trials": [msgspec.to_builtins(_slim(t)) for t in self.trials],
+            "walk_forward": [msgspec.to_builtins(f) for f in self.folds],
+            "oos_equity": self.oos_equity,
         }
 
 
@@ -66,12 +90,50 @@ def _slim(t: TrialDone) -> TrialDone:
 def fold(records: list[Record]) -> SweepView:
     started = records[0]
     assert isinstance(started, SweepStarted)
-    by_number = {r.number: r for r in records if isinstance(r, TrialDone)}
-    trials = [by_number[n] for n in sorted(by_number)]
+    by_key = {key(r): r for r in records if isinstance(r, TrialDone)}
+    trials = [by_key[k] for k in sorted(by_key)]
     finished = isinstance(records[-1], SweepFinished)
-    best = choose_best(started, trials)
-    dsr, pbo = overfitting(started, trials, best)
-    return SweepView(started, trials, finished, best, dsr, pbo)
+    whole = [t for t in trials if not t.fold]
+    best = choose_best(started, whole)
+    dsr, pbo = overfitting(started, whole, best)
+    rows, curve = walk_forward(started, trials)
+    return SweepView(started, trials, finished, best, dsr, pbo, rows, curve)
+
+
+def walk_forward(
+    started: SweepStarted, trials: list[TrialDone]
+) -> tuple[list[FoldRow], list[float]]:
+    rows: list[FoldRow] = []
+    equity = [1.0]
+    for k in range(1, started.walk_forward + 1):
+        chosen = choose_best(started, [t for t in trials if t.fold == k and not t.test])
+        test = next((t for t in trials if t.fold == k and t.test), None)
+        if chosen is None:
+            continue
+        rows.append(
+            FoldRow(
+                fold=k,
+                train=chosen.rows[:2],
+                test=test.rows[:2] if test else [],
+                params=dict(chosen.params),
+                in_sample=objective_value(started, chosen),
+                out_of_sample=_metric(started, test),
+                oos_return=test.metrics["total_return"] if test else None,
+                oos_trades=int(test.metrics["trades"]) if test else None,
+            )
+        )
+        if test is not None:
+            for r in test.returns:
+                equity.append(equity[-1] * (1.0 + r))
+    return rows, equity if rows else []
+
+
+def _metric(started: SweepStarted, t: TrialDone | None) -> float | None:
+    """The objective's value on a test run (min-trades does not apply out of sample)."""
+    if t is None or not t.metrics:
+        return None
+    value = t.metrics[started.objective.removeprefix("-")]
+    return -value if started.objective.startswith("-") else value
 
 
 def overfitting(
