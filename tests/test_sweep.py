@@ -417,3 +417,33 @@ def test_walk_forward_tests_each_fold_on_the_next_window_warmed_without_trading(
     )
     assert [f["train"] for f in rolling["walk_forward"]] == [[0, 1000], [1000, 2000], [2000, 3000]]
     assert rolling["oos_equity"][0] == 1.0 and len(rolling["oos_equity"]) > 3
+
+
+def test_the_sweep_report_has_the_heatmap_sensitivity_trials_and_readings(inputs, tmp_path):
+    card, data = inputs
+    res = sweep_json(
+        str(card),
+        "--data",
+        str(data),
+        "--store",
+        str(tmp_path / "runs"),
+        "--workers",
+        "1",
+        "--name",
+        "rep",
+    )
+    page = Path(res["report"]).read_text()
+    assert "<script src=" not in page and "plotly" in page  # plotly inlined: self-contained
+    for div in (
+        "id='heatmap'",
+        "id='sensitivity-fast'",
+        "id='sensitivity-slow'",
+        "id='trials'",
+        "id='dsr'",
+        "id='pbo'",
+    ):
+        assert div in page
+    assert page.count("<tr><td>") == 8  # every trial a row
+    assert "DSR " in page and "PBO " in page
+    out = invoke("sweeps", "rm", "rep", "--store", str(tmp_path / "runs"), "--yes")
+    assert out.exit_code == 0 and not Path(res["report"]).exists()

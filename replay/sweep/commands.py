@@ -131,6 +131,7 @@ def sweep_group() -> None:
 @gaps_option
 @store_option
 @json_option
+@click.option("--no-report", is_flag=True, help="Skip the HTML sweep report.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar, no table.")
 @handle_errors
 def sweep_run(
@@ -155,6 +156,7 @@ def sweep_run(
     gaps: str,
     store_dir: Path,
     as_json: bool,
+    no_report: bool,
     quiet: bool,
 ) -> None:
     """Run a sweep (or resume it: the same command finds its stream)."""
@@ -188,10 +190,17 @@ def sweep_run(
     )
     progress = None if (as_json or quiet) else _Bar()
     view = fold(run(cfg, progress))
+    report = None
+    if not no_report:
+        from replay.sweep.report import write
+
+        report = write(view, store_dir / "reports" / view.started.sweep_id / "sweep.html")
     if as_json:
-        _echo_json(view.as_json())
+        _echo_json({**view.as_json(), "report": str(report) if report else None})
     elif not quiet:
         _print(view)
+        if report is not None:
+            click.echo(f"report: {report}")
 
 
 @sweep_group.command("show")
