@@ -10,14 +10,20 @@ processes. JSON lines on stdout:
     {"bench": "sweep_replay", "combinations": 90, "seconds": ..., "best": {...}, ...}
     {"bench": "sweep_backtesting_py", "seconds": ..., "best": {...}, ...}
     {"bench": "sweep_speedup", "ratio": ..., "same_best": true}
+    {"bench": "sweep_worker_memory", "candles": 1000000, "peak_rss_mb": ...}
+
+The last line is one pool worker (a fresh process, as the pool starts them) mapping
+``--memory-candles`` candles and running one trial over all of them: its peak RSS.
 
 Usage: python tools/bench_sweep.py [--candles 100000] [--workers 2] [--no-peer]
+                                   [--memory-candles 1000000]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -90,13 +96,42 @@ def write_peer_csv(series: CandleSeries, path: Path) -> None:
             f.write(f"{t},{o * tick:.4f},{h * tick:.4f},{lo * tick:.4f},{c * tick:.4f},10\n")
 
 
+_WORKER_PROBE = """
+import resource, sys
+from replay.sweep import executors
+from replay.sweep.trial import TrialContext, TrialTask
+ctx = TrialContext(open(sys.argv[1]).read(), sys.argv[1], 10**12, sys.argv[2])
+executors._pool_init(ctx, sys.argv[2] + "/candles", "1m")
+executors._pool_run(TrialTask(1, {"fast": 10, "slow": 100}, "probe"))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def worker_memory(n: int, tmp: Path) -> None:
+    from replay.sweep.executors import write_columns
+
+    scratch = tmp / "memory"
+    write_columns(gbm(n), scratch / "candles")
+    out = subprocess.run(
+        [sys.executable, "-c", _WORKER_PROBE, str(CARD), str(scratch)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    emit(bench="sweep_worker_memory", candles=n, peak_rss_mb=round(float(out.stdout), 1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--candles", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-peer", action="store_true", help="Skip backtesting.py.")
+    parser.add_argument("--memory-candles", type=int, default=1_000_000, help="0: skip.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.memory_candles:
+            worker_memory(args.memory_candles, Path(tmp))
         series = gbm(args.candles)
         data = Path(tmp) / "gbm.parquet"
         write_parquet(series, data)
@@ -124,9 +159,6 @@ def main() -> None:
             total_return=best.metrics["total_return"],
             trades=int(best.metrics["trades"]),
             driver_peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            workers_peak_rss_mb=round(
-                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
-            ),
         )
         if args.no_peer:
             return

@@ -28,6 +28,7 @@ from replay.backtest import BacktestRequest, load_series
 from replay.cards import load_card
 from replay.errors import InputError
 from replay.instruments import resolve as resolve_instrument
+from replay.session import SessionInterrupted
 from replay.session_ids import check_session_id, safe_stem
 from replay.sweep import executors
 from replay.sweep.events import (
@@ -154,6 +155,11 @@ def prepare(cfg: SweepConfig) -> Prepared:
     check_objective(cfg.objective)
     if cfg.keep_logs not in ("none", "best", "all"):
         raise InputError(f"--keep-logs {cfg.keep_logs!r}: one of none, best, all")
+    if cfg.ray and cfg.keep_logs == "all":
+        raise InputError(
+            "--keep-logs all with --ray: the logs would stay on the cluster's nodes; "
+            "use --keep-logs best, or replay sweep rerun SWEEP TRIAL for any trial"
+        )
     if cfg.batch < 1:
         raise InputError(f"--batch {cfg.batch}: expected at least 1")
     card = load_card(cfg.card)
@@ -277,6 +283,9 @@ def run(cfg: SweepConfig, progress: Progress | None = None) -> list[Record]:
                     )
                     for trial in pool().run([test]):
                         record(trial)
+            except (KeyboardInterrupt, SessionInterrupted):
+                stream.set_meta("status", "interrupted")  # run it again to resume
+                raise
             finally:
                 progress.stop()
                 if executor is not None:
