@@ -37,10 +37,12 @@ class _SweepGroup(click.Group):
 
 @click.group("sweep", cls=_SweepGroup)
 def sweep_group() -> None:
-    """Search a card's params: grid, seeded random or Optuna TPE; resumable.
+    """Search a card's params (grid, random, Optuna TPE).
+
+    Resumable: the same command finds its sweep and runs only what is missing.
 
     \b
-    Examples:
+    Example:
       replay sweep card.yaml --data btc.parquet --grid fast=5:50:5 --grid slow=20:200:20 \\
           --where 'fast<slow' --min-trades 30
       replay sweep card.yaml --data btc.parquet --optuna 200 --seed 1 --workers 2
@@ -159,7 +161,10 @@ def sweep_run(
     no_report: bool,
     quiet: bool,
 ) -> None:
-    """Run a sweep (or resume it: the same command finds its stream)."""
+    """Run a sweep, or resume it with the same command.
+
+    Example: replay sweep card.yaml --data btc.parquet --grid fast=5:50:5 --where 'fast<slow'
+    """
     from replay.sweep.runner import SweepConfig, run
     from replay.sweep.view import fold
 
@@ -205,7 +210,13 @@ def sweep_run(
 
 @sweep_group.command("show")
 @click.argument("sweep_id", type=SESSION_ID)
-@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="How many of the best trials to list.",
+)
 @click.option(
     "--html",
     "html_out",
@@ -218,7 +229,10 @@ def sweep_run(
 def sweep_show(
     sweep_id: str, top: int, html_out: Path | None, store_dir: Path, as_json: bool
 ) -> None:
-    """Re-render a sweep from its stream: best trials, DSR and PBO."""
+    """Show a sweep: best trials, DSR and PBO.
+
+    Example: replay sweep show ma_cross-sweep-1a2b3c4d --html sweep.html
+    """
     from replay.sweep.runner import read
     from replay.sweep.view import fold
 
@@ -242,9 +256,12 @@ def sweep_show(
 @json_option
 @handle_errors
 def sweep_rerun(sweep_id: str, trial: str, store_dir: Path, as_json: bool) -> None:
-    """Re-materialize one trial as a full session, with the recorded fingerprint.
+    """Rebuild one trial as a full session.
 
+    The session gets exactly the fingerprint the sweep recorded (exit 3 if not).
     TRIAL is its number (17), or for walk-forward f2-t0003 / f2-test.
+
+    Example: replay sweep rerun ma_cross-sweep-1a2b3c4d 17
     """
     from replay.errors import EXIT_CORRUPT
     from replay.sweep.runner import rerun
@@ -309,7 +326,7 @@ def sweeps_group(ctx: click.Context, store_dir: Path, as_json: bool) -> None:
 @json_option
 @handle_errors
 def sweeps_rm(ids: tuple[str, ...], store_dir: Path, yes: bool, as_json: bool) -> None:
-    """Delete sweeps, their kept trial sessions and scratch files.
+    """Delete sweeps, their trial sessions and reports.
 
     Example: replay sweeps rm ma_cross-sweep-1a2b3c4d --yes
     """
