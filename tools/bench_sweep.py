@@ -103,7 +103,9 @@ from replay.sweep.trial import TrialContext, TrialTask
 ctx = TrialContext(open(sys.argv[1]).read(), sys.argv[1], 10**12, sys.argv[2])
 executors._pool_init(ctx, sys.argv[2] + "/candles", "1m")
 executors._pool_run(TrialTask(1, {"fast": 10, "slow": 100}, "probe"))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+lines = open("/proc/self/smaps_rollup").read().splitlines()[1:]
+anonymous = int(dict(x.split(":", 1) for x in lines)["Anonymous"].split()[0]) / 1024
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, anonymous)
 """
 
 
@@ -119,7 +121,15 @@ def worker_memory(n: int, tmp: Path) -> None:
         check=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    emit(bench="sweep_worker_memory", candles=n, peak_rss_mb=round(float(out.stdout), 1))
+    peak, anonymous = (float(x) for x in out.stdout.split())
+    # RSS counts file-backed pages too: the memory-mapped candles (shared by all workers)
+    # and the scratch store's LMDB map; anonymous is the worker's own heap after the trial.
+    emit(
+        bench="sweep_worker_memory",
+        candles=n,
+        peak_rss_mb=round(peak, 1),
+        anonymous_after_trial_mb=round(anonymous, 1),
+    )
 
 
 def main() -> None:
