@@ -110,44 +110,12 @@ def test_random_search_depends_on_its_seed(inputs, tmp_path):
 def test_min_trades_excludes_and_ties_go_to_the_lowest_trial(inputs, tmp_path):
     card, data = inputs
     # slow == fast for every trial: the two SMAs never cross, so no trade and Sharpe 0 ties
-    res = sweep_json(
-        str(card),
-        "--data",
-        str(data),
-        "--grid",
-        "fast=5,10",
-        "--grid",
-        "slow=5,10",
-        "--where",
-        "fast>=slow",
-        "--where",
-        "fast<=slow",
-        "--store",
-        str(tmp_path / "a"),
-        "--workers",
-        "1",
-    )
+    ties = "--grid fast=5,10 --grid slow=5,10 --where fast>=slow --where fast<=slow --workers 1"
+    res = sweep_json(str(card), "--data", str(data), *ties.split(), "--store", str(tmp_path / "a"))
     assert [t["metrics"]["trades"] for t in res["trials"]] == [0, 0]
     assert res["best"]["number"] == 1
-    res = sweep_json(
-        str(card),
-        "--data",
-        str(data),
-        "--grid",
-        "fast=5,10",
-        "--grid",
-        "slow=5,10",
-        "--where",
-        "fast>=slow",
-        "--where",
-        "fast<=slow",
-        "--min-trades",
-        "1",
-        "--store",
-        str(tmp_path / "b"),
-        "--workers",
-        "1",
-    )
+    strict = [*ties.split(), "--min-trades", "1", "--store", str(tmp_path / "b")]
+    res = sweep_json(str(card), "--data", str(data), *strict)
     assert res["best"] is None
 
 
@@ -196,50 +164,22 @@ def test_rerun_rematerializes_the_trial_with_the_recorded_fingerprint(inputs, tm
 def test_sessions_rm_refuses_a_sweep_and_sweeps_rm_takes_its_trials(inputs, tmp_path):
     card, data = inputs
     store = tmp_path / "runs"
-    sweep_json(
-        str(card),
-        "--data",
-        str(data),
-        "--grid",
-        "fast=5,10",
-        "--grid",
-        "slow=20",
-        "--store",
-        str(store),
-        "--workers",
-        "1",
-        "--name",
-        "x",
-        "--keep-logs",
-        "all",
-    )
+    small = [str(card), "--data", str(data), "--store", str(store), *KEEP_ALL.split()]
+    sweep_json(*small, "--name", "x")
     out = invoke("sessions", "rm", "x", "--store", str(store), "--yes")
     assert out.exit_code == 2 and "replay sweeps rm x" in out.output
     out = invoke("sessions", "prune", "--keep", "0", "--store", str(store), "--yes")
     assert out.exit_code == 0, out.output
     with EventStore(store) as s:
         assert [i.name for i in s.streams()] == ["x"]  # prune took the sessions only
-    sweep_json(
-        str(card),
-        "--data",
-        str(data),
-        "--grid",
-        "fast=5,10",
-        "--grid",
-        "slow=20",
-        "--store",
-        str(store),
-        "--workers",
-        "1",
-        "--name",
-        "y",
-        "--keep-logs",
-        "all",
-    )
+    sweep_json(*small, "--name", "y")
     out = invoke("sweeps", "rm", "y", "--store", str(store), "--yes")
     assert out.exit_code == 0, out.output
     with EventStore(store) as s:
         assert [i.name for i in s.streams()] == ["x"]
+
+
+KEEP_ALL = "--grid fast=5,10 --grid slow=20 --workers 1 --keep-logs all"
 
 
 @pytest.mark.parametrize(
@@ -360,24 +300,10 @@ def test_walk_forward_tests_each_fold_on_the_next_window_warmed_without_trading(
 
     card, data = make_inputs(tmp_path / "in", candles=4000, seed=5)
     store = tmp_path / "runs"
+    grid = "--grid fast=3,6 --grid slow=40,60 --workers 1"
+    wf = [str(card), "--data", str(data), *grid.split()]
     res = sweep_json(
-        str(card),
-        "--data",
-        str(data),
-        "--grid",
-        "fast=3,6",
-        "--grid",
-        "slow=40,60",
-        "--walk-forward",
-        "3",
-        "--store",
-        str(store),
-        "--workers",
-        "1",
-        "--name",
-        "wf",
-        "--keep-logs",
-        "all",
+        *wf, "--walk-forward", "3", "--store", str(store), "--name", "wf", "--keep-logs", "all"
     )
     folds = res["walk_forward"]
     assert [(f["fold"], f["train"], f["test"]) for f in folds] == [
@@ -399,22 +325,7 @@ def test_walk_forward_tests_each_fold_on_the_next_window_warmed_without_trading(
             fills = [e for e in events if isinstance(e, Fill)]
             assert fills and min(x.ts for x in fills) >= first_test_open
             assert verify_session(s, test["session_id"]).ok
-    rolling = sweep_json(
-        str(card),
-        "--data",
-        str(data),
-        "--grid",
-        "fast=3,6",
-        "--grid",
-        "slow=40,60",
-        "--walk-forward",
-        "3",
-        "--rolling",
-        "--store",
-        str(tmp_path / "roll"),
-        "--workers",
-        "1",
-    )
+    rolling = sweep_json(*wf, "--walk-forward", "3", "--rolling", "--store", str(tmp_path / "r"))
     assert [f["train"] for f in rolling["walk_forward"]] == [[0, 1000], [1000, 2000], [2000, 3000]]
     assert rolling["oos_equity"][0] == 1.0 and len(rolling["oos_equity"]) > 3
 
