@@ -9,6 +9,9 @@ into a scratch store of its own process, and its stream is deleted when it is do
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
@@ -93,16 +96,25 @@ class Worker:
         )
         self._store: EventStore | None = None
 
-    def store(self) -> EventStore:
+    @contextmanager
+    def store(self, session: str) -> Iterator[EventStore]:
+        """The kept store, or a scratch store for this one trial, removed after it (a
+        fresh file per trial: no stream to delete, no pages of old trials mapped)."""
         if self.ctx.keep_store:
             if self._store is None:
                 self._store = EventStore(self.ctx.keep_store)
-            return self._store
-        if self._store is None:
-            path = Path(self.ctx.scratch) / f"scratch-{os.getpid()}"
-            path.mkdir(parents=True, exist_ok=True)
-            self._store = EventStore(path)
-        return self._store
+            if session in self._store:  # a trial left by a killed run
+                self._store.delete_stream(session)
+            yield self._store
+            return
+        path = Path(self.ctx.scratch) / f"scratch-{os.getpid()}-{session}"
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        try:
+            with EventStore(path) as store:
+                yield store
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
 
     def run(self, task: TrialTask) -> TrialDone:
         card = apply(self.base, task.params)
@@ -112,21 +124,17 @@ class Worker:
         warm = None
         if 0 <= task.warm < task.first:
             warm = self.series.take(slice(task.warm, task.first))
-        store = self.store()
-        if task.session_id in store:  # a scratch stream left by a killed run
-            store.delete_stream(task.session_id)
-        result, summary, view = run_loaded(
-            card,
-            series,
-            self.instrument,
-            store,
-            session_id=task.session_id,
-            balance=self.ctx.balance,
-            warm=warm,
-            view=TestWindowView() if warm is not None else None,
-        )
-        if not self.ctx.keep_store:
-            store.delete_stream(task.session_id)
+        with self.store(task.session_id) as store:
+            result, summary, view = run_loaded(
+                card,
+                series,
+                self.instrument,
+                store,
+                session_id=task.session_id,
+                balance=self.ctx.balance,
+                warm=warm,
+                view=TestWindowView() if warm is not None else None,
+            )
         return TrialDone(
             number=task.number,
             params=dict(task.params),
