@@ -358,3 +358,45 @@ def test_the_sweep_report_has_the_heatmap_sensitivity_trials_and_readings(inputs
     assert "DSR " in page and "PBO " in page
     out = invoke("sweeps", "rm", "rep", "--store", str(tmp_path / "runs"), "--yes")
     assert out.exit_code == 0 and not Path(res["report"]).exists()
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.add(child)
+            todo.append(child)
+    return out
+
+
+def test_pool_workers_end_when_the_sweep_is_killed(tmp_path):
+    card, data = make_inputs(tmp_path / "in", candles=20000)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = _sweep_cmd(card, data, tmp_path / "runs")
+    cmd[cmd.index("--workers") + 1] = "2"
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    workers: set[int] = set()
+    while time.monotonic() < deadline and len(workers) < 3 and proc.poll() is None:
+        workers = _descendants(proc.pid)  # the forkserver and its two workers (and more)
+        time.sleep(0.2)
+    assert len(workers) >= 3, "the pool did not start"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in workers):
+        time.sleep(0.2)
+    alive = [p for p in workers if Path(f"/proc/{p}").exists()]
+    for p in alive:  # do not leave them behind when the test fails
+        os.kill(p, signal.SIGKILL)
+    assert not alive

@@ -97,11 +97,11 @@ def write_peer_csv(series: CandleSeries, path: Path) -> None:
 
 
 _WORKER_PROBE = """
-import resource, sys
+import os, resource, sys
 from replay.sweep import executors
 from replay.sweep.trial import TrialContext, TrialTask
 ctx = TrialContext(open(sys.argv[1]).read(), sys.argv[1], 10**12, sys.argv[2])
-executors._pool_init(ctx, sys.argv[2] + "/candles", "1m")
+executors._pool_init(ctx, sys.argv[2] + "/candles", "1m", os.getppid())
 executors._pool_run(TrialTask(1, {"fast": 10, "slow": 100}, "probe"))
 lines = open("/proc/self/smaps_rollup").read().splitlines()[1:]
 anonymous = int(dict(x.split(":", 1) for x in lines)["Anonymous"].split()[0]) / 1024

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -70,9 +72,23 @@ def map_columns(folder: Path) -> dict[str, Any]:
     return {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in COLUMNS}
 
 
-def _pool_init(ctx: TrialContext, folder: str, timeframe: str) -> None:
+def _pool_init(ctx: TrialContext, folder: str, timeframe: str, driver: int) -> None:
     global _WORKER
+    threading.Thread(target=_exit_with, args=(driver,), daemon=True).start()
     _WORKER = Worker(ctx, _series(map_columns(Path(folder)), ctx, timeframe))
+
+
+def _exit_with(driver: int, every_s: float = 0.5) -> None:
+    """A pool worker ends when the sweep that started it is gone (killed with SIGKILL,
+    it cannot tell its workers; they would otherwise wait on the pool's queue for ever)."""
+    while True:
+        time.sleep(every_s)
+        try:
+            os.kill(driver, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # the pid was reused by another user's process
+            os._exit(1)
 
 
 def _pool_run(task: TrialTask) -> TrialDone:
@@ -90,7 +106,7 @@ class LocalPool:
             max_workers=workers,
             mp_context=multiprocessing.get_context("forkserver"),
             initializer=_pool_init,
-            initargs=(ctx, str(folder), series.timeframe),
+            initargs=(ctx, str(folder), series.timeframe, os.getpid()),
         )
         self.workers = workers
 
