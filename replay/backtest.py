@@ -9,6 +9,7 @@ the same function ``replay report`` uses for any session.
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from collections.abc import Callable
@@ -386,3 +387,47 @@ def _logged_card(started: SessionStarted) -> LoadedCard | None:
         )
     except IdeaCardError:
         return None
+
+
+def load_series(
+    req: BacktestRequest, card: LoadedCard, instrument: Instrument, notes: list[str]
+) -> CandleSeries:
+    """The candles ``req`` runs ``card`` on (``replay sweep`` loads them once for all trials)."""
+    return _load_series(req, card, instrument, notes)[0]
+
+
+def run_loaded(
+    card: LoadedCard,
+    series: CandleSeries,
+    instrument: Instrument,
+    store: EventStore,
+    *,
+    session_id: str,
+    balance: int,
+    meta: dict[str, str] | None = None,
+    warm: CandleSeries | None = None,
+    view: AccountView | None = None,
+) -> tuple[RunResult, Summary, AccountView]:
+    """One backtest of an already loaded card over already loaded candles, no report:
+    the thin entry point a sweep trial calls (the same path as ``execute``).
+
+    ``warm``: candles before ``series`` fed first as backfill (features warm, no trades).
+    """
+    view = view if view is not None else AccountView()
+    candles = series.events()
+    first_open = int(series.open_ms[0])
+    if warm is not None and len(warm):
+        candles = itertools.chain(warm.events(backfill=True), candles)
+        first_open = int(warm.open_ms[0])
+    result = run_backtest(
+        card,
+        candles,
+        instrument,
+        store,
+        session_id=session_id,
+        initial_balance=balance,
+        first_open_ms=first_open,
+        meta={"card_name": _card_name(card), **(meta or {})},
+        view=view,
+    )
+    return result, summarize(view, [b.name for b in card.spec.blocks]), view

@@ -778,6 +778,12 @@ cli.add_command(data_group)
 cli.add_command(check_command)
 cli.add_command(indicators_command)
 
+# replay sweep / replay sweeps live in replay.sweep.commands, which uses the helpers above.
+import replay.sweep.commands as sweep_commands  # noqa: E402
+
+cli.add_command(sweep_commands.sweep)
+cli.add_command(sweep_commands.sweeps)
+
 
 # ------------------------------------------------------------------ demo / live
 

@@ -7,7 +7,8 @@ stream, its side streams and its report folder. A session whose writer lock is
 held (a running backtest or daemon) is never deleted: ``EventStore.delete_stream``
 refuses it, and ``plan`` reports it as running. The status column is
 ``replay.statuses.session_status`` (a dead writer shows as ``crashed``), or
-``TAMPERED`` when the stream fails its hash chain (``eventstore.checked``).
+``TAMPERED`` when the stream fails its hash chain (``eventstore.checked``). Sweep
+streams (kind ``sweep``) are not sessions: ``replay sweeps`` lists and deletes them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import msgspec
 from eventstore import EventStore, LogCorruptError, StreamInfo, StreamNotFound, WriterLocked
 from eventstore.checked import check_stream
 from eventstore.lock import WriterLock
+from replay.errors import InputError
 from replay.statuses import session_status
 
 SESSION_KINDS = frozenset({"backtest", "demo", "live"})
@@ -154,6 +156,10 @@ def plan(store: EventStore, store_dir: Path, ids: list[str]) -> list[Removal]:
     out = []
     for sid in ids:
         info = by_name.get(sid)
+        if info is not None and info.kind == "sweep":  # replay.sweep.events.KIND
+            raise InputError(
+                f"{sid} is a sweep, not a session; delete it with replay sweeps rm {sid}"
+            )
         if info is None or info.kind not in SESSION_KINDS:
             raise StreamNotFound(sid, str(store_dir))
         folder = report_folder(store_dir, info)
