@@ -19,7 +19,7 @@ from engine.events import (
     SubmitOrder,
 )
 from engine.instrument import Instrument
-from engine.orders import Order, OrderBook, TransitionError
+from engine.orders import ATTACHED_SUFFIX, Order, OrderBook, TransitionError, attached_id
 
 _VENUE_EVENTS = (
     OrderAccepted,
@@ -55,6 +55,8 @@ class OrdersView:
         if tp is Fill:
             assert isinstance(event, Fill)
             res = self.book.fill(event, self.notional_unit)
+            if not isinstance(res, TransitionError) and (res.take_profit or res.stop_loss):
+                self._adopt_armed(res.client_id)
         elif tp in _VENUE_EVENTS:
             res = self.book.venue_event(event)  # type: ignore[arg-type]
         else:
@@ -68,6 +70,14 @@ class OrdersView:
         if res.venue_id:
             self.by_venue_id[res.venue_id] = res
         return res
+
+    def _adopt_armed(self, parent: str) -> None:
+        """The stop / target the venue armed from ``parent``'s attached levels (the book
+        registered them at the fill) are orders of this session too."""
+        for purpose in ATTACHED_SUFFIX:
+            order = self.book.open.get(attached_id(parent, purpose))
+            if order is not None and order.client_id not in self.by_client_id:
+                self.by_client_id[order.client_id] = order
 
     def open(self) -> list[Order]:
         """Orders still working (Requested, New, PartiallyFilled, Untriggered, Triggered)."""
