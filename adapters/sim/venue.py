@@ -71,7 +71,7 @@ from engine.events import (
     SubmitOrder,
 )
 from engine.instrument import RATE_SCALE, Instrument, fee_for
-from engine.orders import attached_id
+from engine.orders import armed_side, attached_id
 from engine.positions import Position, apply_fill, apply_funding
 
 # Kinds of path events; at one price they act in this order (ties go against the trader).
@@ -226,6 +226,45 @@ class SimVenue:
     def balance_snapshot(self, ts: int) -> BalanceSnapshot:
         coin = self.instrument.spec.quote_coin
         return BalanceSnapshot(ts, coin, self.wallet, self.available())
+
+    def trading_stop(self, ts: int, purpose: str, level: int) -> list[Event]:
+        """Set, move (``level`` ticks) or remove (0) the position's stop (``purpose="stop"``)
+        or target, as Bybit's ``/v5/position/trading-stop`` in Full mode. Moving or removing
+        goes through the amend / cancel rules of the armed order; a new level is armed at
+        once as ``<id_prefix>-pos<n>-sl|-tp``. Nothing when flat."""
+        q = self.position.qty
+        armed = [o for o in self.orders.values() if o.parent and o.purpose == purpose]
+        if armed:
+            cmd: AmendOrder | CancelOrder = (
+                AmendOrder(ts, armed[-1].client_id, trigger_price=level)
+                if level
+                else CancelOrder(ts, armed[-1].client_id)
+            )
+            return self.on_command(cmd)
+        if not q or not level:
+            return []
+        out: list[Event] = []
+        self._out, self._ts = out, ts
+        side = BUY if q > 0 else SELL  # the side that opened the position
+        direction = armed_side(side, purpose)[1]
+        bad = self._trigger_satisfied(direction, level)
+        if bad:
+            self._out = []
+            return [CommandRejected(ts, "", "trading-stop", "trigger price already reached", bad)]
+        self._order_seq += 1
+        stand_in = SimOrder(
+            f"{self.id_prefix}-pos{self._order_seq}", "", self.symbol, side, MARKET, 0, 0, 0, 0,
+            "GTC", False, NEW, ts, ts,
+        )  # fmt: skip
+        vid = f"{self.id_prefix}-o{self._order_seq}"
+        o = armed_order(stand_in, purpose, level, abs(q), vid, self._order_seq)
+        o.active_from = ts
+        self.orders[o.client_id] = o
+        self._all[o.client_id] = o
+        self._by_venue_id[vid] = o
+        out.append(OrderAccepted(ts, o.client_id, vid, UNTRIGGERED))
+        self._out = []
+        return out
 
     def set_leverage(self, leverage: int) -> None:
         """Change the leverage (as Bybit's set-leverage); applies to margin and liq price."""
