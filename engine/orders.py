@@ -148,6 +148,15 @@ def attached_id(parent: str, purpose: str) -> str:
     return parent + ATTACHED_SUFFIX[purpose]
 
 
+def armed_purpose(client_id: str) -> str:
+    """``stop`` / ``take_profit`` when ``client_id`` names an armed attached level, else ""
+    (the engine's own ids end in a number)."""
+    for purpose, suffix in ATTACHED_SUFFIX.items():
+        if client_id.endswith(suffix):
+            return purpose
+    return ""
+
+
 def armed_side(parent_side: str, purpose: str) -> tuple[str, int]:
     """(side, trigger direction) of the order an attached level becomes: it closes the
     position ``parent_side`` opened; a long's stop triggers on a fall (2), its target on a
@@ -328,6 +337,8 @@ class OrderBook:
         """Fold an accept/reject/trigger/amend/cancel/expire: the order, or why refused."""
         order = self.open.get(ev.client_id)
         if order is None:
+            order = self._armed_early(ev)
+        if order is None:
             return self._unknown(ev.client_id, type(ev).__name__)
         reason = transition(order, ev)
         if reason is not None:
@@ -356,6 +367,21 @@ class OrderBook:
             return TransitionError("", "Liquidated", "", why)
         if not self.mark_exec(ev.exec_id):
             return TransitionError("", "Liquidated", "", "duplicate exec_id")
+        return None
+
+    def _armed_early(self, ev: VenueOrderEvent) -> Order | None:
+        """An armed TP/SL's acceptance that arrived before its parent's fill (live streams
+        are not ordered across topics): register it from the parent (its size: the parent's
+        qty until the venue amends it to the position's)."""
+        purpose = armed_purpose(ev.client_id)
+        if type(ev) is not OrderAccepted or not purpose:
+            return None
+        parent = self.get(ev.client_id[: -len(ATTACHED_SUFFIX[purpose])])
+        if parent is None or not (parent.stop_loss if purpose == "stop" else parent.take_profit):
+            return None
+        for armed in armed_orders(parent, parent.qty, ev.ts):
+            if armed.client_id == ev.client_id and self.register(armed):
+                return armed
         return None
 
     def _unknown(self, client_id: str, event: str) -> TransitionError:
