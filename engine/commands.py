@@ -19,7 +19,7 @@ from typing import Final
 
 from engine.events import BUY, CancelOrder, Event, SubmitOrder
 from engine.orders import Order
-from engine.state import EngineState
+from engine.state import EngineState, Protection
 
 #: Timer keys of iceberg/TWAP plans start with this.
 SLICE_PREFIX: Final = "slice:"
@@ -60,9 +60,14 @@ def submit(
     trigger: int = 0,
     direction: int = 0,
     reduce_only: bool = False,
+    protect: Protection | None = None,
 ) -> SubmitOrder:
-    """Emit a ``SubmitOrder`` with the next client id and register it as Requested."""
+    """Emit a ``SubmitOrder`` with the next client id and register it as Requested.
+
+    ``protect``: the stop-loss / take-profit the order's fill must bring; attached levels
+    travel on the order (``SubmitOrder.stop_loss`` / ``take_profit``)."""
     s.order_seq += 1
+    attach = protect is not None and protect.attached
     cmd = SubmitOrder(
         ts=ts,
         client_id=f"{client_prefix(s.session_id)}-{s.order_seq}",
@@ -74,8 +79,12 @@ def submit(
         trigger_price=trigger,
         trigger_direction=direction,
         reduce_only=reduce_only,
+        take_profit=protect.take_profit if attach else 0,  # type: ignore[union-attr]
+        stop_loss=protect.stop_loss if attach else 0,  # type: ignore[union-attr]
         purpose=purpose,
     )
+    if protect is not None and (protect.stop_loss or protect.take_profit):
+        s.protect[cmd.client_id] = protect
     s.book.submit(cmd)
     s.ctx_dirty = True
     out.append(cmd)

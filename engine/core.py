@@ -20,6 +20,7 @@ from typing import Final
 
 from engine.config import EngineConfig
 from engine.events import (
+    TRIGGERED,
     CandleClosed,
     Checkpoint,
     CommandRejected,
@@ -44,7 +45,7 @@ from engine.execution import candle_work, fire_timers, order_closed
 from engine.hashing import state_hash
 from engine.intents import IntentProcessor
 from engine.orders import TransitionError, VenueOrderEvent
-from engine.protection import sync_protection
+from engine.protection import PROTECTIVE, flip_accepted, protection_failed, sync_protection
 from engine.risk import check_daily_loss, roll_day
 from engine.state import EngineState, decode_state, encode_state
 from engine.strategy import Strategy
@@ -161,10 +162,16 @@ def _on_venue_order(state: EngineState, ev: VenueOrderEvent, out: list[Event]) -
     res = state.book.venue_event(ev)
     if isinstance(res, TransitionError):
         _reject(out, ev.ts, res)
-    elif not res.is_open:
+        return
+    if type(ev) is OrderRejected and res.purpose in PROTECTIVE and state.position.qty:
+        why = f"{res.purpose} rejected: {ev.code} {ev.reason}".replace(": 0 ", ": ")
+        protection_failed(state, ev.ts, out, why, res.client_id, res.purpose)
+    if not res.is_open:
         order_closed(state, res, ev.ts, out)
     elif type(ev) is OrderAccepted and (res.client_id in (state.stop_id, state.tp_id)):
         sync_protection(state, ev.ts, out)  # changes wanted while it was Requested
+    elif type(ev) is OrderAccepted and res.purpose == "flip" and not res.reduce_only:
+        flip_accepted(state, res, ev.ts, out)
 
 
 def _on_fill(state: EngineState, ev: Fill, out: list[Event]) -> None:
@@ -173,7 +180,7 @@ def _on_fill(state: EngineState, ev: Fill, out: list[Event]) -> None:
     if isinstance(res, TransitionError):
         _reject(out, ev.ts, res)
         return
-    state.proc.position_changed(before, ev.client_id, ev.ts, out)
+    state.proc.position_changed(before, ev.client_id, ev.ts, out, ev.price)
     if not res.is_open:
         order_closed(state, res, ev.ts, out)
 
@@ -184,7 +191,12 @@ def _on_command_rejected(state: EngineState, ev: CommandRejected, out: list[Even
         _reject(out, ev.ts, res)
         return
     # No automatic retry: the next position change or intent re-syncs if still needed.
-    if ev.command == "cancel":
+    if ev.command == "amend":
+        executing = res.status == TRIGGERED or res.filled
+        if res.purpose in PROTECTIVE and state.position.qty and not executing:
+            why = f"{res.purpose} amend refused: {ev.code} {ev.reason}"
+            protection_failed(state, ev.ts, out, why, res.client_id, res.purpose)
+    elif ev.command == "cancel":
         t = state.timeouts.get(ev.client_id)
         if t is not None and t.due_bar == -1:
             del state.timeouts[ev.client_id]  # no market follow-up for a refused cancel

@@ -360,6 +360,22 @@ class Halted(EventBase, frozen=True):
     reason: str
 
 
+class ProtectionFailed(EventBase, frozen=True):
+    """Protection the card asked for cannot exist (derived); the engine closes at market.
+
+    ``reason`` says why (rejected, price already through, amend refused, ...),
+    ``client_id`` names the protective order concerned ("" when none was placed, e.g. a
+    ``set_stop`` already through the price), ``purpose`` is ``stop`` or ``take_profit``.
+    ``close_id`` is the client id of the reduce-only market close the engine sent ("" when
+    the venue's armed order itself closes the position at once, or nothing was open).
+    """
+
+    reason: str
+    client_id: str = ""
+    purpose: str = ""
+    close_id: str = ""
+
+
 # ------------------------------------------------------------------ reconciliation
 
 
@@ -449,6 +465,7 @@ Event = Union[
     ExternalOrder,
     PositionDrift,
     ExternalFill,
+    ProtectionFailed,
 ]
 
 EVENT_TYPES: Final[tuple[type[EventBase], ...]] = Event.__args__  # type: ignore[attr-defined]
@@ -466,6 +483,7 @@ DERIVED_TYPES: Final[tuple[type[EventBase], ...]] = (
     TimerFired,
     TransitionRejected,
     Halted,
+    ProtectionFailed,
 )
 #: Everything else is input: folded, never re-derived.
 INPUT_TYPES: Final[tuple[type[EventBase], ...]] = tuple(

@@ -65,9 +65,8 @@ def next_slice(s: EngineState, plan: Plan, ts: int, out: list[Event]) -> None:
         close = s.last_close
         raw = close - plan.offset if plan.side == BUY else close + plan.offset
         price = max(round_price(raw, plan.side), 1)
-    cmd = submit(s, ts, out, plan.side, lots, plan.purpose, price=price)
-    if plan.stop_loss or plan.take_profit:
-        s.protect[cmd.client_id] = Protection(plan.stop_loss, plan.take_profit)
+    prot = Protection(plan.stop_loss, plan.take_profit, attached=True)
+    submit(s, ts, out, plan.side, lots, plan.purpose, price=price, protect=prot)
     if plan.slices_left > 0 and plan.remaining > 0:
         set_timer(s, SLICE_PREFIX + plan.plan_id, ts + plan.every_ms, ts, out)
     else:
@@ -132,6 +131,4 @@ def order_closed(s: EngineState, order: Order, ts: int, out: list[Event]) -> Non
     rest = order.qty - order.filled
     if rest <= 0 or s.halted or s.day_halted:
         return
-    cmd = submit(s, ts, out, order.side, rest, order.purpose, reduce_only=order.reduce_only)
-    if prot is not None:
-        s.protect[cmd.client_id] = prot
+    submit(s, ts, out, order.side, rest, order.purpose, reduce_only=order.reduce_only, protect=prot)

@@ -32,7 +32,7 @@ from engine.events import (
 )
 from engine.execution import drop_plans, start_plan
 from engine.orders import opposite
-from engine.protection import sync_protection, trail
+from engine.protection import arm_attached, protection_failed, sync_protection, trail
 from engine.risk import check_increase, pct_of
 from engine.state import EngineState, Protection, Timeout
 
@@ -150,7 +150,7 @@ class IntentProcessor:
             return f"stop_loss {sl} on the wrong side of the price {close}"
         if tp and (tp <= close if long else tp >= close):
             return f"take_profit {tp} on the wrong side of the price {close}"
-        return Protection(sl, tp)
+        return Protection(sl, tp, attached=True)
 
     # ------------------------------------------------------------------ handlers
 
@@ -205,7 +205,12 @@ class IntentProcessor:
             return reason
         ex = s.config.execution
         style = intent.style or ex.style
-        if flip_lots:  # close the old side first; the entry below opens the new one
+        if flip_lots and style == "market":
+            # One order nets the old position and opens the new one (one-way mode): the
+            # venue releases the closed part's margin before it charges the opening part.
+            submit(s, ts, out, side, flip_lots + lots, "flip", protect=prot)
+            return None
+        if flip_lots:  # other styles: close the old side first; the entry opens the new one
             submit(s, ts, out, side, flip_lots, "flip", reduce_only=True)
         if style in ("iceberg", "twap"):
             start_plan(s, intent, ts, out, side, lots, purpose, style, prot)
@@ -213,14 +218,12 @@ class IntentProcessor:
         if style == "limit":
             offset = ticks_up(intent.offset or ex.limit_offset_ticks)
             price = round_price(close - offset if side == BUY else close + offset, side)
-            cmd = submit(s, ts, out, side, lots, purpose, price=max(price, 1))
+            cmd = submit(s, ts, out, side, lots, purpose, price=max(price, 1), protect=prot)
             bars = intent.timeout_bars or ex.limit_timeout_bars
             if bars > 0:
                 s.timeouts[cmd.client_id] = Timeout(s.bars + bars, then_market=True)
         else:
-            cmd = submit(s, ts, out, side, lots, purpose)
-        if prot.stop_loss or prot.take_profit:
-            s.protect[cmd.client_id] = prot
+            submit(s, ts, out, side, lots, purpose, protect=prot)
         return None
 
     def _reduce(self, intent: Intent, ts: int, out: list[Event]) -> str | None:
@@ -288,9 +291,7 @@ class IntentProcessor:
             reason = check_increase(s, side, sized, price)
             if reason is not None:
                 return reason
-            cmd = submit(s, ts, out, side, sized, "limit", price=price)
-            if prot.stop_loss or prot.take_profit:
-                s.protect[cmd.client_id] = prot
+            cmd = submit(s, ts, out, side, sized, "limit", price=price, protect=prot)
         if intent.timeout_bars > 0:
             s.timeouts[cmd.client_id] = Timeout(s.bars + intent.timeout_bars, then_market=False)
         return None
@@ -309,10 +310,10 @@ class IntentProcessor:
             price = close - d if qty > 0 else close + d
         else:
             price = 0  # remove the stop
-        if price and (price >= close if qty > 0 else price <= close):
-            return f"stop {price} on the wrong side of the price {close}"
-        if price < 0:
-            return f"stop {price} below zero"
+        if (price and (price >= close if qty > 0 else price <= close)) or price < 0:
+            why = f"stop {price} on the wrong side of the price {close}"
+            protection_failed(s, ts, out, why, s.stop_id, "stop")
+            return None
         s.stop_price = price
         if price == 0:
             s.trail = 0
@@ -327,7 +328,9 @@ class IntentProcessor:
         close = s.last_close
         price = round_price(intent.price, SELL if qty > 0 else BUY) if intent.price > 0 else 0
         if price and (price <= close if qty > 0 else price >= close):
-            return f"take_profit {price} on the wrong side of the price {close}"
+            why = f"take_profit {price} on the wrong side of the price {close}"
+            protection_failed(s, ts, out, why, s.tp_id, "take_profit")
+            return None
         s.tp_price = price
         sync_protection(self.s, ts, out)
         return None
@@ -342,7 +345,8 @@ class IntentProcessor:
         s.trail = dist
         trail(s, ts, out)
         if s.stop_price == 0:
-            return "trailing stop would be at or below zero"
+            why = f"trailing stop {s.last_close - dist} would be at or below zero"
+            protection_failed(s, ts, out, why, s.stop_id, "stop")
         return None
 
     def _cancel_all(self, intent: Intent, ts: int, out: list[Event]) -> str | None:
@@ -351,8 +355,10 @@ class IntentProcessor:
 
     # ------------------------------------------------------- follow-ups from the fold
 
-    def position_changed(self, before: int, cid: str, ts: int, out: list[Event]) -> None:
-        """After a fill or liquidation moved the position from ``before`` lots."""
+    def position_changed(
+        self, before: int, cid: str, ts: int, out: list[Event], price: int = 0
+    ) -> None:
+        """After a fill (at ``price``) or liquidation moved the position from ``before`` lots."""
         s = self.s
         after = s.position.qty
         if before != 0 and (after == 0 or (before > 0) != (after > 0)):
@@ -370,6 +376,8 @@ class IntentProcessor:
                 s.stop_price = prot.stop_loss
             if prot.take_profit:
                 s.tp_price = prot.take_profit
+            if prot.attached:
+                arm_attached(s, cid, prot, price, ts, out)
         if after == 0 and before != 0 and s.plans:
             closer = s.book.get(cid) if cid else None
             if closer is None or closer.purpose != "flip":

@@ -70,6 +70,11 @@ class Order(msgspec.Struct, gc=False):
     updated_ts: int = 0
     cancel_pending: bool = False  # a CancelOrder was sent and not yet answered
     amend_pending: bool = False  # an AmendOrder was sent and not yet answered
+    # A take-profit / stop-loss the venue armed from an order's attached levels: the client
+    # id of that (parent) order. The venue keeps its size at the whole position (Full).
+    parent: str = ""
+    take_profit: int = 0  # attached levels (ticks) the venue arms when this order fills
+    stop_loss: int = 0
 
     @property
     def remaining(self) -> int:
@@ -128,7 +133,63 @@ def new_order(cmd: SubmitOrder) -> Order:
         purpose=cmd.purpose,
         created_ts=cmd.ts,
         updated_ts=cmd.ts,
+        take_profit=cmd.take_profit,
+        stop_loss=cmd.stop_loss,
     )
+
+
+#: An attached level's purpose -> the suffix of the client id the venue gives its order.
+ATTACHED_SUFFIX: Final = {"stop": "-sl", "take_profit": "-tp"}
+
+
+def attached_id(parent: str, purpose: str) -> str:
+    """Client id of the stop (``purpose="stop"``) or target armed from ``parent``'s
+    attached levels: ``<parent>-sl`` / ``<parent>-tp`` (still <= 36 characters)."""
+    return parent + ATTACHED_SUFFIX[purpose]
+
+
+def armed_purpose(client_id: str) -> str:
+    """``stop`` / ``take_profit`` when ``client_id`` names an armed attached level, else ""
+    (the engine's own ids end in a number)."""
+    for purpose, suffix in ATTACHED_SUFFIX.items():
+        if client_id.endswith(suffix):
+            return purpose
+    return ""
+
+
+def armed_side(parent_side: str, purpose: str) -> tuple[str, int]:
+    """(side, trigger direction) of the order an attached level becomes: it closes the
+    position ``parent_side`` opened; a long's stop triggers on a fall (2), its target on a
+    rise (1), mirrored for a short."""
+    long = parent_side == BUY
+    falls = (purpose == "stop") == long
+    return (SELL if long else BUY), (2 if falls else 1)
+
+
+def armed_orders(parent: Order, lots: int, ts: int) -> list[Order]:
+    """The orders ``parent``'s attached levels become when it fills ``lots`` (Requested:
+    the venue's acceptance follows). Their size follows the position (the venue amends it)."""
+    out = []
+    for purpose, level in (("stop", parent.stop_loss), ("take_profit", parent.take_profit)):
+        if level:
+            side, direction = armed_side(parent.side, purpose)
+            out.append(
+                Order(
+                    client_id=attached_id(parent.client_id, purpose),
+                    symbol=parent.symbol,
+                    side=side,
+                    order_type="Market",
+                    qty=lots,
+                    trigger_price=level,
+                    trigger_direction=direction,
+                    reduce_only=True,
+                    purpose=purpose,
+                    created_ts=ts,
+                    updated_ts=ts,
+                    parent=parent.client_id,
+                )
+            )
+    return out
 
 
 def check_fill(order: Order, ev: Fill) -> str | None:
@@ -231,6 +292,14 @@ class OrderBook:
         self.open[cmd.client_id] = order
         return order
 
+    def register(self, order: Order) -> bool:
+        """Add an order the venue created for us (an armed attached TP/SL); False if the
+        client id is already used (then nothing changes)."""
+        if order.client_id in self.open or order.client_id in self.closed:
+            return False
+        self.open[order.client_id] = order
+        return True
+
     def seen(self, exec_id: str) -> bool:
         return exec_id in self.seen_exec
 
@@ -257,6 +326,9 @@ class OrderBook:
             return TransitionError(ev.client_id, "Fill", order.status, reason)
         self.seen_exec[ev.exec_id] = None
         apply_fill(order, ev, notional_unit)
+        if order.take_profit or order.stop_loss:
+            for armed in armed_orders(order, ev.qty, ev.ts):
+                self.register(armed)  # once: at the order's first fill
         if order.status == FILLED:
             self._close(order)
         return order
@@ -264,6 +336,8 @@ class OrderBook:
     def venue_event(self, ev: VenueOrderEvent) -> TransitionError | Order:
         """Fold an accept/reject/trigger/amend/cancel/expire: the order, or why refused."""
         order = self.open.get(ev.client_id)
+        if order is None:
+            order = self._armed_early(ev)
         if order is None:
             return self._unknown(ev.client_id, type(ev).__name__)
         reason = transition(order, ev)
@@ -293,6 +367,21 @@ class OrderBook:
             return TransitionError("", "Liquidated", "", why)
         if not self.mark_exec(ev.exec_id):
             return TransitionError("", "Liquidated", "", "duplicate exec_id")
+        return None
+
+    def _armed_early(self, ev: VenueOrderEvent) -> Order | None:
+        """An armed TP/SL's acceptance that arrived before its parent's fill (live streams
+        are not ordered across topics): register it from the parent (its size: the parent's
+        qty until the venue amends it to the position's)."""
+        purpose = armed_purpose(ev.client_id)
+        if type(ev) is not OrderAccepted or not purpose:
+            return None
+        parent = self.get(ev.client_id[: -len(ATTACHED_SUFFIX[purpose])])
+        if parent is None or not (parent.stop_loss if purpose == "stop" else parent.take_profit):
+            return None
+        for armed in armed_orders(parent, parent.qty, ev.ts):
+            if armed.client_id == ev.client_id and self.register(armed):
+                return armed
         return None
 
     def _unknown(self, client_id: str, event: str) -> TransitionError:

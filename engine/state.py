@@ -74,10 +74,16 @@ class Timeout(msgspec.Struct, gc=False):
 
 
 class Protection(msgspec.Struct, gc=False):
-    """Stop-loss / take-profit (ticks, 0 = none) to place when an entry order fills."""
+    """Stop-loss / take-profit (ticks, 0 = none) of an entry or add.
+
+    ``attached``: the levels travel on the order itself (Bybit's ``takeProfit`` /
+    ``stopLoss``, ``tpslMode: Full``) and the venue arms them the moment the order fills;
+    otherwise the engine places them as its own reduce-only orders after the fill.
+    """
 
     stop_loss: int
     take_profit: int
+    attached: bool = False
 
 
 class EngineState:

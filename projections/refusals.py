@@ -8,8 +8,8 @@ and derived alike, and ``summary(blocks)`` says:
   ``by_block``;
 * ``risk``: the engine's risk rejections (``RiskRejected``) by reason;
 * ``venue``: orders the venue rejected (``OrderRejected``) by code and reason;
-* ``failed_protections``: protection the card asked for that could not exist, by
-  reason (empty until the engine logs such an event: see ``_on_protection_failed``);
+* ``failed_protections``: protection the card asked for that could not exist
+  (``ProtectionFailed``), by reason;
 * ``liquidations``: positions the venue liquidated (``Liquidated``, once per exec id);
 * ``refused``: intents refused, either by a risk rejection or because the venue
   rejected an order the intent submitted (an order is the intent's when its
@@ -36,6 +36,7 @@ from engine.events import (
     IntentEmitted,
     Liquidated,
     OrderRejected,
+    ProtectionFailed,
     RiskRejected,
     SubmitOrder,
     TimerFired,
@@ -160,6 +161,9 @@ class RefusalCount:
             if owner >= 0:
                 self._refused.add(owner)
             self.step_intent = -1
+        elif kind is ProtectionFailed:
+            assert isinstance(event, ProtectionFailed)
+            self._on_protection_failed(event.reason)
         elif kind is Liquidated:
             assert isinstance(event, Liquidated)
             self._liquidated.add(event.exec_id)
@@ -168,12 +172,7 @@ class RefusalCount:
             self.step_intent = -1  # a new step: what follows is derived from it, not the intent
 
     def _on_protection_failed(self, reason: str) -> None:
-        """Hook for the event that says protection the card asked for could not exist.
-
-        When the engine logs one (issue 11 section 1, e.g. ``ProtectionFailed``), route it
-        here from ``apply`` (``elif kind is ProtectionFailed: self._on_protection_failed(
-        event.reason)``); the summary, table, JSON and report already show the counts.
-        """
+        """A ``ProtectionFailed``: protection the card asked for could not exist."""
         _bump(self.failed_protections, reason_key(reason))
 
     def summary(self, blocks: Sequence[str] = ()) -> RefusalSummary:

@@ -524,3 +524,33 @@ def test_http_429_waits_a_window_then_succeeds(emulator: Any) -> None:
     s = run(emulator, scenario)
     assert s.venue.rest.stats.rate_limited == 1
     assert s.venue.submissions["h429"] == 1  # 429 is a refusal, not a lost reply
+
+
+def test_attached_stop_and_target_are_armed_moved_and_removed_through_the_adapter(
+    big: Any,
+) -> None:
+    async def scenario(s: Session) -> None:
+        close = s.last_close()
+        entry = order("tpsl-e", 10, stop_loss=close - 3_000, take_profit=close + 3_000)
+        await s.submit(entry)
+        await s.emu.step(1)  # the entry fills; the venue arms its levels
+        await s.until(lambda: bool(s.of(OrderAccepted, "tpsl-e-sl")))
+        await s.until(lambda: bool(s.of(OrderAccepted, "tpsl-e-tp")))
+        moved = s.last_close() - 2_000
+        await s.venue.amend(AmendOrder(ts=0, client_id="tpsl-e-sl", trigger_price=moved))
+        await s.until(lambda: bool(s.of(OrderAmended, "tpsl-e-sl")))
+        await s.venue.cancel(CancelOrder(ts=0, client_id="tpsl-e-tp"))
+        await s.until(lambda: bool(s.of(OrderCancelled, "tpsl-e-tp")))
+
+    s = run(big, scenario)
+    assert s.refused == []
+    acc = s.of(OrderAccepted, "tpsl-e-sl")[0]
+    assert acc.status == "Untriggered"
+    assert s.of(OrderAmended, "tpsl-e-sl")[-1].trigger_price > 0
+    sl = s.book.get("tpsl-e-sl")
+    assert sl is not None and sl.parent == "tpsl-e" and sl.reduce_only
+    assert s.emu.call(lambda st: st.by_client["tpsl-e-sl"].trigger_price) == sl.trigger_price
+    tp = s.book.get("tpsl-e-tp")
+    assert tp is not None and tp.status == "Deactivated"
+    wire = s.emu.call(lambda st: st.by_client["tpsl-e"])
+    assert wire.stop_loss > 0 and wire.take_profit == wire.stop_loss + 6_000  # sent as given

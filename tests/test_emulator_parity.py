@@ -39,6 +39,7 @@ def backtest_fills(candles: Sequence[CandleClosed], orders: list[Order]) -> list
         cursor += wait
         last = candles[cursor - 1]
         price, trigger = _prices(last.close, kind, offset, direction)
+        tp, sl = _bracket(last.close, kind, side, offset)
         venue.on_command(
             SubmitOrder(
                 ts=last.close_ms,
@@ -50,7 +51,9 @@ def backtest_fills(candles: Sequence[CandleClosed], orders: list[Order]) -> list
                 price=price,
                 trigger_price=trigger,
                 trigger_direction=direction,
-                reduce_only=reduce_only,
+                reduce_only=reduce_only and kind != "Bracket",
+                take_profit=tp,
+                stop_loss=sl,
             )
         )
     for c in candles[cursor : cursor + 5]:
@@ -60,12 +63,21 @@ def backtest_fills(candles: Sequence[CandleClosed], orders: list[Order]) -> list
 
 def _prices(last: int, kind: str, offset: int, direction: int) -> tuple[int, int]:
     """(limit price, trigger price) in ticks for an order ``offset`` ticks from ``last``."""
-    if kind == "Market":
+    if kind in ("Market", "Bracket"):
         return 0, 0
     if kind == "Limit":
         return last + offset, 0
     trigger = last + abs(offset) if direction == 1 else last - abs(offset)
     return 0, trigger
+
+
+def _bracket(last: int, kind: str, side: str, offset: int) -> tuple[int, int]:
+    """(take profit, stop loss) ticks of a "Bracket" order: a market order with attached
+    levels ``100 + |offset|`` ticks either side of ``last``; (0, 0) for other kinds."""
+    if kind != "Bracket":
+        return 0, 0
+    d = 100 + abs(offset)
+    return (last + d, last - d) if side == "Buy" else (last - d, last + d)
 
 
 def _key(f: Fill) -> tuple[Any, ...]:
@@ -80,6 +92,7 @@ def emulated_fills(candles: Sequence[CandleClosed], orders: list[Order]) -> list
             emu.advance(wait)
             cursor += wait
             price, trigger = _prices(candles[cursor - 1].close, kind, offset, direction)
+            tp, sl = _bracket(candles[cursor - 1].close, kind, side, offset)
             params: dict[str, Any] = {
                 "category": "linear",
                 "symbol": "BTCUSDT",
@@ -87,8 +100,12 @@ def emulated_fills(candles: Sequence[CandleClosed], orders: list[Order]) -> list
                 "orderType": "Limit" if price else "Market",
                 "qty": INST.lots_to_qty(qty),
                 "orderLinkId": f"p-{i}",
-                "reduceOnly": reduce_only,
+                "reduceOnly": reduce_only and kind != "Bracket",
             }
+            if tp:
+                params["takeProfit"] = INST.ticks_to_price(tp)
+                params["stopLoss"] = INST.ticks_to_price(sl)
+                params["tpslMode"] = "Full"
             if price:
                 params["price"] = INST.ticks_to_price(price)
             if trigger:
@@ -133,16 +150,18 @@ def test_scripted_session_matches_the_backtest(bybit_candles) -> None:
         (3, "Buy", "Limit", 15, -200, 0, False),  # resting bid
         (4, "Sell", "Market", 5, 0, 0, False),
         (2, "Buy", "Stop", 10, 300, 1, False),  # breakout buy
+        (3, "Sell", "Bracket", 40, 200, 0, False),  # flip short with attached TP/SL
     ]
     expected = backtest_fills(bybit_candles, orders)
     assert len(expected) >= 3  # the scenario really trades
+    assert expected[-1][0] == "p-6-sl"  # the flip's attached stop, armed at its fill, fired
     assert emulated_fills(bybit_candles, orders) == expected
 
 
 order_strategy = st.tuples(
     st.integers(0, 3),
     st.sampled_from(["Buy", "Sell"]),
-    st.sampled_from(["Market", "Limit", "Stop"]),
+    st.sampled_from(["Market", "Limit", "Stop", "Bracket"]),
     st.integers(1, 30),
     st.integers(-500, 500),
     st.sampled_from([1, 2]),

@@ -29,6 +29,7 @@ from engine.events import (
     Liquidated,
     OrderAmended,
     OrderRejected,
+    ProtectionFailed,
     RiskRejected,
     SubmitOrder,
     TimerFired,
@@ -115,36 +116,30 @@ def test_entry_with_stop_and_target_adds_partial_take_profit_and_stop_out() -> N
         }
     )
     (entry,) = submits(d.close(PRICE))
+    # The levels travel on the entry (attached, Full mode): nothing is naked after the fill.
+    assert (entry.stop_loss, entry.take_profit) == (490_000, 520_001)
     d.accept(entry)
     out = d.fill(entry, 10, 500_010)
-    stop, tp = submits(out)
+    assert submits(out) == []  # the venue armed them at the fill; the engine adopts them
+    stop, tp = d.armed(entry, "stop"), d.armed(entry, "take_profit")
     assert (stop.purpose, stop.side, stop.reduce_only, stop.qty) == ("stop", SELL, True, 10)
     assert (stop.trigger_price, stop.trigger_direction) == (490_000, 2)
     assert (tp.purpose, tp.trigger_price, tp.trigger_direction) == ("take_profit", 520_001, 1)
-    d.accept(stop)
-    d.accept(tp)
     d.close(PRICE + 100)
     (add,) = submits(d.close(PRICE + 200))  # bar 2: add 6
     assert (add.purpose, add.qty, add.reduce_only) == ("add", 6, False)
     d.accept(add)
     out = d.fill(add, 6, 500_300)
-    amends = of_type(out, AmendOrder)
-    assert [(a.client_id, a.qty, a.trigger_price) for a in amends] == [
-        (stop.client_id, 16, 0),
-        (tp.client_id, 16, 0),
-    ]
-    for a in amends:
+    assert of_type(out, AmendOrder) == []  # Full mode: the venue sizes them to the position
+    for a in (stop, tp):
         d.feed(OrderAmended(d.now(), a.client_id, "v-" + a.client_id, qty=16))
     d.close(PRICE + 300)
     (red,) = submits(d.close(PRICE + 400))  # bar 4: reduce 50 %
     assert (red.side, red.qty, red.reduce_only, red.purpose) == (SELL, 8, True, "reduce")
     d.accept(red)
     out = d.fill(red, 8, 500_400)
-    assert [(a.qty, a.client_id) for a in of_type(out, AmendOrder)] == [
-        (8, stop.client_id),
-        (8, tp.client_id),
-    ]
-    for a in of_type(out, AmendOrder):
+    assert of_type(out, AmendOrder) == []
+    for a in (stop, tp):
         d.feed(OrderAmended(d.now(), a.client_id, "v-" + a.client_id, qty=8))
     # Stop out: the stop triggers and fills; the take-profit is cancelled (flat).
     d.trigger(stop)
@@ -171,9 +166,9 @@ def test_exit_flattens_and_cancels_protective_orders() -> None:
     )
     (entry,) = submits(d.close(PRICE))
     d.accept(entry)
-    (stop,) = submits(d.fill(entry, 5, PRICE))
+    assert submits(d.fill(entry, 5, PRICE)) == []  # armed by the venue
+    stop = d.armed(entry, "stop")
     assert (stop.side, stop.trigger_direction) == (BUY, 1)  # a short's stop: rises to it
-    d.accept(stop)
     d.close(PRICE)
     out = d.close(PRICE - 50)
     (cancel,) = of_type(out, CancelOrder)
@@ -220,7 +215,7 @@ def test_min_notional_and_max_open_orders() -> None:
 
 
 def test_opposite_entry_refused_unless_flip_allowed() -> None:
-    for allow, expect in ((False, 0), (True, 2)):
+    for allow, expect in ((False, 0), (True, 1)):
         d = Desk(
             {0: [Intent("enter_long", qty=4)], 1: [Intent("enter_short", qty=3)]},
             config=risk(allow_flip=allow),
@@ -231,10 +226,9 @@ def test_opposite_entry_refused_unless_flip_allowed() -> None:
         out = d.close(PRICE)
         cmds = submits(out)
         assert len(cmds) == expect
-        if allow:
-            close, new = cmds
-            assert (close.side, close.qty, close.reduce_only) == (SELL, 4, True)
-            assert (new.side, new.qty, new.reduce_only, new.purpose) == (SELL, 3, False, "entry")
+        if allow:  # one order: the 4 held plus the 3 wanted, netted by the venue
+            (flip,) = cmds
+            assert (flip.side, flip.qty, flip.reduce_only, flip.purpose) == (SELL, 7, False, "flip")
         else:
             assert "allow_flip" in of_type(out, RiskRejected)[0].reason
 
@@ -278,8 +272,8 @@ def test_halt_cancels_everything_and_blocks_entries_but_not_exits() -> None:
     )
     (entry,) = submits(d.close(PRICE))
     d.accept(entry)
-    (stop,) = submits(d.fill(entry, 5, PRICE))
-    d.accept(stop)
+    assert submits(d.fill(entry, 5, PRICE)) == []  # armed by the venue
+    stop = d.armed(entry, "stop")
     (lim,) = submits(d.close(PRICE))
     d.accept(lim)
     out = d.feed(Halt(d.now(), "operator pressed the button"))
@@ -378,8 +372,13 @@ def test_set_stop_then_move_it_by_amend() -> None:
     d.accept(stop)
     (amend,) = of_type(d.close(PRICE), AmendOrder)
     assert (amend.client_id, amend.trigger_price, amend.qty) == (stop.client_id, 497_000, 0)
-    out = d.close(PRICE)
-    assert "wrong side" in of_type(out, RiskRejected)[0].reason
+    out = d.close(PRICE)  # a target already through the price cannot exist: close at once
+    assert of_type(out, RiskRejected) == []
+    (failed,) = of_type(out, ProtectionFailed)
+    assert "wrong side" in failed.reason and failed.purpose == "take_profit"
+    (close,) = submits(out)
+    assert (close.side, close.qty, close.reduce_only) == (SELL, 5, True)
+    assert (close.purpose, failed.close_id) == ("protect_close", close.client_id)
 
 
 def test_intents_ignored_while_cold_or_backfilling() -> None:
@@ -418,8 +417,8 @@ def test_conditional_order_cannot_fill_before_trigger_and_deactivates_on_cancel(
     d = Desk({0: [Intent("enter_long", qty=5, stop_loss=490_000)]})
     (entry,) = submits(d.close(PRICE))
     d.accept(entry)
-    (stop,) = submits(d.fill(entry, 5, PRICE))
-    d.accept(stop)
+    assert submits(d.fill(entry, 5, PRICE)) == []  # armed by the venue
+    stop = d.armed(entry, "stop")
     (rej,) = d.fill(stop, 5, 490_000)
     assert rej.state == "Untriggered" and d.state.position.qty == 5
     d.cancelled(stop.client_id, "CancelByUser")
@@ -431,8 +430,8 @@ def test_funding_and_liquidation_are_counted_once() -> None:
     d = Desk({0: [Intent("enter_long", qty=100, stop_loss=400_000)]})
     (entry,) = submits(d.close(PRICE))
     d.accept(entry)
-    (stop,) = submits(d.fill(entry, 100, PRICE))
-    d.accept(stop)
+    assert submits(d.fill(entry, 100, PRICE)) == []  # armed by the venue
+    stop = d.armed(entry, "stop")
     f = FundingPaid(d.now(), "BTCUSDT", "fund-1", amount=12_345)
     d.feed(f)
     (dup,) = d.feed(f)
@@ -495,8 +494,8 @@ def test_a_stop_out_while_slicing_in_drops_the_rest_of_the_plan() -> None:
     d = Desk({0: [plan]})
     (first,) = submits(d.close(PRICE))
     d.accept(first)
-    (stop,) = submits(d.fill(first, 3, PRICE))
-    d.accept(stop)
+    assert submits(d.fill(first, 3, PRICE)) == []  # armed by the venue
+    stop = d.armed(first, "stop")
     d.trigger(stop)
     d.fill(stop, 3, 489_900)
     assert d.state.position.qty == 0 and d.state.plans == {} and d.state.timers == []
@@ -547,11 +546,18 @@ def test_rejected_entry_leaves_no_protection_behind() -> None:
     assert submits(d.close(PRICE)) == []
 
 
-def test_refused_amend_is_not_retried_until_the_position_changes_again() -> None:
-    d = Desk({0: [Intent("enter_long", qty=4, stop_loss=490_000)], 2: [Intent("add", qty=2)]})
+def test_refused_amend_of_a_stop_closes_the_position_and_is_not_retried() -> None:
+    d = Desk(
+        {
+            0: [Intent("enter_long", qty=4)],
+            1: [Intent("set_stop", price=490_000)],
+            3: [Intent("add", qty=2)],
+        }
+    )
     (entry,) = submits(d.close(PRICE))
     d.accept(entry)
-    (stop,) = submits(d.fill(entry, 4, PRICE))
+    d.fill(entry, 4, PRICE)
+    (stop,) = submits(d.close(PRICE))  # the engine's own stop (not attached)
     d.accept(stop)
     d.close(PRICE)
     (add,) = submits(d.close(PRICE))
@@ -559,18 +565,26 @@ def test_refused_amend_is_not_retried_until_the_position_changes_again() -> None
     d.fill(add, 1, PRICE)  # the stop must grow to 5: one amend goes out
     (amend,) = of_type(d.derived, AmendOrder)
     assert amend.qty == 5
-    d.feed(CommandRejected(d.now(), stop.client_id, "amend", "too late", 110001))
+    out = d.feed(CommandRejected(d.now(), stop.client_id, "amend", "too late", 110001))
+    # The stop the card asked for cannot be kept: the position is closed at market.
+    (failed,) = of_type(out, ProtectionFailed)
+    assert failed.client_id == stop.client_id and "amend refused" in failed.reason
+    (close,) = submits(out)
+    assert (close.side, close.qty, close.reduce_only, close.purpose) == (
+        SELL,
+        5,
+        True,
+        "protect_close",
+    )
     assert of_type(d.close(PRICE), AmendOrder) == []  # no blind retry on a candle
-    out = d.fill(add, 1, PRICE)  # the next change re-syncs to the new size
-    assert [a.qty for a in of_type(out, AmendOrder)] == [6]
 
 
 def test_venue_cancelling_a_reduce_only_stop_clears_it() -> None:
     d = Desk({0: [Intent("enter_short", qty=3, stop_loss=505_000)]})
     (entry,) = submits(d.close(PRICE))
     d.accept(entry)
-    (stop,) = submits(d.fill(entry, 3, PRICE))
-    d.accept(stop)
+    assert submits(d.fill(entry, 3, PRICE)) == []  # armed by the venue
+    stop = d.armed(entry, "stop")
     d.cancelled(stop.client_id, "CancelByReduceOnly")
     assert d.state.stop_id == "" and d.state.book.open == {}
     assert d.state.book.closed[stop.client_id].status == "Deactivated"

@@ -23,6 +23,7 @@ from engine.events import (
     SubmitOrder,
 )
 from engine.instrument import BTCUSDT, MONEY_SCALE, Instrument, fee_for
+from engine.orders import attached_id
 from engine.state import EngineState
 from engine.strategy import MarketContext
 
@@ -140,6 +141,26 @@ class Desk:
 
     def cancelled(self, client_id: str, reason: str = "CancelByUser") -> list[Any]:
         return self.feed(OrderCancelled(self.now(), client_id, "v-" + client_id, reason))
+
+    def armed(self, parent: SubmitOrder, purpose: str) -> SubmitOrder:
+        """The stop (``purpose="stop"``) or target the venue armed from ``parent``'s attached
+        levels, accepted by the venue; as a command, so the other helpers take it."""
+        order = self.state.book.get(attached_id(parent.client_id, purpose))
+        assert order is not None and order.parent == parent.client_id
+        cmd = SubmitOrder(
+            ts=order.created_ts,
+            client_id=order.client_id,
+            symbol=order.symbol,
+            side=order.side,
+            order_type="Market",
+            qty=order.qty,
+            trigger_price=order.trigger_price,
+            trigger_direction=order.trigger_direction,
+            reduce_only=True,
+            purpose=purpose,
+        )
+        self.accept(cmd)
+        return cmd
 
     def fill(
         self, cmd: SubmitOrder, qty: int, price: int, maker: bool = False, exec_id: str = ""

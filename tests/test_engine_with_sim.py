@@ -32,6 +32,7 @@ from engine.events import (
     Event,
     Fill,
     Intent,
+    SubmitOrder,
     TransitionRejected,
     encode,
 )
@@ -173,10 +174,12 @@ def test_stop_and_take_profit_from_an_entry_round_trip_through_the_venue() -> No
         script[i] = [Intent("enter_long", qty=50, stop_loss=c - 1_500, take_profit=c + 1_500)]
     state, venue, log = backtest(candles, Scripted(script), EngineConfig(), SimConfig())
     assert_books_agree(state, venue, log)
-    purposes = [e.purpose for e in log if type(e).__name__ == "SubmitOrder"]  # type: ignore[union-attr]
-    assert "stop" in purposes and "take_profit" in purposes
+    entries = [e for e in log if type(e) is SubmitOrder and e.purpose == "entry"]
+    assert entries and all(e.stop_loss and e.take_profit for e in entries)  # attached
     exits = [e for e in log if type(e) is Fill and e.side == SELL]
     assert exits, "some protective order must have filled"
+    armed = {e.client_id[-3:] for e in exits}
+    assert armed == {"-sl", "-tp"}  # both kinds fired, as the venue armed them
 
 
 def _read_real(path: Path, n: int) -> list[CandleClosed]:

@@ -66,6 +66,7 @@ from engine.events import (
     PositionSnapshot,
 )
 from engine.instrument import Instrument, money_from_str, rate_from_str
+from engine.orders import attached_id
 
 log = logging.getLogger(__name__)
 
@@ -236,11 +237,26 @@ def execution_event(
     )
 
 
+#: Bybit's stopOrderType of a TP/SL attached to an order -> the engine's purpose.
+ARMED_TYPES: Final = {"StopLoss": "stop", "TakeProfit": "take_profit"}
+
+
+def client_id_of(item: dict[str, Any]) -> str:
+    """The engine's client id of an order object: its orderLinkId; for a TP/SL the venue
+    armed from an order's attached levels that has none, ``<parentOrderLinkId>-sl|-tp``."""
+    link = _s(item, "orderLinkId")
+    parent = _s(item, "parentOrderLinkId")
+    purpose = ARMED_TYPES.get(_s(item, "stopOrderType"), "")
+    if link or not parent or not purpose:
+        return link
+    return attached_id(parent, purpose)
+
+
 def open_order(inst: Instrument, item: dict[str, Any]) -> OpenOrder:
     """A REST/WS order object -> ``OpenOrder`` (for snapshots)."""
     market = _s(item, "orderType") == "Market"
     return OpenOrder(
-        client_id=_s(item, "orderLinkId"),
+        client_id=client_id_of(item),
         venue_id=_s(item, "orderId"),
         symbol=inst.symbol,
         side=_s(item, "side"),
@@ -341,6 +357,7 @@ class StreamConverter:
         self._cap = dedupe_size
         self._execs: OrderedDict[str, None] = OrderedDict()
         self._orders: OrderedDict[str, _Order] = OrderedDict()
+        self._armed: dict[str, str] = {}  # venue id -> client id of armed TP/SL orders
         self._last_candle: dict[tuple[str, str], int] = {}
         self._last_position: dict[str, PositionSnapshot] = {}
         self._last_balance: dict[str, BalanceSnapshot] = {}
@@ -509,7 +526,9 @@ class StreamConverter:
         if inst is None:
             return []
         status = _s(item, "orderStatus")
-        client_id, venue_id = _s(item, "orderLinkId"), _s(item, "orderId")
+        client_id, venue_id = client_id_of(item), _s(item, "orderId")
+        if client_id and not _s(item, "orderLinkId"):
+            self._armed[venue_id] = client_id  # its executions carry only the orderId
         if not status or not venue_id:
             raise MalformedMessage("order", "no orderStatus/orderId")
         if not client_id:
@@ -585,6 +604,8 @@ class StreamConverter:
             self._execs.popitem(last=False)
         if ev is None:
             return []
+        if isinstance(ev, Fill) and not ev.client_id and ev.venue_id in self._armed:
+            ev = msgspec.structs.replace(ev, client_id=self._armed[ev.venue_id])
         self.last_exec_ms = max(self.last_exec_ms, ev.ts)
         if not isinstance(ev, Fill) or not ev.client_id:
             return [ev]  # funding, liquidation, or a fill of an order placed elsewhere

@@ -50,9 +50,16 @@ METHODS: Final[dict[str, str]] = {
     "/v5/execution/list": "get_executions",
     "/v5/position/list": "get_positions",
     "/v5/account/wallet-balance": "get_wallet_balance",
+    "/v5/position/trading-stop": "set_trading_stop",
 }
 WRITE_PATHS: Final = frozenset(
-    {"/v5/order/create", "/v5/order/amend", "/v5/order/cancel", "/v5/order/cancel-all"}
+    {
+        "/v5/order/create",
+        "/v5/order/amend",
+        "/v5/order/cancel",
+        "/v5/order/cancel-all",
+        "/v5/position/trading-stop",
+    }
 )
 _NEVER_SENT_CODE: Final = -424242  # makes pybit's retry set non-empty yet never matching
 

@@ -74,6 +74,7 @@ from engine.events import (
     SubmitOrder,
 )
 from engine.instrument import Instrument
+from engine.orders import armed_purpose
 
 log = logging.getLogger(__name__)
 
@@ -356,10 +357,14 @@ class BybitVenue:
             params["triggerPrice"] = inst.ticks_to_price(cmd.trigger_price)
             params["triggerDirection"] = cmd.trigger_direction
             params["triggerBy"] = "LastPrice"
+        if cmd.take_profit or cmd.stop_loss:  # attached: the whole position, last price
+            params["tpslMode"] = "Full"
         if cmd.take_profit:
             params["takeProfit"] = inst.ticks_to_price(cmd.take_profit)
+            params["tpTriggerBy"] = "LastPrice"
         if cmd.stop_loss:
             params["stopLoss"] = inst.ticks_to_price(cmd.stop_loss)
+            params["slTriggerBy"] = "LastPrice"
         conditional = cmd.trigger_price > 0
         for attempt in range(c.max_attempts):
             self.submissions[cmd.client_id] = self.submissions.get(cmd.client_id, 0) + 1
@@ -444,8 +449,30 @@ class BybitVenue:
                 return row
         return None
 
+    def _trading_stop(self, purpose: str, level: str) -> dict[str, Any]:
+        """``/v5/position/trading-stop`` params moving (or with "0" removing) the position's
+        stop (``purpose="stop"``) or target: how an armed attached level is changed."""
+        key, by = (
+            ("stopLoss", "slTriggerBy") if purpose == "stop" else ("takeProfit", "tpTriggerBy")
+        )
+        c = self.config
+        base = {"category": c.category, "symbol": c.symbol, "positionIdx": 0, "tpslMode": "Full"}
+        return {**base, key: level, by: "LastPrice"}
+
     async def amend(self, cmd: AmendOrder) -> None:
         inst, conv, c = self._inst(), self._conv(), self.config
+        purpose = armed_purpose(cmd.client_id)
+        if purpose:  # an armed TP/SL: only its trigger moves (its size is the position's)
+            if cmd.trigger_price and await self._command(
+                "/v5/position/trading-stop",
+                "amend",
+                cmd.client_id,
+                self._trading_stop(purpose, inst.ticks_to_price(cmd.trigger_price)),
+            ):
+                self._emit_all(
+                    conv.ack_amend(cmd.client_id, self.clock.now_ms(), 0, 0, cmd.trigger_price)
+                )
+            return
         params: dict[str, Any] = {
             "category": c.category,
             "symbol": c.symbol,
@@ -466,6 +493,11 @@ class BybitVenue:
 
     async def cancel(self, cmd: CancelOrder) -> None:
         c = self.config
+        purpose = armed_purpose(cmd.client_id)
+        if purpose:  # an armed TP/SL is removed by setting its level to "0"
+            params = self._trading_stop(purpose, "0")
+            await self._command("/v5/position/trading-stop", "cancel", cmd.client_id, params)
+            return
         params = {"category": c.category, "symbol": c.symbol, "orderLinkId": cmd.client_id}
         await self._command("/v5/order/cancel", "cancel", cmd.client_id, params)
 

@@ -23,6 +23,7 @@ POST_ONLY_WOULD_TAKE: Final = "EC_PostOnlyWillTakeLiquidity"
 CANCEL_BY_USER: Final = "CancelByUser"
 CANCEL_BY_REDUCE_ONLY: Final = "CancelByReduceOnly"
 CANCEL_BEFORE_LIQ: Final = "CancelAllBeforeLiq"
+CANCEL_BY_TPSL_CLEAR: Final = "CancelByTpSlTsClear"  # a position TP/SL replaced by a newer one
 
 MARKET: Final = "Market"
 LIMIT: Final = "Limit"
@@ -76,6 +77,11 @@ class SimOrder(msgspec.Struct, gc=False):
     live: bool = False  # may still act during the candle being processed
     in_candle: bool = False  # took part in the candle being processed
     candle_filled: int = 0  # lots filled during the candle being processed
+    # Attached take-profit / stop-loss (ticks, 0 = none; Bybit tpslMode Full, LastPrice):
+    # armed as reduce-only conditional market orders when this order fills.
+    take_profit: int = 0
+    stop_loss: int = 0
+    parent: str = ""  # an armed TP/SL: the client id of the order that carried it
 
     @property
     def remaining(self) -> int:

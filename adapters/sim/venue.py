@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from adapters.sim.attached import LEVELS, armed_order, attach_error, virtual_exits
 from adapters.sim.checks import param_error
 from adapters.sim.config import SimConfig
 from adapters.sim.funding import FundingSchedule, funding_times
@@ -25,6 +26,7 @@ from adapters.sim.margin import bankruptcy_price, initial_margin, liquidation_pr
 from adapters.sim.orders import (
     CANCEL_BEFORE_LIQ,
     CANCEL_BY_REDUCE_ONLY,
+    CANCEL_BY_TPSL_CLEAR,
     CANCEL_BY_USER,
     DUPLICATE_CLIENT_ID,
     FOK,
@@ -69,6 +71,7 @@ from engine.events import (
     SubmitOrder,
 )
 from engine.instrument import RATE_SCALE, Instrument, fee_for
+from engine.orders import armed_side, attached_id
 from engine.positions import Position, apply_fill, apply_funding
 
 # Kinds of path events; at one price they act in this order (ties go against the trader).
@@ -224,6 +227,45 @@ class SimVenue:
         coin = self.instrument.spec.quote_coin
         return BalanceSnapshot(ts, coin, self.wallet, self.available())
 
+    def trading_stop(self, ts: int, purpose: str, level: int) -> list[Event]:
+        """Set, move (``level`` ticks) or remove (0) the position's stop (``purpose="stop"``)
+        or target, as Bybit's ``/v5/position/trading-stop`` in Full mode. Moving or removing
+        goes through the amend / cancel rules of the armed order; a new level is armed at
+        once as ``<id_prefix>-pos<n>-sl|-tp``. Nothing when flat."""
+        q = self.position.qty
+        armed = [o for o in self.orders.values() if o.parent and o.purpose == purpose]
+        if armed:
+            cmd: AmendOrder | CancelOrder = (
+                AmendOrder(ts, armed[-1].client_id, trigger_price=level)
+                if level
+                else CancelOrder(ts, armed[-1].client_id)
+            )
+            return self.on_command(cmd)
+        if not q or not level:
+            return []
+        out: list[Event] = []
+        self._out, self._ts = out, ts
+        side = BUY if q > 0 else SELL  # the side that opened the position
+        direction = armed_side(side, purpose)[1]
+        bad = self._trigger_satisfied(direction, level)
+        if bad:
+            self._out = []
+            return [CommandRejected(ts, "", "trading-stop", "trigger price already reached", bad)]
+        self._order_seq += 1
+        stand_in = SimOrder(
+            f"{self.id_prefix}-pos{self._order_seq}", "", self.symbol, side, MARKET, 0, 0, 0, 0,
+            "GTC", False, NEW, ts, ts,
+        )  # fmt: skip
+        vid = f"{self.id_prefix}-o{self._order_seq}"
+        o = armed_order(stand_in, purpose, level, abs(q), vid, self._order_seq)
+        o.active_from = ts
+        self.orders[o.client_id] = o
+        self._all[o.client_id] = o
+        self._by_venue_id[vid] = o
+        out.append(OrderAccepted(ts, o.client_id, vid, UNTRIGGERED))
+        self._out = []
+        return out
+
     def set_leverage(self, leverage: int) -> None:
         """Change the leverage (as Bybit's set-leverage); applies to margin and liq price."""
         _check_leverage(leverage, self.config.maintenance_margin_e8)
@@ -270,6 +312,9 @@ class SimVenue:
             if closable == 0:
                 return self._reject(cmd, _WOULD_INCREASE, REDUCE_ONLY_RULE)
             qty = min(qty, closable)
+        bad_tpsl = attach_error(cmd, cmd.price if cmd.order_type == LIMIT else self.last_price)
+        if bad_tpsl:
+            return self._reject(cmd, bad_tpsl, PARAMS_ERROR)
         ref = self._ref_price(cmd.order_type, cmd.price, cmd.trigger_price)
         notional = inst.notional(ref, qty)
         if not cmd.reduce_only:
@@ -278,8 +323,10 @@ class SimVenue:
             # An order that only closes needs no margin (a trader can always get out).
             opening = self._opening_lots(cmd.side, qty)
             need = initial_margin(inst.notional(ref, opening), self.leverage)
-            need += fee_for(notional, self.config.taker_fee_e8)
-            if opening and self.available() < need:
+            need += fee_for(inst.notional(ref, opening), self.config.taker_fee_e8)
+            # One-way netting: the part that closes is settled first (its margin released,
+            # its PnL at the reference price realized, its fee paid); the rest must fit.
+            if opening and self._free_after_netting(cmd.side, qty, ref) < need:
                 return self._reject(cmd, "insufficient balance", INSUFFICIENT_BALANCE)
         self._order_seq += 1
         o = SimOrder(
@@ -300,6 +347,8 @@ class SimVenue:
             purpose=cmd.purpose,
             active_from=cmd.ts,
             seq=self._order_seq,
+            take_profit=cmd.take_profit,
+            stop_loss=cmd.stop_loss,
         )
         o.taker = self._fresh_taker(o)
         self.orders[o.client_id] = o
@@ -401,6 +450,22 @@ class SimVenue:
             return -q if q < 0 else 0
         return q if q > 0 else 0
 
+    def _free_after_netting(self, side: str, lots: int, ref: int) -> int:
+        """``available()`` once the part of ``lots`` on ``side`` that closes the position has
+        executed at ``ref``: the closed part's margin is released, its PnL realized (profit
+        included) and its taker fee paid. Equals ``available()`` for an order that only opens.
+        """
+        closing = min(lots, self._closable(side))
+        if closing == 0 or not ref:
+            return self.available()
+        p = self.position
+        rest = Position(p.qty, p.entry_value)
+        fee = fee_for(self.instrument.notional(ref, closing), self.config.taker_fee_e8)
+        pnl = apply_fill(rest, side, closing, ref, fee, self._nu)
+        upnl = min(0, rest.unrealized(ref, self._nu)) if rest.qty else 0
+        wallet = self.wallet + pnl - fee
+        return wallet + upnl - initial_margin(rest.entry_value, self.leverage) - self.order_margin()
+
     def _opening_lots(self, side: str, lots: int) -> int:
         """Of ``lots`` on ``side``, how many would open or add to the position."""
         return max(0, lots - self._closable(side))
@@ -483,7 +548,13 @@ class SimVenue:
             return
         self._active = active
         q = self.position.qty
-        if high_first(candle, q, self.liq_price(), active, self.config.both_hit):
+        liq = self.liq_price()
+        exits: list[SimOrder] = active
+        opener = self._opens_at_open(active)
+        if opener is not None:  # its position (and levels) exist for the whole path
+            q, liq = (1 if opener.is_buy else -1), 0
+            exits = [*active, *virtual_exits(opener)]
+        if high_first(candle, q, liq, exits, self.config.both_hit):
             path = (high, low, candle.close)
         else:
             path = (low, high, candle.close)
@@ -497,6 +568,15 @@ class SimVenue:
             price = target
         self._active = []
         self._end_candle()
+
+    def _opens_at_open(self, active: list[SimOrder]) -> SimOrder | None:
+        """The first market order with attached levels that opens (or flips) at the open."""
+        for o in active:
+            if o.is_market and not o.trigger_price and (o.take_profit or o.stop_loss):
+                if o.remaining > self._closable(o.side):
+                    return o
+                return None
+        return None
 
     def _end_candle(self) -> None:
         """Expire IOC/FOK remainders of orders that took part; reset the scratch flags."""
@@ -672,6 +752,47 @@ class SimVenue:
             if self._cap >= 0 and o.candle_filled >= self._cap:
                 o.live = False
         self._drop_stale_reduce_only()
+        if o.take_profit or o.stop_loss:
+            self._arm(o, lots)
+        self._resize_armed()
+
+    def _arm(self, parent: SimOrder, lots: int) -> None:
+        """Arm ``parent``'s attached levels at its first fill (of ``lots``); newer levels
+        replace older armed ones (one position TP and SL, Full mode).
+
+        They take part in the rest of the candle being walked, so a level the path reaches
+        after the fill acts in this candle, and one already reached acts at once.
+        """
+        for purpose in LEVELS:
+            level = parent.stop_loss if purpose == "stop" else parent.take_profit
+            cid = attached_id(parent.client_id, purpose)
+            if not level or cid in self._all:
+                continue
+            for old in list(self.orders.values()):
+                if old.parent and old.purpose == purpose:
+                    self._close(old, CANCEL_BY_TPSL_CLEAR)
+            self._order_seq += 1
+            vid = f"{self.id_prefix}-o{self._order_seq}"
+            o = armed_order(parent, purpose, level, lots, vid, self._order_seq)
+            o.created_ts = o.updated_ts = o.active_from = self._ts
+            o.in_candle = o.live = True
+            self.orders[cid] = o
+            self._all[cid] = o
+            self._by_venue_id[vid] = o
+            self._active.append(o)
+            self._out.append(OrderAccepted(self._ts, cid, vid, UNTRIGGERED))
+
+    def _resize_armed(self) -> None:
+        """Armed levels cover the whole position (Full mode): follow its size."""
+        for o in self.orders.values():
+            if o.parent:
+                closable = self._closable(o.side)
+                if closable and o.cum_qty + closable != o.qty:
+                    o.qty = o.cum_qty + closable
+                    o.updated_ts = self._ts
+                    self._out.append(
+                        OrderAmended(self._ts, o.client_id, o.venue_id, o.qty, 0, o.trigger_price)
+                    )
 
     def _drop_stale_reduce_only(self) -> None:
         """Cancel reduce-only orders the position no longer allows (flat or flipped)."""

@@ -54,6 +54,8 @@ class Ledger:
         self.executions: list[ExecRecord] = []
         #: submissions in flight, by client id: an OrderAccepted creates their record
         self.pending: dict[str, SubmitOrder] = {}
+        #: orders the venue armed from attached TP/SL: client id -> (parent link, stop type)
+        self.armed: dict[str, tuple[str, str]] = {}
         self.pos_seq = 1
         self.pos_created_ms = 0
         self.pos_updated_ms = 0
@@ -89,7 +91,12 @@ class Ledger:
             updated_ms=cmd.ts,
             last_price_on_created=last_price,
             conditional=cmd.trigger_price > 0,
+            take_profit=cmd.take_profit,
+            stop_loss=cmd.stop_loss,
         )
+        armed = self.armed.pop(cmd.client_id, None)
+        if armed is not None:
+            rec.parent_link, rec.stop_type = armed
         self.orders[order_id] = rec
         self.by_client[cmd.client_id] = rec
         if rec.link_id:

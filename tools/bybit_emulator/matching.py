@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from adapters.sim.config import SimConfig
+from adapters.sim.orders import SimOrder
 from adapters.sim.venue import SimVenue
 from engine.events import AmendOrder, CancelOrder, CandleClosed, EventBase, SubmitOrder
 from engine.instrument import Instrument
@@ -34,6 +35,10 @@ class Venue(Protocol):
     def available(self) -> int: ...
 
     def liq_price(self) -> int: ...
+
+    def find_order(self, order_id: str) -> SimOrder | None: ...
+
+    def trading_stop(self, ts: int, purpose: str, level: int) -> Sequence[EventBase]: ...
 
 
 def make_venue(instrument: Instrument, config: SimConfig, balance: int) -> Venue:

@@ -38,6 +38,12 @@ class OrderRecord(msgspec.Struct, gc=False):
     reject_reason: str = "EC_NoError"
     last_price_on_created: int = 0
     conditional: bool = False
+    # Attached TP/SL (ticks, 0 = none; tpslMode Full, LastPrice) the order carries; for an
+    # order the venue armed from them: the parent's orderLinkId and StopLoss / TakeProfit.
+    take_profit: int = 0
+    stop_loss: int = 0
+    parent_link: str = ""
+    stop_type: str = ""
 
     @property
     def is_open(self) -> bool:

@@ -47,6 +47,7 @@ WRITES: dict[str, WriteFn] = {
     "/v5/order/amend": EmulatorState.amend,
     "/v5/order/cancel": EmulatorState.cancel,
     "/v5/order/cancel-all": EmulatorState.cancel_all,
+    "/v5/position/trading-stop": EmulatorState.trading_stop,
 }
 
 

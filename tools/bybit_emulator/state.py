@@ -26,6 +26,7 @@ from engine.events import (
     CandleClosed,
     CommandRejected,
     EventBase,
+    OrderAccepted,
     OrderCancelled,
     OrderRejected,
     SubmitOrder,
@@ -41,6 +42,26 @@ from .records import OrderRecord
 from .wire import PositionView, order_obj, position_obj, wallet_obj
 
 TIFS = ("GTC", "IOC", "FOK", "PostOnly")
+#: An armed TP/SL's purpose -> Bybit's stopOrderType.
+_STOP_TYPE = {"stop": "StopLoss", "take_profit": "TakeProfit"}
+
+
+def _tpsl(inst: Instrument, p: dict[str, Any]) -> tuple[int, int]:
+    """(takeProfit, stopLoss) ticks of an order; only tpslMode Full and LastPrice triggers
+    are emulated (Partial / limit TP/SL and Mark/Index triggers: 10001)."""
+    tp, sl = P.ticks(inst, p, "takeProfit"), P.ticks(inst, p, "stopLoss")
+    if not (tp or sl):
+        return 0, 0
+    if (P.text(p, "tpslMode") or "Full") != "Full":
+        raise param_error("tpslMode: only Full is supported by the emulator")
+    for key in ("tpTriggerBy", "slTriggerBy"):
+        if (P.text(p, key) or "LastPrice") != "LastPrice":
+            raise param_error(f"{key}: only LastPrice is supported by the emulator")
+    if P.flag(p, "reduceOnly"):
+        raise param_error("reduceOnly orders cannot carry takeProfit/stopLoss")
+    return tp, sl
+
+
 #: instruments-info ``maxPrice`` in ticks (BTCUSDT: 1999999.8). Bybit's price band around the
 #: mark price (priceLimitRatioX/Y) is NOT enforced: the simulated venue has no such rule.
 MAX_PRICE_TICKS = 19_999_998
@@ -142,8 +163,7 @@ class EmulatorState:
         reduce_only = P.flag(p, "reduceOnly")
         if P.integer(p, "positionIdx", 0) != 0:
             raise param_error("position idx not match position mode (one-way only)")
-        if P.ticks(inst, p, "takeProfit") or P.ticks(inst, p, "stopLoss"):
-            raise param_error("takeProfit/stopLoss on orders are not supported by the emulator")
+        take_profit, stop_loss = _tpsl(inst, p)
         link = P.text(p, "orderLinkId")
         if link:
             P.check_link_id(link)
@@ -179,6 +199,8 @@ class EmulatorState:
             trigger_direction=direction,
             time_in_force=tif,
             reduce_only=reduce_only,
+            take_profit=take_profit,
+            stop_loss=stop_loss,
         )
         if self.faults.reject_now():
             if self.faults.reject_mode == "sync":
@@ -233,6 +255,60 @@ class EmulatorState:
         self._check_symbol(p)
         rec = self._find(p, "cancel")
         return self._command(CancelOrder(ts=self.market_ms, client_id=rec.client_id), rec)
+
+    def trading_stop(self, p: dict[str, Any]) -> tuple[dict[str, Any], list[PrivateMsg]]:
+        """``/v5/position/trading-stop`` (Full mode, LastPrice): set, move or remove ("0")
+        the position's takeProfit / stopLoss; an omitted one stays as it is."""
+        P.check_category(p)
+        self._check_symbol(p)
+        if P.integer(p, "positionIdx", 0) != 0:
+            raise param_error("position idx not match position mode (one-way only)")
+        if (P.text(p, "tpslMode") or "Full") != "Full":
+            raise param_error("tpslMode: only Full is supported by the emulator")
+        for key in ("tpTriggerBy", "slTriggerBy"):
+            if (P.text(p, key) or "LastPrice") != "LastPrice":
+                raise param_error(f"{key}: only LastPrice is supported by the emulator")
+        q = self.venue.position.qty
+        if q == 0:
+            raise param_error("can not set tp/sl/ts for zero position")
+        last = self.last_price
+        wanted = [
+            (purpose, P.ticks(self.inst, p, key))
+            for purpose, key in (("take_profit", "takeProfit"), ("stop", "stopLoss"))
+            if P.text(p, key) != ""
+        ]
+        if not wanted:
+            raise param_error("takeProfit or stopLoss is required")
+        msgs: list[PrivateMsg] = []
+        changed = False
+        for purpose, level in wanted:
+            below = (purpose == "stop") == (q > 0)  # a long's stop lies below the price
+            if level and (level >= last if below else level <= last):
+                name = "StopLoss" if purpose == "stop" else "TakeProfit"
+                side = "Buy" if q > 0 else "Sell"
+                where = "lower" if below else "higher"
+                raise param_error(
+                    f"{name}:{level} set for {side} position should {where} than {last}"
+                )
+            current = next(
+                (
+                    r
+                    for r in self.orders.values()
+                    if r.is_open and r.stop_type == _STOP_TYPE[purpose]
+                ),
+                None,
+            )
+            if (current.trigger_price if current else 0) == level:
+                continue
+            events = self.venue.trading_stop(self.market_ms, purpose, level)
+            for ev in events:
+                if isinstance(ev, CommandRejected):
+                    raise ApiError(ev.code or 10001, ev.reason)
+            msgs.extend(self._fold(events, command=True))
+            changed = True
+        if not changed:
+            raise ApiError(34040, "not modified")
+        return {}, msgs
 
     def cancel_all(self, p: dict[str, Any]) -> tuple[dict[str, Any], list[PrivateMsg]]:
         """``/v5/order/cancel-all``: every open order of the symbol (or settle/base coin)."""
@@ -341,6 +417,34 @@ class EmulatorState:
         msgs = self._fold(events, command=True)
         return self._ack(rec), msgs
 
+    def _adopt_armed(self, events: Sequence[EventBase]) -> None:
+        """Orders the venue armed from attached TP/SL (or trading-stop) are the account's:
+        give the ledger what it needs to record them (their orderLinkId is the venue's
+        ``<parent orderLinkId>-sl|-tp``; ``parentOrderLinkId`` names the parent)."""
+        for ev in events:
+            if not isinstance(ev, OrderAccepted) or ev.client_id in self.by_client:
+                continue
+            o = self.venue.find_order(ev.client_id)
+            if o is None or not o.parent or ev.client_id in self.ledger.pending:
+                continue
+            parent = self.by_client.get(o.parent)
+            self.ledger.armed[o.client_id] = (
+                parent.link_id if parent is not None else "",
+                _STOP_TYPE[o.purpose],
+            )
+            self.ledger.pending[o.client_id] = SubmitOrder(
+                ts=ev.ts,
+                client_id=o.client_id,
+                symbol=o.symbol,
+                side=o.side,
+                order_type=o.order_type,
+                qty=o.qty,
+                trigger_price=o.trigger_price,
+                trigger_direction=o.trigger_direction,
+                reduce_only=True,
+                purpose=o.purpose,
+            )
+
     @staticmethod
     def _ack(rec: OrderRecord) -> dict[str, Any]:
         return {"orderId": rec.order_id, "orderLinkId": rec.link_id}
@@ -349,6 +453,7 @@ class EmulatorState:
         """Fold venue events into the ledger; add position and wallet messages when the
         account changed, and a position message after every order command (Bybit sends one on
         every create/amend/cancel)."""
+        self._adopt_armed(events)
         msgs, account_changed = self.ledger.fold(events, self.last_price)
         if account_changed:
             msgs.append(("position", self._position_obj()))

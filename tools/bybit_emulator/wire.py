@@ -57,6 +57,7 @@ def order_obj(inst: Instrument, o: OrderRecord, *, ws: bool = False) -> dict[str
     out: dict[str, Any] = {
         "orderId": o.order_id,
         "orderLinkId": o.link_id,
+        "parentOrderLinkId": o.parent_link,
         "blockTradeId": "",
         "symbol": o.symbol,
         "price": p(o.price),
@@ -65,7 +66,7 @@ def order_obj(inst: Instrument, o: OrderRecord, *, ws: bool = False) -> dict[str
         "isLeverage": "",
         "positionIdx": 0,
         "orderStatus": o.status,
-        "createType": "CreateByStopOrder" if o.conditional else "CreateByUser",
+        "createType": _create_type(o),
         "cancelType": o.cancel_type,
         "rejectReason": o.reject_reason,
         "avgPrice": ratio_price(inst, o.cum_value, o.cum_qty),
@@ -76,13 +77,13 @@ def order_obj(inst: Instrument, o: OrderRecord, *, ws: bool = False) -> dict[str
         "cumExecFee": money_str(o.cum_fee),
         "timeInForce": o.tif,
         "orderType": o.order_type,
-        "stopOrderType": "Stop" if o.conditional else "UNKNOWN",
+        "stopOrderType": o.stop_type or ("Stop" if o.conditional else "UNKNOWN"),
         "orderIv": "",
         "triggerPrice": p(o.trigger_price),
-        "takeProfit": p(0),
-        "stopLoss": p(0),
-        "tpTriggerBy": "UNKNOWN",
-        "slTriggerBy": "UNKNOWN",
+        "takeProfit": p(o.take_profit),
+        "stopLoss": p(o.stop_loss),
+        "tpTriggerBy": "LastPrice" if o.take_profit else "UNKNOWN",
+        "slTriggerBy": "LastPrice" if o.stop_loss else "UNKNOWN",
         "triggerDirection": o.trigger_direction,
         "triggerBy": "LastPrice" if o.conditional else "UNKNOWN",
         "lastPriceOnCreated": p(o.last_price_on_created),
@@ -91,7 +92,7 @@ def order_obj(inst: Instrument, o: OrderRecord, *, ws: bool = False) -> dict[str
         "smpType": "None",
         "smpGroup": 0,
         "smpOrderId": "",
-        "tpslMode": "",
+        "tpslMode": "Full" if (o.take_profit or o.stop_loss or o.stop_type) else "",
         "tpLimitPrice": "",
         "slLimitPrice": "",
         "placeType": "",
@@ -110,6 +111,12 @@ def order_obj(inst: Instrument, o: OrderRecord, *, ws: bool = False) -> dict[str
         out["slippageTolerance"] = ""
         out["extraFees"] = ""
     return out
+
+
+def _create_type(o: OrderRecord) -> str:
+    if o.stop_type:  # armed from an order's attached TP/SL
+        return f"CreateBy{o.stop_type}"
+    return "CreateByStopOrder" if o.conditional else "CreateByUser"
 
 
 def exec_obj(inst: Instrument, e: ExecRecord, *, ws: bool = False) -> dict[str, Any]:
