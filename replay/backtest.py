@@ -29,6 +29,7 @@ from replay.cards import IdeaCardError, LoadedCard, load_card, load_card_text
 from replay.cards.params import format_params
 from replay.cards.schema import MAX_MONEY
 from replay.errors import InputError
+from replay.fastpath import BulkRun
 from replay.instruments import resolve as resolve_instrument
 from replay.report import (
     duration_text,
@@ -66,6 +67,7 @@ class BacktestRequest(msgspec.Struct):
     show_progress: bool = True
     params: dict[str, str] = {}  # --set overrides of the card's params
     instrument: str | None = None  # --instrument KEY=VALUE,... (over the card's instrument:)
+    fast: bool = True  # replay.fastpath where the card allows it (the same log, sooner)
 
 
 class Outcome(msgspec.Struct):
@@ -234,6 +236,7 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
             meta["params"] = format_params(card.params)
         view = AccountView()
         started_at = time.perf_counter()
+        bulk = BulkRun.for_card(card, series) if req.fast else None
         with _progress(len(series), req.show_progress) as advance:
             result = run_backtest(
                 card,
@@ -246,6 +249,7 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
                 meta=meta,
                 view=view,
                 progress=advance,
+                bulk=bulk,
             )
         seconds = time.perf_counter() - started_at
         summary = summarize(view, [b.name for b in card.spec.blocks])

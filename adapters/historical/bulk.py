@@ -11,6 +11,7 @@ equality is this module's contract.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Final
 
 import msgspec
@@ -57,7 +58,7 @@ class EncodedCandles:
         """The bytes of rows ``lo`` .. ``hi - 1``."""
         data = self.data
         s = self.starts[lo : hi + 1].tolist()
-        return [data[a:b] for a, b in zip(s, s[1:])]
+        return [data[a:b] for a, b in pairwise(s)]
 
 
 _CHUNK: Final = 65_536  # rows encoded per numpy pass (bounds the scratch memory)
