@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from adapters.historical.bulk import EncodedCandles, encode_candles
-from adapters.historical.series import CandleSeries
+from adapters.historical.series import COLUMNS, CandleSeries
 from engine.card import AllOf, AnyOf, Condition, Cross
 from engine.conditions import exact_cross_states
 from engine.core import _update_ctx
@@ -47,26 +47,28 @@ if TYPE_CHECKING:
     from replay.cards import LoadedCard
 
 I64 = npt.NDArray[np.int64]
+I8 = npt.NDArray[np.int8]
 Mask = npt.NDArray[np.bool_]
 BATCH: Final = 8192  # as replay.session: flush the write buffer at this many records
 _LIMIT: Final = 2**62  # int64 sums stay below this, or the card goes the candle loop
 
 
-class _Cross:
-    __slots__ = ("d", "d_slot", "last", "last_slot")
-
-    def __init__(self, last: I64, d: I64, last_slot: int, d_slot: int) -> None:
-        self.last, self.d, self.last_slot, self.d_slot = last, d, last_slot, d_slot
-
-
 class _Bulk:
-    """What the fast path knows about one compiled plan over one series."""
+    """The bulk state of one card over one series, and the plan it is bound to."""
 
-    def __init__(self, plan: CompiledPlan, smas: list[SMA], crosses: list[_Cross], warm: int):
-        self.plan = plan
+    def __init__(self, smas: list[SMA], crosses: list[tuple[I8, I8]], warm: int, fire: Mask):
         self.smas = smas
-        self.crosses = crosses
+        self.crosses = crosses  # (last, d) after each warm bar, per exact cross
         self.warm = warm  # index of the first warm bar (the stateful conditions start there)
+        self.fire = fire  # the bars a block may fire on
+
+    def bind(self, plan: Any, card: LoadedCard) -> tuple[CompiledPlan, list[SMA], list[int]]:
+        """Another plan of the same card: its SMAs and cross slots, in the same order."""
+        smas = _smas(plan, card)
+        assert isinstance(plan, CompiledPlan) and smas is not None, "another card's plan"
+        slots = [k for _, _, last, d in plan._cond.crosses for k in (last, d)]
+        assert len(slots) == 2 * len(self.crosses)
+        return plan, list(smas.values()), slots
 
 
 def _next_true(mask: Mask) -> I64:
@@ -76,8 +78,8 @@ def _next_true(mask: Mask) -> I64:
     return np.minimum.accumulate(idx[::-1])[::-1].copy()
 
 
-def _analyse(plan: Any, card: LoadedCard, close: I64) -> tuple[_Bulk, Mask] | None:
-    """The bulk state of ``plan`` over ``close`` and the bars a block may fire on."""
+def _smas(plan: Any, card: LoadedCard) -> dict[str, SMA] | None:
+    """The plan's features by name when the fast path can follow it, else None."""
     if not isinstance(plan, CompiledPlan):
         return None
     if plan._python is not None or plan._resamplers or plan._lags.active:
@@ -90,22 +92,34 @@ def _analyse(plan: Any, card: LoadedCard, close: I64) -> tuple[_Bulk, Mask] | No
     cond = plan._cond
     if len(cond.updaters) != len(cond.crosses) or not smas:
         return None
+    return smas
+
+
+def _analyse(plan: Any, card: LoadedCard, close: I64) -> _Bulk | None:
+    """The bulk state of ``plan`` over ``close`` and the bars a block may fire on."""
+    smas = _smas(plan, card)
+    if smas is None:
+        return None
     n = len(close)
-    warm = max(s.period for s in smas.values()) - 1
-    if warm >= n or int(np.abs(close).max()) * max(s.period for s in smas.values()) ** 2 >= _LIMIT:
+    longest = max(s.period for s in smas.values())
+    warm = longest - 1
+    if warm >= n or int(np.abs(close).max()) * longest**2 >= _LIMIT:
         return None
     totals = {id(s): SMA.totals(close, s.period) for s in smas.values()}
-    crosses: list[_Cross] = []
+    crosses: list[tuple[I8, I8]] = []
     fires: dict[tuple[int, int, bool], Mask] = {}
-    for sa, sb, last_slot, d_slot in cond.crosses:
+    for sa, sb, _, _ in plan._cond.crosses:
         x = totals[id(sa)][warm:] * sb.divisor
         y = totals[id(sb)][warm:] * sa.divisor
         last, d = exact_cross_states(x, y)
-        crosses.append(_Cross(last, d, last_slot, d_slot))
+        del x, y
+        crosses.append((last.astype(np.int8), d.astype(np.int8)))
         for up in (True, False):
-            on = np.zeros(n, np.bool_)
-            on[warm:] = d == (1 if up else -1)
-            fires.setdefault((id(sa), id(sb), up), on)
+            if (id(sa), id(sb), up) not in fires:
+                on = np.zeros(n, np.bool_)
+                on[warm:] = d == (1 if up else -1)
+                fires[(id(sa), id(sb), up)] = on
+    del totals
 
     def may_fire(c: Condition) -> Mask | None:
         """A superset of the bars where ``c`` can hold; None: any bar."""
@@ -131,28 +145,34 @@ def _analyse(plan: Any, card: LoadedCard, close: I64) -> tuple[_Bulk, Mask] | No
         if m is None:
             return None
         fire |= m
-    return _Bulk(plan, list(smas.values()), crosses, warm), fire
+    fire[: warm + 2] = True  # the warm-up goes through the loop
+    return _Bulk(list(smas.values()), crosses, warm, fire)
 
 
 class BulkRun:
     """A series prepared for ``run_backtest(..., bulk=...)`` (see the module doc)."""
 
-    def __init__(self, series: CandleSeries, card: LoadedCard, fire: Mask) -> None:
+    def __init__(self, series: CandleSeries, card: LoadedCard, bulk: _Bulk) -> None:
         self.series = series
         self.card = card
-        n = len(series)
-        close_ms = series.close_ms
-        day = close_ms // DAY_MS
-        active = fire.copy()
+        self.bulk = bulk
+        day = series.close_ms // DAY_MS
+        active = bulk.fire.copy()
         active[1:] |= day[1:] != day[:-1]
-        self._active = active
         self._next_active = _next_true(active)
-        self._encoded: EncodedCandles | None = None
+        # The candles the loop will most likely fold: active ones and the one after each
+        # (an order placed on a signal bar fills on the next), built in one go.
+        likely = active.copy()
+        likely[1:] |= active[:-1]
+        at = np.flatnonzero(likely)
+        cols = [series.columns()[name][at].tolist() for name in COLUMNS]
+        sym, tf = series.symbol, series.timeframe
+        self._candles = {
+            k: CandleClosed(c_ms, sym, tf, o_ms, c_ms, o, h, lw, c, v, t, False)
+            for k, o_ms, c_ms, o, h, lw, c, v, t in zip(at.tolist(), *cols)
+        }
         self._funding: dict[int, I64] = {}
-        # Python ints: a quiet stretch is short, and list slices beat numpy calls there.
-        self._closes: list[int] = series.close.tolist()
-        self._close_ms: list[int] = series.close_ms.tolist()
-        self.n = n
+        self.n = len(series)
 
     @classmethod
     def for_card(cls, card: LoadedCard, series: CandleSeries) -> BulkRun | None:
@@ -163,12 +183,16 @@ class BulkRun:
             return None
         if not bool(np.all(series.close_ms[1:] > series.close_ms[:-1])):
             return None  # the loop's venue names the bad candle
-        got = _analyse(card.new_strategy(series.instrument), card, series.close)
-        if got is None:
-            return None
-        _, fire = got
-        fire[: got[0].warm + 2] = True  # the warm-up goes through the loop
-        return cls(series, card, fire)
+        bulk = _analyse(card.new_strategy(series.instrument), card, series.close)
+        return None if bulk is None else cls(series, card, bulk)
+
+    def _candle(self, i: int) -> CandleClosed:
+        got = self._candles.pop(i, None)
+        if got is not None:
+            return got
+        s = self.series
+        o_ms, c_ms, o, h, lw, c, v, t = (int(s.columns()[name][i]) for name in COLUMNS)
+        return CandleClosed(c_ms, s.symbol, s.timeframe, o_ms, c_ms, o, h, lw, c, v, t, False)
 
     def _funding_bars(self, interval: int) -> I64:
         got = self._funding.get(interval)
@@ -192,25 +216,19 @@ class BulkRun:
         progress_every: int = 10_000,
     ) -> tuple[int, int]:
         """Fold every candle (or until ``stop.signal``); return (candles, last candle ts)."""
-        got = _analyse(state.strategy, self.card, self.series.close)
-        assert got is not None, "BulkRun.run on another card's state"
-        bulk = got[0]
+        plan, smas, cross_slots = self.bulk.bind(state.strategy, self.card)
         s = self.series
-        if self._encoded is None:
-            self._encoded = encode_candles(s)
-        enc = self._encoded
-        om, cm = s.open_ms, s.close_ms
-        o, h, lo, c, v, t = s.open, s.high, s.low, s.close, s.volume, s.turnover
-        symbol, tf, n = s.symbol, s.timeframe, self.n
+        enc = encode_candles(s)
+        lo, h, cm = s.low, s.high, s.close_ms
+        n = self.n
         next_active = self._next_active
         limit_set = state.config.risk.daily_loss_limit_pct > 0
-        slots = bulk.plan._cond.slots
         reported = 0
         i = 0
         while i < n:
             end = i
             if (
-                bulk.plan._warm
+                plan._warm
                 and not venue.orders
                 and not state.book.open
                 and not state.timers
@@ -234,24 +252,10 @@ class BulkRun:
                     if interval > 0 and end > i:
                         end = min(end, int(self._funding_bars(interval)[i]))
             if end > i:
-                self._skip(bulk, state, venue, view, buf, i, end)
+                self._skip(plan, smas, cross_slots, state, venue, view, buf, enc, i, end)
                 i = end
             else:
-                candle = CandleClosed(
-                    int(cm[i]),
-                    symbol,
-                    tf,
-                    int(om[i]),
-                    int(cm[i]),
-                    int(o[i]),
-                    int(h[i]),
-                    int(lo[i]),
-                    int(c[i]),
-                    int(v[i]),
-                    int(t[i]),
-                    False,
-                )
-                fold_candle(candle, enc.data[enc.starts[i] : enc.starts[i + 1]])
+                fold_candle(self._candle(i), enc.row(i))
                 i += 1
             if len(buf) >= BATCH:
                 flush()
@@ -260,27 +264,30 @@ class BulkRun:
                 progress(i)
             if stop.signal:
                 break
-        del slots
+        self._candles.clear()
         return i, int(cm[i - 1])
 
     def _skip(
         self,
-        bulk: _Bulk,
+        plan: CompiledPlan,
+        smas: list[SMA],
+        cross_slots: list[int],
         state: EngineState,
         venue: SimVenue,
         view: AccountView,
         buf: list[bytes],
+        enc: EncodedCandles,
         i: int,
         j: int,
     ) -> None:
         """Candles ``i`` .. ``j - 1``, none of which changes anything but the bar state."""
-        assert self._encoded is not None
         k = j - 1
         count = j - i
-        buf.extend(self._encoded.rows(i, j))
-        closes = self._closes
-        view.mark_many(self._close_ms[i:j], closes[i:j])
-        ts, close = self._close_ms[k], closes[k]
+        s = self.series
+        buf += enc.rows(i, j)
+        closes = s.close[max(0, min(i, j - self.bulk.warm - 1)) : j].tolist()
+        view.mark_many(s.close_ms[i:j].tolist(), closes[len(closes) - count :])
+        ts, close = int(s.close_ms[k]), closes[-1]
         # engine.core.step on a quiet candle, count times
         state.ts = ts
         state.last_close = close
@@ -296,14 +303,15 @@ class BulkRun:
         ctx.adds_in_trade = state.adds_in_trade if state.position.qty else 0
         state.folded += count
         # the plan's on_candle: indicators, then the condition memory
-        for sma in bulk.smas:
-            sma.seek(closes[max(0, j - sma.period) : j], j)
-        slots = bulk.plan._cond.slots
+        for sma in smas:
+            p = sma.period
+            sma.seek(closes[-p:] if p <= len(closes) else s.close[j - p : j].tolist(), j)
+        slots = plan._cond.slots
         slots[0] += count
-        w = k - bulk.warm
-        for x in bulk.crosses:
-            slots[x.last_slot] = int(x.last[w])
-            slots[x.d_slot] = int(x.d[w])
+        w = k - self.bulk.warm
+        for x, (last, d) in enumerate(self.bulk.crosses):
+            slots[cross_slots[2 * x]] = int(last[w])
+            slots[cross_slots[2 * x + 1]] = int(d[w])
         # the venue's on_candle with nothing to do
         venue.last_price = close
         venue.last_close_ms = ts

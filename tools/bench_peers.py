@@ -155,9 +155,7 @@ def run_pair(n: int, runs: int, tmp: Path, peer: Path) -> dict[str, object]:
         theirs.append((s, rss))
         got["backtesting.py"] = json.loads(out)
     r, b = got["replay"], got["backtesting.py"]
-    same = r["trades"] == b["trades"] and round(r["final_equity"], 2) == round(
-        b["final_equity"], 2
-    )
+    same = r["trades"] == b["trades"] and round(r["final_equity"], 2) == round(b["final_equity"], 2)
     rs, bs = statistics.median(x for x, _ in ours), statistics.median(x for x, _ in theirs)
     return {
         "bench": "peers_sma_cross",
@@ -187,7 +185,9 @@ def _rusage(cmd: list[str], env: dict[str, str] | None) -> tuple[float, float, s
         out.seek(0)
         err.seek(0)
         if proc.returncode != 0:
-            raise SystemExit(f"{cmd[:3]} failed ({proc.returncode}):\n{err.read().decode()[-2000:]}")
+            raise SystemExit(
+                f"{cmd[:3]} failed ({proc.returncode}):\n{err.read().decode()[-2000:]}"
+            )
         return seconds, usage.ru_maxrss / 1024, out.read().decode()
 
 

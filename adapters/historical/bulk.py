@@ -42,25 +42,6 @@ _SINT: Final = (
 )
 
 
-class EncodedCandles:
-    """Row ``i``'s bytes are ``data[starts[i]:starts[i + 1]]``."""
-
-    __slots__ = ("data", "starts")
-
-    def __init__(self, data: bytes, starts: I64) -> None:
-        self.data = data
-        self.starts = starts
-
-    def __len__(self) -> int:
-        return len(self.starts) - 1
-
-    def rows(self, lo: int, hi: int) -> list[bytes]:
-        """The bytes of rows ``lo`` .. ``hi - 1``."""
-        data = self.data
-        s = self.starts[lo : hi + 1].tolist()
-        return [data[a:b] for a, b in pairwise(s)]
-
-
 _CHUNK: Final = 65_536  # rows encoded per numpy pass (bounds the scratch memory)
 
 
@@ -120,27 +101,66 @@ def _encode_rows(
     return data[keep], keep.sum(axis=1)
 
 
-def encode_candles(series: CandleSeries, *, backfill: bool = False) -> EncodedCandles:
-    """The log bytes of every candle of ``series`` (see the module doc)."""
-    n = len(series)
-    enc = msgspec.msgpack.encode
-    # The array header and the tag: what the encoding of every CandleClosed starts with.
-    probe = enc(CandleClosed(0, series.symbol, series.timeframe, 0, 0, 0, 0, 0, 0, 0, 0, backfill))
-    tag = enc(CandleClosed.__struct_config__.tag)
-    prefix = probe[: probe.index(tag) + len(tag)]
-    middle = enc(series.symbol) + enc(series.timeframe)
-    suffix = enc(backfill)
-    cols = series.columns()
-    chunks: list[npt.NDArray[np.uint8]] = []
-    lengths = np.empty(n, np.int64)
-    for lo in range(0, n, _CHUNK):
-        part = {name: col[lo : lo + _CHUNK] for name, col in cols.items()}
+class EncodedCandles:
+    """The candle bytes of a series, encoded a chunk of rows at a time as they are asked
+    for (in any order, but the fast path asks in order: one chunk is kept)."""
+
+    __slots__ = ("_chunk", "_data", "_lo", "_parts", "_series", "_starts")
+
+    def __init__(self, series: CandleSeries, backfill: bool) -> None:
+        enc = msgspec.msgpack.encode
+        # The array header and the tag: what every CandleClosed's encoding starts with.
+        probe = enc(
+            CandleClosed(0, series.symbol, series.timeframe, 0, 0, 0, 0, 0, 0, 0, 0, backfill)
+        )
+        tag = enc(CandleClosed.__struct_config__.tag)
+        prefix = probe[: probe.index(tag) + len(tag)]
+        self._parts = (prefix, enc(series.symbol) + enc(series.timeframe), enc(backfill))
+        self._series = series
+        self._chunk = -1
+        self._lo = 0
+        self._data = b""
+        self._starts: list[int] = [0]
+
+    def __len__(self) -> int:
+        return len(self._series)
+
+    def _load(self, chunk: int) -> None:
+        prefix, middle, suffix = self._parts
+        lo = chunk * _CHUNK
+        part = {name: col[lo : lo + _CHUNK] for name, col in self._series.columns().items()}
         rows: list[bytes | I64] = [prefix, part["close_ms"], middle, part["open_ms"]]
         rows += [part[name] for name in COLUMNS[1:]]
         rows.append(suffix)
         data, length = _encode_rows(rows, len(part["open_ms"]))
-        chunks.append(data)
-        lengths[lo : lo + len(length)] = length
-    starts = np.zeros(n + 1, np.int64)
-    np.cumsum(lengths, out=starts[1:])
-    return EncodedCandles(b"".join(c.tobytes() for c in chunks), starts)
+        starts = np.zeros(len(length) + 1, np.int64)
+        np.cumsum(length, out=starts[1:])
+        self._data = data.tobytes()
+        self._starts = starts.tolist()
+        self._chunk, self._lo = chunk, lo
+
+    def rows(self, lo: int, hi: int) -> list[bytes]:
+        """The bytes of rows ``lo`` .. ``hi - 1``."""
+        out: list[bytes] = []
+        while lo < hi:
+            if lo // _CHUNK != self._chunk:
+                self._load(lo // _CHUNK)
+            base = self._lo
+            end = min(hi, base + _CHUNK)
+            data = self._data
+            s = self._starts[lo - base : end - base + 1]
+            out += [data[a:b] for a, b in pairwise(s)]
+            lo = end
+        return out
+
+    def row(self, i: int) -> bytes:
+        """The bytes of row ``i``."""
+        if i // _CHUNK != self._chunk:
+            self._load(i // _CHUNK)
+        k = i - self._lo
+        return self._data[self._starts[k] : self._starts[k + 1]]
+
+
+def encode_candles(series: CandleSeries, *, backfill: bool = False) -> EncodedCandles:
+    """The log bytes of every candle of ``series`` (see the module doc), encoded lazily."""
+    return EncodedCandles(series, backfill)
