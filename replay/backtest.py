@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pyarrow as pa
 
 from adapters.historical import CandleSeries, DataError, generate, load_candles
 from adapters.historical.resample import Resampled, resample, resampled_text
@@ -30,6 +31,7 @@ from replay.cards.params import format_params
 from replay.cards.schema import MAX_MONEY
 from replay.errors import InputError
 from replay.fastpath import BulkRun
+from replay.memory import fix_mmap_threshold
 from replay.instruments import resolve as resolve_instrument
 from replay.report import (
     duration_text,
@@ -197,6 +199,7 @@ def _unique_session(store: EventStore, base: str) -> str:
 
 
 def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = None) -> Outcome:
+    fix_mmap_threshold()
     card = load_card(req.card, req.params, timeframe=req.timeframe)
     instrument = resolve_instrument(card.symbol, card.instrument, req.instrument)
     try:
@@ -209,6 +212,7 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
         )
     notes: list[str] = []
     series, resampled = _load_series(req, card, instrument, notes)
+    pa.default_memory_pool().release_unused()  # the file reader's buffers: RSS for the run
     if req.start_ms is not None or req.end_ms is not None:
         series = series.between(req.start_ms, req.end_ms)
     if len(series) == 0:

@@ -50,6 +50,7 @@ I64 = npt.NDArray[np.int64]
 I8 = npt.NDArray[np.int8]
 Mask = npt.NDArray[np.bool_]
 BATCH: Final = 8192  # as replay.session: flush the write buffer at this many records
+_BLOCK: Final = 16_384  # rows whose likely candles are built together
 _LIMIT: Final = 2**62  # int64 sums stay below this, or the card goes the candle loop
 
 
@@ -161,16 +162,12 @@ class BulkRun:
         active[1:] |= day[1:] != day[:-1]
         self._next_active = _next_true(active)
         # The candles the loop will most likely fold: active ones and the one after each
-        # (an order placed on a signal bar fills on the next), built in one go.
+        # (an order placed on a signal bar fills on the next), built a block at a time.
         likely = active.copy()
         likely[1:] |= active[:-1]
-        at = np.flatnonzero(likely)
-        cols = [series.columns()[name][at].tolist() for name in COLUMNS]
-        sym, tf = series.symbol, series.timeframe
-        self._candles = {
-            k: CandleClosed(c_ms, sym, tf, o_ms, c_ms, o, h, lw, c, v, t, False)
-            for k, o_ms, c_ms, o, h, lw, c, v, t in zip(at.tolist(), *cols)
-        }
+        self._likely = likely
+        self._candles: dict[int, CandleClosed] = {}
+        self._block = -1
         self._funding: dict[int, I64] = {}
         self.n = len(series)
 
@@ -187,7 +184,18 @@ class BulkRun:
         return None if bulk is None else cls(series, card, bulk)
 
     def _candle(self, i: int) -> CandleClosed:
-        got = self._candles.pop(i, None)
+        block = i // _BLOCK
+        if block != self._block:  # the likely candles of the next block, in one go
+            lo = block * _BLOCK
+            at = lo + np.flatnonzero(self._likely[lo : lo + _BLOCK])
+            cols = [self.series.columns()[name][at].tolist() for name in COLUMNS]
+            sym, tf = self.series.symbol, self.series.timeframe
+            self._candles = {
+                k: CandleClosed(c_ms, sym, tf, o_ms, c_ms, o, h, lw, c, v, t, False)
+                for k, o_ms, c_ms, o, h, lw, c, v, t in zip(at.tolist(), *cols)
+            }
+            self._block = block
+        got = self._candles.get(i)
         if got is not None:
             return got
         s = self.series
@@ -264,7 +272,7 @@ class BulkRun:
                 progress(i)
             if stop.signal:
                 break
-        self._candles.clear()
+        self._candles, self._block = {}, -1
         return i, int(cm[i - 1])
 
     def _skip(
