@@ -31,8 +31,8 @@ from replay.cards.params import format_params
 from replay.cards.schema import MAX_MONEY
 from replay.errors import InputError
 from replay.fastpath import BulkRun
-from replay.memory import fix_mmap_threshold
 from replay.instruments import resolve as resolve_instrument
+from replay.memory import fix_mmap_threshold
 from replay.report import (
     duration_text,
     iso,
