@@ -303,3 +303,34 @@ def test_generated_cards_and_data_same_log(tmp_path: Path, text: str, seed: int,
     _both(folder, card, n_candles=n, seed=seed, balance="50000")
     if not _takes_fast_path(card, series):  # every generated card is one the fast path takes
         raise AssertionError(f"the fast path refused this card:\n{text}")
+
+
+def test_an_interrupted_fast_run_stops_between_candles_and_verifies(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from replay.session import SessionInterrupted, run_backtest
+
+    card = load_card(ROOT / "ideacards" / "ma_cross.yaml")
+    series = generate(seed=2, n=40_000, instrument=BTC)
+    bulk = BulkRun.for_card(card, series)
+    assert bulk is not None
+    asked: list[int] = []
+
+    def progress(done: int) -> None:
+        asked.append(done)
+        if len(asked) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # the run stops after this candle
+
+    with EventStore(tmp_path / "runs") as store:
+        with pytest.raises(SessionInterrupted):
+            run_backtest(
+                card, series.events(), BTC, store, session_id="cut", initial_balance=10**12,
+                first_open_ms=int(series.open_ms[0]), progress=progress, progress_every=10_000,
+                bulk=bulk,
+            )  # fmt: skip
+        result = verify_session(store, "cut")
+        assert result.ok, result.divergence
+        assert store.stream("cut").info().meta["status"] == "interrupted"
+        n_candles = sum(1 for _, raw in store.stream("cut").read() if b"CandleClosed" in raw)
+    assert asked[0] <= n_candles < len(series)
