@@ -67,26 +67,29 @@ def sma(x, n):
     # and a near-tie then crosses a bar early)
     return pd.Series(np.round(np.asarray(x) / TICK)).rolling(n).sum().to_numpy() / n
 
-def cross(a, b):
-    # the card's cross: a - b turns strictly positive (negative) and was strictly negative
-    # (positive) the last time it was not zero (a touch is not a cross)
-    sign = (a > b).astype(np.int64) - (a < b).astype(np.int64)
-    at = np.maximum.accumulate(np.where(sign != 0, np.arange(len(sign)), -1))
-    last = np.where(at >= 0, sign[np.maximum(at, 0)], 0)
-    before = np.concatenate([[0], last[:-1]])
-    return np.where((sign != 0) & (before == -sign), sign, 0)
+def sign(a, b):
+    return 0 if a != a or b != b else int(a > b) - int(a < b)  # NaN (warming up): none
 
 class SmaCross(Strategy):
+    # Decided bar by bar in next(), as an event-driven strategy does (and as replay's fold
+    # does), with the card's cross rule: a - b turns strictly positive (negative) and was
+    # strictly negative (positive) the last time it was not zero; a touch is not a cross.
     def init(self):
-        fast = self.I(sma, self.data.Close, 10)
-        slow = self.I(sma, self.data.Close, 30)
-        self.signal = self.I(cross, fast, slow)
+        self.fast = self.I(sma, self.data.Close, 10)
+        self.slow = self.I(sma, self.data.Close, 30)
+        self.last = None
 
     def next(self):
+        if self.last is None:  # the first bar next() sees: the bar before it counts too
+            self.last = sign(self.fast[-2], self.slow[-2]) if len(self.fast) > 1 else 0
+        now = sign(self.fast[-1], self.slow[-1])
+        cross = now if now and self.last == -now else 0
+        if now:
+            self.last = now
         if not self.position:
-            if self.signal[-1] == 1:
+            if cross == 1:
                 self.buy(size=1)  # one unit of 0.1 BTC (fractional_unit below)
-        elif self.signal[-1] == -1:
+        elif cross == -1:
             self.position.close()
 
 UNIT = 0.1
