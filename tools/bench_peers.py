@@ -11,7 +11,8 @@ process, alternately, ``--runs`` times each. backtesting.py is AGPL: it lives in
 own venv ``.venv-peers/`` (created here if missing), never a dependency of replay.
 
 Checks both made the same trades (count, and final equity to the cent), then prints
-one JSON line per size: each side's median wall time and peak RSS, and the ratio.
+one JSON line per size: each side's median wall time, CPU time and peak RSS, the ratios,
+and the load average (other work on the machine shows there).
 
 Usage: python tools/bench_peers.py [--candles 100000 1000000] [--runs 3]
 """
@@ -143,23 +144,24 @@ def run_pair(n: int, runs: int, tmp: Path, peer: Path) -> dict[str, object]:
     script = tmp / "peer_sma_cross.py"
     script.write_text(PEER_SCRIPT % {"balance": BALANCE})
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    ours: list[tuple[float, float]] = []
-    theirs: list[tuple[float, float]] = []
+    ours: list[tuple[float, float, float]] = []
+    theirs: list[tuple[float, float, float]] = []
     got: dict[str, dict[str, float]] = {}
     for k in range(runs):
         store = tmp / f"runs-{n}-{k}"
         cmd = [sys.executable, "-c", "import sys; from replay.cli import main; sys.exit(main())"]
         cmd += ["run", str(card), "--data", str(csv), "--balance", str(BALANCE)]
         cmd += ["--store", str(store), "--json"]
-        s, rss, out = _rusage(cmd, env)
-        ours.append((s, rss))
+        s, cpu, rss, out = _rusage(cmd, env)
+        ours.append((s, cpu, rss))
         got["replay"] = json.loads(out)
-        s, rss, out = _rusage([str(peer), str(script), str(csv)], None)
-        theirs.append((s, rss))
+        s, cpu, rss, out = _rusage([str(peer), str(script), str(csv)], None)
+        theirs.append((s, cpu, rss))
         got["backtesting.py"] = json.loads(out)
     r, b = got["replay"], got["backtesting.py"]
     same = r["trades"] == b["trades"] and round(r["final_equity"], 2) == round(b["final_equity"], 2)
-    rs, bs = statistics.median(x for x, _ in ours), statistics.median(x for x, _ in theirs)
+    rs, bs = statistics.median(x[0] for x in ours), statistics.median(x[0] for x in theirs)
+    rc, bc = statistics.median(x[1] for x in ours), statistics.median(x[1] for x in theirs)
     return {
         "bench": "peers_sma_cross",
         "candles": n,
@@ -167,18 +169,23 @@ def run_pair(n: int, runs: int, tmp: Path, peer: Path) -> dict[str, object]:
         "replay_s": round(rs, 3),
         "backtesting_py_s": round(bs, 3),
         "ratio": round(bs / rs, 2),
-        "replay_peak_rss_mb": round(statistics.median(x for _, x in ours), 1),
-        "backtesting_py_peak_rss_mb": round(statistics.median(x for _, x in theirs), 1),
+        "replay_cpu_s": round(rc, 3),
+        "backtesting_py_cpu_s": round(bc, 3),
+        "cpu_ratio": round(bc / rc, 2),
+        "replay_peak_rss_mb": round(statistics.median(x[2] for x in ours), 1),
+        "backtesting_py_peak_rss_mb": round(statistics.median(x[2] for x in theirs), 1),
+        "load_average": round(os.getloadavg()[0], 2),
         "trades": [r["trades"], b["trades"]],
         "final_equity": [round(r["final_equity"], 2), round(b["final_equity"], 2)],
         "same_trades": same,
-        "replay_all_s": [round(x, 3) for x, _ in ours],
-        "backtesting_py_all_s": [round(x, 3) for x, _ in theirs],
+        "replay_all_s": [round(x[0], 3) for x in ours],
+        "backtesting_py_all_s": [round(x[0], 3) for x in theirs],
     }
 
 
-def _rusage(cmd: list[str], env: dict[str, str] | None) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MiB) and stdout of one whole process (wait4's rusage)."""
+def _rusage(cmd: list[str], env: dict[str, str] | None) -> tuple[float, float, float, str]:
+    """Wall seconds, CPU seconds (user + system), peak RSS (MiB) and stdout of one whole
+    process (wait4's rusage). CPU time suffers less than wall time on a shared machine."""
     t0 = time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
@@ -191,7 +198,8 @@ def _rusage(cmd: list[str], env: dict[str, str] | None) -> tuple[float, float, s
             raise SystemExit(
                 f"{cmd[:3]} failed ({proc.returncode}):\n{err.read().decode()[-2000:]}"
             )
-        return seconds, usage.ru_maxrss / 1024, out.read().decode()
+        cpu = usage.ru_utime + usage.ru_stime
+        return seconds, cpu, usage.ru_maxrss / 1024, out.read().decode()
 
 
 def main() -> None:
