@@ -125,14 +125,20 @@ def gbm_csv(path: Path, n: int, seed: int = 14) -> None:
     pacsv.write_csv(table, str(path))
 
 
-def ensure_peers() -> Path:
+def ensure_peers() -> Path | None:
+    """The peers' python, installing backtesting.py if missing; None (said on stdout)
+    when it cannot be installed here (no network): the benchmark is then skipped."""
     python = PEERS / "bin" / "python"
     probe = [str(python), "-c", "import backtesting; assert backtesting.__version__ == '0.6.6'"]
     if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
         return python
     print(f"installing {PEER_PACKAGE} into {PEERS} (AGPL: benchmark only)", file=sys.stderr)
-    subprocess.run([sys.executable, "-m", "venv", str(PEERS)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", PEER_PACKAGE], check=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(PEERS)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", PEER_PACKAGE], check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(json.dumps({"bench": "peers_sma_cross", "skipped": str(exc)}))
+        return None
     return python
 
 
@@ -208,6 +214,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     peer = ensure_peers()
+    if peer is None:
+        return
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.candles:
