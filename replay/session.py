@@ -172,7 +172,7 @@ def run_backtest(
 
         fold_input(started)
         n = 0
-        # The candle path of fold_input, inlined: it runs once per candle.
+        # The candle path of fold_input, inlined: it runs once per candle (bulk or not).
         append, enc, mark = buf.append, _encoder.encode, folded.apply
         venue_candle = venue.on_candle
 
@@ -193,7 +193,9 @@ def run_backtest(
 
         with _StopSignals() as stop:
             if bulk is not None:  # replay.fastpath: the same folds, quiet candles in bulk
-                n, last_ts = bulk.run(state, venue, folded, buf, fold_candle, flush, stop, progress)
+                n, last_ts = bulk.run(
+                    state, venue, folded, buf, fold_candle, flush, stop, progress, progress_every
+                )
             else:
                 for candle in candles:
                     fold_candle(candle)
