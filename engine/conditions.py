@@ -28,6 +28,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
+import numpy as np
+import numpy.typing as npt
+
 from engine.card import (
     AllOf,
     AnyOf,
@@ -60,14 +63,33 @@ ExactPair = Callable[[Operand, Operand], tuple[Any, Any] | None]
 _NEVER: Final = -(2**62)  # "long ago" for within's last-seen bar
 
 
+def exact_cross_states(
+    x: npt.NDArray[np.int64], y: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The bulk form of the exact cross updater (``ConditionCompiler._pair_updater``): given
+    ``a.total * b.divisor`` and ``b.total * a.divisor`` on consecutive warm bars from the
+    first, the slots ``(last, d)`` after each bar. ``tests/test_fast_backtest.py`` holds it
+    equal to the updater bar for bar: that is its contract."""
+    s = (x > y).astype(np.int64) - (x < y).astype(np.int64)
+    at = np.where(s != 0, np.arange(len(s)), -1)
+    np.maximum.accumulate(at, out=at)
+    last = np.where(at >= 0, s[np.maximum(at, 0)], 0)
+    before = np.concatenate([np.zeros(1, np.int64), last[:-1]])
+    d = np.where((s != 0) & (before == -s), s, 0)
+    return last, d
+
+
 class CondState:
     """The slots and per-bar updaters of every stateful condition of one plan."""
 
-    __slots__ = ("slots", "updaters")
+    __slots__ = ("crosses", "slots", "updaters")
 
     def __init__(self) -> None:
         self.slots: list[int] = [0]  # slot 0: bars seen since warm
         self.updaters: list[Callable[[], None]] = []
+        # Exact SMA-pair crosses (a, b, slot of the last sign, slot of the cross), for the
+        # bulk form ``exact_cross_states``.
+        self.crosses: list[tuple[Any, Any, int, int]] = []
 
     def alloc(self, initial: int = 0) -> int:
         self.slots.append(initial)
@@ -149,6 +171,7 @@ class ConditionCompiler:
                 st[d] = s if st[last] == -s else 0
                 st[last] = s
 
+            self.state.crosses.append((sa, sb, last, d))
         else:
             u = unit_of(cond.a, self.scope, cond.path) or unit_of(cond.b, self.scope, cond.path)
             fa, _ = compile_value(cond.a, self.scope, cond.path, u)

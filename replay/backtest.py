@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pyarrow as pa
 
 from adapters.historical import CandleSeries, DataError, generate, load_candles
 from adapters.historical.resample import Resampled, resample, resampled_text
@@ -31,8 +32,10 @@ from replay.cards import IdeaCardError, LoadedCard, load_card, load_card_text
 from replay.cards.params import format_params
 from replay.cards.schema import MAX_MONEY
 from replay.errors import InputError
+from replay.fastpath import BulkRun
 from replay.instrument_cache import load_cache
 from replay.instruments import resolve as resolve_instrument
+from replay.memory import fix_mmap_threshold
 from replay.report import (
     duration_text,
     iso,
@@ -69,6 +72,7 @@ class BacktestRequest(msgspec.Struct):
     show_progress: bool = True
     params: dict[str, str] = {}  # --set overrides of the card's params
     instrument: str | None = None  # --instrument KEY=VALUE,... (over the card's instrument:)
+    fast: bool = True  # replay.fastpath where the card allows it (the same log, sooner)
 
 
 class Outcome(msgspec.Struct):
@@ -198,6 +202,7 @@ def _unique_session(store: EventStore, base: str) -> str:
 
 
 def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = None) -> Outcome:
+    fix_mmap_threshold()
     card = load_card(req.card, req.params, timeframe=req.timeframe)
     notes: list[str] = []
     instrument = resolve_instrument(
@@ -214,6 +219,7 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
             f"--balance {req.balance}: expected a positive amount of at most {MAX_MONEY:.0f} USDT"
         )
     series, resampled = _load_series(req, card, instrument, notes)
+    pa.default_memory_pool().release_unused()  # the file reader's buffers: RSS for the run
     if req.start_ms is not None or req.end_ms is not None:
         series = series.between(req.start_ms, req.end_ms)
     if len(series) == 0:
@@ -241,6 +247,7 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
             meta["params"] = format_params(card.params)
         view = AccountView()
         started_at = time.perf_counter()
+        bulk = BulkRun.for_card(card, series) if req.fast else None
         with _progress(len(series), req.show_progress) as advance:
             result = run_backtest(
                 card,
@@ -253,6 +260,7 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
                 meta=meta,
                 view=view,
                 progress=advance,
+                bulk=bulk,
             )
         seconds = time.perf_counter() - started_at
         summary = summarize(view, [b.name for b in card.spec.blocks])

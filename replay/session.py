@@ -26,7 +26,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
@@ -48,6 +48,9 @@ from projections.account import AccountView
 from replay import __version__
 from replay.cards import LoadedCard
 from replay.cards.source import strategy_fields
+
+if TYPE_CHECKING:
+    from replay.fastpath import BulkRun
 
 BATCH: Final = 8192
 _encoder: Final = msgspec.msgpack.Encoder()
@@ -112,8 +115,12 @@ def run_backtest(
     view: AccountView | None = None,
     progress: Callable[[int], None] | None = None,
     progress_every: int = 10_000,
+    bulk: BulkRun | None = None,
 ) -> RunResult:
-    """Run ``card`` over ``candles`` into a new stream ``session_id`` of ``store``."""
+    """Run ``card`` over ``candles`` into a new stream ``session_id`` of ``store``.
+
+    With ``bulk`` (``replay.fastpath``, for the same candles) the quiet stretches are
+    folded in bulk; the log is byte for byte the one the candle loop writes."""
     started = SessionStarted(
         ts=first_open_ms,
         session_id=session_id,
@@ -167,32 +174,41 @@ def run_backtest(
 
         fold_input(started)
         n = 0
-        # The candle path of fold_input, inlined: it runs once per candle.
+        # The candle path of fold_input, inlined: it runs once per candle (bulk or not).
         append, enc, mark = buf.append, _encoder.encode, folded.apply
         venue_candle = venue.on_candle
+
+        def fold_candle(candle: CandleClosed, data: bytes | None = None) -> None:
+            for ev in venue_candle(candle):
+                fold_input(ev)
+            append(enc(candle) if data is None else data)
+            mark(candle)
+            derived = step(state, candle)
+            if derived:
+                for d in derived:
+                    append(enc(d))
+                    mark(d)
+                for d in derived:
+                    if isinstance(d, _COMMANDS):
+                        for answer in venue.on_command(d):
+                            fold_input(answer)
+
         with _StopSignals() as stop:
-            for candle in candles:
-                for ev in venue_candle(candle):
-                    fold_input(ev)
-                append(enc(candle))
-                mark(candle)
-                derived = step(state, candle)
-                if derived:
-                    for d in derived:
-                        append(enc(d))
-                        mark(d)
-                    for d in derived:
-                        if isinstance(d, _COMMANDS):
-                            for answer in venue.on_command(d):
-                                fold_input(answer)
-                last_ts = candle.ts
-                if len(buf) >= BATCH:
-                    flush()
-                n += 1
-                if progress is not None and n % progress_every == 0:
-                    progress(n)
-                if stop.signal:
-                    break
+            if bulk is not None:  # replay.fastpath: the same folds, quiet candles in bulk
+                n, last_ts = bulk.run(
+                    state, venue, folded, buf, fold_candle, flush, stop, progress, progress_every
+                )
+            else:
+                for candle in candles:
+                    fold_candle(candle)
+                    last_ts = candle.ts
+                    if len(buf) >= BATCH:
+                        flush()
+                    n += 1
+                    if progress is not None and n % progress_every == 0:
+                        progress(n)
+                    if stop.signal:
+                        break
             if stop.signal:
                 term = stop.signal == signal.SIGTERM
                 fold_input(

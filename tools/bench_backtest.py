@@ -7,6 +7,7 @@ temporary store, as ``replay run`` does, and prints JSON lines: the end-to-end f
     {"bench": "backtest_end_to_end", "candles": N, "per_s": ..., "peak_rss_mb": ...}
     {"bench": "backtest_phases", "generate_s": ..., "run_s": ..., "report_s": ...}
     {"bench": "backtest_from_parquet", ...}   # the same candles loaded from a file
+    {"bench": "backtest_per_candle", ...}     # the same, replay.fastpath off (same log)
     {"bench": "verify", "events": E, "per_s": ..., "candles_per_s": ...}
 
 Usage: python tools/bench_backtest.py [--candles 1000000]
@@ -93,6 +94,29 @@ def main() -> None:
             candles=n,
             seconds=round(seconds, 3),
             per_s=round(n / seconds),
+        )
+        slow_store = Path(tmp) / "runs-per-candle"
+        per_candle = BacktestRequest(
+            card=DEFAULT_CARD,
+            data=parquet,
+            store=slow_store,
+            session="bench-parquet",  # the same name, so the fingerprints compare
+            show_progress=False,
+            write_report=False,
+            fast=False,
+        )
+        t0 = time.perf_counter()
+        slow = execute(per_candle)
+        seconds = time.perf_counter() - t0
+        with EventStore(store) as a, EventStore(slow_store) as b:
+            same = a.stream("bench-parquet").fingerprint == b.stream("bench-parquet").fingerprint
+        emit(
+            bench="backtest_per_candle_no_report",
+            candles=n,
+            seconds=round(seconds, 3),
+            per_s=round(n / seconds),
+            events=slow.result.events,
+            same_log_as_fast=same,
         )
         with EventStore(store) as es:
             t0 = time.perf_counter()

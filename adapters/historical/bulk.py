@@ -1,0 +1,166 @@
+"""A whole ``CandleSeries`` encoded to the log's ``CandleClosed`` bytes at once, in numpy.
+
+``encode_candles(series)`` gives, for every row, exactly the bytes
+``engine.events.encode(CandleClosed(...))`` gives for the event ``series.events()``
+yields for that row (a msgpack array: tag, ts, symbol, timeframe, open_ms, close_ms,
+open, high, low, close, volume, turnover, backfill), without building one Python
+object per candle. Integers take msgpack's shortest form, as msgspec writes them.
+``tests/test_fast_backtest.py`` holds the two equal on real and random data: that
+equality is this module's contract.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Final
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from engine.events import CandleClosed
+
+from .series import COLUMNS, CandleSeries
+
+I64 = npt.NDArray[np.int64]
+_U8: Final = np.uint8
+
+# (lowest, highest, header byte or -1 for a one-byte fixint, payload bytes)
+_UINT: Final = (
+    (0, 127, -1, 0),
+    (128, 255, 0xCC, 1),
+    (256, 65_535, 0xCD, 2),
+    (65_536, 2**32 - 1, 0xCE, 4),
+    (2**32, 2**63 - 1, 0xCF, 8),
+)
+_SINT: Final = (
+    (-32, -1, -1, 0),
+    (-128, -33, 0xD0, 1),
+    (-32_768, -129, 0xD1, 2),
+    (-(2**31), -32_769, 0xD2, 4),
+    (-(2**63), -(2**31) - 1, 0xD3, 8),
+)
+
+
+_CHUNK: Final = 65_536  # rows encoded per numpy pass (bounds the scratch memory)
+
+
+# Class of an integer: 0-4 non-negative (by _UINT), 5-9 negative (by _SINT).
+_POS_BINS: Final = np.array([hi + 1 for _, hi, _, _ in _UINT[:-1]], np.int64)
+_NEG_BINS: Final = np.array([lo for lo, _, _, _ in reversed(_SINT[:-1])], np.int64)
+_HEAD: Final = np.array([max(h, 0) for _, _, h, _ in (*_UINT, *_SINT)], _U8)
+_SIZE: Final = np.array([k for _, _, _, k in (*_UINT, *_SINT)], np.int64)
+_FIX: Final = np.array([h < 0 for _, _, h, _ in (*_UINT, *_SINT)], np.bool_)
+
+
+def _class(v: int) -> int:
+    if v >= 0:
+        return int(np.searchsorted(_POS_BINS, v, "right"))
+    return 9 - int(np.searchsorted(_NEG_BINS, v, "right"))
+
+
+def _int_slot(col: I64) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | None]:
+    """Each integer as a 9-byte slot (header + 8 big-endian bytes) and which bytes to keep;
+    when every integer has the same width, just the kept columns (and no mask)."""
+    n = len(col)
+    slot = np.empty((n, 9), _U8)
+    slot[:, 1:] = col.astype(">i8").view(_U8).reshape(n, 8)
+    lo, hi = _class(int(col.min())), _class(int(col.max()))
+    if lo == hi:  # one width (the width is monotonic within a sign): a fixed block
+        if _FIX[lo]:
+            return slot[:, 8:], None
+        slot[:, 0] = _HEAD[lo]
+        return np.concatenate([slot[:, :1], slot[:, 9 - _SIZE[lo] :]], axis=1), None
+    pos = np.searchsorted(_POS_BINS, col, "right")
+    neg = 9 - np.searchsorted(_NEG_BINS, col, "right")
+    cls = np.where(col >= 0, pos, neg)
+    fix = _FIX[cls]
+    slot[:, 0] = np.where(fix, slot[:, 8], _HEAD[cls])  # a fixint is its own low byte
+    keep = np.empty((n, 9), np.bool_)
+    keep[:, 0] = True
+    keep[:, 1:] = np.arange(8)[None, :] >= (8 - _SIZE[cls])[:, None]
+    return slot, keep
+
+
+def _encode_rows(
+    parts: list[bytes | I64], n: int
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    slots: list[tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | None]] = []
+    for p in parts:
+        if isinstance(p, bytes):
+            if p:
+                slots.append((np.broadcast_to(np.frombuffer(p, _U8), (n, len(p))), None))
+        else:
+            slots.append(_int_slot(p))
+    data = np.concatenate([s for s, _ in slots], axis=1)
+    if all(k is None for _, k in slots):  # every row the same length
+        return data.reshape(-1), np.full(n, data.shape[1], np.int64)
+    keep = np.concatenate(
+        [np.ones(s.shape, np.bool_) if k is None else k for s, k in slots], axis=1
+    )
+    return data[keep], keep.sum(axis=1)
+
+
+class EncodedCandles:
+    """The candle bytes of a series, encoded a chunk of rows at a time as they are asked
+    for (in any order, but the fast path asks in order: one chunk is kept)."""
+
+    __slots__ = ("_chunk", "_data", "_lo", "_parts", "_series", "_starts")
+
+    def __init__(self, series: CandleSeries, backfill: bool) -> None:
+        enc = msgspec.msgpack.encode
+        # The array header and the tag: what every CandleClosed's encoding starts with.
+        probe = enc(
+            CandleClosed(0, series.symbol, series.timeframe, 0, 0, 0, 0, 0, 0, 0, 0, backfill)
+        )
+        tag = enc(CandleClosed.__struct_config__.tag)
+        prefix = probe[: probe.index(tag) + len(tag)]
+        self._parts = (prefix, enc(series.symbol) + enc(series.timeframe), enc(backfill))
+        self._series = series
+        self._chunk = -1
+        self._lo = 0
+        self._data = b""
+        self._starts: list[int] = [0]
+
+    def __len__(self) -> int:
+        return len(self._series)
+
+    def _load(self, chunk: int) -> None:
+        prefix, middle, suffix = self._parts
+        lo = chunk * _CHUNK
+        part = {name: col[lo : lo + _CHUNK] for name, col in self._series.columns().items()}
+        rows: list[bytes | I64] = [prefix, part["close_ms"], middle, part["open_ms"]]
+        rows += [part[name] for name in COLUMNS[1:]]
+        rows.append(suffix)
+        data, length = _encode_rows(rows, len(part["open_ms"]))
+        starts = np.zeros(len(length) + 1, np.int64)
+        np.cumsum(length, out=starts[1:])
+        self._data = data.tobytes()
+        self._starts = starts.tolist()
+        self._chunk, self._lo = chunk, lo
+
+    def rows(self, lo: int, hi: int) -> list[bytes]:
+        """The bytes of rows ``lo`` .. ``hi - 1``."""
+        out: list[bytes] = []
+        while lo < hi:
+            if lo // _CHUNK != self._chunk:
+                self._load(lo // _CHUNK)
+            base = self._lo
+            end = min(hi, base + _CHUNK)
+            data = self._data
+            s = self._starts[lo - base : end - base + 1]
+            out += [data[a:b] for a, b in pairwise(s)]
+            lo = end
+        return out
+
+    def row(self, i: int) -> bytes:
+        """The bytes of row ``i``."""
+        if i // _CHUNK != self._chunk:
+            self._load(i // _CHUNK)
+        k = i - self._lo
+        return self._data[self._starts[k] : self._starts[k + 1]]
+
+
+def encode_candles(series: CandleSeries, *, backfill: bool = False) -> EncodedCandles:
+    """The log bytes of every candle of ``series`` (see the module doc), encoded lazily."""
+    return EncodedCandles(series, backfill)
