@@ -168,7 +168,9 @@ def with_faults(emulator: EmulatorHandle, rng: random.Random) -> None:
 
 
 @pytest.mark.parametrize(
-    "kills", [6, pytest.param(100, marks=pytest.mark.soak)], ids=["short", "soak"]
+    "kills",
+    [6, pytest.param(100, marks=[pytest.mark.soak, pytest.mark.timeout(3600)])],
+    ids=["short", "soak"],
 )
 def test_kills_with_faults_on_lose_and_duplicate_nothing(
     emulator_factory: Callable[..., EmulatorHandle], busy_card: Path, tmp_path: Path, kills: int
