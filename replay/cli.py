@@ -546,8 +546,13 @@ def inspect(
 @click.argument("session", type=SESSION_ID)
 @store_option
 @json_option
+@click.option(
+    "--wire",
+    is_flag=True,
+    help="Also re-run the adapter over the venue bytes kept in SESSION.wire (live/demo).",
+)
 @handle_errors
-def verify(session: str, store_dir: Path, as_json: bool) -> None:
+def verify(session: str, store_dir: Path, as_json: bool, wire: bool) -> None:
     """Re-fold a session and check every event and checkpoint.
 
     Exit 1 names the first seq where the log and the engine disagree.
@@ -562,8 +567,12 @@ def verify(session: str, store_dir: Path, as_json: bool) -> None:
     result = verify_session(store, session)
     status = session_status(store.stream(session))
     empty = result.ok and result.events == 0
+    from replay.wire_verify import describe, verify_wire
+
+    wired = verify_wire(store, session) if wire else None
     if as_json:
-        _echo_json({**msgspec.to_builtins(result), "status": status, "empty": empty})
+        extra = {"wire": msgspec.to_builtins(wired)} if wired is not None else {}
+        _echo_json({**msgspec.to_builtins(result), "status": status, "empty": empty, **extra})
     elif empty:
         click.echo(f"EMPTY {session} ({status}): the session has no events; nothing to verify")
     elif result.ok:
@@ -586,7 +595,10 @@ def verify(session: str, store_dir: Path, as_json: bool) -> None:
             click.echo(f"  expected: {json.dumps(d.expected, default=_json_default)}")
         if d.got is not None:
             click.echo(f"  got:      {json.dumps(d.got, default=_json_default)}")
-    sys.exit(0 if result.ok and not empty else 1)
+    if wired is not None and not as_json:
+        click.echo("\n".join(describe(session, wired)))
+    wire_ok = wired is None or wired.ok
+    sys.exit(0 if result.ok and not empty and wire_ok else 1)
 
 
 # ---------------------------------------------------------------------------- diff

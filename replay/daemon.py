@@ -85,7 +85,6 @@ from engine.events import (
     SessionStopped,
     SubmitOrder,
     decode,
-    encode,
 )
 from engine.instrument import Instrument, money_from_str
 from engine.state import EngineState
@@ -97,6 +96,7 @@ from replay.errors import InputError
 from replay.metrics import DaemonMetrics
 from replay.startup import DEFAULT_LIMIT_S, retry_startup
 from replay.verify import version_note
+from replay.wire_capture import WireCapture
 
 log = logging.getLogger("replay.daemon")
 
@@ -124,6 +124,7 @@ class DaemonOptions(msgspec.Struct, kw_only=True):
     warmup_candles: int = 1000
     metrics_port: int = 0  # 0 = off
     snapshot_every: int = 50_000  # events between engine snapshots (fast restart)
+    wire: bool = True  # keep every venue byte in <session>.wire (replay verify --wire)
 
 
 class CrashPoints:
@@ -167,6 +168,7 @@ class Daemon:
         self.metrics = DaemonMetrics(opts.metrics_port)
         self._reconcile_lock = asyncio.Lock()
         self._pending_reconcile = False
+        self.wire = WireCapture(enabled=opts.wire)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -200,6 +202,7 @@ class Daemon:
         finally:
             if self.venue is not None:
                 await self.venue.close()
+            self.wire.close()
             for writer in (self.writer, self.snapshot_writer):
                 if writer is not None:
                     writer.close()
@@ -237,7 +240,7 @@ class Daemon:
 
     async def _connect(self, config: BybitConfig, keys: Any) -> BybitVenue:
         """One connection attempt; a failed one is closed before it is retried."""
-        venue = BybitVenue(config, keys, on_reconnect=self._on_reconnect)
+        venue = BybitVenue(config, keys, on_reconnect=self._on_reconnect, tap=self.wire.tap)
         try:
             await venue.start()
         except BaseException:
@@ -324,6 +327,7 @@ class Daemon:
                 step(state, event)
         LAST_SEQ[0] = self.last_seq
         self.writer = stream.writer(durable=True)
+        self.wire.attach(self.store, self.opts.session)
         self.snapshot_writer = snapshots.open_writer(self.store, self.opts.session)
         stream.set_meta("status", "running")
         log.info("resumed %s at seq %d", self.opts.session, self.last_seq)
@@ -363,6 +367,7 @@ class Daemon:
             },
         )
         self.writer = stream.writer(durable=True)
+        self.wire.attach(self.store, self.opts.session)
         self.snapshot_writer = snapshots.open_writer(self.store, self.opts.session)
         strategy = self.card.new_strategy(self.instrument)
         self.state = new_state(started, strategy, self.card.engine_config)
@@ -378,6 +383,7 @@ class Daemon:
             lambda: fetch_recent_candles(venue, n),
             limit_s=self.opts.startup_limit_s,
         )
+        self.wire.tap.local(candles, "warm-up back-fill (its REST pages are frames)")
         await self.fold(candles)
         self.metrics.warmup.set(len(candles))
         assert self.state is not None
@@ -426,6 +432,7 @@ class Daemon:
             if self._is_duplicate(event):
                 continue
             if isinstance(event, CandleClosed) and event.open_ms <= self.last_candle_open:
+                self.wire.tap.dropped(event, "candle already logged")
                 continue  # already logged (a back-fill after a reconnect overlaps)
             if isinstance(event, CandleClosed) and not event.backfill:
                 await self._fold_candle(event, received)
@@ -459,6 +466,7 @@ class Daemon:
             if self._is_duplicate(event):
                 continue
             if isinstance(event, CandleClosed) and event.open_ms <= self.last_candle_open:
+                self.wire.tap.dropped(event, "candle already logged")
                 continue
             await self.fold([event])
 
@@ -489,7 +497,13 @@ class Daemon:
     def _is_duplicate(self, event: EventBase) -> bool:
         """Transport duplicates never reach the log: an execution already logged, or an
         order transition the order has already made (Bybit reports an acceptance both in
-        the REST reply and on the order stream)."""
+        the REST reply and on the order stream). A duplicate is noted in the wire log."""
+        if self._seen_before(event):
+            self.wire.tap.dropped(event, "duplicate")
+            return True
+        return False
+
+    def _seen_before(self, event: EventBase) -> bool:
         assert self.view is not None
         if isinstance(event, _EXECUTIONS):
             return event.exec_id in self.view.exec_ids
@@ -572,7 +586,7 @@ class Daemon:
 
     async def _append(self, events: Sequence[EventBase]) -> None:
         assert self.writer is not None and self.view is not None
-        seqs = self.writer.append_many([encode(e) for e in events])
+        seqs = self.wire.append(self.writer, events)
         self.last_seq = LAST_SEQ[0] = seqs[-1]
         self._since_snapshot += len(events)
         for e in events:
@@ -631,6 +645,7 @@ class Daemon:
                 for c in corrections
                 if isinstance(c, ReconciliationCorrection) and c.kind == "unsent"
             ]
+            self.wire.tap.local(corrections, f"reconciliation ({why})")
             await self.fold(corrections)
             for client_id in unsent:
                 cmd = self._logged_command(client_id, SubmitOrder)

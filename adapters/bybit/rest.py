@@ -112,6 +112,10 @@ class BybitRest:
         self.stats = RestStats()
         self._clock_lock = asyncio.Lock()
         self.on_clock: Callable[[ClockOffset], None] | None = None  # every new offset
+        #: every response body received (path, params, envelope, ok): the wire capture
+        self.on_body: (
+            Callable[[str, Mapping[str, Any] | None, dict[str, Any], bool], None] | None
+        ) = None
         http = ClockedHTTP(
             api_key=keys.key if keys else None,
             api_secret=keys.secret.reveal() if keys else None,
@@ -180,6 +184,8 @@ class BybitRest:
                 log.info("%s rate limited by the venue; waiting %.3f s", path, wait)
             else:
                 self.limiter.observe(path, headers, self.clock.offset_ms)
+            if self.on_body is not None:
+                self.on_body(path, params, {"retCode": code, "retMsg": str(exc.message)}, False)
             raise ApiError(path, code, str(exc.message)) from None
         except FailedRequestError as exc:
             self.stats.transport_errors += 1
@@ -193,6 +199,8 @@ class BybitRest:
             raise TransportError(path, type(exc).__name__) from None
         body, _elapsed, headers = reply
         self.limiter.observe(path, headers, self.clock.offset_ms)
+        if self.on_body is not None and isinstance(body, dict):
+            self.on_body(path, params, body, True)
         result = body.get("result")
         return result if isinstance(result, dict) else {}
 
