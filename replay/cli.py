@@ -770,6 +770,12 @@ def _daemon_options(f: Callable[P, R]) -> Callable[P, R]:
             ),
             click.option("--log-json", is_flag=True, help="One JSON object per log line."),
             click.option(
+                "--trade-api",
+                is_flag=True,
+                help="Orders over Bybit's WebSocket Trade API (REST while it is down; "
+                "not offered on the demo venue).",
+            ),
+            click.option(
                 "--startup-timeout",
                 default=120.0,
                 show_default=True,
@@ -793,6 +799,10 @@ def _run_daemon(environment: str, allow_live: bool, **kw: Any) -> None:
         if not kw["emulator_url"]:
             raise BadInput("--venue emulator needs --emulator-url URL")
         environment = "emulator"
+    if kw["trade_api"] and environment == "demo":
+        raise BadInput(
+            "--trade-api: Bybit's demo venue has no WebSocket Trade API (orders go over REST)"
+        )
     setup_logging(kw["session_name"], kw.pop("log_json"))
     opts = DaemonOptions(
         card=kw["card"],
@@ -808,6 +818,7 @@ def _run_daemon(environment: str, allow_live: bool, **kw: Any) -> None:
         warmup_candles=kw["warmup"],
         metrics_port=kw["metrics_port"],
         startup_limit_s=kw["startup_timeout"],
+        trade_api=kw["trade_api"],
     )
     click.get_current_context().meta["session_id"] = opts.session
     from replay.startup import VENUE_UNREACHABLE, VenueUnreachable

@@ -92,6 +92,7 @@ from eventstore import EventStore
 from projections.reconcile import FinalStatus, ReconcileView, reconcile
 from replay import __version__, snapshots
 from replay.cards import LoadedCard, load_card, load_card_text
+from replay.dispatch import send_commands
 from replay.errors import InputError
 from replay.metrics import DaemonMetrics
 from replay.startup import DEFAULT_LIMIT_S, retry_startup
@@ -125,6 +126,7 @@ class DaemonOptions(msgspec.Struct, kw_only=True):
     metrics_port: int = 0  # 0 = off
     snapshot_every: int = 50_000  # events between engine snapshots (fast restart)
     wire: bool = True  # keep every venue byte in <session>.wire (replay verify --wire)
+    trade_api: bool = False  # orders over Bybit's WebSocket Trade API (not on demo)
 
 
 class CrashPoints:
@@ -261,6 +263,8 @@ class Daemon:
                 public_ws_url=f"{ws}/v5/public/linear",
                 private_ws_url=f"{ws}/v5/private",
                 keys_file=o.keys_file,
+                trade_api=o.trade_api,
+                trade_ws_url=f"{ws}/v5/trade",
             )
         return BybitConfig(
             environment=o.environment,  # type: ignore[arg-type]
@@ -268,6 +272,7 @@ class Daemon:
             symbol=card.symbol,
             timeframe=card.timeframe,
             keys_file=o.keys_file,
+            trade_api=o.trade_api,
         )
 
     # ------------------------------------------------------------ start / resume
@@ -556,10 +561,13 @@ class Daemon:
             if commands:
                 self._trace("committed", received)
                 self.crash.reached("after_commit")
-                for cmd in commands:
-                    await self._send(cmd)
+                pipelined = self.venue is not None and self.venue.pipelined
+
+                def sent() -> None:
                     self._trace("sent", received)
                     self.crash.reached("after_send")
+
+                await send_commands(commands, self._send, sent, pipelined=pipelined)
                 if received is not None and isinstance(event, CandleClosed):
                     self.metrics.latency.observe(time.perf_counter() - received)
             if self._since_snapshot >= self.opts.snapshot_every:

@@ -38,6 +38,7 @@ from adapters.bybit.wire import (
     Use,
     convert_ws,
     decode_record,
+    envelope,
     new_converter,
     ws_message,
 )
@@ -160,7 +161,7 @@ def verify_wire(store: EventStore, session: str) -> WireResult:
         else:
             if run.conv is None:
                 return fail(r.run, r.n, r.how, 0, "a use before its run's start", None, None)
-            bodies = [json.loads(run.rest[k].body) for k in r.frames if k in run.rest]
+            bodies = [envelope(run.rest[k]) for k in r.frames if k in run.rest]
             if len(bodies) != len(r.frames):
                 why = f"use {r.how} reads frames {r.frames}, not all kept"
                 return fail(r.run, r.n, r.how, 0, why, None, None)

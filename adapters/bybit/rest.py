@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import requests
@@ -54,6 +54,8 @@ METHODS: Final[dict[str, str]] = {
 WRITE_PATHS: Final = frozenset(
     {"/v5/order/create", "/v5/order/amend", "/v5/order/cancel", "/v5/order/cancel-all"}
 )
+#: One attempt of a request: the envelope's result, or ApiError / TransportError.
+Once = Callable[[str, Mapping[str, Any] | None], Awaitable[dict[str, Any]]]
 _NEVER_SENT_CODE: Final = -424242  # makes pybit's retry set non-empty yet never matching
 
 
@@ -135,16 +137,21 @@ class BybitRest:
     def __repr__(self) -> str:
         return f"BybitRest({self.config.environment}, {self._http.endpoint})"
 
-    async def call(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    async def call(
+        self, path: str, params: Mapping[str, Any] | None = None, via: Once | None = None
+    ) -> dict[str, Any]:
         """One logical request. Safe failures (10006, 10002) are retried; an AMBIGUOUS
         failure is retried for reads but raised for writes (the caller must look up
-        whether the write happened); FATAL ones raise ``ApiError``/``TransportError``."""
+        whether the write happened); FATAL ones raise ``ApiError``/``TransportError``.
+        ``via`` sends each attempt another way (the WebSocket Trade API) under the same
+        rules."""
         write = path in WRITE_PATHS
         last: BybitError | None = None
+        once = via or self._once
         for attempt in range(self.config.max_attempts):
             generation = self.clock.generation
             try:
-                return await self._once(path, params)
+                return await once(path, params)
             except (ApiError, TransportError) as exc:
                 last = exc
                 action = classify(exc)

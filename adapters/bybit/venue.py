@@ -52,6 +52,7 @@ from adapters.bybit.errors import ApiError, BybitError, RetriesExhausted, Transp
 from adapters.bybit.keys import ApiKeys
 from adapters.bybit.rest import BybitRest
 from adapters.bybit.retry import Action, Backoff, classify
+from adapters.bybit.trade_ws import TradeSocket
 from adapters.bybit.wire import USES, WireTap, convert_ws
 from adapters.bybit.ws import WsStream
 from adapters.protocol import OpenOrder, VenueSnapshot
@@ -111,6 +112,7 @@ class BybitVenue:
         self.converter: StreamConverter | None = None
         self.public: WsStream | None = None
         self.private: WsStream | None = None
+        self.trade: TradeSocket | None = None  # orders over the Trade API when it is up
         self.submissions: dict[str, int] = {}  # create requests sent per client id
         #: client ids whose submission could not be confirmed either way (venue unreachable);
         #: no event was emitted for them -- the daemon's reconciliation must look them up.
@@ -176,10 +178,27 @@ class BybitVenue:
         )
         self.public.start()
         self.private.start()
+        if self.config.trade_url():
+            self.trade = TradeSocket(
+                self.config.trade_url(),
+                self._keys,
+                self.clock,
+                self.rest.limiter,
+                recv_window_ms=self.config.recv_window_ms,
+                timeout_s=self.config.http_timeout_s,
+                ping_interval_s=self.config.ping_interval_s,
+                backoff=self._stream_backoff(4),
+                use_proxy=not local,
+            )
+            if self.tap.enabled:
+                self.trade.on_frame = self._on_trade_frame
+            self.trade.start()
         try:
             async with asyncio.timeout(timeout_s):
                 await self.public.subscribed.wait()
                 await self.private.subscribed.wait()
+                if self.trade is not None:
+                    await self.trade.ready.wait()
         except TimeoutError:
             await self.close()
             raise BybitError(
@@ -199,6 +218,8 @@ class BybitVenue:
         for stream in (self.public, self.private):
             if stream is not None:
                 await stream.stop()
+        if self.trade is not None:
+            await self.trade.stop()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -261,6 +282,21 @@ class BybitVenue:
 
     def _on_body(self, path: str, params: Any, body: dict[str, Any], ok: bool) -> None:
         self.tap.rest_frame(path, dict(params or {}), body, self.clock.now_ms(), ok)
+
+    def _on_trade_frame(self, path: str, params: Any, raw: str, recv_ms: int) -> None:
+        self.tap.trade_frame(path, dict(params or {}), raw, recv_ms)
+
+    @property
+    def pipelined(self) -> bool:
+        """Orders go over the Trade API now (one socket: replies in order)."""
+        return self.trade is not None and self.trade.ready.is_set()
+
+    async def _write(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        """An order write: over the Trade API while its socket is up, else REST; either
+        way with the same retries, and a lost reply raised for the caller's lookup."""
+        trade = self.trade
+        via = trade.once if trade is not None and trade.ready.is_set() else None
+        return await self.rest.call(path, params, via=via)
 
     def _on_clock(self, ev: Event) -> None:
         self._local([ev], "clock offset, measured locally")
@@ -385,7 +421,7 @@ class BybitVenue:
             self.submissions[cmd.client_id] = self.submissions.get(cmd.client_id, 0) + 1
             try:
                 with self.tap.collect() as got:
-                    result = await self.rest.call("/v5/order/create", params)
+                    result = await self._write("/v5/order/create", params)
             except ApiError as exc:
                 if exc.code != DUPLICATE_LINK_ID:
                     extra = {"client_id": cmd.client_id, "ts": self.clock.now_ms()}
@@ -483,7 +519,7 @@ class BybitVenue:
         for attempt in range(self.config.max_attempts):
             try:
                 with self.tap.collect() as got:
-                    await self.rest.call(path, params)
+                    await self._write(path, params)
                 return True
             except (ApiError, RetriesExhausted, TransportError) as exc:
                 if isinstance(exc, TransportError) and classify(exc) is not Action.FATAL:

@@ -57,7 +57,7 @@ class RunStart(msgspec.Struct, tag="run"):
 class Frame(msgspec.Struct, tag="frame"):
     run: int
     n: int
-    source: str  # public | private | rest | rest-error
+    source: str  # public | private | rest | rest-error | trade
     recv_ms: int
     body: bytes
     path: str = ""
@@ -251,6 +251,14 @@ USES: Final[dict[str, UseFn]] = {
 }
 
 
+def envelope(frame: Frame) -> dict[str, Any]:
+    """A kept REST body or Trade API reply as the REST envelope ``USES`` read."""
+    body: dict[str, Any] = json.loads(frame.body)
+    if frame.source == "trade":
+        body = {**body, "result": body.get("data") or {}}
+    return body
+
+
 def new_converter(start: RunStart) -> StreamConverter:
     inst = Instrument(start.spec)
     return StreamConverter({start.spec.symbol: inst}, start.dedupe)
@@ -313,6 +321,18 @@ class WireTap:
         self._pending.append(
             Frame(self.run, n, "rest" if ok else "rest-error", recv_ms, raw, path, request)
         )
+        got = _COLLECT.get()
+        if got is not None:
+            got.append(n)
+        return n
+
+    def trade_frame(self, path: str, params: dict[str, Any], raw: str, recv_ms: int) -> int:
+        """A Trade API reply, as received (its ``data`` is what a REST ``result`` is)."""
+        if not self.enabled:
+            return 0
+        n = self._next()
+        request = msgspec.json.encode(params)
+        self._pending.append(Frame(self.run, n, "trade", recv_ms, raw.encode(), path, request))
         got = _COLLECT.get()
         if got is not None:
             got.append(n)
