@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -126,3 +127,43 @@ def test_a_changed_converter_is_named_at_the_first_frame_whose_events_differ(
     assert not res.ok and res.divergence is not None
     assert res.divergence.source == "public" and res.divergence.n > 0
     assert res.divergence.expected["high"] + 1 == res.divergence.got["high"]
+
+
+def test_a_kill_after_commit_leaves_no_event_without_its_bytes_and_the_resume_verifies(
+    emulator_factory: Callable[..., EmulatorHandle], tmp_path: Path
+) -> None:
+    emulator = emulator_factory(history=HISTORY)
+    card = ma_cross_card(tmp_path, fast=5, slow=20, timeframe="5m")
+    store = tmp_path / "live"
+    first = DaemonProcess(
+        emulator,
+        card,
+        store,
+        "wire-3",
+        "--warmup",
+        str(HISTORY),
+        env={"REPLAY_CRASH_AT": "after_commit:1"},
+    )
+    try:
+        first.wait_warm(HISTORY)
+        for _ in range(60):
+            emulator.advance(1)
+            time.sleep(0.3)
+            if first.proc.poll() is not None:
+                break
+        assert first.proc.poll() == -9  # killed with a command committed, not sent
+    finally:
+        first.kill()
+    with EventStore(store, readonly=True) as es:
+        res = verify_wire(es, "wire-3")
+    assert res.ok, res
+    second = DaemonProcess(emulator, card, store, "wire-3")
+    try:
+        second.wait_running()
+        second.play(5)
+        assert second.stop() == 0
+    finally:
+        second.kill()
+    out = CliRunner().invoke(cli, ["verify", "wire-3", "--wire", "--store", str(store)])
+    assert out.exit_code == 0, out.output
+    assert "2 run(s)" in out.output
