@@ -35,7 +35,7 @@ from adapters.bybit.clock import ExchangeClock
 from adapters.bybit.errors import ApiError, BybitError, TransportError
 from adapters.bybit.keys import ApiKeys
 from adapters.bybit.ratelimit import RateLimiter
-from adapters.bybit.retry import Backoff
+from adapters.bybit.retry import RATE_LIMIT_CODES, Backoff
 from adapters.bybit.ws import auth_message, wire_log
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,6 @@ OPS: Final[dict[str, str]] = {
     "/v5/order/amend": "order.amend",
     "/v5/order/cancel": "order.cancel",
 }
-RATE_LIMITED: Final = 10006
 #: (path, params, raw reply, receive time): every order reply as received
 FrameHook = Callable[[str, Mapping[str, Any] | None, str, int], None]
 
@@ -209,7 +208,7 @@ class TradeSocket:
             raise TransportError(path, exc.detail) from None
         headers = reply.get("header") or {}
         code = int(reply.get("retCode", -1))
-        if code == RATE_LIMITED:
+        if code in RATE_LIMIT_CODES:
             reset = str(headers.get("X-Bapi-Limit-Reset-Timestamp", ""))
             self.limiter.penalise(
                 path, int(reset) if reset.isdigit() else None, self.clock.offset_ms
