@@ -113,7 +113,7 @@ def latency(folder: Path, candles: int, transport: str = "rest") -> dict[str, ob
                     ms = (wire.order_arrived[event.client_id] - sent) * 1000
                     samples.append(ms)
                     firsts.setdefault(event.ts, ms)
-    base = fsync_ms(folder)
+    base = fsync_ms(folder / transport)
     with EventStore(store, readonly=True) as es:
         wired = verify_wire(es, "bench")
     row: dict[str, object] = {
