@@ -604,11 +604,11 @@ class Daemon:
             for e in events:
                 log.debug("append %s", type(e).__name__, extra={"seq": self.last_seq})
 
-    async def _send(self, cmd: EventBase) -> None:
+    async def _send(self, cmd: EventBase, maybe_sent: bool = False) -> None:
         assert self.venue is not None
         try:
             if isinstance(cmd, SubmitOrder):
-                await self.venue.submit(cmd)
+                await self.venue.submit(cmd, maybe_sent=maybe_sent)
             elif isinstance(cmd, AmendOrder):
                 await self.venue.amend(cmd)
             elif isinstance(cmd, CancelOrder):
@@ -659,7 +659,7 @@ class Daemon:
                 cmd = self._logged_command(client_id, SubmitOrder)
                 if cmd is not None:
                     log.info("sending %s, committed before a crash and never sent", client_id)
-                    await self._send(cmd)
+                    await self._send(cmd, maybe_sent=True)
             still_open = {o.client_id for o in snap.open_orders}
             for order in self.view.open_orders():
                 if order.client_id in self.view.cancel_requested and order.client_id in still_open:

@@ -385,7 +385,11 @@ class BybitVenue:
 
     # -- commands ------------------------------------------------------------
 
-    async def submit(self, cmd: SubmitOrder) -> None:
+    async def submit(self, cmd: SubmitOrder, *, maybe_sent: bool = False) -> None:
+        """Create ``cmd``'s order. ``maybe_sent``: it may have reached the venue before a
+        crash; it is looked up first (with a wait: creation is asynchronous at Bybit) and
+        sent only if not found -- the same lookup that resolves a lost reply, whichever
+        transport carries the order."""
         inst, c = self._inst(), self.config
         params: dict[str, Any] = {
             "category": c.category,
@@ -417,6 +421,8 @@ class BybitVenue:
             "price": cmd.price,
             "trigger": cmd.trigger_price,
         }
+        if maybe_sent and await self._found(cmd, ack, 0):
+            return
         for attempt in range(c.max_attempts):
             self.submissions[cmd.client_id] = self.submissions.get(cmd.client_id, 0) + 1
             try:
@@ -442,17 +448,23 @@ class BybitVenue:
                 extra = {**ack, "ts": self.clock.now_ms()}
                 self._emit_all(self._use("ack_submit", got, extra, [_body(result)]))
                 return
-            with self.tap.collect() as got:
-                row = await self._find(cmd.client_id, attempt)
-            if row is not None:
-                extra = {**ack, "ts": self.clock.now_ms(), "lookup": True}
-                self._emit_all(self._use("ack_submit", got, extra, [_body({"list": [row]})]))
+            if await self._found(cmd, ack, attempt):
                 return
             log.warning("%s: not at the venue after a lost reply; sending again", cmd.client_id)
         # Every attempt ended ambiguously: the order may exist. Saying "rejected" could
         # orphan a live order, so it stays Requested for reconciliation to resolve.
         self.unresolved[cmd.client_id] = "submit"
         log.error("%s: submission not confirmed after %d attempts", cmd.client_id, c.max_attempts)
+
+    async def _found(self, cmd: SubmitOrder, ack: dict[str, Any], attempt: int) -> bool:
+        """Look ``cmd``'s orderLinkId up (twice, a back-off apart); found -> accepted."""
+        with self.tap.collect() as got:
+            row = await self._find(cmd.client_id, attempt)
+        if row is None:
+            return False
+        extra = {**ack, "ts": self.clock.now_ms(), "lookup": True}
+        self._emit_all(self._use("ack_submit", got, extra, [_body({"list": [row]})]))
+        return True
 
     async def _find(self, client_id: str, attempt: int) -> dict[str, Any] | None:
         """Look an orderLinkId up twice (creation is asynchronous at Bybit)."""
