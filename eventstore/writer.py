@@ -12,7 +12,7 @@ LMDB transaction, so a reader or a reopened store never sees one without the oth
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import repeat
 from types import TracebackType
 from typing import TYPE_CHECKING, Final
@@ -46,6 +46,7 @@ class Writer:
         self._sid = stream.id
         self._name_key = stream.name.encode()
         self._pending: list[bytes] = []
+        self._next: tuple[int, ChainState] | None = None  # staged, not yet committed
         self._failed: BaseException | None = None
         self._lock = WriterLock(stream.lock_path, stream.name)
         try:
@@ -149,14 +150,38 @@ class Writer:
         ) from self._failed
 
     def _commit(self) -> None:
+        staged = self._stage()
+        if staged is None:
+            return
+        try:
+            self._shared.write(staged, f"append to {self.stream.name!r}", seq=self._base + 1)
+        except BaseException as exc:
+            self._failed = exc
+            raise
+        self._committed()
+
+    def stage_many(self, items: Sequence[bytes]) -> range:
+        """Add records without committing them (``eventstore.joint`` commits them together
+        with another writer's); return their seqs."""
+        if self._failed is not None:
+            self._raise_failed()
+        first = self._base + len(self._pending) + 1
+        self._pending.extend(items)
+        return range(first, first + len(items))
+
+    def _stage(self) -> Callable[[lmdb.Transaction[bytes]], None] | None:
+        """The put of everything pending (None if nothing is); ``_committed`` after it."""
         pending = self._pending
         if not pending:
-            return
+            return None
+        if self._failed is not None:
+            self._raise_failed()
         if not self._lock.held:
             raise EventStoreError(f"writer of stream {self.stream.name!r} is closed")
         shared, sid, base, n = self._shared, self._sid, self._base, len(pending)
         first, last = base + 1, base + n
         chain, links = self._chain.advance(pending)
+        self._next = (last, chain)
         first_key = pack_key(sid, first)
         link_items = [(pack_key(sid, s), d) for s, d in links]
         fingerprint = chain.head().hex()
@@ -189,10 +214,9 @@ class Writer:
             updated = msgspec.structs.replace(record, last_seq=last, fingerprint=fingerprint)
             txn.put(name_key, encode_record(updated), db=streams_db)
 
-        try:
-            shared.write(put, f"append to {self.stream.name!r}", seq=first)
-        except BaseException as exc:
-            self._failed = exc
-            raise
-        self._base, self._chain = last, chain
-        pending.clear()
+        return put
+
+    def _committed(self) -> None:
+        assert self._next is not None
+        (self._base, self._chain), self._next = self._next, None
+        self._pending.clear()

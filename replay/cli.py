@@ -622,8 +622,13 @@ def inspect(
 @store_option
 @trust_option
 @json_option
+@click.option(
+    "--wire",
+    is_flag=True,
+    help="Also re-run the adapter over the venue bytes kept in SESSION.wire (live/demo).",
+)
 @handle_errors
-def verify(session: str, store_dir: Path, trust_code: bool, as_json: bool) -> None:
+def verify(session: str, store_dir: Path, trust_code: bool, as_json: bool, wire: bool) -> None:
     """Re-fold a session and check every event and checkpoint.
 
     Exit 1 names the first seq where the log and the engine disagree.
@@ -641,8 +646,12 @@ def verify(session: str, store_dir: Path, trust_code: bool, as_json: bool) -> No
         result = verify_session(store, session)
     status = session_status(store.stream(session))
     empty = result.ok and result.events == 0
+    from replay.wire_verify import describe, verify_wire
+
+    wired = verify_wire(store, session) if wire else None
     if as_json:
-        _echo_json({**msgspec.to_builtins(result), "status": status, "empty": empty})
+        extra = {"wire": msgspec.to_builtins(wired)} if wired is not None else {}
+        _echo_json({**msgspec.to_builtins(result), "status": status, "empty": empty, **extra})
     elif empty:
         click.echo(f"EMPTY {session} ({status}): the session has no events; nothing to verify")
     elif result.ok:
@@ -665,7 +674,10 @@ def verify(session: str, store_dir: Path, trust_code: bool, as_json: bool) -> No
             click.echo(f"  expected: {json.dumps(d.expected, default=_json_default)}")
         if d.got is not None:
             click.echo(f"  got:      {json.dumps(d.got, default=_json_default)}")
-    sys.exit(0 if result.ok and not empty else 1)
+    if wired is not None and not as_json:
+        click.echo("\n".join(describe(session, wired)))
+    wire_ok = wired is None or wired.ok
+    sys.exit(0 if result.ok and not empty and wire_ok else 1)
 
 
 # ---------------------------------------------------------------------------- diff
@@ -857,6 +869,12 @@ def _daemon_options(f: Callable[P, R]) -> Callable[P, R]:
                 help="No line per candle decision and per fill on stdout (logs stay on stderr).",
             ),
             click.option(
+                "--trade-api",
+                is_flag=True,
+                help="Orders over Bybit's WebSocket Trade API (REST while it is down; "
+                "not offered on the demo venue).",
+            ),
+            click.option(
                 "--startup-timeout",
                 default=120.0,
                 show_default=True,
@@ -880,6 +898,10 @@ def _run_daemon(environment: str, allow_live: bool, **kw: Any) -> None:
         if not kw["emulator_url"]:
             raise BadInput("--venue emulator needs --emulator-url URL")
         environment = "emulator"
+    if kw["trade_api"] and environment == "demo":
+        raise BadInput(
+            "--trade-api: Bybit's demo venue has no WebSocket Trade API (orders go over REST)"
+        )
     setup_logging(kw["session_name"], kw.pop("log_json"))
     opts = DaemonOptions(
         card=kw["card"],
@@ -897,6 +919,7 @@ def _run_daemon(environment: str, allow_live: bool, **kw: Any) -> None:
         startup_limit_s=kw["startup_timeout"],
         params=parse_set_option(kw["sets"]),
         quiet=kw["quiet"],
+        trade_api=kw["trade_api"],
     )
     click.get_current_context().meta["session_id"] = opts.session
     from replay.startup import VENUE_UNREACHABLE, VenueUnreachable

@@ -87,7 +87,6 @@ from engine.events import (
     SessionStopped,
     SubmitOrder,
     decode,
-    encode,
 )
 from engine.instrument import Instrument, money_from_str
 from engine.state import EngineState
@@ -104,11 +103,13 @@ from replay import __version__, snapshots
 from replay.cards import LoadedCard, load_card, load_card_text
 from replay.cards.params import format_params
 from replay.cards.source import check_resume, strategy_fields
+from replay.dispatch import send_commands
 from replay.errors import InputError
 from replay.metrics import DaemonMetrics
 from replay.narration import Narrator
 from replay.startup import DEFAULT_LIMIT_S, retry_startup
 from replay.verify import version_note
+from replay.wire_capture import WireCapture
 
 log = logging.getLogger("replay.daemon")
 
@@ -138,6 +139,8 @@ class DaemonOptions(msgspec.Struct, kw_only=True):
     snapshot_every: int = 50_000  # events between engine snapshots (fast restart)
     params: dict[str, str] = {}  # --set NAME=VALUE overrides of the card's params:
     quiet: bool = False  # no per-candle / per-fill lines on stdout (replay.narration)
+    wire: bool = True  # keep every venue byte in <session>.wire (replay verify --wire)
+    trade_api: bool = False  # orders over Bybit's WebSocket Trade API (not on demo)
 
 
 class CrashPoints:
@@ -182,6 +185,7 @@ class Daemon:
         self._reconcile_lock = asyncio.Lock()
         self._pending_reconcile = False
         self.narrator: Narrator | None = None
+        self.wire = WireCapture(enabled=opts.wire)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -215,6 +219,7 @@ class Daemon:
         finally:
             if self.venue is not None:
                 await self.venue.close()
+            self.wire.close()
             for writer in (self.writer, self.snapshot_writer):
                 if writer is not None:
                     writer.close()
@@ -254,7 +259,7 @@ class Daemon:
 
     async def _connect(self, config: BybitConfig, keys: Any) -> BybitVenue:
         """One connection attempt; a failed one is closed before it is retried."""
-        venue = BybitVenue(config, keys, on_reconnect=self._on_reconnect)
+        venue = BybitVenue(config, keys, on_reconnect=self._on_reconnect, tap=self.wire.tap)
         try:
             await venue.start()
         except BaseException:
@@ -275,6 +280,8 @@ class Daemon:
                 public_ws_url=f"{ws}/v5/public/linear",
                 private_ws_url=f"{ws}/v5/private",
                 keys_file=o.keys_file,
+                trade_api=o.trade_api,
+                trade_ws_url=f"{ws}/v5/trade",
             )
         return BybitConfig(
             environment=o.environment,  # type: ignore[arg-type]
@@ -282,6 +289,7 @@ class Daemon:
             symbol=card.symbol,
             timeframe=card.timeframe,
             keys_file=o.keys_file,
+            trade_api=o.trade_api,
         )
 
     # ------------------------------------------------------------ start / resume
@@ -348,6 +356,7 @@ class Daemon:
                 step(state, event)
         LAST_SEQ[0] = self.last_seq
         self.writer = stream.writer(durable=True)
+        self.wire.attach(self.store, self.opts.session)
         self.snapshot_writer = snapshots.open_writer(self.store, self.opts.session)
         stream.set_meta("status", "running")
         log.info("resumed %s at seq %d", self.opts.session, self.last_seq)
@@ -389,6 +398,7 @@ class Daemon:
             },
         )
         self.writer = stream.writer(durable=True)
+        self.wire.attach(self.store, self.opts.session)
         self.snapshot_writer = snapshots.open_writer(self.store, self.opts.session)
         strategy = self.card.new_strategy(self.instrument)
         self.state = new_state(started, strategy, self.card.engine_config)
@@ -413,6 +423,7 @@ class Daemon:
 
     async def _warm_up(self, candles: list[CandleClosed]) -> None:
         """Fold the back-filled candles (flagged ``backfill``: nothing trades on them)."""
+        self.wire.tap.local(candles, "warm-up back-fill (its REST pages are frames)")
         await self.fold(candles)
         self.metrics.warmup.set(len(candles))
         assert self.state is not None
@@ -461,6 +472,7 @@ class Daemon:
             if self._is_duplicate(event):
                 continue
             if isinstance(event, CandleClosed) and event.open_ms <= self.last_candle_open:
+                self.wire.tap.dropped(event, "candle already logged")
                 continue  # already logged (a back-fill after a reconnect overlaps)
             if isinstance(event, CandleClosed) and not event.backfill:
                 await self._fold_candle(event, received)
@@ -494,6 +506,7 @@ class Daemon:
             if self._is_duplicate(event):
                 continue
             if isinstance(event, CandleClosed) and event.open_ms <= self.last_candle_open:
+                self.wire.tap.dropped(event, "candle already logged")
                 continue
             await self.fold([event])
 
@@ -527,7 +540,13 @@ class Daemon:
     def _is_duplicate(self, event: EventBase) -> bool:
         """Transport duplicates never reach the log: an execution already logged, or an
         order transition the order has already made (Bybit reports an acceptance both in
-        the REST reply and on the order stream)."""
+        the REST reply and on the order stream). A duplicate is noted in the wire log."""
+        if self._seen_before(event):
+            self.wire.tap.dropped(event, "duplicate")
+            return True
+        return False
+
+    def _seen_before(self, event: EventBase) -> bool:
         assert self.view is not None
         if isinstance(event, _EXECUTIONS):
             return event.exec_id in self.view.exec_ids
@@ -582,10 +601,13 @@ class Daemon:
             if commands:
                 self._trace("committed", received)
                 self.crash.reached("after_commit")
-                for cmd in commands:
-                    await self._send(cmd)
+                pipelined = self.venue is not None and self.venue.pipelined
+
+                def sent() -> None:
                     self._trace("sent", received)
                     self.crash.reached("after_send")
+
+                await send_commands(commands, self._send, sent, pipelined=pipelined)
                 if received is not None and isinstance(event, CandleClosed):
                     self.metrics.latency.observe(time.perf_counter() - received)
             self._narrate(event, derived)
@@ -627,7 +649,7 @@ class Daemon:
 
     async def _append(self, events: Sequence[EventBase]) -> None:
         assert self.writer is not None and self.view is not None
-        seqs = self.writer.append_many([encode(e) for e in events])
+        seqs = self.wire.append(self.writer, events)
         self.last_seq = LAST_SEQ[0] = seqs[-1]
         self._since_snapshot += len(events)
         for e in events:
@@ -637,11 +659,11 @@ class Daemon:
             for e in events:
                 log.debug("append %s", type(e).__name__, extra={"seq": self.last_seq})
 
-    async def _send(self, cmd: EventBase) -> None:
+    async def _send(self, cmd: EventBase, maybe_sent: bool = False) -> None:
         assert self.venue is not None
         try:
             if isinstance(cmd, SubmitOrder):
-                await self.venue.submit(cmd)
+                await self.venue.submit(cmd, maybe_sent=maybe_sent)
             elif isinstance(cmd, AmendOrder):
                 await self.venue.amend(cmd)
             elif isinstance(cmd, CancelOrder):
@@ -685,6 +707,7 @@ class Daemon:
                 for c in corrections
                 if isinstance(c, ReconciliationCorrection) and c.kind == "unsent"
             ]
+            self.wire.tap.local(corrections, f"reconciliation ({why})")
             await self.fold(corrections)
             # Drift is judged on the book after the corrections are folded.
             adopt = self.opts.on_drift == "adopt"
@@ -693,7 +716,7 @@ class Daemon:
                 cmd = self._logged_command(client_id, SubmitOrder)
                 if cmd is not None:
                     log.info("sending %s, committed before a crash and never sent", client_id)
-                    await self._send(cmd)
+                    await self._send(cmd, maybe_sent=True)
             still_open = {o.client_id for o in snap.open_orders}
             for order in self.view.open_orders():
                 if order.client_id in self.view.cancel_requested and order.client_id in still_open:

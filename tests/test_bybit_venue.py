@@ -554,3 +554,20 @@ def test_attached_stop_and_target_are_armed_moved_and_removed_through_the_adapte
     assert tp is not None and tp.status == "Deactivated"
     wire = s.emu.call(lambda st: st.by_client["tpsl-e"])
     assert wire.stop_loss > 0 and wire.take_profit == wire.stop_loss + 6_000  # sent as given
+
+
+def test_a_create_that_may_have_been_sent_before_a_crash_is_looked_up_before_any_resend(
+    emulator: Any,
+) -> None:
+    """A stalled create applied at the venue after the daemon died: found, never sent twice."""
+
+    async def scenario(s: Session) -> None:
+        cmd = order("stall", 2, s.last_close() - 3000)
+        await s.venue.submit(cmd)  # the order reached the venue ...
+        await s.until(lambda: bool(s.of(OrderAccepted, "stall")))
+        s.venue.submissions.clear()
+        await s.venue.submit(cmd, maybe_sent=True)  # ... and is re-sent after a restart
+
+    s = run(emulator, scenario)
+    assert s.venue.submissions.get("stall", 0) == 0  # looked up, not sent again
+    assert emulator.emulator.wire.creates["stall"] == 1

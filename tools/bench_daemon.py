@@ -10,7 +10,12 @@
    without and with a snapshot.
 3. Restart to running of the real process against the emulator, after a SIGKILL.
 
+Latency is measured twice, orders over REST and over the WebSocket Trade API (``--trade-api``),
+both with the wire capture on (its bytes per candle and per fill are printed too), and a
+table line puts the two side by side.
+
 Prints JSON lines. Usage: python tools/bench_daemon.py [--candles 300] [--events 1000000]
+[--latency-only]
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from eventstore import EventStore  # noqa: E402
 from replay.cards import load_card  # noqa: E402
 from replay.daemon import Daemon, DaemonOptions  # noqa: E402
 from replay.session import run_backtest  # noqa: E402
+from replay.wire_verify import verify_wire  # noqa: E402
 from tools.bybit_emulator import EmulatorConfig, EmulatorHandle, load_candle_file  # noqa: E402
 from tools.daemon_driver import DaemonProcess  # noqa: E402
 
@@ -74,11 +80,20 @@ def fsync_ms(folder: Path, n: int = 300) -> float:
     return statistics.median(times)
 
 
-def latency(folder: Path, candles: int) -> None:
+def latency(folder: Path, candles: int, transport: str = "rest") -> dict[str, object]:
+    """Candle close to order at the venue, orders over ``transport`` (rest | trade_api)."""
     bars = load_candle_file(DATA, Instrument(BTCUSDT))[: HISTORY + candles + 5]
+    extra = ["--trade-api"] if transport == "trade_api" else []
+    store = folder / f"live-{transport}"
     with EmulatorHandle.start(bars, EmulatorConfig(history=HISTORY)) as emulator:
         daemon = DaemonProcess(
-            emulator, card(folder, "5m", 2, 5), folder / "live", "bench", "--warmup", str(HISTORY)
+            emulator,
+            card(folder, "5m", 2, 5),
+            store,
+            "bench",
+            "--warmup",
+            str(HISTORY),
+            *extra,
         )
         try:
             daemon.wait_warm(HISTORY)
@@ -98,23 +113,26 @@ def latency(folder: Path, candles: int) -> None:
                     ms = (wire.order_arrived[event.client_id] - sent) * 1000
                     samples.append(ms)
                     firsts.setdefault(event.ts, ms)
-    base = fsync_ms(folder)
-    print(
-        json.dumps(
-            {
-                "bench": "candle_close_to_order_on_wire_ms",
-                "orders": len(samples),
-                "p50": round(statistics.median(samples), 3),
-                "p99": round(pct(samples, 0.99), 3),
-                "max": round(max(samples), 3),
-                "fsync_p50": round(base, 3),
-                "p50_minus_fsync": round(statistics.median(samples) - base, 3),
-                "first_order_p50": round(statistics.median(firsts.values()), 3),
-                "first_order_p99": round(pct(list(firsts.values()), 0.99), 3),
-            }
-        ),
-        flush=True,
-    )
+    base = fsync_ms(folder / transport)
+    with EventStore(store, readonly=True) as es:
+        wired = verify_wire(es, "bench")
+    row: dict[str, object] = {
+        "bench": "candle_close_to_order_on_wire_ms",
+        "transport": transport,
+        "orders": len(samples),
+        "p50": round(statistics.median(samples), 3),
+        "p99": round(pct(samples, 0.99), 3),
+        "max": round(max(samples), 3),
+        "fsync_p50": round(base, 3),
+        "p50_minus_fsync": round(statistics.median(samples) - base, 3),
+        "first_order_p50": round(statistics.median(firsts.values()), 3),
+        "first_order_p99": round(pct(list(firsts.values()), 0.99), 3),
+        "wire_ok": wired.ok,
+        "wire_bytes_per_candle": wired.bytes_per_candle,
+        "wire_private_bytes_per_fill": wired.private_bytes_per_fill,
+    }
+    print(json.dumps(row), flush=True)
+    return row
 
 
 def restart(folder: Path, events: int) -> None:
@@ -179,13 +197,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--candles", type=int, default=300)
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--latency-only", action="store_true", help="Skip the restart benches.")
     args = parser.parse_args()
     if not DATA.exists():
         print(json.dumps({"bench": "daemon", "skipped": f"{DATA} absent"}))
         return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        latency(folder, args.candles)
+        rows = {t: latency(folder, args.candles, t) for t in ("rest", "trade_api")}
+        table = {
+            f"{t}_{k}": rows[t][k]
+            for t in rows
+            for k in ("p50", "p99", "first_order_p50", "first_order_p99")
+        }
+        print(json.dumps({"bench": "order_latency_table_ms", **table}), flush=True)
+        if args.latency_only:
+            return
         restart_process(folder)
         restart(folder, args.events)
 

@@ -47,6 +47,10 @@ class BybitConfig(msgspec.Struct, frozen=True, kw_only=True):
     rest_url: str = ""  # "" = the environment's default
     public_ws_url: str = ""
     private_ws_url: str = ""
+    #: orders over the WebSocket Trade API (REST while its socket is down); Bybit's demo
+    #: venue does not offer it. ``trade_ws_url`` "" = the environment's default.
+    trade_api: bool = False
+    trade_ws_url: str = ""
     keys_file: str | None = None  # None: BYBIT_API_KEY / BYBIT_API_SECRET
     recv_window_ms: int = 5000
     http_timeout_s: float = 10.0
@@ -77,6 +81,13 @@ class BybitConfig(msgspec.Struct, frozen=True, kw_only=True):
             )
         if not 0 < self.rate_limit_scale <= 1:
             raise ConfigError("rate_limit_scale must be in (0, 1]")
+        if self.trade_api and self.environment == "demo":
+            raise ConfigError(
+                "Bybit's demo venue has no WebSocket Trade API: drop --trade-api (orders go "
+                "over REST)"
+            )
+        if self.trade_api and self.environment == "emulator" and not self.trade_ws_url:
+            raise ConfigError("environment 'emulator' with trade_api needs trade_ws_url")
 
     @property
     def interval(self) -> str:
@@ -89,6 +100,14 @@ class BybitConfig(msgspec.Struct, frozen=True, kw_only=True):
         return {"demo": "bybit-demo", "live": "bybit-live", "emulator": "emulator"}[
             self.environment
         ]
+
+    def trade_url(self) -> str:
+        """The Trade API's URL, or "" when orders go over REST only."""
+        if not self.trade_api:
+            return ""
+        if self.trade_ws_url:
+            return self.trade_ws_url
+        return f"wss://{_pybit_ws.SUBDOMAIN_MAINNET}.{_pybit_ws.DOMAIN_MAIN}.{_pybit_ws.TLD_MAIN}/v5/trade"
 
     def urls(self) -> tuple[str, str, str]:
         """(REST base, public linear WS, private WS), explicit settings winning."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import requests
@@ -61,6 +61,8 @@ WRITE_PATHS: Final = frozenset(
         "/v5/position/trading-stop",
     }
 )
+#: One attempt of a request: the envelope's result, or ApiError / TransportError.
+Once = Callable[[str, Mapping[str, Any] | None], Awaitable[dict[str, Any]]]
 _NEVER_SENT_CODE: Final = -424242  # makes pybit's retry set non-empty yet never matching
 
 
@@ -119,6 +121,10 @@ class BybitRest:
         self.stats = RestStats()
         self._clock_lock = asyncio.Lock()
         self.on_clock: Callable[[ClockOffset], None] | None = None  # every new offset
+        #: every response body received (path, params, envelope, ok): the wire capture
+        self.on_body: (
+            Callable[[str, Mapping[str, Any] | None, dict[str, Any], bool], None] | None
+        ) = None
         http = ClockedHTTP(
             api_key=keys.key if keys else None,
             api_secret=keys.secret.reveal() if keys else None,
@@ -138,16 +144,21 @@ class BybitRest:
     def __repr__(self) -> str:
         return f"BybitRest({self.config.environment}, {self._http.endpoint})"
 
-    async def call(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    async def call(
+        self, path: str, params: Mapping[str, Any] | None = None, via: Once | None = None
+    ) -> dict[str, Any]:
         """One logical request. Safe failures (10006, 10002) are retried; an AMBIGUOUS
         failure is retried for reads but raised for writes (the caller must look up
-        whether the write happened); FATAL ones raise ``ApiError``/``TransportError``."""
+        whether the write happened); FATAL ones raise ``ApiError``/``TransportError``.
+        ``via`` sends each attempt another way (the WebSocket Trade API) under the same
+        rules."""
         write = path in WRITE_PATHS
         last: BybitError | None = None
+        once = via or self._once
         for attempt in range(self.config.max_attempts):
             generation = self.clock.generation
             try:
-                return await self._once(path, params)
+                return await once(path, params)
             except (ApiError, TransportError) as exc:
                 last = exc
                 action = classify(exc)
@@ -187,6 +198,8 @@ class BybitRest:
                 log.info("%s rate limited by the venue; waiting %.3f s", path, wait)
             else:
                 self.limiter.observe(path, headers, self.clock.offset_ms)
+            if self.on_body is not None:
+                self.on_body(path, params, {"retCode": code, "retMsg": str(exc.message)}, False)
             raise ApiError(path, code, str(exc.message)) from None
         except FailedRequestError as exc:
             self.stats.transport_errors += 1
@@ -200,6 +213,8 @@ class BybitRest:
             raise TransportError(path, type(exc).__name__) from None
         body, _elapsed, headers = reply
         self.limiter.observe(path, headers, self.clock.offset_ms)
+        if self.on_body is not None and isinstance(body, dict):
+            self.on_body(path, params, body, True)
         result = body.get("result")
         return result if isinstance(result, dict) else {}
 

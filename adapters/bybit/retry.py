@@ -3,11 +3,13 @@
 =================  ==========================================  =======================
 class              errors                                      action
 =================  ==========================================  =======================
-RATE_LIMITED       retCode 10006, HTTP 429                     wait for reset, retry
+RATE_LIMITED       retCode 10006, HTTP 429; Trade API 10429    wait for reset, retry
+                   (system protection), 20003 (too frequent)
 CLOCK              retCode 10002                               resync clock, retry
 AMBIGUOUS          timeout, connection error, HTTP 5xx, bad    back off; a *write* is
-                   JSON, retCode 10000/10016 (server busy)     first looked up, a read
-                                                               is simply retried
+                   JSON, retCode 10000/10016 (server busy);    first looked up, a read
+                   Trade API 10019 (restarting), 20006         is simply retried
+                   (reqId seen before)
 FATAL              everything else (110007 balance, 10001      never retried; an order
                    params, 110017 reduce-only, 10003/10004     command becomes a
                    auth, HTTP 403 IP ban, 4xx ...)             rejection event
@@ -25,9 +27,9 @@ from typing import Final
 
 from adapters.bybit.errors import ApiError, BybitError, TransportError
 
-RATE_LIMIT_CODES: Final = frozenset({10006})
+RATE_LIMIT_CODES: Final = frozenset({10006, 10429, 20003})
 CLOCK_CODES: Final = frozenset({10002})
-SERVER_BUSY_CODES: Final = frozenset({10000, 10016})
+SERVER_BUSY_CODES: Final = frozenset({10000, 10016, 10019, 20006})
 
 
 class Action(enum.Enum):

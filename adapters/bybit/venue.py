@@ -43,7 +43,6 @@ from adapters.bybit.config import BybitConfig
 from adapters.bybit.convert import (
     StreamConverter,
     balance_snapshots,
-    candles_from_rest_kline,
     execution_event,
     instrument_spec,
     open_order,
@@ -59,6 +58,8 @@ from adapters.bybit.errors import (
 from adapters.bybit.keys import ApiKeys
 from adapters.bybit.rest import BybitRest
 from adapters.bybit.retry import Action, Backoff, classify
+from adapters.bybit.trade_ws import OPS, TradeSocket
+from adapters.bybit.wire import USES, WireTap, convert_ws
 from adapters.bybit.ws import WsStream
 from adapters.protocol import OpenOrder, VenueSnapshot
 from engine.events import (
@@ -98,10 +99,15 @@ class BybitVenue:
         *,
         on_reconnect: ReconnectHook | None = None,
         clock: ExchangeClock | None = None,
+        tap: WireTap | None = None,
     ) -> None:
         self.config = config
         self.clock = clock or ExchangeClock()
         self.rest = BybitRest(config, keys, self.clock)
+        #: what the venue sent and what it became (``adapters.bybit.wire``); off by default
+        self.tap = tap or WireTap(enabled=False)
+        if self.tap.enabled:
+            self.rest.on_body = self._on_body
         self.on_reconnect = on_reconnect
         self._keys = keys
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -113,6 +119,7 @@ class BybitVenue:
         self.converter: StreamConverter | None = None
         self.public: WsStream | None = None
         self.private: WsStream | None = None
+        self.trade: TradeSocket | None = None  # orders over the Trade API when it is up
         self.submissions: dict[str, int] = {}  # create requests sent per client id
         #: client ids whose submission could not be confirmed either way (venue unreachable);
         #: no event was emitted for them -- the daemon's reconciliation must look them up.
@@ -137,13 +144,14 @@ class BybitVenue:
         return venue
 
     async def start(self, streams: bool = True, timeout_s: float = 15.0) -> None:
-        self.rest.on_clock = self._emit  # every offset measured becomes a ClockOffset event
+        self.rest.on_clock = self._on_clock  # every offset measured: a ClockOffset event
         await self.rest.sync_clock()
         self.spec = await self.fetch_instrument(self.config.symbol)
         self.instrument = Instrument(self.spec)
         self.converter = StreamConverter(
             {self.spec.symbol: self.instrument}, self.config.exec_dedupe_size
         )
+        self.tap.start_run(self.clock.now_ms(), self.spec, self.config.exec_dedupe_size)
         self._tasks.append(asyncio.create_task(self._clock_loop(), name="bybit-clock"))
         if not streams:
             return
@@ -160,6 +168,7 @@ class BybitVenue:
             ping_interval_s=self.config.ping_interval_s,
             backoff=self._stream_backoff(2),
             use_proxy=not local,
+            on_raw=self._on_raw if self.tap.enabled else None,
         )
         self.private = WsStream(
             "private",
@@ -172,15 +181,33 @@ class BybitVenue:
             ping_interval_s=self.config.ping_interval_s,
             backoff=self._stream_backoff(3),
             use_proxy=not local,
+            on_raw=self._on_raw if self.tap.enabled else None,
         )
         self.public.start()
         self.private.start()
+        if self.config.trade_url():
+            self.trade = TradeSocket(
+                self.config.trade_url(),
+                self._keys,
+                self.clock,
+                self.rest.limiter,
+                recv_window_ms=self.config.recv_window_ms,
+                timeout_s=self.config.http_timeout_s,
+                ping_interval_s=self.config.ping_interval_s,
+                backoff=self._stream_backoff(4),
+                use_proxy=not local,
+            )
+            if self.tap.enabled:
+                self.trade.on_frame = self._on_trade_frame
+            self.trade.start()
 
-        public, private = self.public, self.private
+        public, private, trade = self.public, self.private, self.trade
 
         async def subscribed() -> None:
             await public.subscribed.wait()
             await private.subscribed.wait()
+            if trade is not None:
+                await trade.ready.wait()
 
         both: asyncio.Future[Any] = asyncio.ensure_future(subscribed())
         refused: asyncio.Future[Any] = asyncio.ensure_future(self.private.refused.wait())
@@ -214,6 +241,8 @@ class BybitVenue:
         for stream in (self.public, self.private):
             if stream is not None:
                 await stream.stop()
+        if self.trade is not None:
+            await self.trade.stop()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -265,7 +294,49 @@ class BybitVenue:
     # -- streams -------------------------------------------------------------
 
     def _on_ws(self, msg: dict[str, Any]) -> None:
-        self._emit_all(self._conv().handle(msg))
+        events, why = convert_ws(self._conv(), msg)
+        self.tap.produced(self.tap.current, events, why)
+        self._emit_all(events)
+
+    # -- wire capture (adapters.bybit.wire) ------------------------------------
+
+    def _on_raw(self, stream: str, raw: str | bytes, decoded: bool) -> None:
+        self.tap.ws_frame(stream, raw, self.clock.now_ms(), decoded)
+
+    def _on_body(self, path: str, params: Any, body: dict[str, Any], ok: bool) -> None:
+        self.tap.rest_frame(path, dict(params or {}), body, self.clock.now_ms(), ok)
+
+    def _on_trade_frame(self, path: str, params: Any, raw: str, recv_ms: int) -> None:
+        self.tap.trade_frame(path, dict(params or {}), raw, recv_ms)
+
+    @property
+    def pipelined(self) -> bool:
+        """Orders go over the Trade API now (one socket: replies in order)."""
+        return self.trade is not None and self.trade.ready.is_set()
+
+    async def _write(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        """An order write: over the Trade API while its socket is up, else REST; either
+        way with the same retries, and a lost reply raised for the caller's lookup."""
+        trade = self.trade
+        ready = trade is not None and trade.ready.is_set() and path in OPS
+        via = trade.once if ready and trade is not None else None
+        return await self.rest.call(path, params, via=via)
+
+    def _on_clock(self, ev: Event) -> None:
+        self._local([ev], "clock offset, measured locally")
+
+    def _use(
+        self, how: str, frames: list[int], extra: dict[str, Any], bodies: list[dict[str, Any]]
+    ) -> list[Event]:
+        """Convert REST bodies by the named use, recording it; emit nothing."""
+        events = USES[how](self._conv(), bodies, extra)
+        self.tap.use(how, frames, extra, events)
+        return events
+
+    def _local(self, events: list[Event], why: str) -> None:
+        """Emit events the adapter made without venue bytes (kept as made)."""
+        self.tap.local(events, why)
+        self._emit_all(events)
 
     async def _private_connected(self, n: int) -> None:
         if n == 0:
@@ -298,47 +369,52 @@ class BybitVenue:
         params: dict[str, Any] = {"category": c.category, "symbol": c.symbol, "limit": 100}
         if start is not None:
             params["startTime"] = start
-        rows = await self.rest.pages("/v5/execution/list", params)
-        rows.sort(key=lambda r: (int(r.get("execTime") or 0), str(r.get("execId", ""))))
-        for row in rows:
-            self._emit_all(conv.execution(row))
+        with self.tap.collect() as got:
+            rows = await self.rest.pages("/v5/execution/list", params)
+        self._emit_all(self._use("executions", got, {}, [_body({"list": rows})]))
         for client_id in conv.open_client_ids():
-            found = await self.lookup(client_id)
+            with self.tap.collect() as got:
+                found = await self.lookup(client_id)
             if found is not None:
-                self._emit_all(conv.order(found))
+                extra = {"client_id": client_id}
+                self._emit_all(self._use("order_row", got, extra, [_body({"list": [found]})]))
 
     def candles_logged_up_to(self, open_ms: int) -> None:
         """Tell the venue the consumer's log already holds candles up to ``open_ms``, so
         ``backfill_candles`` (and the one after every public reconnect) starts after it."""
         c = self.config
-        self._conv().seen_candle(c.symbol, c.timeframe, open_ms)
+        extra = {"symbol": c.symbol, "timeframe": c.timeframe, "open_ms": open_ms}
+        self._use("seen_candle", [], extra, [])
 
     async def backfill_candles(self) -> None:
         conv, inst, c = self._conv(), self._inst(), self.config
         last = conv.last_candle_open(inst.symbol, c.timeframe)
         if last is None:
             return
-        result = await self.rest.call(
-            "/v5/market/kline",
-            {
-                "category": c.category,
-                "symbol": c.symbol,
-                "interval": c.interval,
-                "start": last + 1,
-                "limit": 1000,
-            },
-        )
-        result.setdefault("interval", c.interval)
+        with self.tap.collect() as got:
+            result = await self.rest.call(
+                "/v5/market/kline",
+                {
+                    "category": c.category,
+                    "symbol": c.symbol,
+                    "interval": c.interval,
+                    "start": last + 1,
+                    "limit": 1000,
+                },
+            )
         if len(result.get("list") or []) >= 1000:
             log.warning("candle backfill hit 1000 bars: older missed bars stay missing")
-        now = self.clock.now_ms()
-        closed = [cd for cd in candles_from_rest_kline(inst, result) if cd.close_ms <= now]
-        self._emit_all(conv.backfill(closed))
+        extra = {"interval": c.interval, "now": self.clock.now_ms()}
+        self._emit_all(self._use("backfill", got, extra, [_body(result)]))
 
     # -- commands ------------------------------------------------------------
 
-    async def submit(self, cmd: SubmitOrder) -> None:
-        inst, conv, c = self._inst(), self._conv(), self.config
+    async def submit(self, cmd: SubmitOrder, *, maybe_sent: bool = False) -> None:
+        """Create ``cmd``'s order. ``maybe_sent``: it may have reached the venue before a
+        crash; it is looked up first (with a wait: creation is asynchronous at Bybit) and
+        sent only if not found -- the same lookup that resolves a lost reply, whichever
+        transport carries the order."""
+        inst, c = self._inst(), self.config
         params: dict[str, Any] = {
             "category": c.category,
             "symbol": cmd.symbol,
@@ -366,57 +442,57 @@ class BybitVenue:
             params["stopLoss"] = inst.ticks_to_price(cmd.stop_loss)
             params["slTriggerBy"] = "LastPrice"
         conditional = cmd.trigger_price > 0
+        ack = {
+            "client_id": cmd.client_id,
+            "conditional": conditional,
+            "qty": cmd.qty,
+            "price": cmd.price,
+            "trigger": cmd.trigger_price,
+        }
+        if maybe_sent and await self._found(cmd, ack, 0):
+            return
         for attempt in range(c.max_attempts):
             self.submissions[cmd.client_id] = self.submissions.get(cmd.client_id, 0) + 1
             try:
-                result = await self.rest.call("/v5/order/create", params)
+                with self.tap.collect() as got:
+                    result = await self._write("/v5/order/create", params)
             except ApiError as exc:
                 if exc.code != DUPLICATE_LINK_ID:
-                    self._emit(self._rejected(cmd, exc.message, exc.code))
+                    extra = {"client_id": cmd.client_id, "ts": self.clock.now_ms()}
+                    body = {"retCode": exc.code, "retMsg": exc.message}
+                    self._emit_all(self._use("reject", got, extra, [body]))
                     return
                 log.info("%s: duplicate orderLinkId, an earlier attempt got through", cmd.client_id)
             except RetriesExhausted as exc:
                 code = exc.last.code if isinstance(exc.last, ApiError) else 0
-                self._emit(self._rejected(cmd, f"not sent: {exc.last}", code))
+                self._local([self._rejected(cmd, f"not sent: {exc.last}", code)], "not sent")
                 return
             except TransportError as exc:
                 if classify(exc) is Action.FATAL:  # 4xx: refused before anything happened
-                    self._emit(self._rejected(cmd, str(exc), 0))
+                    self._local([self._rejected(cmd, str(exc), 0)], "refused by HTTP status")
                     return
                 log.warning("%s: create reply lost (%s); looking it up", cmd.client_id, exc)
             else:
-                self._emit_all(
-                    conv.ack_submit(
-                        cmd.client_id,
-                        str(result.get("orderId", "")),
-                        conditional,
-                        self.clock.now_ms(),
-                        cmd.qty,
-                        cmd.price,
-                        cmd.trigger_price,
-                    )
-                )
+                extra = {**ack, "ts": self.clock.now_ms()}
+                self._emit_all(self._use("ack_submit", got, extra, [_body(result)]))
                 return
-            row = await self._find(cmd.client_id, attempt)
-            if row is not None:
-                self._emit_all(
-                    conv.ack_submit(
-                        cmd.client_id,
-                        str(row.get("orderId", "")),
-                        conditional,
-                        self.clock.now_ms(),
-                        cmd.qty,
-                        cmd.price,
-                        cmd.trigger_price,
-                    )
-                )
-                self._emit_all(conv.order(row))
+            if await self._found(cmd, ack, attempt):
                 return
             log.warning("%s: not at the venue after a lost reply; sending again", cmd.client_id)
         # Every attempt ended ambiguously: the order may exist. Saying "rejected" could
         # orphan a live order, so it stays Requested for reconciliation to resolve.
         self.unresolved[cmd.client_id] = "submit"
         log.error("%s: submission not confirmed after %d attempts", cmd.client_id, c.max_attempts)
+
+    async def _found(self, cmd: SubmitOrder, ack: dict[str, Any], attempt: int) -> bool:
+        """Look ``cmd``'s orderLinkId up (twice, a back-off apart); found -> accepted."""
+        with self.tap.collect() as got:
+            row = await self._find(cmd.client_id, attempt)
+        if row is None:
+            return False
+        extra = {**ack, "ts": self.clock.now_ms(), "lookup": True}
+        self._emit_all(self._use("ack_submit", got, extra, [_body({"list": [row]})]))
+        return True
 
     async def _find(self, client_id: str, attempt: int) -> dict[str, Any] | None:
         """Look an orderLinkId up twice (creation is asynchronous at Bybit)."""
@@ -460,7 +536,7 @@ class BybitVenue:
         return {**base, key: level, by: "LastPrice"}
 
     async def amend(self, cmd: AmendOrder) -> None:
-        inst, conv, c = self._inst(), self._conv(), self.config
+        inst, c = self._inst(), self.config
         purpose = armed_purpose(cmd.client_id)
         if purpose:  # an armed TP/SL: only its trigger moves (its size is the position's)
             if cmd.trigger_price and await self._command(
@@ -469,9 +545,14 @@ class BybitVenue:
                 cmd.client_id,
                 self._trading_stop(purpose, inst.ticks_to_price(cmd.trigger_price)),
             ):
-                self._emit_all(
-                    conv.ack_amend(cmd.client_id, self.clock.now_ms(), 0, 0, cmd.trigger_price)
-                )
+                extra = {
+                    "client_id": cmd.client_id,
+                    "ts": self.clock.now_ms(),
+                    "qty": 0,
+                    "price": 0,
+                    "trigger": cmd.trigger_price,
+                }
+                self._emit_all(self._use("ack_amend", [], extra, []))
             return
         params: dict[str, Any] = {
             "category": c.category,
@@ -485,11 +566,14 @@ class BybitVenue:
         if cmd.trigger_price:
             params["triggerPrice"] = inst.ticks_to_price(cmd.trigger_price)
         if await self._command("/v5/order/amend", "amend", cmd.client_id, params):
-            self._emit_all(
-                conv.ack_amend(
-                    cmd.client_id, self.clock.now_ms(), cmd.qty, cmd.price, cmd.trigger_price
-                )
-            )
+            extra = {
+                "client_id": cmd.client_id,
+                "ts": self.clock.now_ms(),
+                "qty": cmd.qty,
+                "price": cmd.price,
+                "trigger": cmd.trigger_price,
+            }
+            self._emit_all(self._use("ack_amend", [], extra, []))
 
     async def cancel(self, cmd: CancelOrder) -> None:
         c = self.config
@@ -506,56 +590,75 @@ class BybitVenue:
         ``CommandRejected``; a lost reply is resolved by looking the order up."""
         for attempt in range(self.config.max_attempts):
             try:
-                await self.rest.call(path, params)
+                with self.tap.collect() as got:
+                    await self._write(path, params)
                 return True
             except (ApiError, RetriesExhausted, TransportError) as exc:
                 if isinstance(exc, TransportError) and classify(exc) is not Action.FATAL:
                     log.warning("%s %s: reply lost (%s); looking it up", name, client_id, exc)
-                    row = await self._find(client_id, attempt)
+                    with self.tap.collect() as got:
+                        row = await self._find(client_id, attempt)
                     if row is None or str(row.get("orderStatus")) not in OPEN:
-                        return self._command_gone(name, client_id, row)
+                        return self._command_gone(name, client_id, row, got)
                     if name == "amend" and _amend_applied(self._inst(), row, params):
                         return True
                     continue
                 err = exc.last if isinstance(exc, RetriesExhausted) else exc
+                now = self.clock.now_ms()
+                extra: dict[str, Any] = {"client_id": client_id, "ts": now, "command": name}
+                if isinstance(exc, ApiError):
+                    body = {"retCode": exc.code, "retMsg": exc.message}
+                    self._emit_all(self._use("command_rejected", got, extra, [body]))
+                    return False
                 code = err.code if isinstance(err, ApiError) else 0
                 reason = err.message if isinstance(err, ApiError) else str(err)
-                self._emit(
-                    CommandRejected(
-                        ts=self.clock.now_ms(),
-                        client_id=client_id,
-                        command=name,
-                        reason=reason,
-                        code=code,
-                    )
+                self._local(
+                    [
+                        CommandRejected(
+                            ts=extra["ts"],
+                            client_id=client_id,
+                            command=name,
+                            reason=reason,
+                            code=code,
+                        )
+                    ],
+                    "not confirmed",
                 )
                 return False
-        self._emit(
-            CommandRejected(
-                ts=self.clock.now_ms(),
-                client_id=client_id,
-                command=name,
-                reason="venue unreachable: command not confirmed",
-                code=0,
-            )
-        )
+        self._local_rejected(name, client_id)
         return False
 
-    def _command_gone(self, name: str, client_id: str, row: dict[str, Any] | None) -> bool:
+    def _local_rejected(self, name: str, client_id: str) -> None:
+        self._local(
+            [
+                CommandRejected(
+                    ts=self.clock.now_ms(),
+                    client_id=client_id,
+                    command=name,
+                    reason="venue unreachable: command not confirmed",
+                    code=0,
+                )
+            ],
+            "venue unreachable",
+        )
+
+    def _command_gone(
+        self, name: str, client_id: str, row: dict[str, Any] | None, frames: list[int]
+    ) -> bool:
         """An amend/cancel whose order is closed (or unknown) at the venue."""
         if row is not None:
-            self._emit_all(self._conv().order(row))
+            extra = {"client_id": client_id}
+            self._emit_all(self._use("order_row", frames, extra, [_body({"list": [row]})]))
             if name == "cancel" and row.get("orderStatus") != "Filled":
                 return True  # it is gone: the cancel (or something else) ended it
-        self._emit(
-            CommandRejected(
-                ts=self.clock.now_ms(),
-                client_id=client_id,
-                command=name,
-                reason="order not open",
-                code=ORDER_NOT_FOUND,
-            )
+        gone = CommandRejected(
+            ts=self.clock.now_ms(),
+            client_id=client_id,
+            command=name,
+            reason="order not open",
+            code=ORDER_NOT_FOUND,
         )
+        self._local([gone], "order not open at the venue")
         return False
 
     # -- reconciliation ------------------------------------------------------
@@ -580,7 +683,7 @@ class BybitVenue:
     def release_held(self) -> None:
         """Emit terminal order events still waiting for fills (call after a
         reconciliation has appended whatever executions were missing)."""
-        self._emit_all(self._conv().release_held())
+        self._emit_all(self._use("release_held", [], {}, []))
 
     async def snapshot(self, since_ms: int | None = None) -> VenueSnapshot:
         inst, c = self._inst(), self.config
@@ -636,6 +739,11 @@ class BybitVenue:
             liquidations=liquidations,
             since_ms=since_ms,
         )
+
+
+def _body(result: dict[str, Any]) -> dict[str, Any]:
+    """A REST result in its envelope (what the wire log keeps and ``USES`` read)."""
+    return {"retCode": 0, "result": result}
 
 
 def _amend_applied(inst: Instrument, row: dict[str, Any], params: dict[str, Any]) -> bool:

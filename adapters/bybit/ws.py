@@ -40,6 +40,8 @@ wire_log = logging.getLogger(__name__ + ".wire")
 wire_log.setLevel(logging.INFO)
 
 MessageHandler = Callable[[dict[str, Any]], None]
+#: (stream name, frame as received, decoded to an object?): every frame but the auth reply
+RawHook = Callable[[str, str | bytes, bool], None]
 ConnectedHook = Callable[[int], Awaitable[None]]
 
 
@@ -71,9 +73,11 @@ class WsStream:
         backoff: Backoff | None = None,
         use_proxy: bool = True,
         open_timeout_s: float = 10.0,
+        on_raw: RawHook | None = None,
     ) -> None:
         self.name, self.url, self.topics = name, url, list(topics)
         self._on_message, self._on_connected = on_message, on_connected
+        self._on_raw = on_raw
         self._keys, self._clock = keys, clock or ExchangeClock()
         self._ping_s, self._backoff = ping_interval_s, backoff or Backoff(0.5, 30.0)
         self._proxy: Literal[True] | None = True if use_proxy else None
@@ -193,7 +197,9 @@ class WsStream:
         """Read until the reply to ``op``; data arriving meanwhile is dispatched."""
         async with asyncio.timeout(timeout_s):
             while True:
-                msg = self._decode(await ws.recv())
+                raw = await ws.recv()
+                msg = self._decode(raw)
+                self._keep(raw, msg)
                 if msg is None:
                     continue
                 if msg.get("op") == op:
@@ -243,8 +249,14 @@ class WsStream:
             return None
         return msg
 
+    def _keep(self, raw: str | bytes, msg: dict[str, Any] | None) -> None:
+        """Hand a received frame to the capture hook -- never the auth reply."""
+        if self._on_raw is not None and (msg is None or msg.get("op") != "auth"):
+            self._on_raw(self.name, raw, msg is not None)
+
     def _dispatch(self, raw: str | bytes) -> None:
         msg = self._decode(raw)
+        self._keep(raw, msg)
         if msg is None:
             return
         if "topic" in msg:

@@ -35,6 +35,9 @@ class Faults:
       ``private_duplicate``: every private data message is sent twice.
       ``private_reorder``: the private messages produced by one venue action (an order's
       order/execution/position/wallet batch) are sent in reverse order.
+      ``malformed_next``: the next N data messages (either stream) are each preceded by two
+      malformed frames: one that is not JSON, one of the same topic whose item lacks every
+      required field.
     REST:
       ``lose_reply_next``: the next N order writes (create/amend/cancel/cancel-all) are
       applied, then the reply is lost per ``lose_reply_mode``: "close" (connection dropped
@@ -57,6 +60,7 @@ class Faults:
     private_delay_ms: int = 0
     private_duplicate: bool = False
     private_reorder: bool = False
+    malformed_next: int = 0
     lose_reply_next: int = 0
     lose_reply_mode: str = "close"
     rate_limit_next: int = 0

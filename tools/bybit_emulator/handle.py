@@ -40,6 +40,7 @@ class EmulatorHandle:
         self.rest: str = urls["rest"]
         self.ws_public: str = urls["ws_public"]
         self.ws_private: str = urls["ws_private"]
+        self.ws_trade: str = urls["ws_trade"]
         self.api_key = emulator.config.api_key
         self.api_secret = emulator.config.api_secret
 
@@ -94,7 +95,12 @@ class EmulatorHandle:
 
     @property
     def urls(self) -> dict[str, str]:
-        return {"rest": self.rest, "ws_public": self.ws_public, "ws_private": self.ws_private}
+        return {
+            "rest": self.rest,
+            "ws_public": self.ws_public,
+            "ws_private": self.ws_private,
+            "ws_trade": self.ws_trade,
+        }
 
     def advance(self, n: int = 1) -> int:
         """Play ``n`` candles (klines, fills, private messages); return how many were played."""
@@ -121,7 +127,7 @@ class EmulatorHandle:
         self._run(go())
 
     def drop_ws(self, kind: str = "all") -> int:
-        """Drop every WebSocket connection of ``kind`` ("public", "private", "all") now."""
+        """Drop every WebSocket connection of ``kind`` ("public", "private", "trade", "all")."""
         return self._run(self.emulator.hub.drop(kind))
 
     def connections(self, kind: str = "all") -> int:

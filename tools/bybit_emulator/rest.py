@@ -74,6 +74,7 @@ class RestApi:
         self.api_key = api_key
         self.api_secret = api_secret
         self.publish = publish
+        self.signatures: list[str] = []  # every valid signature seen (tests grep logs for them)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/v5/market/time", self.handle)
@@ -133,6 +134,7 @@ class RestApi:
                 )
             except AuthFailure as exc:
                 return self._error(exc.code, exc.message, verdict)
+            self.signatures.append(request.headers.get("X-BAPI-SIGN", ""))
         try:
             params = _params(request.method, payload)
             if path == "/v5/market/time":

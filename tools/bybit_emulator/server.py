@@ -44,6 +44,7 @@ from .ratelimit import RateLimiter
 from .rest import RestApi
 from .state import EmulatorState
 from .timing import WireTimes
+from .trade_ws import TradeApi
 from .wire import kline_ws_item, partial_bar
 from .ws import Hub
 
@@ -67,6 +68,7 @@ class EmulatorConfig(msgspec.Struct, frozen=True):
     history: int = 0
     sim: SimConfig = SimConfig()
     ack_delay_ms: int = 50  # WS subscribe acks; 0 races pybit (see ``ws`` module docstring)
+    trade_reply_delay_ms: float = 1.0  # Trade API replies; 0 races pybit (``trade_ws`` doc)
     fill_settle_ms: int = 20  # pause between a bar's private messages and its closing kline
 
 
@@ -103,6 +105,18 @@ class Emulator:
             publish=self.hub.publish_private,
             wire=self.wire,
         )
+        self.trade = TradeApi(
+            self.state,
+            self.faults,
+            self.limiter,
+            self.hub,
+            now_ms=self.now_ms,
+            api_key=config.api_key,
+            api_secret=config.api_secret,
+            publish=self.hub.publish_private,
+            wire=self.wire,
+            reply_delay_ms=config.trade_reply_delay_ms,
+        )
         self._runner: web.AppRunner | None = None
         self._player: asyncio.Task[None] | None = None
         self._step_lock = asyncio.Lock()
@@ -123,6 +137,7 @@ class Emulator:
             "rest": f"http://{base}",
             "ws_public": f"ws://{base}/v5/public/linear",
             "ws_private": f"ws://{base}/v5/private",
+            "ws_trade": f"ws://{base}/v5/trade",
         }
 
     # ----------------------------------------------------------------- lifecycle
@@ -132,6 +147,7 @@ class Emulator:
         self.rest.add_routes(app)
         app.router.add_get("/v5/public/linear", self.hub.public_handler)
         app.router.add_get("/v5/private", self.hub.private_handler)
+        app.router.add_get("/v5/trade", self.trade.handler)
         app.router.add_post("/_emulator/faults", self._ctl_faults)
         app.router.add_post("/_emulator/faults/reset", self._ctl_reset)
         app.router.add_post("/_emulator/step", self._ctl_step)
@@ -241,7 +257,7 @@ class Emulator:
     async def _ctl_drop(self, request: web.Request) -> web.Response:
         raw = await request.read()
         kind = json.loads(raw).get("kind", "all") if raw else "all"
-        if kind not in ("all", "public", "private"):
+        if kind not in ("all", "public", "private", "trade"):
             return web.json_response({"error": f"unknown kind {kind!r}"}, status=400)
         return web.json_response({"dropped": await self.hub.drop(kind)})
 

@@ -92,9 +92,6 @@ class EmulatorState:
         self.by_client = self.ledger.by_client
         self.link_ids = self.ledger.link_ids
         self.executions = self.ledger.executions
-        # Create requests per orderLinkId, refused duplicates included: a client that sends
-        # one twice shows here, whatever the venue answered the second time.
-        self.create_attempts: dict[str, int] = {}
 
     # ------------------------------------------------------------------ market time
 
@@ -170,7 +167,6 @@ class EmulatorState:
         link = P.text(p, "orderLinkId")
         if link:
             P.check_link_id(link)
-            self.create_attempts[link] = self.create_attempts.get(link, 0) + 1
             if link in self.link_ids:
                 raise ApiError(110072, "OrderLinkedID is duplicate")
         if qty < inst.min_lots:

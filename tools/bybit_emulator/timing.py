@@ -15,6 +15,7 @@ class WireTimes:
     def __init__(self) -> None:
         self.kline_closed: dict[int, float] = {}  # candle close_ms -> when its final kline left
         self.order_arrived: dict[str, float] = {}  # orderLinkId -> when /v5/order/create arrived
+        self.creates: dict[str, int] = {}  # orderLinkId -> create requests (REST or Trade API)
 
     def closed(self, close_ms: int) -> None:
         self.kline_closed.setdefault(close_ms, time.perf_counter())
@@ -27,3 +28,4 @@ class WireTimes:
             return
         if isinstance(link, str) and link:
             self.order_arrived.setdefault(link, now)
+            self.creates[link] = self.creates.get(link, 0) + 1

@@ -89,6 +89,15 @@ class Connection:
         return None
 
 
+def malformed_frames(message: dict[str, Any]) -> list[str]:
+    """What the ``malformed_next`` fault sends before a data message: a frame that is not
+    JSON, and the message's topic with an item missing every required field."""
+    data = message.get("data") or [{}]
+    symbol = data[0].get("symbol", "") if isinstance(data[0], dict) else ""
+    broken = {"topic": message.get("topic"), "data": [{"symbol": symbol, "confirm": True}], "ts": 0}
+    return ['{"topic": "execution", "data": [', json.dumps(broken)]
+
+
 class Hub:
     """All live WebSocket connections and the publishing side used by the server."""
 
@@ -108,6 +117,7 @@ class Hub:
         self.api_secret = api_secret
         self.conns: list[Connection] = []
         self._msg_ids = itertools.count(1)
+        self.signatures: list[str] = []  # every valid auth signature seen (for tests)
 
     # ----------------------------------------------------------------- handlers
 
@@ -192,6 +202,7 @@ class Hub:
             conn.enqueue(self._ack(conn, "auth", req_id, "Params Error"), data=False)
             return
         conn.authed = True
+        self.signatures.append(str((req.get("args") or ["", "", ""])[2]))
         conn.enqueue(self._ack(conn, "auth", req_id), data=False)
 
     def _subscribe(self, conn: Connection, req: dict[str, Any], req_id: str, op: str) -> None:
@@ -252,6 +263,9 @@ class Hub:
         if out.before is not None:
             out.before()
         try:
+            if out.data and self.faults.take("malformed_next"):
+                for junk in malformed_frames(out.message):
+                    await conn.ws.send_str(junk)
             await conn.ws.send_str(json.dumps(out.message))
         except (ConnectionError, RuntimeError):
             return False
