@@ -29,6 +29,9 @@ from replay.cards import IdeaCardError, LoadedCard, load_card, load_card_text
 from replay.cards.params import format_params
 from replay.cards.schema import MAX_MONEY
 from replay.errors import InputError
+from replay.funding import describe as describe_funding
+from replay.funding import describe_logged as describe_logged_funding
+from replay.funding import with_history as with_funding
 from replay.instruments import resolve as resolve_instrument
 from replay.report import (
     duration_text,
@@ -66,6 +69,7 @@ class BacktestRequest(msgspec.Struct):
     show_progress: bool = True
     params: dict[str, str] = {}  # --set overrides of the card's params
     instrument: str | None = None  # --instrument KEY=VALUE,... (over the card's instrument:)
+    funding: Path | None = None  # --funding FILE: real rates (else the card's constant)
 
 
 class Outcome(msgspec.Struct):
@@ -137,6 +141,7 @@ class Outcome(msgspec.Struct):
                 "max consecutive",
                 f"{s.max_consecutive_wins} wins, {s.max_consecutive_losses} losses",
             ),
+            ("funding", self.info.get("funding", "")),
             ("session", self.result.session_id),
             ("fingerprint", self.result.fingerprint),
             ("events", f"{self.result.events:,} in {self.seconds:.2f} s"),
@@ -195,7 +200,7 @@ def _unique_session(store: EventStore, base: str) -> str:
 
 
 def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = None) -> Outcome:
-    card = load_card(req.card, req.params, timeframe=req.timeframe)
+    card = with_funding(load_card(req.card, req.params, timeframe=req.timeframe), req.funding)
     instrument = resolve_instrument(card.symbol, card.instrument, req.instrument)
     try:
         balance = money_from_str(req.balance, ROUND_HALF_EVEN)
@@ -261,6 +266,7 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
             "resampled": resampled_text(resampled),
             "data_notes": notes,
             "params": dict(card.params),
+            "funding": describe_funding(card.sim_config, instrument, str(req.funding or "")),
         }
         report: dict[str, Path] = {}
         if req.write_report:
@@ -328,6 +334,7 @@ def report_from_log(
         "fingerprint": stream.fingerprint,
         "mode": started.mode,
         "params": dict(started.params),
+        "funding": describe_logged_funding(started),
     }
     summary = summarize(view, _block_names(started))
     paths = write_report(folder, view, summary, info)

@@ -94,6 +94,7 @@ from projections.reconcile import FinalStatus, ReconcileView, reconcile
 from replay import __version__, snapshots
 from replay.cards import LoadedCard, load_card, load_card_text
 from replay.errors import InputError
+from replay.margin_setup import set_card_margin
 from replay.metrics import DaemonMetrics
 from replay.startup import DEFAULT_LIMIT_S, retry_startup
 from replay.verify import version_note
@@ -222,6 +223,7 @@ class Daemon:
             limit_s=self.opts.startup_limit_s,
         )
         assert self.venue.spec is not None
+        await set_card_margin(self.venue, self.card)  # or refuse to trade
         if not resumed:
             await self._start_session(self.venue)
         await self._reconcile_at_start()

@@ -21,6 +21,9 @@ class Venue(Protocol):
     """What the emulator needs from a matching engine (SimVenue satisfies it)."""
 
     position: Position
+    funding_interval_ms: int
+    leverage: int
+    margin_mode: str
 
     @property
     def wallet(self) -> int:
@@ -34,6 +37,10 @@ class Venue(Protocol):
     def available(self) -> int: ...
 
     def liq_price(self) -> int: ...
+
+    def set_leverage(self, leverage: int) -> None: ...
+
+    def set_margin_mode(self, mode: str) -> None: ...
 
 
 def make_venue(instrument: Instrument, config: SimConfig, balance: int) -> Venue:

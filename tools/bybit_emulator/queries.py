@@ -10,8 +10,10 @@ window (the emulator's life is short); ``startTime``/``endTime`` filter on marke
 from __future__ import annotations
 
 import bisect
+from decimal import Decimal
 from typing import Any
 
+from adapters.sim.funding import FundingSchedule
 from engine.events import CandleClosed
 
 from . import params as P
@@ -65,6 +67,36 @@ def kline(st: EmulatorState, p: dict[str, Any]) -> dict[str, Any]:
     return {"symbol": symbol, "category": "linear", "list": rows[:n]}
 
 
+def funding_history(st: EmulatorState, p: dict[str, Any]) -> dict[str, Any]:
+    """``/v5/market/funding/history``: the settlements the played market has passed, newest
+    first, at most ``limit`` (1..200, default 200). As Bybit: ``endTime`` alone gives the
+    ``limit`` settlements up to it, neither gives the latest, ``startTime`` alone is refused.
+    Rates are the venue's (its funding series, else its constant rate)."""
+    category = P.text(p, "category", "linear") or "linear"
+    if category != "linear":
+        raise param_error(f"category only supports linear here, not {category!r}")
+    symbol = P.require(p, "symbol")
+    if symbol != st.inst.symbol:
+        raise param_error(f"symbol invalid: {symbol!r}")
+    n = P.limit(p, 200, 200)
+    start = P.integer(p, "startTime", 0)
+    end = P.integer(p, "endTime", 0)
+    if start and not end:
+        raise param_error("startTime needs endTime")
+    every = st.venue.funding_interval_ms
+    rows: list[dict[str, str]] = []
+    if every:
+        hi = min(end, st.market_ms) if end else st.market_ms
+        first = -(-st.candles[0].open_ms // every) * every
+        schedule = FundingSchedule(st.sim)
+        t = hi - hi % every
+        while t >= max(first, start) and len(rows) < n:
+            rate = f"{Decimal(schedule.rate_at(t)).scaleb(-8):f}"
+            rows.append({"symbol": symbol, "fundingRate": rate, "fundingRateTimestamp": str(t)})
+            t -= every
+    return {"category": "linear", "list": rows}
+
+
 def _open_ms(c: CandleClosed) -> int:
     return c.open_ms
 
@@ -82,7 +114,9 @@ def instruments_info(st: EmulatorState, p: dict[str, Any]) -> dict[str, Any]:
             {
                 "symbol": spec.symbol,
                 "symbolId": 1,
-                "contractType": "LinearPerpetual",
+                "contractType": "LinearPerpetual"
+                if st.venue.funding_interval_ms
+                else "LinearFutures",
                 "status": "Trading",
                 "baseCoin": spec.base_coin,
                 "quoteCoin": spec.quote_coin,
@@ -109,7 +143,7 @@ def instruments_info(st: EmulatorState, p: dict[str, Any]) -> dict[str, Any]:
                     "minNotionalValue": spec.min_notional,
                 },
                 "unifiedMarginTrade": True,
-                "fundingInterval": st.sim.funding_interval_ms // 60_000,
+                "fundingInterval": st.venue.funding_interval_ms // 60_000,
                 "settleCoin": spec.quote_coin,
                 "copyTrading": "none",
                 "upperFundingRate": "0.00375",
