@@ -195,3 +195,32 @@ def test_data_fetch_funding_of_an_unknown_symbol_exits_2(
     result = CliRunner().invoke(data, [*args, handle.rest, "-q"])
     assert result.exit_code == 2
     assert "symbol invalid" in result.output and "10001" in result.output
+
+
+# ------------------------------------------------------------ the instrument's interval
+
+
+def test_instruments_info_gives_the_funding_interval_and_a_dated_future_none() -> None:
+    from adapters.bybit.convert import instrument_spec
+    from tests.test_bybit_convert import BTC_ROW
+
+    assert BTC_ROW["fundingInterval"] == 480
+    assert instrument_spec(BTC_ROW).funding_interval == 480
+    assert instrument_spec({**BTC_ROW, "fundingInterval": 240}).funding_interval == 240
+    future = {**BTC_ROW, "contractType": "LinearFutures"}
+    assert instrument_spec(future).funding_interval == 0
+
+
+def test_instrument_option_declares_the_interval_or_no_perpetual() -> None:
+    from replay.errors import InputError
+    from replay.instruments import parse_instrument
+
+    base = "tick_size=1,qty_step=1,min_qty=1"
+    assert parse_instrument(base, "X", None).funding_interval == 480
+    assert parse_instrument(f"{base},funding_interval=4h", "X", None).funding_interval == 240
+    assert parse_instrument(f"{base},perpetual=false", "X", None).funding_interval == 0
+    assert parse_instrument("tick_size=0.5", "BTCUSDT", BTCUSDT).funding_interval == 480
+    with pytest.raises(InputError, match="funding_interval='90s': expected whole minutes"):
+        parse_instrument(f"{base},funding_interval=90s", "X", None)
+    with pytest.raises(InputError, match="perpetual='maybe'"):
+        parse_instrument(f"{base},perpetual=maybe", "X", None)
