@@ -140,9 +140,9 @@ class SimVenue:
         self._nu = instrument.notional_unit
         self._funding = FundingSchedule(config)
         self.funding_interval_ms = interval_ms(instrument, config)
-        # The liquidation price for (qty, entry_value, margin backing it): recomputed only
-        # when one of them changes, not on every candle.
-        self._liq_key = (0, 0, 0)
+        # The liquidation price, recomputed only after the position, the wallet or a margin
+        # setting changed (a fill, funding, a liquidation, set_leverage/set_margin_mode).
+        self._liq_dirty = True
         self._liq_cached = 0
         self._all: dict[str, SimOrder] = {}  # every accepted order by client id
         self._by_venue_id: dict[str, SimOrder] = {}
@@ -210,12 +210,11 @@ class SimVenue:
 
     def liq_price(self) -> int:
         """Liquidation price of the position (ticks), 0 when flat; see ``adapters.sim.margin``."""
-        p = self.position
-        key = (p.qty, p.entry_value, self.liq_margin())
-        if key != self._liq_key:
-            self._liq_key = key
+        if self._liq_dirty:
+            self._liq_dirty = False
+            p = self.position
             self._liq_cached = liquidation_at_margin(
-                p.qty, p.entry_value, self._nu, key[2], self.config.maintenance_margin_e8
+                p.qty, p.entry_value, self._nu, self.liq_margin(), self.config.maintenance_margin_e8
             )
         return self._liq_cached
 
@@ -256,11 +255,13 @@ class SimVenue:
         """Change the leverage (as Bybit's set-leverage); applies to margin and liq price."""
         _check_leverage(leverage, self.config.maintenance_margin_e8)
         self.leverage = leverage
+        self._liq_dirty = True
 
     def set_margin_mode(self, mode: str) -> None:
         """``cross`` or ``isolated`` (as Bybit's set-margin-mode); applies to the liq price."""
         _check_margin_mode(mode)
         self.margin_mode = mode
+        self._liq_dirty = True
 
     # ---------------------------------------------------------------- commands
 
@@ -702,6 +703,7 @@ class SimVenue:
         notional = inst.notional(price, lots)
         fee = fee_for(notional, self.config.maker_fee_e8 if maker else self.config.taker_fee_e8)
         apply_fill(self.position, o.side, lots, price, fee, self._nu)
+        self._liq_dirty = True
         o.cum_qty += lots
         o.cum_value += notional
         o.cum_fee += fee
@@ -750,6 +752,7 @@ class SimVenue:
             left = self.wallet + p.unrealized(price, self._nu)
             fee = max(0, min(fee, left))
         apply_fill(p, side, lots, price, fee, self._nu)
+        self._liq_dirty = True
         ev = Liquidated(self._ts, self.symbol, self._next_exec_id(), side, price, lots, fee)
         self._liquidations.append(ev)
         self._out.append(ev)
@@ -768,6 +771,7 @@ class SimVenue:
             if amount == 0:
                 continue
             apply_funding(self.position, amount)
+            self._liq_dirty = True
             exec_id = self._next_exec_id()
             ev = FundingPaid(self._ts, self.symbol, exec_id, amount, rate, candle.close)
             self._fundings.append(ev)
