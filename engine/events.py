@@ -48,6 +48,9 @@ class InstrumentSpec(msgspec.Struct, frozen=True, array_like=True, gc=False):
     base_coin: str = ""
     quote_coin: str = "USDT"
     max_leverage: str = "100"
+    # Bybit's ``fundingInterval`` in minutes (8 h for the built-in perpetuals); 0 for an
+    # instrument that is not a perpetual: it never pays or receives funding.
+    funding_interval: int = 480
 
 
 class Intent(msgspec.Struct, frozen=True, array_like=True, gc=False):

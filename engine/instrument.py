@@ -97,6 +97,7 @@ class Instrument:
         "min_notional",
         "price_decimals",
         "qty_decimals",
+        "funding_interval_ms",
     )
 
     def __init__(self, spec: InstrumentSpec) -> None:
@@ -117,6 +118,10 @@ class Instrument:
         self.min_notional = money_from_str(spec.min_notional or "0", ROUND_CEILING)
         self.price_decimals = max(0, -int(self.tick.as_tuple().exponent))
         self.qty_decimals = max(0, -int(self.step.as_tuple().exponent))
+        if spec.funding_interval < 0:
+            raise InstrumentError(f"{spec.symbol}: funding_interval must be >= 0 minutes")
+        # 0: not a perpetual (no funding); else Bybit's fundingInterval in ms.
+        self.funding_interval_ms = spec.funding_interval * 60_000
 
     def __repr__(self) -> str:
         return f"Instrument({self.symbol}, tick={self.tick}, step={self.step})"

@@ -33,6 +33,9 @@ from replay.cards.params import format_params
 from replay.cards.schema import MAX_MONEY
 from replay.errors import InputError
 from replay.fastpath import BulkRun
+from replay.funding import describe as describe_funding
+from replay.funding import describe_logged as describe_logged_funding
+from replay.funding import with_history as with_funding
 from replay.instrument_cache import load_cache
 from replay.instruments import resolve as resolve_instrument
 from replay.memory import fix_mmap_threshold
@@ -73,6 +76,7 @@ class BacktestRequest(msgspec.Struct):
     params: dict[str, str] = {}  # --set overrides of the card's params
     instrument: str | None = None  # --instrument KEY=VALUE,... (over the card's instrument:)
     fast: bool = True  # replay.fastpath where the card allows it (the same log, sooner)
+    funding: Path | None = None  # --funding FILE: real rates (else the card's constant)
 
 
 class Outcome(msgspec.Struct):
@@ -144,6 +148,7 @@ class Outcome(msgspec.Struct):
                 "max consecutive",
                 f"{s.max_consecutive_wins} wins, {s.max_consecutive_losses} losses",
             ),
+            ("funding", self.info.get("funding", "")),
             ("session", self.result.session_id),
             ("fingerprint", self.result.fingerprint),
             ("events", f"{self.result.events:,} in {self.seconds:.2f} s"),
@@ -203,7 +208,7 @@ def _unique_session(store: EventStore, base: str) -> str:
 
 def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = None) -> Outcome:
     fix_mmap_threshold()
-    card = load_card(req.card, req.params, timeframe=req.timeframe)
+    card = with_funding(load_card(req.card, req.params, timeframe=req.timeframe), req.funding)
     notes: list[str] = []
     instrument = resolve_instrument(
         card.symbol, card.instrument, req.instrument, load_cache(req.store), notes
@@ -276,6 +281,7 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
             "resampled": resampled_text(resampled),
             "data_notes": notes,
             "params": dict(card.params),
+            "funding": describe_funding(card.sim_config, instrument, str(req.funding or "")),
         }
         report: dict[str, Path] = {}
         if req.write_report:
@@ -351,6 +357,7 @@ def summary_from_log(
         "fingerprint": stream.fingerprint,
         "mode": started.mode,
         "params": dict(started.params),
+        "funding": describe_logged_funding(started),
     }
     card = _logged_card(started)
     blocks = [b.name for b in card.spec.blocks] if card is not None else []

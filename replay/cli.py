@@ -318,6 +318,12 @@ def _open_store(path: Path, *, create: bool = False, write: bool = True) -> Any:
     help="Instrument filters, over the card's instrument: and the built-in table, e.g. "
     "tick_size=0.01,qty_step=1,min_qty=1,min_notional=0,quote=USD.",
 )
+@click.option(
+    "--funding",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Real funding rates (CSV timestamp,rate or the JSON of /v5/market/funding/history; "
+    "replay data fetch --funding writes one); else the card's sim.funding_rate.",
+)
 @json_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar, no table.")
 @handle_errors
@@ -341,6 +347,7 @@ def run(
     no_report: bool,
     sets: tuple[str, ...],
     instrument: str | None,
+    funding: Path | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -376,6 +383,7 @@ def run(
         show_progress=not quiet and not as_json,
         params=overrides,
         instrument=instrument,
+        funding=funding,
     )
     ctx = click.get_current_context()
     outcome = execute(request, on_session=lambda sid: ctx.meta.__setitem__("session_id", sid))

@@ -105,6 +105,7 @@ from replay.cards.params import format_params
 from replay.cards.source import check_resume, strategy_fields
 from replay.dispatch import send_commands
 from replay.errors import InputError
+from replay.margin_setup import set_card_margin
 from replay.metrics import DaemonMetrics
 from replay.narration import Narrator
 from replay.startup import DEFAULT_LIMIT_S, retry_startup
@@ -242,6 +243,7 @@ class Daemon:
             limit_s=self.opts.startup_limit_s,
         )
         assert self.venue.spec is not None
+        await set_card_margin(self.venue, self.card)  # or refuse to trade
         warm: list[CandleClosed] = []
         if not resumed:
             warm = await self._fetch_warm_up()  # first: a refusal leaves no session behind

@@ -256,7 +256,7 @@ class BulkRun:
                         first = int(reach.argmax())
                         if reach[first]:
                             end = i + first
-                    interval = venue.config.funding_interval_ms
+                    interval = venue.funding_interval_ms
                     if interval > 0 and end > i:
                         end = min(end, int(self._funding_bars(interval)[i]))
             if end > i:

@@ -32,7 +32,7 @@ class _File(msgspec.Struct, frozen=True):
     fetched_ms: int
     fetched: str  # the UTC date, for a human reading the file
     source: str
-    instruments: dict[str, dict[str, str]]  # symbol -> InstrumentSpec's other fields
+    instruments: dict[str, dict[str, str | int]]  # symbol -> InstrumentSpec's other fields
 
 
 class InstrumentCache(msgspec.Struct, frozen=True):
@@ -69,6 +69,15 @@ def cache_path(store: Path) -> Path:
     return store / CACHE_FILE
 
 
+def _spec(symbol: str, row: dict[str, str | int]) -> InstrumentSpec:
+    """A cached row as a spec, its field types checked; fields a row lacks (written before
+    they existed: trailing ones) take their defaults."""
+    values = {**row, "symbol": symbol}
+    fields = InstrumentSpec.__struct_fields__
+    present = [values[f] for f in fields[: max(i + 1 for i, f in enumerate(fields) if f in values)]]
+    return msgspec.convert(present, InstrumentSpec)
+
+
 def load_cache(store: Path | None) -> InstrumentCache | None:
     """The store's cache, None when there is none; an unreadable file is an InputError."""
     if store is None:
@@ -82,10 +91,8 @@ def load_cache(store: Path | None) -> InstrumentCache | None:
         raise InputError(f"instruments cache {path}: cannot read it ({exc.strerror})") from None
     try:
         data = msgspec.json.decode(raw, type=_File)
-        specs = {
-            sym: InstrumentSpec(**{**row, "symbol": sym}) for sym, row in data.instruments.items()
-        }
-    except (msgspec.ValidationError, msgspec.DecodeError, TypeError) as exc:
+        specs = {sym: _spec(sym, row) for sym, row in data.instruments.items()}
+    except (msgspec.ValidationError, msgspec.DecodeError, TypeError, KeyError, ValueError) as exc:
         raise InputError(
             f"instruments cache {path} is damaged ({exc}); run `replay data instruments` again"
         ) from None

@@ -85,16 +85,44 @@ _KEYS = {
     "max_qty": "max_qty",
     "quote": "quote_coin",
     "base": "base_coin",
+    "funding_interval": "funding_interval",
+    "perpetual": "perpetual",
 }
 _REQUIRED = ("tick_size", "qty_step", "min_qty")
 _TEXT_KEYS = ("quote", "base")
+_FUNDING_KEYS = ("funding_interval", "perpetual")
+
+
+def _funding_minutes(values: dict[str, str], below: InstrumentSpec | None) -> int:
+    """``perpetual=false`` -> 0 (no funding); ``funding_interval=8h`` -> 480 (minutes)."""
+    from replay.cards.schema import parse_duration  # the card's duration syntax
+
+    perpetual = values.pop("perpetual", "true").lower()
+    if perpetual not in ("true", "false", "yes", "no"):
+        raise InputError(f"--instrument: perpetual={perpetual!r}: expected true or false")
+    text = values.pop("funding_interval", "")
+    if perpetual in ("false", "no"):
+        return 0
+    if not text:
+        return below.funding_interval if below is not None else 480
+    try:
+        ms = parse_duration(text)
+    except ValueError:
+        ms = -1
+    if ms < 60_000 or ms % 60_000:
+        raise InputError(
+            f"--instrument: funding_interval={text!r}: expected whole minutes such as 8h or 60m"
+            " (perpetual=false for a market without funding)"
+        )
+    return ms // 60_000
 
 
 def parse_instrument(text: str, symbol: str, below: InstrumentSpec | None) -> InstrumentSpec:
     """``--instrument KEY=VALUE,...`` as a spec; keys left out come from ``below``.
 
-    Keys: tick_size, qty_step, min_qty, min_notional, max_qty (decimals) and quote,
-    base (currency names). Without ``below`` the first three are required.
+    Keys: tick_size, qty_step, min_qty, min_notional, max_qty (decimals), quote,
+    base (currency names), funding_interval (a duration, 8h) and perpetual (false: no
+    funding). Without ``below`` the first three are required.
     """
     values: dict[str, str] = {}
     for item in (part.strip() for part in text.split(",")):
@@ -112,7 +140,9 @@ def parse_instrument(text: str, symbol: str, below: InstrumentSpec | None) -> In
             )
         if key in values:
             raise InputError(f"--instrument: {key} given twice")
-        if key in _TEXT_KEYS:
+        if key in _FUNDING_KEYS:
+            pass  # read by _funding_minutes
+        elif key in _TEXT_KEYS:
             if not value.isalnum():
                 raise InputError(f"--instrument: {key}={value!r} is not a currency name (e.g. USD)")
         else:
@@ -128,6 +158,7 @@ def parse_instrument(text: str, symbol: str, below: InstrumentSpec | None) -> In
         values[key] = value
     if not values:
         raise InputError(f"--instrument is empty (e.g. {_EXAMPLE})")
+    funding = _funding_minutes(values, below)
     if below is None:
         missing = [k for k in _REQUIRED if k not in values]
         if missing:
@@ -135,12 +166,13 @@ def parse_instrument(text: str, symbol: str, below: InstrumentSpec | None) -> In
                 f"--instrument: {symbol} has no built-in spec, so {', '.join(missing)}"
                 f" must be given (e.g. {_EXAMPLE})"
             )
-        fields: dict[str, str] = {"symbol": symbol}
+        fields: dict[str, str | int] = {"symbol": symbol}
     else:
         fields = {f: getattr(below, f) for f in below.__struct_fields__}
         fields["symbol"] = symbol
     fields.update({_KEYS[k]: v for k, v in values.items()})
-    return InstrumentSpec(**fields)
+    fields["funding_interval"] = funding
+    return InstrumentSpec(**fields)  # type: ignore[arg-type]
 
 
 def resolve(

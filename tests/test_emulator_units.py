@@ -163,7 +163,7 @@ def test_categorised_private_topics(emulator: EmulatorHandle) -> None:
 
 
 def test_funding_and_liquidation_become_executions(bybit_candles) -> None:
-    sim = SimConfig(funding_rate_e8=10_000, leverage=100)
+    sim = SimConfig(funding_rate_e8=10_000, leverage=100, margin_mode="isolated")
     venue = SimVenue(INST, sim, 10_000 * 10**8, id_prefix="u")
     st_ = EmulatorState(INST, sim, venue, bybit_candles, Faults())
     st_.play_next()

@@ -155,11 +155,16 @@ def check_run(run: Run) -> None:
     filled: dict[str, int] = {}
     closed: set[str] = set()
     for i, candle in enumerate(run.bars):
+        last_ts = candle.open_ms
         for ev in run.per_bar[i]:
+            # Stamped when it happened on the bar's path: inside the bar, in time order.
+            assert last_ts <= ev.ts <= candle.ts, "venue events are in time order within the bar"
+            last_ts = ev.ts
+            if isinstance(ev, FundingPaid):
+                assert ev.ts == candle.ts, "funding settles at the close"
             if isinstance(ev, Fill | Liquidated | FundingPaid):
                 assert ev.exec_id not in seen_exec, "exec ids are unique"
                 seen_exec.add(ev.exec_id)
-                assert ev.ts == candle.ts
             if isinstance(ev, Fill):
                 created_bar, cmd = run.submits[ev.client_id]
                 assert created_bar < i, "no fill on the bar at whose close the order was made"

@@ -50,7 +50,7 @@ def test_market_order_fills_at_next_open_plus_slippage_not_on_its_own_bar():
     (f,) = fills
     assert (f.price, f.qty, f.is_maker) == (104 + 1, 10, False)
     assert f.fee == fee(105 * 10, TAKER)
-    assert f.ts == 2 * MINUTE
+    assert f.ts == MINUTE  # stamped when it happened: the bar's open
     assert isinstance(late[0], OrderAccepted)
     (f2,) = of(v.on_candle(bar(2, 107, 108, 100, 101)), Fill)
     assert (f2.client_id, f2.price, f2.qty) == ("m2", 107 - 1, 3)
@@ -296,17 +296,20 @@ def test_ioc_not_reached_expires_without_a_fill():
 
 
 def test_insufficient_balance_is_refused_like_bybit():
-    # 1000 USDT at 10x: 99 lots at 100 need IM 990 + taker fee 5.445 (fits);
-    # 100 lots need 1000 + 5.5 (does not).
+    # Bybit's order cost = IM + fee to open + fee to close at the bankruptcy price
+    # (buy: price * (1 - 1/leverage)). 1000 USDT at 10x, market buys valued at 100:
+    # 99 lots: 990 + 9900 * 0.00055 + 9900 * 0.9 * 0.00055 = 990 + 5.445 + 4.9005
+    #          = 1000.3455 (does not fit); 98 lots: 980 + 5.39 + 4.851 = 990.241 (fits).
     v = venue(balance_usdt=1_000, leverage=10)
     v.on_candle(bar(0, 100, 101, 99, 100))
-    (rej,) = v.on_command(submit(MINUTE, "big", "Buy", 100))
+    (rej,) = v.on_command(submit(MINUTE, "big", "Buy", 99))
     assert isinstance(rej, OrderRejected) and rej.code == 110007
-    (ack,) = v.on_command(submit(MINUTE, "ok", "Buy", 99))
+    (ack,) = v.on_command(submit(MINUTE, "ok", "Buy", 98))
     assert isinstance(ack, OrderAccepted)
-    # The accepted order's margin is reserved: nothing else fits now.
-    assert v.available() == 1_000 * USDT - 990 * USDT
-    rej2 = only(v.on_command(submit(MINUTE, "more", "Buy", 2, price=99)), OrderRejected)  # IM 19.8
+    # The accepted order's margin is reserved: 20 USDT are left, and 2 lots at 99 cost
+    # 19.8 + 0.1089 + 0.098010 = 20.00691.
+    assert v.available() == 1_000 * USDT - 980 * USDT
+    rej2 = only(v.on_command(submit(MINUTE, "more", "Buy", 2, price=99)), OrderRejected)
     assert rej2.code == 110007
     # Orders that only reduce need no margin.
     v.on_candle(bar(1, 100, 100, 99, 100))
@@ -373,7 +376,7 @@ def test_funding_series_overrides_the_constant_and_shorts_receive_positive_rates
 def test_leveraged_long_is_liquidated_at_the_bankruptcy_price():
     # 10 lots at 101 on 10x: IM 101, MM 0.5 % of 1010 = 5.05.
     # liq = ceil((1010 - 101 + 5.05) / 10) = 92; bankruptcy = ceil((1010 - 101) / 10) = 91.
-    v = venue(leverage=10)
+    v = venue(leverage=10, margin_mode="isolated")
     open_long(v)
     assert (v.liq_price(), v.bankruptcy_price()) == (92, 91)
     v.on_command(submit(2 * MINUTE, "tp", "Sell", 10, price=130, reduce_only=True))
@@ -392,7 +395,7 @@ def test_leveraged_long_is_liquidated_at_the_bankruptcy_price():
 
 
 def test_short_liquidation_and_stops_at_the_same_price_liquidation_first():
-    v = venue(leverage=20)
+    v = venue(leverage=20, margin_mode="isolated")
     v.on_candle(bar(0, 100, 101, 99, 100))
     v.on_command(submit(MINUTE, "s", "Sell", 10))
     v.on_candle(bar(1, 100, 101, 99, 100))  # short 10 at 99: entry 990

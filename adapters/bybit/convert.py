@@ -709,4 +709,17 @@ def instrument_spec(item: dict[str, Any]) -> InstrumentSpec:
         base_coin=_s(item, "baseCoin"),
         quote_coin=_s(item, "quoteCoin") or "USDT",
         max_leverage=_s(lev, "maxLeverage") or "100",
+        funding_interval=_funding_minutes(item),
     )
+
+
+def _funding_minutes(item: dict[str, Any]) -> int:
+    """``fundingInterval`` (minutes) of a perpetual; 0 for a dated future (no funding)."""
+    if "Perpetual" not in (_s(item, "contractType") or "LinearPerpetual"):
+        return 0
+    raw = item.get("fundingInterval")
+    try:
+        minutes = int(raw) if raw not in (None, "") else 480
+    except (TypeError, ValueError):
+        raise MalformedMessage("instruments-info", f"fundingInterval {raw!r}") from None
+    return max(0, minutes)

@@ -51,6 +51,8 @@ METHODS: Final[dict[str, str]] = {
     "/v5/position/list": "get_positions",
     "/v5/account/wallet-balance": "get_wallet_balance",
     "/v5/position/trading-stop": "set_trading_stop",
+    "/v5/position/set-leverage": "set_leverage",  # idempotent: retried like a read
+    "/v5/account/set-margin-mode": "set_margin_mode",
 }
 WRITE_PATHS: Final = frozenset(
     {

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
 
@@ -97,38 +97,36 @@ def fetch_klines(
 
 def write_kline_csv(rows: list[Row], path: str | Path) -> None:
     """Write rows in our CSV format (open_time ms and Bybit's strings), atomically."""
+    lines = (",".join(row) + ("" if len(row) == 7 else ",0") for row in rows)
+    write_lines_atomically(path, CSV_HEADER, lines)
+
+
+def write_lines_atomically(path: str | Path, header: str, lines: Iterable[str]) -> None:
+    """A header and lines into ``path``; a partial file never replaces a good one."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="ascii", newline="") as out:
-            out.write(CSV_HEADER + "\n")
-            for row in rows:
-                out.write(",".join(row) + ("\n" if len(row) == 7 else ",0\n"))
+            out.write(header + "\n")
+            for line in lines:
+                out.write(line + "\n")
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _page(
-    http: Any, category: str, symbol: str, interval: str, start_ms: int, end_ms: int
-) -> tuple[list[Row], int]:
+def call_list(http: Any, method: str, what: str, **params: Any) -> tuple[list[Any], int]:
+    """One pybit market request: its ``result.list`` and the server ``time``, or a
+    ``FetchError`` saying what was refused (``what``: e.g. "BTCUSDT 5 (linear)")."""
     from pybit.exceptions import FailedRequestError, InvalidRequestError
 
     try:
-        resp = http.get_kline(
-            category=category,
-            symbol=symbol,
-            interval=interval,
-            start=start_ms,
-            end=end_ms,
-            limit=PAGE_LIMIT,
-        )
+        resp = getattr(http, method)(**params)
     except InvalidRequestError as exc:
         raise FetchError(
-            f"Bybit refused the request for {symbol} {interval} ({category}): "
-            f"{exc.message} (retCode {exc.status_code})"
+            f"Bybit refused the request for {what}: {exc.message} (retCode {exc.status_code})"
         ) from None
     except FailedRequestError as exc:
         raise FetchError(f"Bybit request failed: {exc.message} (HTTP {exc.status_code})") from None
@@ -137,5 +135,21 @@ def _page(
     result = resp.get("result") or {}
     rows = result.get("list")
     if not isinstance(rows, list):
-        raise FetchError(f"unexpected kline response: {str(resp)[:200]}")
+        raise FetchError(f"unexpected {method} response: {str(resp)[:200]}")
     return rows, int(resp.get("time") or 0)
+
+
+def _page(
+    http: Any, category: str, symbol: str, interval: str, start_ms: int, end_ms: int
+) -> tuple[list[Row], int]:
+    return call_list(
+        http,
+        "get_kline",
+        f"{symbol} {interval} ({category})",
+        category=category,
+        symbol=symbol,
+        interval=interval,
+        start=start_ms,
+        end=end_ms,
+        limit=PAGE_LIMIT,
+    )

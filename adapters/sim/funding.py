@@ -11,6 +11,17 @@ from __future__ import annotations
 from bisect import bisect_right
 
 from adapters.sim.config import SimConfig
+from engine.instrument import Instrument
+
+
+def interval_ms(instrument: Instrument, config: SimConfig) -> int:
+    """Funding interval in ms: 0 when the instrument is not a perpetual; else the card's
+    ``sim.funding_interval`` if it sets one, else the instrument's ``fundingInterval``."""
+    if instrument.funding_interval_ms == 0:
+        return 0
+    if config.funding_interval_ms is not None:
+        return config.funding_interval_ms
+    return instrument.funding_interval_ms
 
 
 def funding_times(after_ms: int, upto_ms: int, interval_ms: int) -> list[int]:

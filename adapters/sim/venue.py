@@ -21,8 +21,13 @@ from typing import Final
 from adapters.sim.attached import LEVELS, armed_order, attach_error, virtual_exits
 from adapters.sim.checks import param_error
 from adapters.sim.config import SimConfig
-from adapters.sim.funding import FundingSchedule, funding_times
-from adapters.sim.margin import bankruptcy_price, initial_margin, liquidation_price
+from adapters.sim.funding import FundingSchedule, funding_times, interval_ms
+from adapters.sim.margin import (
+    bankruptcy_at_margin,
+    initial_margin,
+    liquidation_at_margin,
+    order_cost,
+)
 from adapters.sim.orders import (
     CANCEL_BEFORE_LIQ,
     CANCEL_BY_REDUCE_ONLY,
@@ -85,6 +90,14 @@ class SimVenueError(ValueError):
     """The venue was driven wrongly (a candle of another symbol, candles out of order)."""
 
 
+MARGIN_MODES: Final = ("cross", "isolated")
+
+
+def _check_margin_mode(mode: str) -> None:
+    if mode not in MARGIN_MODES:
+        raise SimVenueError(f"margin_mode must be cross|isolated, not {mode!r}")
+
+
 def _check_leverage(leverage: int, mmr_e8: int) -> None:
     """A position must be able to exist: its IM rate (1/leverage) above the MM rate."""
     if leverage < 1 or leverage * mmr_e8 >= RATE_SCALE:
@@ -115,21 +128,24 @@ class SimVenue:
         if config.both_hit not in ("worse", "better", "path"):
             raise SimVenueError(f"both_hit must be worse|better|path, not {config.both_hit!r}")
         _check_leverage(config.leverage, config.maintenance_margin_e8)
+        _check_margin_mode(config.margin_mode)
         self.instrument = instrument
         self.config = config
         self.symbol = instrument.symbol
         self.initial_balance = initial_balance
         self.id_prefix = id_prefix
         self.leverage = config.leverage
+        self.margin_mode = config.margin_mode
         self.position = Position()
         self.orders: dict[str, SimOrder] = {}
         self.last_price = 0
         self.last_close_ms: int | None = None
         self._nu = instrument.notional_unit
         self._funding = FundingSchedule(config)
-        # The liquidation price for (qty, entry_value, leverage): recomputed only when one
-        # of them changes, not on every candle.
-        self._liq_key = (0, 0, 0)
+        self.funding_interval_ms = interval_ms(instrument, config)
+        # The liquidation price, recomputed only after the position, the wallet or a margin
+        # setting changed (a fill, funding, a liquidation, set_leverage/set_margin_mode).
+        self._liq_dirty = True
         self._liq_cached = 0
         self._all: dict[str, SimOrder] = {}  # every accepted order by client id
         self._by_venue_id: dict[str, SimOrder] = {}
@@ -145,6 +161,12 @@ class SimVenue:
         self._low = 0
         self._high = 0
         self._active: list[SimOrder] = []  # orders the candle being walked can reach
+        # Path clock of the candle being walked (see ``_path_time``).
+        self._bar_open_ms = 0
+        self._bar_ms = 0  # close_ms - open_ms
+        self._path_len = 0  # ticks travelled by the whole path
+        self._leg_start = 0  # price where the current leg starts
+        self._leg_done = 0  # ticks travelled before the current leg
 
     # ------------------------------------------------------------------ read side
 
@@ -183,21 +205,26 @@ class SimVenue:
         upnl = min(0, self.unrealized())
         return self.wallet + upnl - self.position_margin() - self.order_margin(exclude)
 
+    def liq_margin(self) -> int:
+        """What backs the position: its IM (isolated) or the wallet balance (cross)."""
+        if self.margin_mode == "cross":
+            return self.wallet
+        return self.position_margin()
+
     def liq_price(self) -> int:
         """Liquidation price of the position (ticks), 0 when flat; see ``adapters.sim.margin``."""
-        p = self.position
-        key = (p.qty, p.entry_value, self.leverage)
-        if key != self._liq_key:
-            self._liq_key = key
-            self._liq_cached = liquidation_price(
-                p.qty, p.entry_value, self._nu, self.leverage, self.config.maintenance_margin_e8
+        if self._liq_dirty:
+            self._liq_dirty = False
+            p = self.position
+            self._liq_cached = liquidation_at_margin(
+                p.qty, p.entry_value, self._nu, self.liq_margin(), self.config.maintenance_margin_e8
             )
         return self._liq_cached
 
     def bankruptcy_price(self) -> int:
         """Price (ticks) at which the position's loss equals its margin; 0 when flat."""
         p = self.position
-        return bankruptcy_price(p.qty, p.entry_value, self._nu, self.leverage)
+        return bankruptcy_at_margin(p.qty, p.entry_value, self._nu, self.liq_margin())
 
     def order_history(self) -> list[SimOrder]:
         """Every accepted order, open and closed, in placement order (rejects are not kept)."""
@@ -270,6 +297,13 @@ class SimVenue:
         """Change the leverage (as Bybit's set-leverage); applies to margin and liq price."""
         _check_leverage(leverage, self.config.maintenance_margin_e8)
         self.leverage = leverage
+        self._liq_dirty = True
+
+    def set_margin_mode(self, mode: str) -> None:
+        """``cross`` or ``isolated`` (as Bybit's set-margin-mode); applies to the liq price."""
+        _check_margin_mode(mode)
+        self.margin_mode = mode
+        self._liq_dirty = True
 
     # ---------------------------------------------------------------- commands
 
@@ -322,8 +356,7 @@ class SimVenue:
                 return self._reject(cmd, "order value below the minimum", MIN_NOTIONAL)
             # An order that only closes needs no margin (a trader can always get out).
             opening = self._opening_lots(cmd.side, qty)
-            need = initial_margin(inst.notional(ref, opening), self.leverage)
-            need += fee_for(inst.notional(ref, opening), self.config.taker_fee_e8)
+            need = self._order_cost(cmd.side, opening, ref)
             # One-way netting: the part that closes is settled first (its margin released,
             # its PnL at the reference price realized, its fee paid); the rest must fit.
             if opening and self._free_after_netting(cmd.side, qty, ref) < need:
@@ -395,7 +428,8 @@ class SimVenue:
             return refuse(POST_ONLY_WOULD_TAKE, 0)
         if not o.reduce_only:
             ref = self._ref_price(o.order_type, price, trigger if o.waiting_trigger else 0)
-            need = self._order_im_values(o.side, qty - o.cum_qty, ref)
+            opening = self._opening_lots(o.side, qty - o.cum_qty)
+            need = self._order_cost(o.side, opening, ref) if opening else 0
             if need and self._free(exclude=o.client_id) < need:
                 return refuse("insufficient balance", INSUFFICIENT_BALANCE)
         o.qty, o.price, o.trigger_price = qty, price, trigger
@@ -476,6 +510,11 @@ class SimVenue:
             return price
         return trigger or self.last_price
 
+    def _order_cost(self, side: str, opening: int, ref: int) -> int:
+        """Bybit's order cost of ``opening`` lots at ``ref``: IM + fees to open and close."""
+        notional = self.instrument.notional(ref, opening)
+        return order_cost(notional, side == BUY, self.leverage, self.config.taker_fee_e8)
+
     def _order_im_values(self, side: str, lots: int, ref: int) -> int:
         opening = self._opening_lots(side, lots)
         return initial_margin(self.instrument.notional(ref, opening), self.leverage)
@@ -522,7 +561,7 @@ class SimVenue:
             self._run_candle(candle)
         if self.position.qty:
             after = self.last_close_ms if self.last_close_ms is not None else candle.open_ms - 1
-            interval = self.config.funding_interval_ms
+            interval = self.funding_interval_ms
             if interval > 0 and (after // interval + 1) * interval <= candle.close_ms:
                 self._settle_funding(after, candle)
         self.last_price = candle.close
@@ -559,14 +598,20 @@ class SimVenue:
         else:
             path = (low, high, candle.close)
         price = candle.open
+        self._bar_open_ms = start
+        self._bar_ms = candle.close_ms - start
+        self._path_len = abs(path[0] - price) + abs(path[1] - path[0]) + abs(path[2] - path[1])
+        self._leg_start, self._leg_done = price, 0
         self._walk(price, price)  # what acts at the open (gaps, market orders)
         for o in self.orders.values():
             if o.in_candle and not o.candle_filled:
                 o.taker = False  # a limit not taken at the open rests as a maker from here on
         for target in path:
             self._walk(price, target)
-            price = target
+            self._leg_done += abs(target - price)
+            self._leg_start = price = target
         self._active = []
+        self._ts = candle.ts  # what ends with the candle is stamped at its close
         self._end_candle()
 
     def _opens_at_open(self, active: list[SimOrder]) -> SimOrder | None:
@@ -577,6 +622,19 @@ class SimVenue:
                     return o
                 return None
         return None
+
+    def _path_time(self, level: int) -> int:
+        """When the path reaches ``level`` on the current leg (ms).
+
+        The price moves at constant speed along ``open -> extreme -> extreme -> close``,
+        so a point ``d`` ticks along a path of ``D`` ticks is reached at
+        ``open_ms + (close_ms - open_ms) * d // D`` (the open itself: ``open_ms``; a bar
+        that never moves: everything at ``open_ms``).
+        """
+        if self._path_len == 0:
+            return self._bar_open_ms
+        done = self._leg_done + abs(level - self._leg_start)
+        return self._bar_open_ms + self._bar_ms * done // self._path_len
 
     def _end_candle(self) -> None:
         """Expire IOC/FOK remainders of orders that took part; reset the scratch flags."""
@@ -663,6 +721,7 @@ class SimVenue:
             if best_key is None:
                 return
             c = best_level
+            self._ts = self._path_time(c)  # the event happens when the path gets there
             if best is None:
                 self._liquidate()
             elif best_key[0] == _TRIGGER:
@@ -724,6 +783,7 @@ class SimVenue:
         notional = inst.notional(price, lots)
         fee = fee_for(notional, self.config.maker_fee_e8 if maker else self.config.taker_fee_e8)
         apply_fill(self.position, o.side, lots, price, fee, self._nu)
+        self._liq_dirty = True
         o.cum_qty += lots
         o.cum_value += notional
         o.cum_fee += fee
@@ -809,7 +869,11 @@ class SimVenue:
         lots = abs(p.qty)
         side = SELL if p.qty > 0 else BUY
         fee = fee_for(self.instrument.notional(price, lots), self.config.liquidation_fee_e8)
+        if self.margin_mode == "cross":  # the wallet is used up: the fee takes what is left
+            left = self.wallet + p.unrealized(price, self._nu)
+            fee = max(0, min(fee, left))
         apply_fill(p, side, lots, price, fee, self._nu)
+        self._liq_dirty = True
         ev = Liquidated(self._ts, self.symbol, self._next_exec_id(), side, price, lots, fee)
         self._liquidations.append(ev)
         self._out.append(ev)
@@ -818,7 +882,7 @@ class SimVenue:
         """Funding for each settlement time the candle crosses, on the position at its close:
         ``amount = notional at the close * rate`` (paid by longs when the rate is positive),
         rounded like a fee (up when paid, toward zero when received)."""
-        for t in funding_times(after_ms, candle.close_ms, self.config.funding_interval_ms):
+        for t in funding_times(after_ms, candle.close_ms, self.funding_interval_ms):
             q = self.position.qty
             if q == 0:
                 return
@@ -828,6 +892,7 @@ class SimVenue:
             if amount == 0:
                 continue
             apply_funding(self.position, amount)
+            self._liq_dirty = True
             exec_id = self._next_exec_id()
             ev = FundingPaid(self._ts, self.symbol, exec_id, amount, rate, candle.close)
             self._fundings.append(ev)

@@ -163,6 +163,7 @@ def to_sim_config(card: CardModel) -> SimConfig:
         funding_rate_e8=s.funding_rate,
         funding_interval_ms=s.funding_interval,
         leverage=s.leverage,
+        margin_mode=s.margin_mode,
         maintenance_margin_e8=s.maintenance_margin,
         liquidation_fee_e8=s.liquidation_fee,
     )

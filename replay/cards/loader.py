@@ -187,6 +187,7 @@ def _card_instrument(model: CardModel) -> InstrumentSpec | None:
         max_qty=i.max_qty,
         base_coin=i.base,
         quote_coin=i.quote,
+        funding_interval=i.funding_interval // 60_000 if i.perpetual else 0,
     )
 
 

@@ -396,6 +396,8 @@ class FeatureModel(BaseModel):
 class RiskModel(Strict):
     # quote currency; 0 = no cap
     max_position_notional: float = Field(default=0.0, ge=0, le=MAX_MONEY)
+    # A cap on exposure: position notional / equity, checked on entries and adds. Not the
+    # margin the venue charges: that is sim.leverage.
     max_leverage: float = Field(default=10.0, gt=0, le=125)
     max_open_orders: int = Field(default=20, ge=1, le=10_000)
     daily_loss_limit_pct: float = Field(default=0.0, ge=0, le=100)
@@ -419,9 +421,15 @@ class SimModel(Strict):
     slippage_ticks: int = Field(default=1, ge=0, le=MAX_TICKS)
     max_volume_pct: int = Field(default=0, ge=0, le=100)
     both_hit: Literal["worse", "better", "path"] = "worse"
-    funding_rate: FundingRate = 0  # per interval
-    funding_interval: FundingInterval = 8 * 3_600_000
+    # Used at each settlement where --funding gives no rate (Bybit's usual 0.01 %).
+    funding_rate: FundingRate = 10_000  # per interval
+    funding_interval: FundingInterval | None = None  # None: the instrument's (8h built in)
+    # The margin leverage the venue charges (IM = notional / leverage); the daemon sets
+    # it on the venue at start. Not a cap on exposure: that is risk.max_leverage.
     leverage: int = Field(default=10, ge=1, le=125)
+    # cross: liquidation against the wallet's equity (Bybit unified account default);
+    # isolated: against the position's own IM. The daemon sets it on the venue at start.
+    margin_mode: Literal["cross", "isolated"] = "cross"
     maintenance_margin: MarginRate = 500_000  # (0, 50 %)
     liquidation_fee: LiquidationFee = 55_000
 
@@ -467,6 +475,8 @@ class InstrumentModel(Strict):
     max_qty: DecimalText = "0"
     quote: str = Field(default="USDT", pattern=r"^[A-Za-z0-9]{1,20}$")
     base: str = Field(default="", pattern=r"^[A-Za-z0-9]{0,20}$")
+    perpetual: bool = True  # false: never pays or receives funding (a stock, a spot market)
+    funding_interval: FundingInterval = 8 * 3_600_000  # a perpetual's settlement interval
 
 
 class StrategyModel(Strict):

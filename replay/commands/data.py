@@ -100,6 +100,13 @@ def data() -> None:
     help="Bybit market category.",
 )
 @click.option("--rate", default=10.0, show_default=True, help="At most this many requests/s.")
+@click.option(
+    "--funding",
+    "funding",
+    is_flag=True,
+    help="Download the funding rate history instead (CSV timestamp,rate, for replay run "
+    "--funding).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 def fetch(
     symbol: str,
@@ -110,14 +117,24 @@ def fetch(
     base_url: str | None,
     category: str,
     rate: float,
+    funding: bool,
     quiet: bool,
 ) -> None:
-    """Download closed Bybit klines of SYMBOL into a CSV.
+    """Download Bybit klines or funding rates into a CSV.
 
-    Covers [--start, --end), UTC.
+    Covers [--start, --end), UTC; closed candles, or with --funding the funding rates.
 
     Example: replay data fetch BTCUSDT --start 2025-04-01 --end 2025-04-02
     """
+    if funding:
+        from replay.commands.funding_fetch import fetch_funding_csv
+
+        symbol = symbol.strip().upper()
+        if not _SYMBOL.match(symbol):
+            raise DataInputError(f"symbol {symbol!r}: expected letters and digits, e.g. BTCUSDT")
+        start_ms, end_ms = parse_when(start, "--start"), parse_when(end, "--end")
+        fetch_funding_csv(symbol, start_ms, end_ms, out, base_url, category, rate, quiet)
+        return
     from adapters.historical.bybit_fetch import INTERVALS, fetch_klines, write_kline_csv
     from adapters.historical.errors import FetchError
 

@@ -41,7 +41,7 @@ def row(
     return {
         "symbol": spec.symbol,
         "symbolId": symbol_id,
-        "contractType": "LinearPerpetual",
+        "contractType": "LinearPerpetual" if funding_min else "LinearFutures",
         "status": status,
         "baseCoin": spec.base_coin,
         "quoteCoin": spec.quote_coin,

@@ -22,6 +22,9 @@ class Venue(Protocol):
     """What the emulator needs from a matching engine (SimVenue satisfies it)."""
 
     position: Position
+    funding_interval_ms: int
+    leverage: int
+    margin_mode: str
 
     @property
     def wallet(self) -> int:
@@ -39,6 +42,10 @@ class Venue(Protocol):
     def find_order(self, order_id: str) -> SimOrder | None: ...
 
     def trading_stop(self, ts: int, purpose: str, level: int) -> Sequence[EventBase]: ...
+
+    def set_leverage(self, leverage: int) -> None: ...
+
+    def set_margin_mode(self, mode: str) -> None: ...
 
 
 def make_venue(instrument: Instrument, config: SimConfig, balance: int) -> Venue:

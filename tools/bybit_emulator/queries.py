@@ -10,8 +10,10 @@ window (the emulator's life is short); ``startTime``/``endTime`` filter on marke
 from __future__ import annotations
 
 import bisect
+from decimal import Decimal
 from typing import Any
 
+from adapters.sim.funding import FundingSchedule
 from engine.events import CandleClosed
 
 from . import params as P
@@ -66,20 +68,45 @@ def kline(st: EmulatorState, p: dict[str, Any]) -> dict[str, Any]:
     return {"symbol": symbol, "category": "linear", "list": rows[:n]}
 
 
+def funding_history(st: EmulatorState, p: dict[str, Any]) -> dict[str, Any]:
+    """``/v5/market/funding/history``: the settlements the played market has passed, newest
+    first, at most ``limit`` (1..200, default 200). As Bybit: ``endTime`` alone gives the
+    ``limit`` settlements up to it, neither gives the latest, ``startTime`` alone is refused.
+    Rates are the venue's (its funding series, else its constant rate)."""
+    category = P.text(p, "category", "linear") or "linear"
+    if category != "linear":
+        raise param_error(f"category only supports linear here, not {category!r}")
+    symbol = P.require(p, "symbol")
+    if symbol != st.inst.symbol:
+        raise param_error(f"symbol invalid: {symbol!r}")
+    n = P.limit(p, 200, 200)
+    start = P.integer(p, "startTime", 0)
+    end = P.integer(p, "endTime", 0)
+    if start and not end:
+        raise param_error("startTime needs endTime")
+    every = st.venue.funding_interval_ms
+    rows: list[dict[str, str]] = []
+    if every:
+        hi = min(end, st.market_ms) if end else st.market_ms
+        first = -(-st.candles[0].open_ms // every) * every
+        schedule = FundingSchedule(st.sim)
+        t = hi - hi % every
+        while t >= max(first, start) and len(rows) < n:
+            rate = f"{Decimal(schedule.rate_at(t)).scaleb(-8):f}"
+            rows.append({"symbol": symbol, "fundingRate": rate, "fundingRateTimestamp": str(t)})
+            t -= every
+    return {"category": "linear", "list": rows}
+
+
 def _open_ms(c: CandleClosed) -> int:
     return c.open_ms
 
 
 def instruments_info(st: EmulatorState, p: dict[str, Any]) -> dict[str, Any]:
     """``/v5/market/instruments-info``: the traded instrument, then a catalog (``instruments``)."""
-    traded = row(
-        st.inst.spec,
-        1,
-        st.inst.ticks_to_price(MAX_PRICE_TICKS),
-        st.sim.funding_interval_ms // 60_000,
-        "Trading",
-    )
-    return answer(all_rows(traded, st.sim.funding_interval_ms // 60_000), p)
+    funding_min = st.venue.funding_interval_ms // 60_000
+    traded = row(st.inst.spec, 1, st.inst.ticks_to_price(MAX_PRICE_TICKS), funding_min, "Trading")
+    return answer(all_rows(traded, funding_min), p)
 
 
 def _match_order(st: EmulatorState, r: OrderRecord, p: dict[str, Any]) -> bool:

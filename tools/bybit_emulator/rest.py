@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from . import queries
+from . import margin, queries
 from .auth import AuthFailure, verify_rest
 from .errors import ApiError
 from .faults import Faults
@@ -36,6 +36,7 @@ WriteFn = Callable[[EmulatorState, dict[str, Any]], tuple[Result, list[PrivateMs
 READS: dict[str, tuple[str, bool, ReadFn]] = {
     "/v5/market/kline": ("GET", False, queries.kline),
     "/v5/market/instruments-info": ("GET", False, queries.instruments_info),
+    "/v5/market/funding/history": ("GET", False, queries.funding_history),
     "/v5/order/realtime": ("GET", True, queries.open_orders),
     "/v5/order/history": ("GET", True, queries.order_history),
     "/v5/execution/list": ("GET", True, queries.executions),
@@ -48,6 +49,8 @@ WRITES: dict[str, WriteFn] = {
     "/v5/order/cancel": EmulatorState.cancel,
     "/v5/order/cancel-all": EmulatorState.cancel_all,
     "/v5/position/trading-stop": EmulatorState.trading_stop,
+    "/v5/position/set-leverage": margin.set_leverage,
+    "/v5/account/set-margin-mode": margin.set_margin_mode,
 }
 
 

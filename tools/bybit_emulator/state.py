@@ -352,7 +352,7 @@ class EmulatorState:
             funding=pos.funding,
             mark=self.last_price,
             liq=self.venue.liq_price() if pos.qty else 0,
-            leverage=self.sim.leverage,
+            leverage=self.venue.leverage,
             mm_e8=self.sim.maintenance_margin_e8,
             created_ms=self.ledger.pos_created_ms or self.market_ms,
             updated_ms=self.ledger.pos_updated_ms or self.market_ms,
@@ -374,7 +374,7 @@ class EmulatorState:
 
     def _order_im(self) -> int:
         total = 0
-        lev = max(1, self.sim.leverage)
+        lev = max(1, self.venue.leverage)
         for r in self.orders.values():
             if r.is_open and not r.reduce_only and r.status != "Untriggered":
                 total += self.inst.notional(r.price or self.last_price, r.leaves_qty) // lev
