@@ -73,9 +73,13 @@ def test_entry_bar_goes_through_the_stop_and_the_stop_triggers_in_that_bar() -> 
     assert (cmd.stop_loss, cmd.take_profit) == (495_000, 510_000)
     sl = attached_id(cmd.client_id, "stop")
     fills = kinds(log, Fill)
+    # Times on the bar's path (adapters/sim/README.md "Times"): the entry at the open; the
+    # path goes to the nearer extreme first, 500,500 (400 ticks), then 494,000 (6,500), then
+    # 499,000 (5,000): 11,900 ticks in all, and the stop at 495,000 is 400 + 5,500 = 5,900
+    # along, so 60,000 ms * 5,900 // 11,900 = 29,747 ms into the bar.
     assert [(f.client_id, f.side, f.price, f.ts) for f in fills] == [
-        (cmd.client_id, BUY, 500_100 + SLIP, candles[1].ts),
-        (sl, SELL, 495_000 - SLIP, candles[1].ts),
+        (cmd.client_id, BUY, 500_100 + SLIP, candles[1].open_ms),
+        (sl, SELL, 495_000 - SLIP, candles[1].open_ms + 29_747),
     ]
     assert any(type(e) is OrderTriggered and e.client_id == sl for e in log)
     assert state.position.qty == 0 and venue.position.qty == 0
@@ -124,11 +128,11 @@ def test_entry_filling_beyond_its_stop_logs_protection_failed_and_closes_in_that
     (failed,) = kinds(log, ProtectionFailed)
     assert (failed.client_id, failed.purpose) == (sl, "stop")
     assert failed.reason == "stop_loss 499000 already passed at the fill 498001"
-    assert failed.ts == candles[1].ts
+    assert failed.ts == candles[1].open_ms  # found at the fill, at the open
     fills = kinds(log, Fill)
     assert [(f.client_id, f.price, f.ts) for f in fills] == [
-        (entry_id, 498_000 + SLIP, candles[1].ts),
-        (sl, 498_000 - SLIP, candles[1].ts),  # closed at the bar's open, not its close
+        (entry_id, 498_000 + SLIP, candles[1].open_ms),
+        (sl, 498_000 - SLIP, candles[1].open_ms),  # closed at the bar's open, not its close
     ]
     assert state.position.qty == 0
     counts = RefusalCount().fold(log).summary()
@@ -148,7 +152,7 @@ def test_a_set_stop_already_through_the_price_closes_at_the_next_open() -> None:
     close = next(e for e in kinds(log, SubmitOrder) if e.client_id == failed.close_id)
     assert (close.side, close.qty, close.reduce_only) == (SELL, 10, True)
     (fill,) = [f for f in kinds(log, Fill) if f.client_id == failed.close_id]
-    assert (fill.price, fill.ts) == (500_200 - SLIP, candles[3].ts)
+    assert (fill.price, fill.ts) == (500_200 - SLIP, candles[3].open_ms)  # the next open
     assert state.position.qty == 0
 
 
