@@ -42,7 +42,7 @@ def test_standalone_emulator_prints_urls_and_serves() -> None:
     try:
         assert proc.stdout is not None
         urls = json.loads(proc.stdout.readline())
-        assert set(urls) == {"rest", "ws_public", "ws_private"}
+        assert set(urls) == {"rest", "ws_public", "ws_private", "ws_trade"}
         assert urls["rest"].startswith("http://127.0.0.1:")
         port = urls["rest"].rsplit(":", 1)[1]
         assert urls["ws_public"] == f"ws://127.0.0.1:{port}/v5/public/linear"
