@@ -6,11 +6,11 @@ Per candle, in this order (the order ``replay verify`` relies on):
    (triggers, fills, funding, liquidation). Each venue event is an input.
 2. The candle itself, an input: the strategy sees the closed bar.
 
-Every input is appended to the log, then folded with ``engine.core.step``; the
-derived events step returns are appended right after it (and folded into the
+Every input goes through the session core (``replay.core.SessionCore.step``): it is
+folded, then it and the events derived from it are appended (and folded into the
 ``AccountView`` too, which counts refusals from them), and only then are the
-commands among them sent to the venue, whose answers are inputs in turn. So in
-the log each input is followed by exactly the events derived from it, which is
+commands among them sent to the simulated venue, whose answers are inputs in turn.
+So in the log each input is followed by exactly the events derived from it, which is
 what lets ``verify`` re-derive and compare a session event by event.
 
 Appends are batched (backtests need speed, not per-event durability); the log is
@@ -31,26 +31,15 @@ from typing import Any, Final
 import msgspec
 
 from adapters.sim.venue import SimVenue
-from engine.core import new_state, step
-from engine.events import (
-    AmendOrder,
-    CancelOrder,
-    CandleClosed,
-    EventBase,
-    SessionStarted,
-    SessionStopped,
-    SubmitOrder,
-    encode,
-)
+from engine.events import CandleClosed, Event, EventBase, SessionStopped
 from engine.instrument import Instrument
 from eventstore import EventStore
 from projections.account import AccountView
-from replay import __version__
 from replay.cards import LoadedCard
+from replay.core import SessionCore, session_started
 
 BATCH: Final = 8192
 _encoder: Final = msgspec.msgpack.Encoder()
-_COMMANDS: Final = (SubmitOrder, AmendOrder, CancelOrder)
 
 
 class RunResult(msgspec.Struct):
@@ -113,32 +102,42 @@ def run_backtest(
     progress_every: int = 10_000,
 ) -> RunResult:
     """Run ``card`` over ``candles`` into a new stream ``session_id`` of ``store``."""
-    started = SessionStarted(
-        ts=first_open_ms,
+    started = session_started(
+        card,
+        instrument.spec,
         session_id=session_id,
         mode="backtest",
-        card_text=card.text,
-        card_hash=card.hash,
         venue="sim",
-        instrument=instrument.spec,
-        version=__version__,
+        ts=first_open_ms,
         initial_balance=initial_balance,
-        card_path=card.source,
-        timeframe=card.timeframe,
-        settings={"sim": msgspec.json.encode(card.sim_config).decode()},
-        params=dict(card.params),
     )
     stream = store.create_stream(
         session_id,
         kind="backtest",
         meta={"status": "running", "card": card.source, **(meta or {})},
     )
-    state = new_state(started, card.new_strategy(instrument), card.engine_config)
     venue = SimVenue(instrument, card.sim_config, initial_balance, id_prefix="sim")
     folded = view if view is not None else AccountView()
     buf: list[bytes] = []
+    append, enc, mark = buf.append, _encoder.encode, folded.apply
+
+    def sink(event: EventBase, derived: list[Event]) -> None:
+        append(enc(event))
+        mark(event)
+        for d in derived:
+            append(enc(d))
+            mark(d)
+
+    core = SessionCore.open(started, card, sink)
+    core_step, on_command = core.step, venue.on_command
     count = 0
     last_ts = first_open_ms
+
+    def feed(event: EventBase) -> None:
+        """One input into the core; the simulated venue answers its commands at once."""
+        for cmd in core_step(event):
+            for answer in on_command(cmd):
+                feed(answer)
 
     with stream.writer(durable=False) as writer:
 
@@ -149,40 +148,14 @@ def run_backtest(
                 count += len(buf)
                 buf.clear()
 
-        def fold_input(event: EventBase) -> None:
-            buf.append(encode(event))
-            folded.apply(event)
-            derived = step(state, event)  # type: ignore[arg-type]
-            if not derived:
-                return
-            for d in derived:
-                buf.append(encode(d))
-                folded.apply(d)
-            for d in derived:
-                if isinstance(d, _COMMANDS):
-                    for answer in venue.on_command(d):
-                        fold_input(answer)
-
-        fold_input(started)
+        feed(started)
         n = 0
-        # The candle path of fold_input, inlined: it runs once per candle.
-        append, enc, mark = buf.append, _encoder.encode, folded.apply
         venue_candle = venue.on_candle
         with _StopSignals() as stop:
             for candle in candles:
                 for ev in venue_candle(candle):
-                    fold_input(ev)
-                append(enc(candle))
-                mark(candle)
-                derived = step(state, candle)
-                if derived:
-                    for d in derived:
-                        append(enc(d))
-                        mark(d)
-                    for d in derived:
-                        if isinstance(d, _COMMANDS):
-                            for answer in venue.on_command(d):
-                                fold_input(answer)
+                    feed(ev)
+                feed(candle)
                 last_ts = candle.ts
                 if len(buf) >= BATCH:
                     flush()
@@ -193,14 +166,12 @@ def run_backtest(
                     break
             if stop.signal:
                 term = stop.signal == signal.SIGTERM
-                fold_input(
-                    SessionStopped(ts=last_ts, reason="terminated" if term else "interrupted")
-                )
+                feed(SessionStopped(ts=last_ts, reason="terminated" if term else "interrupted"))
                 flush()
                 stream.set_meta("status", "interrupted")
                 how = "terminated (SIGTERM)" if term else "interrupted"
                 raise SessionInterrupted(session_id, count, how)
-        fold_input(SessionStopped(ts=last_ts, reason="completed"))
+        feed(SessionStopped(ts=last_ts, reason="completed"))
         flush()
     if progress is not None:
         progress(n)

@@ -5,7 +5,9 @@ view after the event with sequence number ``seq``. Snapshots live in their own s
 ``<session>.snapshots`` (kind ``snapshots``): the session's log stays pure events, and a
 lost or damaged snapshot costs only time (the daemon then refolds from the start).
 A snapshot is trusted only if refolding would give the same state: the engine's hash
-of the restored state is checked against the one recorded with it.
+of the restored state is checked against the one recorded with it, and it carries the
+hash of the engine code that made it (``replay.core.engine_code_hash``): a resume under
+other code refolds (and verifies) the whole log instead of trusting the snapshot.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from engine.state import EngineState
 from engine.strategy import Strategy
 from eventstore import EventStore, StreamNotFound, Writer
 from projections.reconcile import ReconcileView
+from replay.core import engine_code_hash
 
 KIND = "snapshots"
 
@@ -28,6 +31,7 @@ class Snapshot(msgspec.Struct):
     state_hash: str
     view: bytes
     last_candle_open: int = -1
+    code_hash: str = ""  # replay.core.engine_code_hash() of the process that saved it
 
 
 def stream_name(session: str) -> str:
@@ -45,7 +49,12 @@ def save(
     writer: Writer, seq: int, state: EngineState, view: ReconcileView, last_candle_open: int
 ) -> None:
     snap = Snapshot(
-        seq, snapshot_state(state), state_hash(state), view.snapshot(), last_candle_open
+        seq,
+        snapshot_state(state),
+        state_hash(state),
+        view.snapshot(),
+        last_candle_open,
+        engine_code_hash(),
     )
     writer.append(msgspec.msgpack.encode(snap))
 
