@@ -758,6 +758,20 @@ def _daemon_options(f: Callable[P, R]) -> Callable[P, R]:
             ),
             click.option("--log-json", is_flag=True, help="One JSON object per log line."),
             click.option(
+                "--refold",
+                is_flag=True,
+                help="On resume, refold and verify the whole log instead of from the snapshot.",
+            ),
+            click.option(
+                "--fork-on-divergence",
+                "fork_on_divergence",
+                type=SESSION_ID,
+                default=None,
+                metavar="NEW_SESSION",
+                help="If the log no longer verifies under this engine, go on as a new "
+                "session NEW_SESSION (its inputs re-derived) instead of refusing.",
+            ),
+            click.option(
                 "--startup-timeout",
                 default=120.0,
                 show_default=True,
@@ -796,6 +810,8 @@ def _run_daemon(environment: str, allow_live: bool, **kw: Any) -> None:
         warmup_candles=kw["warmup"],
         metrics_port=kw["metrics_port"],
         startup_limit_s=kw["startup_timeout"],
+        refold=kw["refold"],
+        fork_on_divergence=kw["fork_on_divergence"] or "",
     )
     click.get_current_context().meta["session_id"] = opts.session
     from replay.startup import VENUE_UNREACHABLE, VenueUnreachable

@@ -40,7 +40,6 @@ from engine.events import (
     decode,
     encode,
 )
-from engine.instrument import Instrument
 from eventstore import EventStore, Writer
 from projections.reconcile import ReconcileView
 from replay import __version__, snapshots
@@ -105,7 +104,9 @@ def resume(
     core: SessionCore | None = None
     view = ReconcileView(started.instrument.symbol)
     marks = [-1, -1]  # the newest execution candle's open and close
-    snap = snapshots.load_latest(store, session, card.new_strategy(Instrument(started.instrument)))
+    snap = snapshots.load_latest(
+        store, session, lambda data: SessionCore.restore(started, card, data).state
+    )
     start = 1
     if snap is not None and snap.code_hash == engine_code_hash() and not refold_all:
         core = SessionCore.restore(started, card, snap.engine)
@@ -136,7 +137,7 @@ def resume(
         )
     d = done.divergence
     seq, reason = (d.seq, d.reason) if d is not None else (1, "no session in the log")
-    versions = f" ({note})" if note else f" (engine version {started.version}, code changed)"
+    versions = f" ({note})" if note else f" (written by this engine version, {started.version})"
     if fork_to is None:
         raise ResumeRefused(
             f"session {session} no longer verifies under this engine: at seq {seq}: "

@@ -12,12 +12,13 @@ other code refolds (and verifies) the whole log instead of trusting the snapshot
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 
-from engine.core import restore_state, snapshot_state
+from engine.core import snapshot_state
 from engine.hashing import state_hash
 from engine.state import EngineState
-from engine.strategy import Strategy
 from eventstore import EventStore, StreamNotFound, Writer
 from projections.reconcile import ReconcileView
 from replay.core import engine_code_hash
@@ -59,8 +60,14 @@ def save(
     writer.append(msgspec.msgpack.encode(snap))
 
 
-def load_latest(store: EventStore, session: str, strategy: Strategy) -> Snapshot | None:
-    """The newest usable snapshot, or None (no stream, none written, or it does not check)."""
+def load_latest(
+    store: EventStore, session: str, restore: Callable[[bytes], EngineState]
+) -> Snapshot | None:
+    """The newest usable snapshot, or None (no stream, none written, or it does not check).
+
+    ``restore`` turns the snapshot's engine bytes into a state (``replay.core.SessionCore
+    .restore``); the state's hash must be the one recorded with it.
+    """
     try:
         stream = store.stream(stream_name(session))
     except StreamNotFound:
@@ -70,10 +77,5 @@ def load_latest(store: EventStore, session: str, strategy: Strategy) -> Snapshot
         return None
     for _, raw in stream.read(last, last):
         snap = msgspec.msgpack.decode(raw, type=Snapshot)
-        return snap if state_hash(restore(snap, strategy)) == snap.state_hash else None
+        return snap if state_hash(restore(snap.engine)) == snap.state_hash else None
     return None
-
-
-def restore(snap: Snapshot, strategy: Strategy) -> EngineState:
-    """The engine state of a snapshot, with ``strategy`` restored into it."""
-    return restore_state(snap.engine, strategy)
