@@ -48,7 +48,6 @@ not sent; ``after_send``: a command sent, before its answer is folded).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -472,15 +471,10 @@ class Daemon:
         return self.venue.now_ms()
 
     async def _shutdown(self) -> int:
-        assert self.state is not None and self.view is not None
-        if self.opts.cancel_on_exit and self.venue is not None:
-            for order in self.view.open_orders():
-                if order.status != "Requested":
-                    cmd = CancelOrder(ts=self._now(), client_id=order.client_id, reason="shutdown")
-                    self._append([cmd])
-                    with contextlib.suppress(Exception):
-                        await self.venue.cancel(cmd)
-        await self.fold([SessionStopped(ts=self._now(), reason="signal")])
+        assert self.core is not None and self.view is not None
+        # With --cancel-on-exit the engine derives the cancels (logged, then sent).
+        stop = SessionStopped(ts=self._now(), reason="signal", cancel_open=self.opts.cancel_on_exit)
+        await self.fold([stop])
         self.save_snapshot()
         assert self.store is not None
         stream = self.store.stream(self.opts.session)

@@ -302,3 +302,33 @@ def test_refold_names_a_derived_event_the_engine_does_not_derive(
     assert done.divergence.seq == records[stopped][0]
     _, skipped = refold(forged, verify=False)
     assert skipped.divergence is None
+
+
+# ------------------------------------------------------------ cancel on exit
+
+
+def test_cancel_on_exit_is_derived_by_the_engine_so_the_log_still_verifies() -> None:
+    """``--cancel-on-exit`` used to append CancelOrders the engine never derived: such a
+    log failed ``verify`` and a verified resume would refuse it. The stop now asks the
+    engine, which cancels every accepted order (a Requested one is not at the venue)."""
+    from engine.events import BUY, CancelOrder
+    from engine.strategy import Intent
+    from tests.test_engine_support import Desk, of_type, submits
+
+    PRICE = 500_000  # 50,000.0 USDT in ticks
+
+    d = Desk(
+        {
+            0: [Intent("place_limit", side=BUY, price=PRICE - 1_000, qty=2)],
+            1: [Intent("place_limit", side=BUY, price=PRICE - 2_000, qty=2)],
+        }
+    )
+    (first,) = submits(d.close(PRICE))
+    d.accept(first)
+    (second,) = submits(d.close(PRICE))  # stays Requested
+    assert of_type(d.feed(SessionStopped(d.now(), "signal")), CancelOrder) == []
+    out = d.feed(SessionStopped(d.now(), "signal", cancel_open=True))
+    assert [(c.client_id, c.reason) for c in of_type(out, CancelOrder)] == [
+        (first.client_id, "shutdown")
+    ]
+    assert second.client_id in d.state.book.open
