@@ -32,13 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CANDLES = 25_000  # two checkpoints (every 10,000 folded inputs)
 
 
-@pytest.fixture
-def session(tmp_path: Path) -> tuple[Path, Path]:
+def _backtest(folder: Path, *, seed: int, n: int) -> tuple[Path, Path]:
     """A finished backtest session "s" in a store: (store dir, card path)."""
-    card = ma_cross_card(tmp_path, fast=5, slow=20)
+    card = ma_cross_card(folder, fast=5, slow=20)
     instrument = Instrument(BTCUSDT)
-    series = generate(seed=3, n=CANDLES, instrument=instrument)
-    store = tmp_path / "store"
+    series = generate(seed=seed, n=n, instrument=instrument)
+    store = folder / "store"
     with EventStore(store) as es:
         run_backtest(
             load_card(card),
@@ -50,6 +49,11 @@ def session(tmp_path: Path) -> tuple[Path, Path]:
             first_open_ms=int(series.open_ms[0]),
         )
     return store, card
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> tuple[Path, Path]:
+    return _backtest(tmp_path, seed=3, n=CANDLES)
 
 
 def _checkpoint_seqs(store: Path, name: str = "s") -> list[int]:
@@ -245,20 +249,8 @@ def test_backtest_verify_inspect_and_resume_fold_through_the_one_core(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = _count_steps(monkeypatch)
-    card = ma_cross_card(tmp_path)
-    instrument = Instrument(BTCUSDT)
-    series = generate(seed=5, n=3_000, instrument=instrument)
-    store = tmp_path / "store"
+    store, card = _backtest(tmp_path, seed=5, n=3_000)
     with EventStore(store) as es:
-        run_backtest(
-            load_card(card),
-            series.events(),
-            instrument,
-            es,
-            session_id="s",
-            initial_balance=10_000 * MONEY_SCALE,
-            first_open_ms=int(series.open_ms[0]),
-        )
         result = verify_session(es, "s")
         assert result.ok and result.inputs > 3_000
         assert calls[0] == 2 * result.inputs  # the run and the verify, every input once
