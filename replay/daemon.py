@@ -48,7 +48,6 @@ not sent; ``after_send``: a command sent, before its answer is folded).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -94,11 +93,23 @@ from projections.reconcile import FinalStatus, ReconcileView, reconcile
 from replay import snapshots
 from replay.cards import LoadedCard, load_card
 from replay.core import SessionCore, session_started
+from replay.daemon_log import LAST_SEQ, JsonFormatter, setup_logging
+from replay.halt import halt_file, request_halt
 from replay.metrics import DaemonMetrics
 from replay.resume import resume
 from replay.startup import DEFAULT_LIMIT_S, retry_startup
 
 log = logging.getLogger("replay.daemon")
+
+__all__ = [
+    "LAST_SEQ",
+    "Daemon",
+    "DaemonOptions",
+    "JsonFormatter",
+    "halt_file",
+    "request_halt",
+    "setup_logging",
+]
 
 TRACE: Final = bool(os.environ.get("REPLAY_TRACE"))
 RETRY_PAUSE_S: Final = 1.0  # after a failed reconciliation or back-fill, before going on
@@ -623,62 +634,3 @@ def _iso(ms: int) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
-
-
-#: The newest seq the daemon appended (the JSON log formatter stamps it on every line).
-LAST_SEQ: list[int] = [0]
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line, with the session id and the log's newest seq."""
-
-    def __init__(self, session: str) -> None:
-        super().__init__()
-        self.session = session
-
-    def format(self, record: logging.LogRecord) -> str:
-        data = {
-            "ts": round(record.created, 3),
-            "level": record.levelname,
-            "logger": record.name,
-            "session": self.session,
-            "msg": record.getMessage(),
-        }
-        data["seq"] = getattr(record, "seq", LAST_SEQ[0])
-        return json.dumps(data)
-
-
-def setup_logging(session: str, as_json: bool, level: str = "INFO") -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(
-        JsonFormatter(session)
-        if as_json
-        else logging.Formatter("%(asctime)s %(levelname)s %(message)s")
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-
-
-def halt_file(store: Path, session: str) -> Path:
-    return store / "control" / f"{session}.halt"
-
-
-def request_halt(store: Path, session: str) -> str:
-    """Ask a session's daemon to halt: now if it runs, else as soon as it resumes."""
-    from eventstore import WriterLocked
-
-    with EventStore(store) as es:
-        stream = es.stream(session)  # StreamNotFound for a wrong name
-        path = halt_file(store, session)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("halt requested\n")
-        try:
-            with stream.writer(durable=True):
-                pass
-        except WriterLocked as exc:
-            if exc.pid:
-                os.kill(exc.pid, signal.SIGUSR1)
-                return f"asked the running daemon (pid {exc.pid}) to halt"
-            return "the session's writer is busy; the halt is applied when it next checks"
-    return "the session is not running; it will halt as soon as it resumes"
