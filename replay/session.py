@@ -124,9 +124,10 @@ def run_backtest(
     def sink(event: EventBase, derived: list[Event]) -> None:
         append(enc(event))
         mark(event)
-        for d in derived:
-            append(enc(d))
-            mark(d)
+        if derived:
+            for d in derived:
+                append(enc(d))
+                mark(d)
 
     core = SessionCore.open(started, card, sink)
     core_step, on_command = core.step, venue.on_command
@@ -155,7 +156,11 @@ def run_backtest(
             for candle in candles:
                 for ev in venue_candle(candle):
                     feed(ev)
-                feed(candle)
+                commands = core_step(candle)  # feed(candle), without a call per candle
+                if commands:
+                    for cmd in commands:
+                        for answer in on_command(cmd):
+                            feed(answer)
                 last_ts = candle.ts
                 if len(buf) >= BATCH:
                     flush()
