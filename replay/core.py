@@ -193,6 +193,26 @@ class SessionCore:
         strategy = card.new_strategy(Instrument(started.instrument))
         return cls(started, card, restore_state(engine_bytes, strategy), sink)
 
+    def batched(
+        self, append: Callable[[bytes], None], observe: Callable[[EventBase], None]
+    ) -> Callable[[EventBase], Sequence[Command]]:
+        """``step`` for a batching driver (a backtest), one call per input: the sink is
+        fixed to "encode, ``append`` the bytes, ``observe`` the event" and inlined."""
+        state, enc = self.state, encode
+
+        def step(event: EventBase) -> Sequence[Command]:
+            append(enc(event))
+            observe(event)
+            derived = engine_step(state, event)  # type: ignore[arg-type]
+            if not derived:
+                return _NO_COMMANDS
+            for d in derived:
+                append(enc(d))
+                observe(d)
+            return [d for d in derived if type(d) in _COMMANDS]  # type: ignore[misc]
+
+        return step
+
     def step(self, event: EventBase) -> Sequence[Command]:
         """Fold one input, hand it and its derived events to the sink, return the commands."""
         derived = engine_step(self.state, event)  # type: ignore[arg-type]

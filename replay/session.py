@@ -31,7 +31,7 @@ from typing import Any, Final
 import msgspec
 
 from adapters.sim.venue import SimVenue
-from engine.events import CandleClosed, Event, EventBase, SessionStopped
+from engine.events import CandleClosed, EventBase, SessionStopped
 from engine.instrument import Instrument
 from eventstore import EventStore
 from projections.account import AccountView
@@ -119,18 +119,8 @@ def run_backtest(
     venue = SimVenue(instrument, card.sim_config, initial_balance, id_prefix="sim")
     folded = view if view is not None else AccountView()
     buf: list[bytes] = []
-    append, enc, mark = buf.append, _encoder.encode, folded.apply
-
-    def sink(event: EventBase, derived: list[Event]) -> None:
-        append(enc(event))
-        mark(event)
-        if derived:
-            for d in derived:
-                append(enc(d))
-                mark(d)
-
-    core = SessionCore.open(started, card, sink)
-    core_step, on_command = core.step, venue.on_command
+    core = SessionCore.open(started, card)
+    core_step, on_command = core.batched(buf.append, folded.apply), venue.on_command
     count = 0
     last_ts = first_open_ms
 
@@ -156,7 +146,7 @@ def run_backtest(
             for candle in candles:
                 for ev in venue_candle(candle):
                     feed(ev)
-                commands = core_step(candle)  # feed(candle), without a call per candle
+                commands = core_step(candle)  # feed(candle), without a second call
                 if commands:
                     for cmd in commands:
                         for answer in on_command(cmd):
