@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
+from engine.commands import cancel
 from engine.config import EngineConfig
 from engine.events import (
     TRIGGERED,
@@ -39,6 +40,7 @@ from engine.events import (
     OrderTriggered,
     PositionDrift,
     SessionStarted,
+    SessionStopped,
     TransitionRejected,
 )
 from engine.execution import candle_work, fire_timers, order_closed
@@ -230,6 +232,14 @@ def _on_drift(state: EngineState, ev: PositionDrift, out: list[Event]) -> None:
         sync_protection(state, ev.ts, out)  # protective orders follow the adopted size
 
 
+def _on_stopped(state: EngineState, ev: SessionStopped, out: list[Event]) -> None:
+    """A stop that cancels on exit: every order the venue has accepted gets a cancel."""
+    if ev.cancel_open:
+        for order in list(state.book.open.values()):
+            if order.status != "Requested":
+                cancel(ev.ts, out, order, "shutdown")
+
+
 def _on_heartbeat(state: EngineState, ev: Heartbeat, out: list[Event]) -> None:
     if ev.ts > state.ts:
         state.ts = ev.ts
@@ -252,4 +262,5 @@ _HANDLERS: Final[dict[type, _Handler]] = {
     Halt: _on_halt,  # type: ignore[dict-item]
     Heartbeat: _on_heartbeat,  # type: ignore[dict-item]
     PositionDrift: _on_drift,  # type: ignore[dict-item]
+    SessionStopped: _on_stopped,  # type: ignore[dict-item]
 }

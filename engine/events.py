@@ -143,6 +143,7 @@ class SessionStarted(EventBase, frozen=True):
 
 class SessionStopped(EventBase, frozen=True):
     reason: str = "completed"
+    cancel_open: bool = False  # the engine cancels its open orders (``--cancel-on-exit``)
 
 
 class Checkpoint(EventBase, frozen=True):

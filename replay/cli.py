@@ -883,6 +883,20 @@ def _daemon_options(f: Callable[P, R]) -> Callable[P, R]:
                 "not offered on the demo venue).",
             ),
             click.option(
+                "--refold",
+                is_flag=True,
+                help="On resume, refold and verify the whole log instead of from the snapshot.",
+            ),
+            click.option(
+                "--fork-on-divergence",
+                "fork_on_divergence",
+                type=SESSION_ID,
+                default=None,
+                metavar="NEW_SESSION",
+                help="If the log no longer verifies under this engine, go on as a new "
+                "session NEW_SESSION (its inputs re-derived) instead of refusing.",
+            ),
+            click.option(
                 "--startup-timeout",
                 default=120.0,
                 show_default=True,
@@ -928,6 +942,8 @@ def _run_daemon(environment: str, allow_live: bool, **kw: Any) -> None:
         params=parse_set_option(kw["sets"]),
         quiet=kw["quiet"],
         trade_api=kw["trade_api"],
+        refold=kw["refold"],
+        fork_on_divergence=kw["fork_on_divergence"] or "",
     )
     click.get_current_context().meta["session_id"] = opts.session
     from replay.startup import VENUE_UNREACHABLE, VenueUnreachable

@@ -8,15 +8,19 @@ transition, a fill, a clock offset):
    and a command is committed before it is sent;
 2. only then are the commands among the derived events sent to the venue.
 
-Start and restart are the same path: open (or create) the session's stream, fold
-its inputs through the engine (the derived events are re-derived and must match
-the log), connect to the venue, and reconcile (``projections.reconcile``) before
-the loop resumes: missed executions are appended, orders the log still calls open
-are looked up by client order id, commands that never reached the venue are sent
-(once: Bybit refuses a second order with the same orderLinkId, and the adapter
-resolves lost replies by looking the id up). A position that still disagrees after
-all fills becomes a ``PositionDrift`` and halts trading (``--on-drift halt``, the
-default) or is adopted (``--on-drift adopt``).
+Every fold goes through the session core (``replay.core``): the daemon is its driver,
+the append is one durable group per input, and the commands it returns are sent.
+
+Start and restart are the same path: open (or create) the session's stream, refold
+it (``replay.resume``: the derived events are re-derived and must match the log byte
+for byte, else the daemon refuses to continue, naming the first differing seq, unless
+``--fork-on-divergence NEW`` forks a new session), connect to the venue, and
+reconcile (``projections.reconcile``) before the loop resumes: missed executions are
+appended, orders the log still calls open are looked up by client order id, commands
+that never reached the venue are sent (once: Bybit refuses a second order with the
+same orderLinkId, and the adapter resolves lost replies by looking the id up). A
+position that still disagrees after all fills becomes a ``PositionDrift`` and halts
+trading (``--on-drift halt``, the default) or is adopted (``--on-drift adopt``).
 
 Warm-up: a new session back-fills closed candles over REST, appended with
 ``backfill=True``; the engine folds them into its features but acts on no intent
@@ -44,8 +48,6 @@ not sent; ``after_send``: a command sent, before its answer is folded).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import os
 import signal
@@ -60,10 +62,8 @@ from adapters.bybit.config import BybitConfig
 from adapters.bybit.errors import ApiError
 from adapters.bybit.keys import load_keys
 from adapters.bybit.venue import BybitVenue
-from adapters.protocol import VenueSnapshot
-from engine.core import new_state, step
+from adapters.protocol import Venue, VenueSnapshot
 from engine.events import (
-    DERIVED_TYPES,
     OPEN_STATUSES,
     REQUESTED,
     UNTRIGGERED,
@@ -83,12 +83,11 @@ from engine.events import (
     OrderTriggered,
     PositionDrift,
     ReconciliationCorrection,
-    SessionStarted,
     SessionStopped,
     SubmitOrder,
     decode,
 )
-from engine.instrument import Instrument, money_from_str
+from engine.instrument import money_from_str
 from engine.state import EngineState
 from eventstore import EventStore, LogCorruptError
 from projections.reconcile import (
@@ -99,28 +98,38 @@ from projections.reconcile import (
     position_drift,
     reconcile,
 )
-from replay import __version__, snapshots
-from replay.cards import LoadedCard, load_card, load_card_text
+from replay import snapshots
+from replay.cards import LoadedCard, load_card
 from replay.cards.params import format_params
-from replay.cards.source import check_resume, strategy_fields
+from replay.cards.source import check_resume
+from replay.core import SessionCore, session_started
+from replay.daemon_log import LAST_SEQ, JsonFormatter, setup_logging
 from replay.dispatch import send_commands
 from replay.errors import InputError
+from replay.halt import halt_file, request_halt
 from replay.margin_setup import set_card_margin
 from replay.metrics import DaemonMetrics
 from replay.narration import Narrator
+from replay.resume import first_event, resume
 from replay.startup import DEFAULT_LIMIT_S, retry_startup
-from replay.verify import version_note
 from replay.wire_capture import WireCapture
 
 log = logging.getLogger("replay.daemon")
 
-_DERIVED: Final = frozenset(DERIVED_TYPES)
+__all__ = [
+    "LAST_SEQ",
+    "Daemon",
+    "DaemonOptions",
+    "JsonFormatter",
+    "halt_file",
+    "request_halt",
+    "setup_logging",
+]
+
 TRACE: Final = bool(os.environ.get("REPLAY_TRACE"))
 RETRY_PAUSE_S: Final = 1.0  # after a failed reconciliation or back-fill, before going on
 START_ATTEMPTS: Final = 6
 _EXECUTIONS: Final = (Fill, FundingPaid, Liquidated)
-_COMMANDS: Final = (SubmitOrder, AmendOrder, CancelOrder)
-_CLOSED_STATUSES: Final = {"Filled", "Cancelled", "Rejected", "Deactivated"}
 
 
 class DaemonOptions(msgspec.Struct, kw_only=True):
@@ -142,6 +151,8 @@ class DaemonOptions(msgspec.Struct, kw_only=True):
     quiet: bool = False  # no per-candle / per-fill lines on stdout (replay.narration)
     wire: bool = True  # keep every venue byte in <session>.wire (replay verify --wire)
     trade_api: bool = False  # orders over Bybit's WebSocket Trade API (not on demo)
+    refold: bool = False  # on resume, refold and verify the whole log, not from a snapshot
+    fork_on_divergence: str = ""  # on a log this engine disowns: fork to this new session
 
 
 class CrashPoints:
@@ -170,10 +181,9 @@ class Daemon:
         self.writer: Any = None
         self.snapshot_writer: Any = None
         self._since_snapshot = 0
-        self.state: EngineState | None = None
+        self.core: SessionCore | None = None
         self.card: LoadedCard | None = None
-        self.instrument: Instrument | None = None
-        self.venue: BybitVenue | None = None
+        self.venue: Venue | None = None
         self.view: ReconcileView | None = None
         self.last_seq = 0
         self.last_candle_open = -1  # open time of the newest execution candle in the log
@@ -187,6 +197,11 @@ class Daemon:
         self._pending_reconcile = False
         self.narrator: Narrator | None = None
         self.wire = WireCapture(enabled=opts.wire)
+        self._group: tuple[EventBase, list[Event]] | None = None  # the last one committed
+
+    @property
+    def state(self) -> EngineState | None:
+        return self.core.state if self.core is not None else None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -297,73 +312,41 @@ class Daemon:
     # ------------------------------------------------------------ start / resume
 
     def _resume(self) -> None:
-        """Rebuild the engine state and the reconciliation view from the session's log.
-
-        From the newest snapshot when there is one (then only the log's tail is folded),
-        else from the first event.
-        """
+        """Rebuild the session from its log, verified (``replay.resume``), and open its writer."""
         assert self.store is not None
-        stream = self.store.stream(self.opts.session)
-        first = next(iter(stream.read(1, 1)), None)
-        started = decode(first[1]) if first else None
-        if not isinstance(started, SessionStarted):
-            raise RuntimeError(f"{self.opts.session}: log does not begin a session")
-        note = version_note(started.version)
-        if note:
-            log.warning(
-                "session %s was %s: its events are re-derived by this version's rules",
-                self.opts.session,
-                note,
-            )
         given = load_card(self.opts.card, self.opts.params)
+        started = first_event(self.store, self.opts.session)
         if self.opts.params and given.params != dict(started.params):
             raise InputError(
                 f"session {self.opts.session} runs with params {format_params(started.params)};"
                 f" --set asks for {format_params(given.params)}. A session keeps its params:"
                 " resume without --set (or with the same values), or start a new --session"
             )
-        if given.hash != started.card_hash:
-            raise InputError(
-                f"session {self.opts.session} was started with the card {started.card_path} "
-                f"and {given.source} differs from it (sha256 {given.hash[:12]} against "
-                f"{started.card_hash[:12]}); resume with that card, or start a new --session"
-            )
         check_resume(started, given, self.opts.session)  # the strategy code it logged
-        self.card = load_card_text(
-            started.card_text, source=started.card_path, params=started.params
+        done = resume(
+            self.store,
+            self.opts.session,
+            given,
+            refold_all=self.opts.refold,
+            fork_to=self.opts.fork_on_divergence or None,
         )
-        self.instrument = Instrument(started.instrument)
-        strategy = self.card.new_strategy(self.instrument)
-        snap = snapshots.load_latest(self.store, self.opts.session, strategy)
-        start = 1
-        if snap is not None:
-            self.state = snapshots.restore(snap, strategy)
-            self.view = ReconcileView.restore(snap.view, self.state.account, self.opts.session)
-            self.last_candle_open = snap.last_candle_open
-            self.last_seq = snap.seq
-            start = snap.seq + 1
-            log.info("restored the snapshot at seq %d", snap.seq)
-        else:
-            self.state = new_state(started, strategy, self.card.engine_config)
-            self.view = ReconcileView(started.instrument.symbol, self.state.account)
-        state, view = self.state, self.view
-        timeframe = started.timeframe
-        for seq, raw in stream.read(start):
-            event = decode(raw)
-            self.last_seq = seq
-            if type(event) is CandleClosed and event.timeframe == timeframe:
-                self.last_candle_open = event.open_ms
-            view.apply(event)
-            if type(event) not in _DERIVED:
-                step(state, event)
-        LAST_SEQ[0] = self.last_seq
-        self.writer = stream.writer(durable=True)
+        if done.session != self.opts.session:  # forked: this process goes on as the fork
+            self.opts = msgspec.structs.replace(self.opts, session=done.session)
+        self.core, self.card, self.view = done.core, done.core.card, done.view
+        self.core.sink = self._commit
+        self.last_seq = LAST_SEQ[0] = done.last_seq
+        self.last_candle_open, self.last_candle_close = (
+            done.last_candle_open,
+            done.last_candle_close,
+        )
+        stream = self.store.stream(self.opts.session)
+        self.writer = done.writer or stream.writer(durable=True)
         self.wire.attach(self.store, self.opts.session)
         self.snapshot_writer = snapshots.open_writer(self.store, self.opts.session)
         stream.set_meta("status", "running")
         log.info("resumed %s at seq %d", self.opts.session, self.last_seq)
 
-    async def _start_session(self, venue: BybitVenue) -> None:
+    async def _start_session(self, venue: Venue) -> None:
         assert self.store is not None and self.card is not None and venue.spec is not None
         snap = await retry_startup(
             "reading the account at start",
@@ -372,22 +355,15 @@ class Daemon:
         )
         usdt = [b for b in snap.balances if b.coin == "USDT"]
         balance = usdt[0].wallet if usdt else money_from_str("0")
-        self.instrument = Instrument(venue.spec)
-        started = SessionStarted(
-            ts=snap.ts,
+        started = session_started(
+            self.card,
+            venue.spec,
             session_id=self.opts.session,
             mode="live" if self.opts.environment == "live" else "demo",
-            card_text=self.card.text,
-            card_hash=self.card.hash,
-            venue=venue.config.venue_name if hasattr(venue.config, "venue_name") else "bybit",
-            instrument=venue.spec,
-            version=__version__,
+            venue=venue.name,
+            ts=snap.ts,
             initial_balance=balance,
-            card_path=self.card.source,
-            timeframe=self.card.timeframe,
-            params=dict(self.card.params),
             settings={HISTORY_UNTIL: str(account_history_until(snap))},
-            **strategy_fields(self.card),
         )
         stream = self.store.create_stream(
             self.opts.session,
@@ -402,9 +378,8 @@ class Daemon:
         self.writer = stream.writer(durable=True)
         self.wire.attach(self.store, self.opts.session)
         self.snapshot_writer = snapshots.open_writer(self.store, self.opts.session)
-        strategy = self.card.new_strategy(self.instrument)
-        self.state = new_state(started, strategy, self.card.engine_config)
-        self.view = ReconcileView(venue.spec.symbol, self.state.account)
+        self.core = SessionCore.open(started, self.card, self._commit)
+        self.view = ReconcileView(venue.spec.symbol, self.core.state.account)
         await self.fold([started])
 
     async def _fetch_warm_up(self) -> list[CandleClosed]:
@@ -414,7 +389,7 @@ class Daemon:
         try:
             return await retry_startup(
                 "back-filling candles at start",
-                lambda: fetch_recent_candles(venue, n),
+                lambda: venue.recent_candles(n),
                 limit_s=self.opts.startup_limit_s,
             )
         except ApiError as exc:  # e.g. a 1m card against a venue serving only 5m bars
@@ -565,18 +540,13 @@ class Daemon:
 
     def _now(self) -> int:
         assert self.venue is not None
-        return int(self.venue.clock.now_ms())
+        return self.venue.now_ms()
 
     async def _shutdown(self) -> int:
-        assert self.state is not None and self.view is not None
-        if self.opts.cancel_on_exit and self.venue is not None:
-            for order in self.view.open_orders():
-                if order.status != "Requested":
-                    cmd = CancelOrder(ts=self._now(), client_id=order.client_id, reason="shutdown")
-                    await self._append([cmd])
-                    with contextlib.suppress(Exception):
-                        await self.venue.cancel(cmd)
-        await self.fold([SessionStopped(ts=self._now(), reason="signal")])
+        assert self.core is not None and self.view is not None
+        # With --cancel-on-exit the engine derives the cancels (logged, then sent).
+        stop = SessionStopped(ts=self._now(), reason="signal", cancel_open=self.opts.cancel_on_exit)
+        await self.fold([stop])
         self.save_snapshot()
         assert self.store is not None
         stream = self.store.stream(self.opts.session)
@@ -589,17 +559,16 @@ class Daemon:
     # ------------------------------------------------------------------ folding
 
     async def fold(self, inputs: Sequence[EventBase], received: float | None = None) -> None:
-        """Append inputs with their derived events (one durable group each), then send."""
-        assert self.state is not None and self.view is not None
+        """Each input through the session core (one durable group), then its commands sent."""
+        assert self.core is not None and self.view is not None
         for event in inputs:
             # The account's other activity is logged as external events, never as ours.
             event = self.view.ownership.as_input(event) if self.view.ownership else event
             if isinstance(event, CandleClosed):
                 self.last_candle_open = max(self.last_candle_open, event.open_ms)
                 self.last_candle_close = max(self.last_candle_close, event.close_ms)
-            derived = step(self.state, event)  # type: ignore[arg-type]
-            await self._append([event, *derived])
-            commands = [d for d in derived if isinstance(d, _COMMANDS)]
+            commands = self.core.step(event)
+            group = self._group  # this input's group (a nested fold below commits its own)
             if commands:
                 self._trace("committed", received)
                 self.crash.reached("after_commit")
@@ -612,7 +581,7 @@ class Daemon:
                 await send_commands(commands, self._send, sent, pipelined=pipelined)
                 if received is not None and isinstance(event, CandleClosed):
                     self.metrics.latency.observe(time.perf_counter() - received)
-            self._narrate(event, derived)
+            self._narrate(event, group[1] if group is not None else [])
             if self._since_snapshot >= self.opts.snapshot_every:
                 self.save_snapshot()
             if isinstance(event, ExternalFill) and not self._reconcile_lock.locked():
@@ -620,19 +589,22 @@ class Daemon:
             if isinstance(event, PositionDrift) and self.opts.on_drift == "halt":
                 detail = f"position drift: log {event.local_qty} lots, venue {event.venue_qty}"
                 await self.fold([Halt(ts=event.ts, reason=detail, source="reconciliation")])
-            for seen in (event, *derived):
-                self.metrics.observe(seen, self.state, self.view)
+            if group is not None:
+                seen, derived = group
+                self.metrics.observe(seen, self.core.state, self.view)
+                for d in derived:
+                    self.metrics.observe(d, self.core.state, self.view)
             if type(event) is CandleClosed and self.venue is not None:
-                self.metrics.rate_limit_waits.set(self.venue.rest.limiter.total_waits())
+                self.metrics.rate_limit_waits.set(self.venue.rate_limit_waits())
 
     def _narrate(self, event: EventBase, derived: Sequence[EventBase]) -> None:
         """The person-facing line of a step, once its commands are out (replay.narration)."""
-        if self.opts.quiet or self.state is None or self.instrument is None:
+        if self.opts.quiet or self.core is None:
             return
         if self.narrator is None:
-            self.narrator = Narrator(self.instrument, lambda line: print(line, flush=True))
+            self.narrator = Narrator(self.core.instrument, lambda line: print(line, flush=True))
         try:
-            self.narrator.after(event, derived, self.state.position.qty)
+            self.narrator.after(event, derived, self.core.state.position.qty)
         except OSError as exc:  # nobody reads stdout any more (| head): trading goes on
             log.warning("per-candle lines stopped: stdout failed (%s)", exc)
             self.opts.quiet = True
@@ -643,13 +615,18 @@ class Daemon:
 
     def save_snapshot(self) -> None:
         """Snapshot the engine and the view after ``last_seq`` (a restart starts there)."""
-        assert self.state is not None and self.view is not None
+        assert self.core is not None and self.view is not None
         snapshots.save(
-            self.snapshot_writer, self.last_seq, self.state, self.view, self.last_candle_open
+            self.snapshot_writer, self.last_seq, self.core.state, self.view, self.last_candle_open
         )
         self._since_snapshot = 0
 
-    async def _append(self, events: Sequence[EventBase]) -> None:
+    def _commit(self, event: EventBase, derived: list[Event]) -> None:
+        """The core's sink: an input and its derived events, one durable group."""
+        self._group = (event, derived)
+        self._append([event, *derived])
+
+    def _append(self, events: Sequence[EventBase]) -> None:
         assert self.writer is not None and self.view is not None
         seqs = self.wire.append(self.writer, events)
         self.last_seq = LAST_SEQ[0] = seqs[-1]
@@ -692,8 +669,8 @@ class Daemon:
             for order in self.view.open_orders():
                 if order.client_id in open_at_venue:
                     continue
-                found = await self.venue.lookup(order.client_id)
-                lookups[order.client_id] = _final_status(found)
+                final = await self.venue.final_status(order.client_id)
+                lookups[order.client_id] = FinalStatus(final.status, final.venue_id, final.reason)
             corrections = reconcile(
                 self.view,
                 snap,
@@ -741,112 +718,3 @@ def _iso(ms: int) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def _final_status(found: dict[str, Any] | None) -> FinalStatus:
-    """The venue's answer for an orderLinkId (a Bybit order object), as a ``FinalStatus``."""
-    if not found:
-        return FinalStatus("")
-    status = str(found.get("orderStatus", ""))
-    if status == "PartiallyFilledCanceled":
-        status = "Cancelled"
-    if status not in _CLOSED_STATUSES:
-        status = "Cancelled" if status else ""
-    reason = str(found.get("rejectReason") or found.get("cancelType") or "")
-    return FinalStatus(status, str(found.get("orderId", "")), reason)
-
-
-async def fetch_recent_candles(venue: BybitVenue, n: int) -> list[CandleClosed]:
-    """The ``n`` most recent closed candles over REST, oldest first, flagged as backfill.
-
-    Pages backwards 1000 at a time (Bybit's page size), newest first, until ``n`` are
-    collected or the venue has no older ones.
-    """
-    from adapters.bybit.convert import candles_from_rest_kline
-
-    assert venue.instrument is not None
-    c = venue.config
-    now = venue.clock.now_ms()
-    got: dict[int, CandleClosed] = {}
-    end: int | None = None
-    while len(got) < n:
-        params: dict[str, Any] = {
-            "category": c.category,
-            "symbol": c.symbol,
-            "interval": c.interval,
-            "limit": min(1000, n - len(got) + 1),
-        }
-        if end is not None:
-            params["end"] = end
-        result = await venue.rest.call("/v5/market/kline", params)
-        result.setdefault("interval", c.interval)
-        page = [
-            cd for cd in candles_from_rest_kline(venue.instrument, result) if cd.close_ms <= now
-        ]
-        fresh = [cd for cd in page if cd.open_ms not in got]
-        if not fresh:
-            break
-        for cd in fresh:
-            got[cd.open_ms] = cd
-        end = min(cd.open_ms for cd in fresh) - 1
-    candles = sorted(got.values(), key=lambda cd: cd.open_ms)[-n:]
-    return [msgspec.structs.replace(cd, backfill=True) for cd in candles]
-
-
-#: The newest seq the daemon appended (the JSON log formatter stamps it on every line).
-LAST_SEQ: list[int] = [0]
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line, with the session id and the log's newest seq."""
-
-    def __init__(self, session: str) -> None:
-        super().__init__()
-        self.session = session
-
-    def format(self, record: logging.LogRecord) -> str:
-        data = {
-            "ts": round(record.created, 3),
-            "level": record.levelname,
-            "logger": record.name,
-            "session": self.session,
-            "msg": record.getMessage(),
-        }
-        data["seq"] = getattr(record, "seq", LAST_SEQ[0])
-        return json.dumps(data)
-
-
-def setup_logging(session: str, as_json: bool, level: str = "INFO") -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(
-        JsonFormatter(session)
-        if as_json
-        else logging.Formatter("%(asctime)s %(levelname)s %(message)s")
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-
-
-def halt_file(store: Path, session: str) -> Path:
-    return store / "control" / f"{session}.halt"
-
-
-def request_halt(store: Path, session: str) -> str:
-    """Ask a session's daemon to halt: now if it runs, else as soon as it resumes."""
-    from eventstore import WriterLocked
-
-    with EventStore(store) as es:
-        stream = es.stream(session)  # StreamNotFound for a wrong name
-        path = halt_file(store, session)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("halt requested\n")
-        try:
-            with stream.writer(durable=True):
-                pass
-        except WriterLocked as exc:
-            if exc.pid:
-                os.kill(exc.pid, signal.SIGUSR1)
-                return f"asked the running daemon (pid {exc.pid}) to halt"
-            return "the session's writer is busy; the halt is applied when it next checks"
-    return "the session is not running; it will halt as soon as it resumes"

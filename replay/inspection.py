@@ -1,8 +1,9 @@
 """``replay inspect``: a session's events, or its state as it was at any sequence number.
 
-The state is rebuilt, not stored: the inputs up to ``--at`` are folded through the
-engine (exactly as ``verify`` does) and the engine's own snapshot is shown, next to
-the account projection (position, balance, equity) folded from the same events.
+The state is rebuilt, not stored: the log up to ``--at`` is refolded by the session
+core (``replay.core.refold``, the same loop ``verify`` and a daemon's resume use) and
+the engine's own snapshot is shown, next to the account projection (position, balance,
+equity) folded from the same events.
 """
 
 from __future__ import annotations
@@ -12,20 +13,18 @@ from typing import Any
 
 import msgspec
 
-from engine.core import new_state, snapshot_state, step
-from engine.events import DERIVED_TYPES, EventBase, SessionStarted, to_dict
-from engine.instrument import MONEY_SCALE, Instrument
+from engine.core import snapshot_state
+from engine.events import EventBase, to_dict
+from engine.instrument import MONEY_SCALE
 from engine.state import EngineState
-from eventstore import EventStore
+from eventstore import EventStore, LogCorruptError
+from eventstore.checked import check_stream
 from projections.account import AccountView
-from replay.cards import load_card_text
-from replay.cards.source import logged_strategy
 from replay.commands.units import humanize
+from replay.core import refold
 from replay.errors import InputError
 from replay.report import iso
 from replay.verify import read_session
-
-_DERIVED = frozenset(DERIVED_TYPES)
 
 
 def list_events(
@@ -54,31 +53,27 @@ def _fold_to(
     last = store.stream(session_id).last_seq
     if at is not None and not 1 <= at <= last:
         raise InputError(f"--at {at}: {session_id} has events 1..{last}; pick one of those")
-    state: EngineState | None = None
+    check_stream(store, session_id)
     view = AccountView()
-    seq = ts = 0
-    for seq, event in read_session(store, session_id):
-        if at is not None and seq > at:
-            seq -= 1
-            break
-        ts = event.ts
+    times = [0]
+
+    def observe(seq: int, event: EventBase) -> None:
+        times[0] = event.ts
         view.apply(event)
-        if type(event) in _DERIVED:
-            continue
-        if state is None:
-            if not isinstance(event, SessionStarted):
-                raise ValueError(f"{session_id}: the first event is not SessionStarted")
-            with logged_strategy(event):  # a Python strategy: from the logged source
-                card = load_card_text(
-                    event.card_text,
-                    source=f"{session_id}:card",
-                    params=event.params,
-                    timeframe=event.timeframe or None,
-                )
-            instrument = Instrument(event.instrument)
-            state = new_state(event, card.new_strategy(instrument), card.engine_config)
-        step(state, event)  # type: ignore[arg-type]
-    return seq, ts, state, view
+
+    core, done = refold(
+        store.stream(session_id).read(),
+        verify=False,
+        until=at,
+        observe=observe,
+        source=f"{session_id}:card",
+    )
+    if done.divergence is not None:
+        d = done.divergence
+        if d.reason.startswith("undecodable"):
+            raise LogCorruptError(str(store.path), d.reason, seq=d.seq)
+        raise ValueError(f"{session_id}: {d.reason} (seq {d.seq})")
+    return done.last_seq, times[0], core.state if core is not None else None, view
 
 
 def _account(view: AccountView) -> dict[str, Any]:

@@ -6,11 +6,11 @@ Per candle, in this order (the order ``replay verify`` relies on):
    (triggers, fills, funding, liquidation). Each venue event is an input.
 2. The candle itself, an input: the strategy sees the closed bar.
 
-Every input is appended to the log, then folded with ``engine.core.step``; the
-derived events step returns are appended right after it (and folded into the
+Every input goes through the session core (``replay.core.SessionCore.step``): it is
+folded, then it and the events derived from it are appended (and folded into the
 ``AccountView`` too, which counts refusals from them), and only then are the
-commands among them sent to the venue, whose answers are inputs in turn. So in
-the log each input is followed by exactly the events derived from it, which is
+commands among them sent to the simulated venue, whose answers are inputs in turn.
+So in the log each input is followed by exactly the events derived from it, which is
 what lets ``verify`` re-derive and compare a session event by event.
 
 Appends are batched (backtests need speed, not per-event durability); the log is
@@ -31,30 +31,18 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from adapters.sim.venue import SimVenue
-from engine.core import new_state, step
-from engine.events import (
-    AmendOrder,
-    CancelOrder,
-    CandleClosed,
-    EventBase,
-    SessionStarted,
-    SessionStopped,
-    SubmitOrder,
-    encode,
-)
+from engine.events import CandleClosed, EventBase, SessionStopped
 from engine.instrument import Instrument
 from eventstore import EventStore
 from projections.account import AccountView
-from replay import __version__
 from replay.cards import LoadedCard
-from replay.cards.source import strategy_fields
+from replay.core import SessionCore, session_started
 
 if TYPE_CHECKING:
     from replay.fastpath import BulkRun
 
 BATCH: Final = 8192
 _encoder: Final = msgspec.msgpack.Encoder()
-_COMMANDS: Final = (SubmitOrder, AmendOrder, CancelOrder)
 
 
 class RunResult(msgspec.Struct):
@@ -121,33 +109,33 @@ def run_backtest(
 
     With ``bulk`` (``replay.fastpath``, for the same candles) the quiet stretches are
     folded in bulk; the log is byte for byte the one the candle loop writes."""
-    started = SessionStarted(
-        ts=first_open_ms,
+    started = session_started(
+        card,
+        instrument.spec,
         session_id=session_id,
         mode="backtest",
-        card_text=card.text,
-        card_hash=card.hash,
         venue="sim",
-        instrument=instrument.spec,
-        version=__version__,
+        ts=first_open_ms,
         initial_balance=initial_balance,
-        card_path=card.source,
-        timeframe=card.timeframe,
-        settings={"sim": msgspec.json.encode(card.sim_config).decode()},
-        params=dict(card.params),
-        **strategy_fields(card),
     )
     stream = store.create_stream(
         session_id,
         kind="backtest",
         meta={"status": "running", "card": card.source, **(meta or {})},
     )
-    state = new_state(started, card.new_strategy(instrument), card.engine_config)
     venue = SimVenue(instrument, card.sim_config, initial_balance, id_prefix="sim")
     folded = view if view is not None else AccountView()
     buf: list[bytes] = []
+    core = SessionCore.open(started, card)
+    core_step, on_command = core.batched(buf.append, folded.apply), venue.on_command
     count = 0
     last_ts = first_open_ms
+
+    def feed(event: EventBase) -> None:
+        """One input into the core; the simulated venue answers its commands at once."""
+        for cmd in core_step(event):
+            for answer in on_command(cmd):
+                feed(answer)
 
     with stream.writer(durable=False) as writer:
 
@@ -158,45 +146,33 @@ def run_backtest(
                 count += len(buf)
                 buf.clear()
 
-        def fold_input(event: EventBase) -> None:
-            buf.append(encode(event))
-            folded.apply(event)
-            derived = step(state, event)  # type: ignore[arg-type]
-            if not derived:
-                return
-            for d in derived:
-                buf.append(encode(d))
-                folded.apply(d)
-            for d in derived:
-                if isinstance(d, _COMMANDS):
-                    for answer in venue.on_command(d):
-                        fold_input(answer)
-
-        fold_input(started)
+        feed(started)
         n = 0
-        # The candle path of fold_input, inlined: it runs once per candle (bulk or not).
-        append, enc, mark = buf.append, _encoder.encode, folded.apply
         venue_candle = venue.on_candle
 
         def fold_candle(candle: CandleClosed, data: bytes | None = None) -> None:
+            """One candle: what the venue did during it, then the closed bar (``data``: its
+            log bytes when the fast path encoded them in bulk)."""
             for ev in venue_candle(candle):
-                fold_input(ev)
-            append(enc(candle) if data is None else data)
-            mark(candle)
-            derived = step(state, candle)
-            if derived:
-                for d in derived:
-                    append(enc(d))
-                    mark(d)
-                for d in derived:
-                    if isinstance(d, _COMMANDS):
-                        for answer in venue.on_command(d):
-                            fold_input(answer)
+                feed(ev)
+            commands = core_step(candle, data)  # feed(candle), without a second call
+            if commands:
+                for cmd in commands:
+                    for answer in on_command(cmd):
+                        feed(answer)
 
         with _StopSignals() as stop:
             if bulk is not None:  # replay.fastpath: the same folds, quiet candles in bulk
                 n, last_ts = bulk.run(
-                    state, venue, folded, buf, fold_candle, flush, stop, progress, progress_every
+                    core.state,
+                    venue,
+                    folded,
+                    buf,
+                    fold_candle,
+                    flush,
+                    stop,
+                    progress,
+                    progress_every,
                 )
             else:
                 for candle in candles:
@@ -211,14 +187,12 @@ def run_backtest(
                         break
             if stop.signal:
                 term = stop.signal == signal.SIGTERM
-                fold_input(
-                    SessionStopped(ts=last_ts, reason="terminated" if term else "interrupted")
-                )
+                feed(SessionStopped(ts=last_ts, reason="terminated" if term else "interrupted"))
                 flush()
                 stream.set_meta("status", "interrupted")
                 how = "terminated (SIGTERM)" if term else "interrupted"
                 raise SessionInterrupted(session_id, count, how)
-        fold_input(SessionStopped(ts=last_ts, reason="completed"))
+        feed(SessionStopped(ts=last_ts, reason="completed"))
         flush()
     if progress is not None:
         progress(n)

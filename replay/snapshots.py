@@ -5,19 +5,23 @@ view after the event with sequence number ``seq``. Snapshots live in their own s
 ``<session>.snapshots`` (kind ``snapshots``): the session's log stays pure events, and a
 lost or damaged snapshot costs only time (the daemon then refolds from the start).
 A snapshot is trusted only if refolding would give the same state: the engine's hash
-of the restored state is checked against the one recorded with it.
+of the restored state is checked against the one recorded with it, and it carries the
+hash of the engine code that made it (``replay.core.engine_code_hash``): a resume under
+other code refolds (and verifies) the whole log instead of trusting the snapshot.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 
-from engine.core import restore_state, snapshot_state
+from engine.core import snapshot_state
 from engine.hashing import state_hash
 from engine.state import EngineState
-from engine.strategy import Strategy
 from eventstore import EventStore, StreamNotFound, Writer
 from projections.reconcile import ReconcileView
+from replay.core import engine_code_hash
 
 KIND = "snapshots"
 
@@ -28,6 +32,7 @@ class Snapshot(msgspec.Struct):
     state_hash: str
     view: bytes
     last_candle_open: int = -1
+    code_hash: str = ""  # replay.core.engine_code_hash() of the process that saved it
 
 
 def stream_name(session: str) -> str:
@@ -45,13 +50,24 @@ def save(
     writer: Writer, seq: int, state: EngineState, view: ReconcileView, last_candle_open: int
 ) -> None:
     snap = Snapshot(
-        seq, snapshot_state(state), state_hash(state), view.snapshot(), last_candle_open
+        seq,
+        snapshot_state(state),
+        state_hash(state),
+        view.snapshot(),
+        last_candle_open,
+        engine_code_hash(),
     )
     writer.append(msgspec.msgpack.encode(snap))
 
 
-def load_latest(store: EventStore, session: str, strategy: Strategy) -> Snapshot | None:
-    """The newest usable snapshot, or None (no stream, none written, or it does not check)."""
+def load_latest(
+    store: EventStore, session: str, restore: Callable[[bytes], EngineState]
+) -> Snapshot | None:
+    """The newest usable snapshot, or None (no stream, none written, or it does not check).
+
+    ``restore`` turns the snapshot's engine bytes into a state (``replay.core.SessionCore
+    .restore``); the state's hash must be the one recorded with it.
+    """
     try:
         stream = store.stream(stream_name(session))
     except StreamNotFound:
@@ -61,10 +77,5 @@ def load_latest(store: EventStore, session: str, strategy: Strategy) -> Snapshot
         return None
     for _, raw in stream.read(last, last):
         snap = msgspec.msgpack.decode(raw, type=Snapshot)
-        return snap if state_hash(restore(snap, strategy)) == snap.state_hash else None
+        return snap if state_hash(restore(snap.engine)) == snap.state_hash else None
     return None
-
-
-def restore(snap: Snapshot, strategy: Strategy) -> EngineState:
-    """The engine state of a snapshot, with ``strategy`` restored into it."""
-    return restore_state(snap.engine, strategy)

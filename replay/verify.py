@@ -17,36 +17,17 @@ itself a sign of a damaged log.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator
 
 import msgspec
 
-from engine.core import new_state, step
-from engine.events import (
-    DERIVED_TYPES,
-    Checkpoint,
-    EventBase,
-    SessionStarted,
-    decode,
-    encode,
-    to_dict,
-)
-from engine.instrument import Instrument
+from engine.events import EventBase, decode
 from eventstore import EventStore, LogCorruptError
 from eventstore.checked import check_stream
 from replay import __version__
-from replay.cards import load_card_text
-from replay.cards.source import logged_strategy
+from replay.core import Divergence, refold
 
-_DERIVED = frozenset(DERIVED_TYPES)
-
-
-class Divergence(msgspec.Struct):
-    seq: int
-    reason: str
-    expected: dict[str, object] | None = None
-    got: dict[str, object] | None = None
+__all__ = ["Divergence", "VerifyResult", "read_session", "verify_session", "version_note"]
 
 
 class VerifyResult(msgspec.Struct):
@@ -91,82 +72,20 @@ def read_session(store: EventStore, session_id: str) -> Iterator[tuple[int, Even
 
 
 def verify_session(store: EventStore, session_id: str) -> VerifyResult:
+    """Check the hash chain, then refold the session with ``verify`` (``replay.core``)."""
     result = VerifyResult(session_id=session_id, ok=False)
     stream = store.stream(session_id)
     try:
         result.fingerprint = stream.verify_chain()
     except LogCorruptError as exc:
         return _diverged(result, Divergence(seq=exc.seq or 0, reason=f"hash chain broken: {exc}"))
-    pending: deque[bytes] = deque()
-    state = None
-    last = 0
-    for seq, raw in stream.read():
-        last = seq
-        result.events += 1
-        try:
-            event = decode(raw)
-        except msgspec.DecodeError as exc:
-            return _diverged(result, Divergence(seq=seq, reason=f"undecodable event: {exc}"))
-        if type(event) in _DERIVED:
-            if not pending:
-                return _diverged(
-                    result,
-                    Divergence(
-                        seq, "the log has an event the engine did not derive", got=to_dict(event)
-                    ),
-                )
-            expected = pending.popleft()
-            if bytes(raw) != expected:
-                return _diverged(
-                    result,
-                    Divergence(
-                        seq,
-                        "derived event differs",
-                        expected=to_dict(decode(expected)),
-                        got=to_dict(event),
-                    ),
-                )
-            result.derived += 1
-            if type(event) is Checkpoint:
-                result.checkpoints += 1
-            continue
-        if pending:
-            return _diverged(
-                result,
-                Divergence(
-                    seq,
-                    "the engine derived an event the log does not have",
-                    expected=to_dict(decode(pending[0])),
-                    got=to_dict(event),
-                ),
-            )
-        if state is None:
-            if not isinstance(event, SessionStarted):
-                return _diverged(
-                    result, Divergence(seq, "a session must begin with SessionStarted")
-                )
-            result.written_by = event.version
-            result.version_note = version_note(event.version)
-            with logged_strategy(event):  # a Python strategy: from the logged source
-                card = load_card_text(
-                    event.card_text,
-                    source=f"{session_id}:card",
-                    params=event.params,
-                    timeframe=event.timeframe or None,
-                )
-            instrument = Instrument(event.instrument)
-            state = new_state(event, card.new_strategy(instrument), card.engine_config)
-        result.inputs += 1
-        for d in step(state, event):
-            pending.append(encode(d))
-    if pending:
-        return _diverged(
-            result,
-            Divergence(
-                last + 1,
-                "the engine derived events after the log ends",
-                expected=to_dict(decode(pending[0])),
-            ),
-        )
+    core, done = refold(stream.read(), verify=True, source=f"{session_id}:card")
+    if core is not None:
+        result.written_by = core.started.version
+        result.version_note = version_note(core.started.version)
+    result.events, result.inputs, result.derived = done.events, done.inputs, done.derived
+    result.checkpoints = done.checkpoints
+    if done.divergence is not None:
+        return _diverged(result, done.divergence)
     result.ok = True
     return result

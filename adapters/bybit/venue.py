@@ -27,6 +27,11 @@ order it believes open; duplicates are dropped by execId / order state), then ca
 ``on_reconnect(stream_name, n)`` -- the daemon's hook to run a full reconciliation
 (``snapshot()`` + diff). After a public reconnect, missed closed candles are
 back-filled from ``/v5/market/kline`` (marked ``backfill=True``).
+
+What the daemon asks beyond commands and events is here too, in engine units, never
+as Bybit dicts: ``recent_candles(n)`` (warm-up), ``candles_since(open_ms)`` (back-fill;
+both through the one kline pager, ``adapters.bybit.klines``), ``final_status(client_id)``
+(reconciliation), ``rate_limit_waits()``, ``now_ms()`` and ``name``.
 """
 
 from __future__ import annotations
@@ -43,8 +48,10 @@ from adapters.bybit.config import BybitConfig
 from adapters.bybit.convert import (
     StreamConverter,
     balance_snapshots,
+    candles_from_rest_kline,
     execution_event,
     instrument_spec,
+    interval_ms,
     open_order,
     position_snapshot,
 )
@@ -56,15 +63,17 @@ from adapters.bybit.errors import (
     TransportError,
 )
 from adapters.bybit.keys import ApiKeys
+from adapters.bybit.klines import KlinePager
 from adapters.bybit.rest import BybitRest
 from adapters.bybit.retry import Action, Backoff, classify
 from adapters.bybit.trade_ws import OPS, TradeSocket
 from adapters.bybit.wire import USES, WireTap, convert_ws
 from adapters.bybit.ws import WsStream
-from adapters.protocol import OpenOrder, VenueSnapshot
+from adapters.protocol import FinalOrder, OpenOrder, VenueSnapshot
 from engine.events import (
     AmendOrder,
     CancelOrder,
+    CandleClosed,
     CommandRejected,
     Event,
     Fill,
@@ -86,6 +95,7 @@ OPEN: Final = frozenset({"New", "PartiallyFilled", "Untriggered", "Triggered"})
 WEEK_MS: Final = 7 * 86_400_000
 RETENTION_MS: Final = 730 * 86_400_000
 CATCH_UP_MARGIN_MS: Final = 60_000
+FINAL: Final = frozenset({"Filled", "Cancelled", "Rejected", "Deactivated"})
 _CLOSED: Final = object()
 
 
@@ -387,25 +397,50 @@ class BybitVenue:
         self._use("seen_candle", [], extra, [])
 
     async def backfill_candles(self) -> None:
-        conv, inst, c = self._conv(), self._inst(), self.config
-        last = conv.last_candle_open(inst.symbol, c.timeframe)
+        """Emit the closed candles after the newest one logged (``backfill=True``)."""
+        conv, c = self._conv(), self.config
+        last = conv.last_candle_open(self._inst().symbol, c.timeframe)
         if last is None:
             return
-        with self.tap.collect() as got:
-            result = await self.rest.call(
-                "/v5/market/kline",
-                {
-                    "category": c.category,
-                    "symbol": c.symbol,
-                    "interval": c.interval,
-                    "start": last + 1,
-                    "limit": 1000,
-                },
-            )
-        if len(result.get("list") or []) >= 1000:
-            log.warning("candle backfill hit 1000 bars: older missed bars stay missing")
-        extra = {"interval": c.interval, "now": self.clock.now_ms()}
-        self._emit_all(self._use("backfill", got, extra, [_body(result)]))
+        candles = await self.candles_since(last + 1)
+        # Paged over the one kline pager; its REST pages are kept as frames, the candles
+        # as made (``verify --wire`` says so rather than re-deriving them).
+        self._local(conv.backfill(candles), "candle back-fill over the kline pager")
+
+    async def candles_since(self, open_ms: int) -> list[CandleClosed]:
+        """Closed candles opened at or after ``open_ms``, oldest first (``backfill=True``)."""
+        return await self._klines(KlinePager(start_ms=open_ms))
+
+    async def recent_candles(self, n: int) -> list[CandleClosed]:
+        """The ``n`` most recent closed candles, oldest first (``backfill=True``)."""
+        return await self._klines(KlinePager(n=n)) if n > 0 else []
+
+    async def _klines(self, pager: KlinePager) -> list[CandleClosed]:
+        """Run the adapter's one kline pager against ``/v5/market/kline``."""
+        inst, c = self._inst(), self.config
+        base = {"category": c.category, "symbol": c.symbol, "interval": c.interval}
+        while (params := pager.request()) is not None:
+            result = await self.rest.call("/v5/market/kline", {**base, **params})
+            pager.add(result.get("list") or [])
+        rows = pager.rows(interval_ms(c.interval), self.clock.now_ms())
+        return candles_from_rest_kline(inst, {"interval": c.interval, "list": rows[::-1]})
+
+    def now_ms(self) -> int:
+        """The venue's clock (local clock plus the measured offset), ms."""
+        return int(self.clock.now_ms())
+
+    @property
+    def name(self) -> str:
+        """The ``SessionStarted.venue`` name of this venue."""
+        return self.config.venue_name
+
+    def rate_limit_waits(self) -> int:
+        """Requests that waited for the rate limiter so far."""
+        return int(self.rest.limiter.total_waits())
+
+    async def final_status(self, client_id: str) -> FinalOrder:
+        """The venue's last word on an order that is no longer open (reconciliation)."""
+        return final_order(await self.lookup(client_id))
 
     # -- commands ------------------------------------------------------------
 
@@ -757,3 +792,16 @@ def _amend_applied(inst: Instrument, row: dict[str, Any], params: dict[str, Any]
             except ArithmeticError:
                 return False
     return True
+
+
+def final_order(found: dict[str, Any] | None) -> FinalOrder:
+    """A Bybit order row (or None: unknown to the venue) as its final status."""
+    if not found:
+        return FinalOrder("")
+    status = str(found.get("orderStatus", ""))
+    if status == "PartiallyFilledCanceled":
+        status = "Cancelled"
+    if status not in FINAL:
+        status = "Cancelled" if status else ""
+    reason = str(found.get("rejectReason") or found.get("cancelType") or "")
+    return FinalOrder(status, str(found.get("orderId", "")), reason)

@@ -1,10 +1,10 @@
 """Download Bybit v5 klines over REST (pybit), backwards page by page, into our CSV.
 
-``GET /v5/market/kline`` returns at most 1000 candles, newest first. We ask for
-``[start, end)`` by moving ``end`` back to (oldest start - 1) after each page,
-de-duplicate candles that two pages both contain, keep only candles that had
-closed by the server's clock (the response's ``time``), and pace requests with a
-token bucket. Market endpoints are limited per IP (600 requests / 5 s, bybit-v5.md
+``GET /v5/market/kline`` returns at most 1000 candles, newest first. The paging is
+the Bybit adapter's one kline pager (``adapters.bybit.klines.KlinePager``): ``[start,
+end)`` backwards page by page, candles two pages both contain kept once, only candles
+that had closed by the server's clock (the response's ``time``). Requests are paced
+with a token bucket. Market endpoints are limited per IP (600 requests / 5 s, bybit-v5.md
 §1.6); the default 10 requests/s stays far below that and is polite to a venue
 shared with a live daemon. pybit itself retries on retCode 10006 (rate limited).
 """
@@ -17,12 +17,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
 
+from adapters.bybit.klines import PAGE_LIMIT, KlinePager
 from engine.timeframes import timeframe_ms
 
 from .errors import FetchError
 from .pacing import TokenBucket
 
-PAGE_LIMIT: Final = 1000
 INTERVALS: Final = ("1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W")
 CSV_HEADER: Final = "open_time,open,high,low,close,volume,turnover"
 DEFAULT_RATE: Final = 10.0
@@ -67,32 +67,14 @@ def fetch_klines(
     http = session if session is not None else kline_session(base_url)
     bucket = TokenBucket(rate, burst=max(1, int(rate)))
     expected = -(-(end_ms - start_ms) // tf)
-    found: dict[int, Row] = {}
-    server_ms = 0
-    cursor = end_ms - 1
-    pages = 0
-    while cursor >= start_ms:
+    pager = KlinePager(start_ms=start_ms, end_ms=end_ms)
+    while (params := pager.request()) is not None:
         bucket.acquire()
-        page, now = _page(http, category, symbol, interval, start_ms, cursor)
-        pages += 1
-        server_ms = max(server_ms, now)
-        if not page:
-            break
-        oldest = cursor
-        for row in page:
-            ts = int(row[0])
-            oldest = min(oldest, ts)
-            if start_ms <= ts < end_ms:
-                found.setdefault(ts, [str(x) for x in row[:7]])
+        page, now = _page(http, category, symbol, interval, params["start"], params["end"])
+        pager.add(page, now)
         if progress is not None:
-            progress(pages, len(found), expected)
-        if len(page) < PAGE_LIMIT or oldest <= start_ms or oldest - 1 >= cursor:
-            break
-        cursor = oldest - 1
-    rows = [found[ts] for ts in sorted(found)]
-    if server_ms:  # drop the candle that was still open when the server answered
-        rows = [r for r in rows if int(r[0]) + tf <= server_ms]
-    return rows
+            progress(pager.pages, len(pager.found), expected)
+    return pager.rows(tf)
 
 
 def write_kline_csv(rows: list[Row], path: str | Path) -> None:
