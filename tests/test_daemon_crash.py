@@ -108,9 +108,10 @@ def check_whole(emulator: EmulatorHandle, daemon: DaemonProcess, store: Path) ->
     placed = emulator.call(lambda st: sorted(st.link_ids))
     ordered = sorted({e.client_id for e in events if isinstance(e, SubmitOrder)})
     assert set(placed) <= set(ordered), "the venue has orders this session never decided"
-    # create requests per orderLinkId as they reached the venue (REST or Trade API), refused
-    # duplicates included: a client that sends one twice shows here
-    attempts = dict(emulator.emulator.wire.creates)
+    # creates the venue acted on per orderLinkId (REST or Trade API), refused duplicates
+    # included: a client that sends one twice shows here (a retry after 10006 does not: the
+    # venue turned that request away before placing anything)
+    attempts = emulator.call(lambda st: dict(st.creates_acted_on))
     twice = {link: n for link, n in attempts.items() if n > 1}
     assert not twice, f"orderLinkIds sent to the venue more than once: {twice}"
 
@@ -194,6 +195,7 @@ def test_kills_with_faults_on_lose_and_duplicate_nothing(
         "orders": sum(isinstance(e, SubmitOrder) for e in events),
         "fills": sum(isinstance(e, Fill) for e in events),
         "venue_executions": len(emulator.call(_executions)),
-        "max_creates_per_link": max(emulator.emulator.wire.creates.values()),
+        "max_creates_per_link": max(emulator.call(lambda st: dict(st.creates_acted_on)).values()),
+        "max_requests_per_link": max(emulator.emulator.wire.creates.values()),
     }
     print(json.dumps({"kill_campaign": counts}))

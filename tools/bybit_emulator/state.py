@@ -92,6 +92,10 @@ class EmulatorState:
         self.by_client = self.ledger.by_client
         self.link_ids = self.ledger.link_ids
         self.executions = self.ledger.executions
+        # Create requests the matching engine acted on, per orderLinkId: placed, or refused
+        # as a duplicate (110072). A request turned away before it (10006, an injected HTTP
+        # error) is not here: nothing was placed, and retrying it is right.
+        self.creates_acted_on: dict[str, int] = {}
 
     # ------------------------------------------------------------------ market time
 
@@ -167,6 +171,7 @@ class EmulatorState:
         link = P.text(p, "orderLinkId")
         if link:
             P.check_link_id(link)
+            self.creates_acted_on[link] = self.creates_acted_on.get(link, 0) + 1
             if link in self.link_ids:
                 raise ApiError(110072, "OrderLinkedID is duplicate")
         if qty < inst.min_lots:
