@@ -21,7 +21,6 @@ never is, and nothing sent is.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import logging
@@ -36,7 +35,7 @@ from adapters.bybit.errors import ApiError, BybitError, TransportError
 from adapters.bybit.keys import ApiKeys
 from adapters.bybit.ratelimit import RateLimiter
 from adapters.bybit.retry import RATE_LIMIT_CODES, Backoff
-from adapters.bybit.ws import auth_message, wire_log
+from adapters.bybit.ws import auth_message, close_and_cancel, wire_log
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +93,8 @@ class TradeSocket:
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._ws is not None:
-            with contextlib.suppress(Exception):
-                await self._ws.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        await close_and_cancel(self._ws, self._task)
+        self._task = None
         self._fail_waiting("trade socket stopped")
 
     async def _run(self) -> None:

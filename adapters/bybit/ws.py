@@ -45,6 +45,18 @@ RawHook = Callable[[str, str | bytes, bool], None]
 ConnectedHook = Callable[[int], Awaitable[None]]
 
 
+async def close_and_cancel(ws: Any, task: asyncio.Task[None] | None) -> None:
+    """Stop a socket's connection task: close the connection, cancel the task, wait for it
+    (the public, private and Trade API sockets stop alike)."""
+    if ws is not None:
+        with contextlib.suppress(Exception):
+            await ws.close()
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
 class AuthFailed(BybitError):
     """The venue refused the private stream's auth (bad key, expired signature)."""
 
@@ -103,14 +115,8 @@ class WsStream:
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._ws is not None:
-            with contextlib.suppress(Exception):
-                await self._ws.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        await close_and_cancel(self._ws, self._task)
+        self._task = None
 
     async def _run(self) -> None:
         failures = 0
