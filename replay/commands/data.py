@@ -126,29 +126,25 @@ def fetch(
 
     Example: replay data fetch BTCUSDT --start 2025-04-01 --end 2025-04-02
     """
-    if funding:
-        from replay.commands.funding_fetch import fetch_funding_csv
-
-        symbol = symbol.strip().upper()
-        if not _SYMBOL.match(symbol):
-            raise DataInputError(f"symbol {symbol!r}: expected letters and digits, e.g. BTCUSDT")
-        start_ms, end_ms = parse_when(start, "--start"), parse_when(end, "--end")
-        fetch_funding_csv(symbol, start_ms, end_ms, out, base_url, category, rate, quiet)
-        return
-    from adapters.historical.bybit_fetch import INTERVALS, fetch_klines, write_kline_csv
-    from adapters.historical.errors import FetchError
-
     symbol = symbol.strip().upper()
     if not _SYMBOL.match(symbol):
         raise DataInputError(f"symbol {symbol!r}: expected letters and digits, e.g. BTCUSDT")
-    interval = interval.strip().upper() if interval.strip().isalpha() else interval.strip()
-    if interval not in INTERVALS:
-        raise DataInputError(f"--interval {interval!r}: expected one of {' '.join(INTERVALS)}")
     start_ms, end_ms = parse_when(start, "--start"), parse_when(end, "--end")
     if end_ms <= start_ms:
         raise DataInputError(f"--end {end} must be after --start {start}")
     if rate <= 0:
         raise DataInputError(f"--rate {rate} must be > 0")
+    if funding:
+        from replay.commands.funding_fetch import fetch_funding_csv
+
+        fetch_funding_csv(symbol, start_ms, end_ms, out, base_url, category, rate, quiet)
+        return
+    from adapters.historical.bybit_fetch import INTERVALS, fetch_klines, write_kline_csv
+    from adapters.historical.errors import FetchError
+
+    interval = interval.strip().upper() if interval.strip().isalpha() else interval.strip()
+    if interval not in INTERVALS:
+        raise DataInputError(f"--interval {interval!r}: expected one of {' '.join(INTERVALS)}")
     began = time.monotonic()
     shown = [0.0]
 

@@ -20,14 +20,11 @@ def fetch_funding_csv(
     rate: float,
     quiet: bool,
 ) -> None:
-    """Download the settlements in [start_ms, end_ms) and write ``timestamp,rate`` rows."""
+    """Download the settlements in [start_ms, end_ms) and write ``timestamp,rate`` rows
+    (``replay data fetch`` has checked the symbol, the range and the rate)."""
     from adapters.historical.bybit_funding import fetch_funding, write_funding_csv
     from adapters.historical.errors import FetchError
 
-    if end_ms <= start_ms:
-        raise DataInputError("--end must be after --start")
-    if rate <= 0:
-        raise DataInputError(f"--rate {rate} must be > 0")
     if category == "spot":
         raise DataInputError("--funding: spot markets have no funding (use linear or inverse)")
     began = time.monotonic()
