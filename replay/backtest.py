@@ -209,12 +209,13 @@ def _unique_session(store: EventStore, base: str) -> str:
 def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = None) -> Outcome:
     fix_mmap_threshold()
     card = with_funding(load_card(req.card, req.params, timeframe=req.timeframe), req.funding)
-    notes: list[str] = []
+    warnings: list[str] = []
     instrument = resolve_instrument(
-        card.symbol, card.instrument, req.instrument, load_cache(req.store), notes
+        card.symbol, card.instrument, req.instrument, load_cache(req.store), warnings
     )
-    for warning in notes:  # a stale instruments cache: said even with --json or -q
+    for warning in warnings:  # a stale instruments cache: said even with --json or -q
         print(warning, file=sys.stderr)
+    notes: list[str] = []  # what reading the data found (the table's data notes)
     try:
         balance = money_from_str(req.balance, ROUND_HALF_EVEN)
     except InstrumentError:
