@@ -29,7 +29,7 @@ from engine.instrument import Instrument
 from projections.account import AccountView
 from projections.metrics import Summary
 from projections.refusals import RefusalSummary
-from replay.report_chart import bar_groups, compute_features, figure
+from replay.report_chart import figure
 from replay.report_trades import COLUMNS, TradeRow, csv_values, table_html, trade_rows
 
 
@@ -166,11 +166,7 @@ def _html(
     trades: list[TradeRow],
     plan: Callable[[], object] | None,
 ) -> str:
-    n = len(view.curve_ts.array())
-    starts, k = bar_groups(n)
-    ends = np.minimum(starts + k, n) - 1
-    features = compute_features(view, plan, ends)
-    fig, note = figure(view, instr, trades, features)
+    fig, note = figure(view, instr, trades, plan)
     rows = "".join(
         f"<tr><th>{key.replace('_', ' ')}</th><td>{html.escape(_fmt(data.get(key), key))}</td></tr>"
         for key in SUMMARY_ORDER

@@ -101,13 +101,18 @@ def compute_features(
 
 
 def figure(
-    view: AccountView, instr: Instrument, rows: list[TradeRow], features: Features
+    view: AccountView,
+    instr: Instrument,
+    rows: list[TradeRow],
+    plan: Callable[[], object] | None,
 ) -> tuple[go.Figure, str]:
-    """The chart and the note that says how it was drawn."""
+    """The chart and the note that says how it was drawn (``plan`` builds a fresh compiled
+    card whose features are drawn; None: none)."""
     ts = view.curve_ts.array()
     n = len(ts)
     starts, k = bar_groups(n)
     ends = np.minimum(starts + k, n) - 1
+    features = compute_features(view, plan, ends)
     tick = float(instr.tick)
     width = tf_ms(view.timeframe) if view.timeframe else 0
     if n:
