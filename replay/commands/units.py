@@ -38,8 +38,3 @@ def humanize(row: dict[str, Any], instrument: Instrument) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-def units_note(instrument: Instrument) -> str:
-    spec = instrument.spec
-    return f"prices and money in {spec.quote_coin}, quantities in {spec.base_coin or 'lots'}"
