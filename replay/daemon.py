@@ -129,6 +129,7 @@ __all__ = [
 TRACE: Final = bool(os.environ.get("REPLAY_TRACE"))
 RETRY_PAUSE_S: Final = 1.0  # after a failed reconciliation or back-fill, before going on
 START_ATTEMPTS: Final = 6
+BARRIER_TIMEOUT_S: Final = 1.0  # a private-stream pong later than this: fills looked up
 _EXECUTIONS: Final = (Fill, FundingPaid, Liquidated)
 
 
@@ -466,18 +467,33 @@ class Daemon:
         can arrive after the kline. A private-stream barrier (ping/pong) brings every
         message the venue sent before it into the queue; those stamped at or before the
         close are folded first, as a backtest would, then the candle, then the rest.
+
+        A pong proves nothing about messages the venue has yet to push (Bybit orders no
+        topic against another, nor its pongs against its matching engine), and a late
+        one may not come within ``BARRIER_TIMEOUT_S``. So when the barrier times out, or
+        a market order of an earlier bar is still open (its fills are certain and not
+        here), the fills are looked up over REST (``catch_up``) before the candle. Only
+        fills, fees and funding move the engine's balance: a wallet message is logged,
+        never read, so a late one cannot size an order.
         """
         assert self.venue is not None
-        await self.venue.private_barrier()
+        answered = await self.venue.private_barrier(BARRIER_TIMEOUT_S)
         self._trace("barrier", received)
-        before: list[EventBase] = []
-        after: list[EventBase] = []
-        for ready in self.venue.drain_ready():
-            early = ready.ts <= candle.close_ms and not isinstance(ready, CandleClosed)
-            (before if early else after).append(ready)
-        for event in before:
-            if not self._is_duplicate(event):
-                await self.fold([event])
+        after = await self._fold_early(candle)
+        owed = self._fills_owed(candle)
+        if not answered or owed:
+            why = (
+                f"market order {', '.join(owed)} still open"
+                if answered
+                else f"no private-stream pong within {BARRIER_TIMEOUT_S:g} s"
+            )
+            log.warning(
+                "before the candle closing %s: %s; looking the fills up over REST",
+                _iso(candle.close_ms),
+                why,
+            )
+            if await self._attempt("fill look-up before a candle", self.venue.catch_up):
+                after += await self._fold_early(candle)
         await self.fold([candle], received=received)
         for event in after:
             if self._is_duplicate(event):
@@ -486,6 +502,29 @@ class Daemon:
                 self.wire.tap.dropped(event, "candle already logged")
                 continue
             await self.fold([event])
+
+    async def _fold_early(self, candle: CandleClosed) -> list[EventBase]:
+        """Fold the queued venue events stamped at or before ``candle``'s close; return
+        the rest (later ones, and candles), to be folded after it."""
+        assert self.venue is not None
+        after: list[EventBase] = []
+        for ready in self.venue.drain_ready():
+            if ready.ts <= candle.close_ms and not isinstance(ready, CandleClosed):
+                if not self._is_duplicate(ready):
+                    await self.fold([ready])
+            else:
+                after.append(ready)
+        return after
+
+    def _fills_owed(self, candle: CandleClosed) -> list[str]:
+        """Client ids of plain market orders placed before ``candle``'s bar ended and still
+        open in the book: the venue has filled (or ended) them, the stream has not said so."""
+        assert self.view is not None
+        return [
+            o.client_id
+            for o in self.view.open_orders()
+            if o.order_type == "Market" and not o.trigger_price and o.created_ts < candle.close_ms
+        ]
 
     async def _attempt(self, what: str, job: Callable[..., Awaitable[None]], *args: Any) -> bool:
         """Run ``job``; a venue that cannot be reached now is no reason to stop trading.
