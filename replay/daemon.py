@@ -80,6 +80,7 @@ from engine.events import (
     OrderAccepted,
     OrderCancelled,
     OrderExpired,
+    OrderRejected,
     OrderTriggered,
     PositionDrift,
     ReconciliationCorrection,
@@ -131,6 +132,7 @@ RETRY_PAUSE_S: Final = 1.0  # after a failed reconciliation or back-fill, before
 START_ATTEMPTS: Final = 6
 BARRIER_TIMEOUT_S: Final = 1.0  # a private-stream pong later than this: fills looked up
 _EXECUTIONS: Final = (Fill, FundingPaid, Liquidated)
+_ENDS: Final = (OrderCancelled, OrderExpired, OrderRejected)
 
 
 class DaemonOptions(msgspec.Struct, kw_only=True):
@@ -480,7 +482,7 @@ class Daemon:
         answered = await self.venue.private_barrier(BARRIER_TIMEOUT_S)
         self._trace("barrier", received)
         after = await self._fold_early(candle)
-        owed = self._fills_owed(candle)
+        owed = self._fills_owed(candle, after)
         if not answered or owed:
             why = (
                 f"market order {', '.join(owed)} still open"
@@ -516,14 +518,19 @@ class Daemon:
                 after.append(ready)
         return after
 
-    def _fills_owed(self, candle: CandleClosed) -> list[str]:
+    def _fills_owed(self, candle: CandleClosed, queued: Sequence[EventBase]) -> list[str]:
         """Client ids of plain market orders placed before ``candle``'s bar ended and still
-        open in the book: the venue has filled (or ended) them, the stream has not said so."""
+        open in the book with no end queued: the venue has filled (or ended) them, the
+        stream has not said so."""
         assert self.view is not None
+        ended = {e.client_id for e in queued if isinstance(e, _ENDS)}
         return [
             o.client_id
             for o in self.view.open_orders()
-            if o.order_type == "Market" and not o.trigger_price and o.created_ts < candle.close_ms
+            if o.order_type == "Market"
+            and not o.trigger_price
+            and o.created_ts < candle.close_ms
+            and o.client_id not in ended
         ]
 
     async def _attempt(self, what: str, job: Callable[..., Awaitable[None]], *args: Any) -> bool:
@@ -556,9 +563,15 @@ class Daemon:
     def _is_duplicate(self, event: EventBase) -> bool:
         """Transport duplicates never reach the log: an execution already logged, or an
         order transition the order has already made (Bybit reports an acceptance both in
-        the REST reply and on the order stream). A duplicate is noted in the wire log."""
+        the REST reply and on the order stream). Neither does the account's history: an
+        execution from before the session (a REST look-up of executions may list it), as
+        in reconciliation. What is dropped is noted in the wire log."""
+        assert self.view is not None
         if self._seen_before(event):
             self.wire.tap.dropped(event, "duplicate")
+            return True
+        if isinstance(event, _EXECUTIONS) and event.ts < self.view.since_ms:
+            self.wire.tap.dropped(event, "account history (before the session)")
             return True
         return False
 

@@ -104,3 +104,37 @@ def test_a_wallet_message_folded_or_not_sizes_no_order_differently() -> None:
     assert len(flips[0]) == 2 and flips[0] == flips[1]
     assert plain.state.balance == told.state.balance != 1
     assert plain.state.position.qty == told.state.position.qty
+
+
+def test_a_fill_look_up_before_the_sessions_first_fill_logs_no_account_history(
+    emulator_factory: Callable[..., EmulatorHandle], tmp_path: Path
+) -> None:
+    """The REST look-up of owed fills reads the venue's default window when the session has
+    no execution yet: the account's executions from before the session are history there
+    too (as in reconciliation), never logged as external activity."""
+    from engine.events import ExternalFill
+    from tests.test_daemon_external import manual_order
+
+    emulator = emulator_factory(history=HISTORY)
+    manual_order(emulator, "Buy")  # what the account did before: bought and sold by hand
+    emulator.advance(1)
+    manual_order(emulator, "Sell")
+    emulator.advance(1)
+    card = ma_cross_card(tmp_path, fast=5, slow=20, timeframe="5m")
+    store = tmp_path / "live"
+    daemon = DaemonProcess(emulator, card, store, "late-2", "--warmup", str(HISTORY))
+    try:
+        daemon.wait_warm(HISTORY)
+        emulator.set_faults(private_delay_ms=100, private_reorder=True, private_pong_first=True)
+        for _ in range(80):
+            daemon.play(1)
+            if any(isinstance(e, Fill) for e in daemon.events):
+                break
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+    assert any(isinstance(e, Fill) for e in daemon.events)
+    assert "still open; looking the fills up over REST" in daemon.tail()
+    assert not [e for e in daemon.events if isinstance(e, ExternalFill)]
+    verified = CliRunner().invoke(cli, ["verify", "late-2", "--wire", "--store", str(store)])
+    assert verified.exit_code == 0, verified.output
