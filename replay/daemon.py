@@ -449,7 +449,7 @@ class Daemon:
             except StopAsyncIteration:
                 break
             received = time.perf_counter()
-            if self._is_duplicate(event):
+            if self._not_logged(event):
                 continue
             if isinstance(event, CandleClosed) and event.open_ms <= self.last_candle_open:
                 self.wire.tap.dropped(event, "candle already logged")
@@ -498,7 +498,7 @@ class Daemon:
                 after += await self._fold_early(candle)
         await self.fold([candle], received=received)
         for event in after:
-            if self._is_duplicate(event):
+            if self._not_logged(event):
                 continue
             if isinstance(event, CandleClosed) and event.open_ms <= self.last_candle_open:
                 self.wire.tap.dropped(event, "candle already logged")
@@ -512,7 +512,7 @@ class Daemon:
         after: list[EventBase] = []
         for ready in self.venue.drain_ready():
             if ready.ts <= candle.close_ms and not isinstance(ready, CandleClosed):
-                if not self._is_duplicate(ready):
+                if not self._not_logged(ready):
                     await self.fold([ready])
             else:
                 after.append(ready)
@@ -560,12 +560,12 @@ class Daemon:
             "nothing was traded (restart when the venue answers)"
         )
 
-    def _is_duplicate(self, event: EventBase) -> bool:
-        """Transport duplicates never reach the log: an execution already logged, or an
-        order transition the order has already made (Bybit reports an acceptance both in
-        the REST reply and on the order stream). Neither does the account's history: an
-        execution from before the session (a REST look-up of executions may list it), as
-        in reconciliation. What is dropped is noted in the wire log."""
+    def _not_logged(self, event: EventBase) -> bool:
+        """True for a venue event that must not reach the log, noted in the wire log: a
+        transport duplicate (an execution already logged, or an order transition the
+        order has already made: Bybit reports an acceptance both in the REST reply and on
+        the order stream), or the account's history (an execution from before the
+        session, which a REST look-up of executions may list; reconciliation's rule)."""
         assert self.view is not None
         if self._seen_before(event):
             self.wire.tap.dropped(event, "duplicate")
