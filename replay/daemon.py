@@ -489,13 +489,22 @@ class Daemon:
                 if answered
                 else f"no private-stream pong within {BARRIER_TIMEOUT_S:g} s"
             )
+            when = _iso(candle.close_ms)
             log.warning(
-                "before the candle closing %s: %s; looking the fills up over REST",
-                _iso(candle.close_ms),
-                why,
+                "before the candle closing %s: %s; looking the fills up over REST", when, why
             )
+            self.metrics.fill_lookups.labels(
+                why="open market order" if answered else "no pong"
+            ).inc()
             if await self._attempt("fill look-up before a candle", self.venue.catch_up):
                 after += await self._fold_early(candle)
+            if still := self._fills_owed(candle, after):
+                log.warning(
+                    "the candle closing %s is folded without the fills of %s (not found over"
+                    " REST either); they are folded when they come, after it",
+                    when,
+                    ", ".join(still),
+                )
         await self.fold([candle], received=received)
         for event in after:
             if self._not_logged(event):
