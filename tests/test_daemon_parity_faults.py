@@ -26,7 +26,9 @@ from tools.daemon_driver import DaemonProcess
 @pytest.mark.parametrize(
     ("transport", "delay_ms", "pong_first", "fallback"),
     [
-        ("rest", 40, False, ""),  # the pong comes after the late messages: it suffices
+        # The pong comes after the late messages and suffices (unless a loaded machine
+        # holds it past the timeout: then the look-up must keep parity too).
+        ("rest", 40, False, ""),
         ("trade-api", 40, False, ""),
         # The pong itself is later than the barrier's timeout: fills looked up over REST.
         ("rest", 300, False, "no private-stream pong within"),
@@ -71,12 +73,9 @@ def test_delayed_and_reordered_private_messages_keep_parity_and_verify_wire(
     assert diff.exit_code == 0 and "no differences" in diff.output, diff.output
     verified = CliRunner().invoke(cli, ["verify", "late-1", "--wire", "--store", str(store)])
     assert verified.exit_code == 0, verified.output
-    # Which way the barrier got there: the pong alone, or a REST look-up of the fills.
-    tail = daemon.tail()
+    # The faults that defeat the pong made the daemon look the fills up.
     if fallback:
-        assert fallback in tail
-    else:
-        assert "looking the fills up over REST" not in tail, tail
+        assert fallback in daemon.tail()
 
 
 def test_a_wallet_message_folded_or_not_sizes_no_order_differently() -> None:
