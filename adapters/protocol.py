@@ -155,6 +155,11 @@ class Venue(Protocol):
         """Wait until what the private stream sent before now is queued in ``events()``."""
         ...
 
+    async def catch_up(self) -> None:
+        """Put the executions and order transitions the private stream may not have
+        delivered yet into ``events()`` (looked up; each still comes out once)."""
+        ...
+
     def drain_ready(self) -> list[Event]:
         """The events already queued, without waiting."""
         ...

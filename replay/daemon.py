@@ -80,6 +80,7 @@ from engine.events import (
     OrderAccepted,
     OrderCancelled,
     OrderExpired,
+    OrderRejected,
     OrderTriggered,
     PositionDrift,
     ReconciliationCorrection,
@@ -129,7 +130,9 @@ __all__ = [
 TRACE: Final = bool(os.environ.get("REPLAY_TRACE"))
 RETRY_PAUSE_S: Final = 1.0  # after a failed reconciliation or back-fill, before going on
 START_ATTEMPTS: Final = 6
+BARRIER_TIMEOUT_S: Final = 1.0  # a private-stream pong later than this: fills looked up
 _EXECUTIONS: Final = (Fill, FundingPaid, Liquidated)
+_ENDS: Final = (OrderCancelled, OrderExpired, OrderRejected)
 
 
 class DaemonOptions(msgspec.Struct, kw_only=True):
@@ -446,7 +449,7 @@ class Daemon:
             except StopAsyncIteration:
                 break
             received = time.perf_counter()
-            if self._is_duplicate(event):
+            if self._not_logged(event):
                 continue
             if isinstance(event, CandleClosed) and event.open_ms <= self.last_candle_open:
                 self.wire.tap.dropped(event, "candle already logged")
@@ -466,26 +469,78 @@ class Daemon:
         can arrive after the kline. A private-stream barrier (ping/pong) brings every
         message the venue sent before it into the queue; those stamped at or before the
         close are folded first, as a backtest would, then the candle, then the rest.
+
+        A pong proves nothing about messages the venue has yet to push (Bybit orders no
+        topic against another, nor its pongs against its matching engine), and a late
+        one may not come within ``BARRIER_TIMEOUT_S``. So when the barrier times out, or
+        a market order of an earlier bar is still open (its fills are certain and not
+        here), the fills are looked up over REST (``catch_up``) before the candle. Only
+        fills, fees and funding move the engine's balance: a wallet message is logged,
+        never read, so a late one cannot size an order.
         """
         assert self.venue is not None
-        await self.venue.private_barrier()
+        answered = await self.venue.private_barrier(BARRIER_TIMEOUT_S)
         self._trace("barrier", received)
-        before: list[EventBase] = []
-        after: list[EventBase] = []
-        for ready in self.venue.drain_ready():
-            early = ready.ts <= candle.close_ms and not isinstance(ready, CandleClosed)
-            (before if early else after).append(ready)
-        for event in before:
-            if not self._is_duplicate(event):
-                await self.fold([event])
+        after = await self._fold_early(candle)
+        owed = self._fills_owed(candle, after)
+        if not answered or owed:
+            why = (
+                f"market order {', '.join(owed)} still open"
+                if answered
+                else f"no private-stream pong within {BARRIER_TIMEOUT_S:g} s"
+            )
+            when = _iso(candle.close_ms)
+            log.warning(
+                "before the candle closing %s: %s; looking the fills up over REST", when, why
+            )
+            self.metrics.fill_lookups.labels(
+                why="open market order" if answered else "no pong"
+            ).inc()
+            if await self._attempt("fill look-up before a candle", self.venue.catch_up):
+                after += await self._fold_early(candle)
+            if still := self._fills_owed(candle, after):
+                log.warning(
+                    "the candle closing %s is folded without the fills of %s (not found over"
+                    " REST either); they are folded when they come, after it",
+                    when,
+                    ", ".join(still),
+                )
         await self.fold([candle], received=received)
         for event in after:
-            if self._is_duplicate(event):
+            if self._not_logged(event):
                 continue
             if isinstance(event, CandleClosed) and event.open_ms <= self.last_candle_open:
                 self.wire.tap.dropped(event, "candle already logged")
                 continue
             await self.fold([event])
+
+    async def _fold_early(self, candle: CandleClosed) -> list[EventBase]:
+        """Fold the queued venue events stamped at or before ``candle``'s close; return
+        the rest (later ones, and candles), to be folded after it."""
+        assert self.venue is not None
+        after: list[EventBase] = []
+        for ready in self.venue.drain_ready():
+            if ready.ts <= candle.close_ms and not isinstance(ready, CandleClosed):
+                if not self._not_logged(ready):
+                    await self.fold([ready])
+            else:
+                after.append(ready)
+        return after
+
+    def _fills_owed(self, candle: CandleClosed, queued: Sequence[EventBase]) -> list[str]:
+        """Client ids of plain market orders placed before ``candle``'s bar ended and still
+        open in the book with no end queued: the venue has filled (or ended) them, the
+        stream has not said so."""
+        assert self.view is not None
+        ended = {e.client_id for e in queued if isinstance(e, _ENDS)}
+        return [
+            o.client_id
+            for o in self.view.open_orders()
+            if o.order_type == "Market"
+            and not o.trigger_price
+            and o.created_ts < candle.close_ms
+            and o.client_id not in ended
+        ]
 
     async def _attempt(self, what: str, job: Callable[..., Awaitable[None]], *args: Any) -> bool:
         """Run ``job``; a venue that cannot be reached now is no reason to stop trading.
@@ -514,12 +569,18 @@ class Daemon:
             "nothing was traded (restart when the venue answers)"
         )
 
-    def _is_duplicate(self, event: EventBase) -> bool:
-        """Transport duplicates never reach the log: an execution already logged, or an
-        order transition the order has already made (Bybit reports an acceptance both in
-        the REST reply and on the order stream). A duplicate is noted in the wire log."""
+    def _not_logged(self, event: EventBase) -> bool:
+        """True for a venue event that must not reach the log, noted in the wire log: a
+        transport duplicate (an execution already logged, or an order transition the
+        order has already made: Bybit reports an acceptance both in the REST reply and on
+        the order stream), or the account's history (an execution from before the
+        session, which a REST look-up of executions may list; reconciliation's rule)."""
+        assert self.view is not None
         if self._seen_before(event):
             self.wire.tap.dropped(event, "duplicate")
+            return True
+        if isinstance(event, _EXECUTIONS) and event.ts < self.view.since_ms:
+            self.wire.tap.dropped(event, "account history (before the session)")
             return True
         return False
 

@@ -54,6 +54,12 @@ class DaemonMetrics:
         self.corrections = Counter(
             "replay_reconciliation_corrections", "Correction events appended", registry=r
         )
+        self.fill_lookups = Counter(
+            "replay_fill_lookups",
+            "Fills looked up over REST before a candle (the private-stream barrier fell short)",
+            ["why"],
+            registry=r,
+        )
         self.reconnects = Counter(
             "replay_reconnects", "WebSocket reconnects", ["stream"], registry=r
         )

@@ -35,6 +35,10 @@ class Faults:
       ``private_duplicate``: every private data message is sent twice.
       ``private_reorder``: the private messages produced by one venue action (an order's
       order/execution/position/wallet batch) are sent in reverse order.
+      ``private_pong_first``: a private-stream pong leaves at once, ahead of the data
+      messages still queued (delayed) on that connection. Bybit's gateway answers a ping
+      without waiting for messages the matching engine has yet to push, so a pong proves
+      nothing about executions still on their way.
       ``malformed_next``: the next N data messages (either stream) are each preceded by two
       malformed frames: one that is not JSON, one of the same topic whose item lacks every
       required field.
@@ -60,6 +64,7 @@ class Faults:
     private_delay_ms: int = 0
     private_duplicate: bool = False
     private_reorder: bool = False
+    private_pong_first: bool = False
     malformed_next: int = 0
     lose_reply_next: int = 0
     lose_reply_mode: str = "close"

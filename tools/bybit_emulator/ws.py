@@ -118,6 +118,7 @@ class Hub:
         self.conns: list[Connection] = []
         self._msg_ids = itertools.count(1)
         self.signatures: list[str] = []  # every valid auth signature seen (for tests)
+        self._jumps: set[asyncio.Future[None]] = set()  # pongs sent past the queue
 
     # ----------------------------------------------------------------- handlers
 
@@ -173,6 +174,9 @@ class Hub:
                     "args": [str(self.now_ms())],
                     "conn_id": conn.conn_id,
                 }
+                if self.faults.private_pong_first:  # ahead of the queue (see Faults)
+                    self._jump(conn, pong)
+                    return
             conn.enqueue(pong, data=False)
         elif op == "auth" and conn.kind == "private":
             self._auth(conn, req, req_id)
@@ -180,6 +184,17 @@ class Hub:
             self._subscribe(conn, req, req_id, op)
         else:
             conn.enqueue(self._ack(conn, str(op), req_id, f"unknown op {op!r}"), data=False)
+
+    def _jump(self, conn: Connection, message: dict[str, Any]) -> None:
+        """Send ``message`` now, past whatever waits in ``conn``'s queue."""
+
+        async def send() -> None:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await conn.ws.send_str(json.dumps(message))
+
+        task = asyncio.ensure_future(send())
+        self._jumps.add(task)
+        task.add_done_callback(self._jumps.discard)
 
     def _ack(self, conn: Connection, op: str, req_id: str, error: str = "") -> dict[str, Any]:
         return {
