@@ -456,6 +456,7 @@ class Daemon:
             if isinstance(event, CandleClosed) and not event.backfill:
                 self.trace.start(event.close_ms, received)
                 await self._fold_candle(event, received)
+                self.trace.add("written", getattr(self.venue, "last_write_at", 0.0))
                 self.trace.finish(log)
             else:
                 await self.fold([event], received=received)

@@ -24,6 +24,7 @@ import asyncio
 import itertools
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal
 
@@ -86,6 +87,7 @@ class TradeSocket:
         self.connections = 0
         self.requests = 0
         self.sent: dict[str, int] = {}  # requests written to the socket, per REST path
+        self.last_write = 0.0  # perf_counter() when the last request was written (benches)
 
     def __repr__(self) -> str:
         return f"TradeSocket({self.url}, ready={self.ready.is_set()})"
@@ -194,6 +196,7 @@ class TradeSocket:
             self._waiting[req_id] = waiter
             try:
                 await ws.send(json.dumps(message))
+                self.last_write = time.perf_counter()
                 self.sent[path] = self.sent.get(path, 0) + 1
             except (websockets.ConnectionClosed, OSError) as exc:
                 self._waiting.pop(req_id, None)

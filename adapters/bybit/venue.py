@@ -321,6 +321,11 @@ class BybitVenue:
         self.tap.trade_frame(path, dict(params or {}), raw, recv_ms)
 
     @property
+    def last_write_at(self) -> float:
+        """``perf_counter()`` when the last order request left over the Trade API (0: none)."""
+        return self.trade.last_write if self.trade is not None else 0.0
+
+    @property
     def pipelined(self) -> bool:
         """Orders go over the Trade API now (one socket: replies in order)."""
         return self.trade is not None and self.trade.ready.is_set()
