@@ -5,7 +5,7 @@ of the machine), so the bench can put them beside the emulator's own stamps of w
 closing kline left and when the order arrived. One line per live candle that caused
 commands, logged once its commands are out (logging never sits between the commit and the
 send): ``trace {"close_ms": ..., "dequeued": ..., "barrier": ..., "committed": ...,
-"commit_s": ..., "send": ...}``.
+"commit_s": ..., "send": ..., "send_cpu_s": ...}``.
 """
 
 from __future__ import annotations
@@ -26,15 +26,19 @@ class LatencyTrace:
     def __init__(self, enabled: bool = ENABLED) -> None:
         self.enabled = enabled
         self._stamps: dict[str, float] = {}
+        self._cpu = 0.0
 
     def start(self, close_ms: int, dequeued: float) -> None:
         if self.enabled:
             self._stamps = {"close_ms": close_ms, "dequeued": dequeued}
+            self._cpu = time.process_time()
 
     def mark(self, stage: str) -> None:
-        """The first time the current candle reached ``stage``."""
-        if self.enabled and self._stamps:
-            self._stamps.setdefault(stage, time.perf_counter())
+        """The first time the current candle reached ``stage`` (and the process's CPU
+        seconds since the candle was dequeued, as ``<stage>_cpu_s``)."""
+        if self.enabled and self._stamps and stage not in self._stamps:
+            self._stamps[stage] = time.perf_counter()
+            self._stamps[f"{stage}_cpu_s"] = time.process_time() - self._cpu
 
     def add(self, stage: str, seconds: float) -> None:
         """A duration of the current candle's path (the first one counts)."""

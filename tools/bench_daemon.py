@@ -171,6 +171,7 @@ def stages(
     legs: dict[str, list[float]] = {name: [] for name, _, _ in LEGS}
     commits: list[float] = []
     beyond: list[float] = []  # the path's time beyond its own durable commit (the fsync)
+    cpu: list[float] = []  # the daemon's CPU time from the candle dequeued to the send
     for line in stderr.splitlines():
         at = line.find(PREFIX + "{")
         if at < 0:
@@ -184,12 +185,18 @@ def stages(
         stamps["arrived"] = order_arrived[str(link)]
         commit = float(stamps.get("commit_s", 0.0)) * 1000
         commits.append(commit)
+        if "send_cpu_s" in stamps:
+            cpu.append(float(stamps["send_cpu_s"]) * 1000)
         for name, a, b in LEGS:
             if stamps.get(a, 0) > 0 and stamps.get(b, 0) > 0:
                 legs[name].append((stamps[b] - stamps[a]) * 1000)
         beyond.append((stamps["arrived"] - stamps["kline_left"]) * 1000 - commit)
     out: dict[str, object] = {"bench": "order_path_stages_ms", "transport": transport}
-    extra = [("commit_in_fold", commits), ("total_minus_commit", beyond)]
+    extra = [
+        ("commit_in_fold", commits),
+        ("total_minus_commit", beyond),
+        ("daemon_cpu_to_send", cpu),
+    ]
     for name, values in [*legs.items(), *extra]:
         if values:
             out[name] = {
