@@ -6,6 +6,7 @@ check of the emulator's REST batch shapes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -14,16 +15,33 @@ import pytest
 from pybit.exceptions import InvalidRequestError
 from pybit.unified_trading import HTTP
 
+from adapters.bybit.keys import ApiKeys, Secret
+from adapters.bybit.venue import BybitVenue
+from adapters.bybit.wire import (
+    USES,
+    WS_SOURCES,
+    Frame,
+    Link,
+    RunStart,
+    Use,
+    WireTap,
+    convert_ws,
+    decode_record,
+    envelope,
+    new_converter,
+    ws_message,
+)
 from engine.events import (
     AmendOrder,
     CancelOrder,
     CommandRejected,
+    Event,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
     OrderRejected,
 )
-from tests.test_bybit_venue import Session, order, run
+from tests.test_bybit_venue import Session, config_for, order, run
 from tests.test_emulator_rest import assert_shape
 
 FIXTURES = json.loads((Path(__file__).parent / "fixtures" / "bybit_trade_ws.json").read_text())
@@ -155,3 +173,46 @@ def test_pybit_batch_place_against_the_emulator_answers_item_by_item(emulator: A
     ]
     with pytest.raises(InvalidRequestError, match="at most 20"):  # refused whole
         http.place_batch_order(category="linear", request=many)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_batch_reply_kept_by_the_wire_tap_converts_offline_to_the_same_events(
+    emulator: Any, transport: str
+) -> None:
+    """What ``replay verify --wire`` re-runs: the kept frames and uses, a batch's items
+    included, convert offline to exactly the events the venue emitted."""
+
+    async def main() -> tuple[list[Event], list[Any]]:
+        keys = ApiKeys(emulator.api_key, Secret(emulator.api_secret), "test")
+        tap = WireTap(enabled=True)
+        venue = BybitVenue(config_for(emulator, **_over(emulator, transport)), keys, tap=tap)
+        await venue.start()
+        s = Session(emulator, venue)
+        try:
+            far = s.last_close() - 30_000
+            cmds = [order("w-1", 2, far), order("w-big", 500_000), order("w-2", 3, far - 10)]
+            for cmd in cmds:
+                assert s.book.submit(cmd) is not None
+            await venue.submit_batch(cmds)
+            await s.until(lambda: len(s.of(OrderAccepted)) + len(s.of(OrderRejected)) == 3)
+        finally:
+            await s.close()
+        seqs = range(1, len(s.events) + 1)  # as if all were logged: a Link names each's maker
+        return s.events, [decode_record(r) for r in tap.take(list(s.events), seqs)]
+
+    events, records = asyncio.run(main())
+    made = [events[r.seq - 1] for r in records if isinstance(r, Link)]
+    start = next(r for r in records if isinstance(r, RunStart))
+    frames = {r.n: r for r in records if isinstance(r, Frame)}
+    conv = new_converter(start)
+    offline: list[Event] = []
+    for r in records:  # in arrival order, as verify --wire replays them
+        if isinstance(r, Frame) and r.source in WS_SOURCES:
+            offline.extend(convert_ws(conv, ws_message(r.body))[0])
+        elif isinstance(r, Use):
+            bodies = [envelope(frames[n]) for n in r.frames if n in frames]
+            offline.extend(USES[r.how](conv, bodies, r.extra))
+    assert offline == made
+    answers = [e for e in made if isinstance(e, OrderAccepted | OrderRejected)]
+    assert sorted(e.client_id for e in answers) == ["w-1", "w-2", "w-big"]
+    assert any(isinstance(r, Use) and "item" in r.extra for r in records)  # from the batch
