@@ -149,7 +149,8 @@ LEGS = (
     ("fold_commit", "barrier", "committed"),  # engine step + the durable commit
     ("dispatch", "committed", "send"),  # from the commit to the venue's submit
     ("send_to_venue", "send", "arrived"),  # encode, socket, the emulator's receive
-    ("send_to_socket", "send", "written"),  # of which the daemon's part (Trade API only)
+    # until ws.send() returned (Trade API only; it may return after the venue has it)
+    ("send_to_socket", "send", "written"),
     ("total", "kline_left", "arrived"),
 )
 

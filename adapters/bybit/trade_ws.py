@@ -87,7 +87,7 @@ class TradeSocket:
         self.connections = 0
         self.requests = 0
         self.sent: dict[str, int] = {}  # requests written to the socket, per REST path
-        self.last_write = 0.0  # perf_counter() when the last request was written (benches)
+        self.last_write = 0.0  # perf_counter() when ws.send() of the last request returned
 
     def __repr__(self) -> str:
         return f"TradeSocket({self.url}, ready={self.ready.is_set()})"

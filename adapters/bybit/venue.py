@@ -322,7 +322,8 @@ class BybitVenue:
 
     @property
     def last_write_at(self) -> float:
-        """``perf_counter()`` when the last order request left over the Trade API (0: none)."""
+        """``perf_counter()`` when sending the last Trade API order request returned (0: none;
+        the bench's trace)."""
         return self.trade.last_write if self.trade is not None else 0.0
 
     @property
