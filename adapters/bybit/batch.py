@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from adapters.bybit.errors import ApiError, BybitError, RetriesExhausted, TransportError
-from adapters.bybit.retry import Action, classify
+from adapters.bybit.retry import DUPLICATE_LINK_ID, Action, classify
 from engine.events import AmendOrder, CancelOrder, SubmitOrder
 from engine.orders import armed_purpose
 
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BATCH_MAX: Final = 20  # orders per batch request, linear (Bybit's "Batch Place Order")
-DUPLICATE_LINK_ID: Final = 110072
 C = TypeVar("C", SubmitOrder, AmendOrder, CancelOrder)
 
 

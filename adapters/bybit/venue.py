@@ -66,7 +66,7 @@ from adapters.bybit.errors import (
 from adapters.bybit.keys import ApiKeys
 from adapters.bybit.klines import KlinePager
 from adapters.bybit.rest import BybitRest
-from adapters.bybit.retry import Action, Backoff, classify
+from adapters.bybit.retry import DUPLICATE_LINK_ID, Action, Backoff, classify
 from adapters.bybit.trade_ws import OPS, TradeSocket
 from adapters.bybit.wire import USES, WireTap, convert_ws
 from adapters.bybit.ws import WsStream
@@ -90,7 +90,6 @@ from engine.orders import armed_purpose
 log = logging.getLogger(__name__)
 
 ReconnectHook = Callable[[str, int], Awaitable[None] | None]
-DUPLICATE_LINK_ID: Final = 110072
 ORDER_NOT_FOUND: Final = 110001
 OPEN: Final = frozenset({"New", "PartiallyFilled", "Untriggered", "Triggered"})
 WEEK_MS: Final = 7 * 86_400_000
