@@ -14,7 +14,7 @@ venue's clock and its rate-limit waits. No venue-specific object crosses it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol, runtime_checkable
 
 import msgspec
@@ -100,6 +100,19 @@ class Venue(Protocol):
 
     async def cancel(self, cmd: CancelOrder) -> None:
         """Ask the venue to cancel an open order."""
+        ...
+
+    async def submit_batch(self, cmds: Sequence[SubmitOrder]) -> None:
+        """Place independent orders at once (batch requests where the venue has them),
+        each answered as ``submit`` answers it."""
+        ...
+
+    async def amend_batch(self, cmds: Sequence[AmendOrder]) -> None:
+        """Independent amends at once, each answered as ``amend`` answers it."""
+        ...
+
+    async def cancel_batch(self, cmds: Sequence[CancelOrder]) -> None:
+        """Independent cancels at once, each answered as ``cancel`` answers it."""
         ...
 
     def events(self) -> AsyncIterator[Event]:

@@ -108,6 +108,7 @@ from replay.daemon_log import LAST_SEQ, JsonFormatter, setup_logging
 from replay.dispatch import send_commands
 from replay.errors import InputError
 from replay.halt import halt_file, request_halt
+from replay.latency_trace import LatencyTrace
 from replay.margin_setup import set_card_margin
 from replay.metrics import DaemonMetrics
 from replay.narration import Narrator
@@ -127,7 +128,6 @@ __all__ = [
     "setup_logging",
 ]
 
-TRACE: Final = bool(os.environ.get("REPLAY_TRACE"))
 RETRY_PAUSE_S: Final = 1.0  # after a failed reconciliation or back-fill, before going on
 START_ATTEMPTS: Final = 6
 BARRIER_TIMEOUT_S: Final = 1.0  # a private-stream pong later than this: fills looked up
@@ -201,6 +201,8 @@ class Daemon:
         self.narrator: Narrator | None = None
         self.wire = WireCapture(enabled=opts.wire)
         self._group: tuple[EventBase, list[Event]] | None = None  # the last one committed
+        self.trace = LatencyTrace()  # per-candle stage stamps (REPLAY_TRACE=1, the bench)
+        self._commit_s = 0.0  # how long the last durable commit took
 
     @property
     def state(self) -> EngineState | None:
@@ -455,7 +457,10 @@ class Daemon:
                 self.wire.tap.dropped(event, "candle already logged")
                 continue  # already logged (a back-fill after a reconnect overlaps)
             if isinstance(event, CandleClosed) and not event.backfill:
+                self.trace.start(event.close_ms, received)
                 await self._fold_candle(event, received)
+                self.trace.add("written", getattr(self.venue, "last_write_at", 0.0))
+                self.trace.finish(log)
             else:
                 await self.fold([event], received=received)
         if getter is not None:
@@ -480,7 +485,7 @@ class Daemon:
         """
         assert self.venue is not None
         answered = await self.venue.private_barrier(BARRIER_TIMEOUT_S)
-        self._trace("barrier", received)
+        self.trace.mark("barrier")
         after = await self._fold_early(candle)
         owed = self._fills_owed(candle, after)
         if not answered or owed:
@@ -631,15 +636,16 @@ class Daemon:
             commands = self.core.step(event)
             group = self._group  # this input's group (a nested fold below commits its own)
             if commands:
-                self._trace("committed", received)
+                if received is not None:
+                    self.trace.mark("committed")
+                    self.trace.add("commit_s", self._commit_s)
                 self.crash.reached("after_commit")
                 pipelined = self.venue is not None and self.venue.pipelined
 
                 def sent() -> None:
-                    self._trace("sent", received)
                     self.crash.reached("after_send")
 
-                await send_commands(commands, self._send, sent, pipelined=pipelined)
+                await send_commands(commands, self._send_unit, sent, pipelined=pipelined)
                 if received is not None and isinstance(event, CandleClosed):
                     self.metrics.latency.observe(time.perf_counter() - received)
             self._narrate(event, group[1] if group is not None else [])
@@ -670,10 +676,6 @@ class Daemon:
             log.warning("per-candle lines stopped: stdout failed (%s)", exc)
             self.opts.quiet = True
 
-    def _trace(self, what: str, since: float | None) -> None:
-        if since is not None and TRACE:
-            log.info("trace %s +%.3f ms", what, (time.perf_counter() - since) * 1000)
-
     def save_snapshot(self) -> None:
         """Snapshot the engine and the view after ``last_seq`` (a restart starts there)."""
         assert self.core is not None and self.view is not None
@@ -689,7 +691,9 @@ class Daemon:
 
     def _append(self, events: Sequence[EventBase]) -> None:
         assert self.writer is not None and self.view is not None
+        t0 = time.perf_counter()
         seqs = self.wire.append(self.writer, events)
+        self._commit_s = time.perf_counter() - t0
         self.last_seq = LAST_SEQ[0] = seqs[-1]
         self._since_snapshot += len(events)
         for e in events:
@@ -699,8 +703,29 @@ class Daemon:
             for e in events:
                 log.debug("append %s", type(e).__name__, extra={"seq": self.last_seq})
 
+    async def _send_unit(self, cmds: list[EventBase]) -> None:
+        """Send commands of one kind: one alone as itself, more as one batch request."""
+        assert self.venue is not None
+        if len(cmds) == 1:
+            await self._send(cmds[0])
+            return
+        self.trace.mark("send")
+        try:
+            if all(isinstance(c, SubmitOrder) for c in cmds):
+                await self.venue.submit_batch([c for c in cmds if isinstance(c, SubmitOrder)])
+            elif all(isinstance(c, AmendOrder) for c in cmds):
+                await self.venue.amend_batch([c for c in cmds if isinstance(c, AmendOrder)])
+            elif all(isinstance(c, CancelOrder) for c in cmds):
+                await self.venue.cancel_batch([c for c in cmds if isinstance(c, CancelOrder)])
+            else:
+                for cmd in cmds:
+                    await self._send(cmd)
+        except Exception as exc:  # the venue answers through events; this is transport failure
+            log.error("sending %d commands failed: %s", len(cmds), exc)
+
     async def _send(self, cmd: EventBase, maybe_sent: bool = False) -> None:
         assert self.venue is not None
+        self.trace.mark("send")
         try:
             if isinstance(cmd, SubmitOrder):
                 await self.venue.submit(cmd, maybe_sent=maybe_sent)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from engine.events import CancelOrder, EventBase, SubmitOrder
-from replay.dispatch import groups, send_commands
+from replay.dispatch import groups, send_commands, units
 
 
 def _submit(cid: str, reduce_only: bool = False) -> SubmitOrder:
@@ -18,24 +18,36 @@ def test_a_flips_close_goes_before_its_entry_and_independent_orders_together() -
     assert groups([entry, close, stop, cancel]) == [[close, cancel], [entry, stop]]
 
 
-def test_pipelined_sends_do_not_wait_for_each_others_replies_but_groups_do() -> None:
-    log: list[str] = []
+def test_commands_of_one_kind_form_one_unit_in_their_order() -> None:
+    a, b = _submit("a"), _submit("b")
+    x, y = CancelOrder(0, "x", reason="r"), CancelOrder(0, "y", reason="r")
+    assert units([x, a, y, b]) == [[x, y], [a, b]]
 
-    async def send(cmd: EventBase) -> None:
-        cid = getattr(cmd, "client_id", "")
-        log.append(f"sent {cid}")
+
+def test_pipelined_units_do_not_wait_for_each_others_replies_but_groups_do() -> None:
+    log: list[str] = []
+    answered = [0]
+
+    async def send(unit: list[EventBase]) -> None:
+        cids = "+".join(getattr(c, "client_id", "") for c in unit)
+        log.append(f"sent {cids}")
         await asyncio.sleep(0.05)
-        log.append(f"answered {cid}")
+        log.append(f"answered {cids}")
+
+    def after() -> None:
+        answered[0] += 1
 
     async def run(pipelined: bool) -> list[str]:
         log.clear()
-        cmds = [_submit("close", True), _submit("a"), _submit("b")]
-        await send_commands(cmds, send, lambda: None, pipelined=pipelined)
+        cancel = CancelOrder(0, "old", reason="x")
+        cmds = [_submit("close", True), cancel, _submit("a"), _submit("b")]
+        await send_commands(cmds, send, after, pipelined=pipelined)
         return list(log)
 
     assert asyncio.run(run(True)) == [
-        "sent close", "answered close", "sent a", "sent b", "answered a", "answered b",
+        "sent close", "sent old", "answered close", "answered old", "sent a+b", "answered a+b",
     ]  # fmt: skip
     assert asyncio.run(run(False)) == [
-        "sent close", "answered close", "sent a", "answered a", "sent b", "answered b",
+        "sent close", "answered close", "sent old", "answered old", "sent a+b", "answered a+b",
     ]  # fmt: skip
+    assert answered[0] == 8  # once per command, each run

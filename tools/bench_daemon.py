@@ -37,6 +37,7 @@ from engine.instrument import BTCUSDT, MONEY_SCALE, Instrument  # noqa: E402
 from eventstore import EventStore  # noqa: E402
 from replay.cards import load_card  # noqa: E402
 from replay.daemon import Daemon, DaemonOptions  # noqa: E402
+from replay.latency_trace import PREFIX  # noqa: E402
 from replay.session import run_backtest  # noqa: E402
 from replay.wire_verify import verify_wire  # noqa: E402
 from tools.bybit_emulator import EmulatorConfig, EmulatorHandle, load_candle_file  # noqa: E402
@@ -94,16 +95,21 @@ def latency(folder: Path, candles: int, transport: str = "rest") -> dict[str, ob
             "--warmup",
             str(HISTORY),
             *extra,
+            env={"REPLAY_TRACE": "1"},
         )
         try:
             daemon.wait_warm(HISTORY)
             # Live candles are minutes apart; a faster replay would measure the adapter's
             # rate limiter (10 order writes per second), not the daemon.
-            daemon.play(candles, pace_s=0.25)
+            # The driver reads the log only once the candle's orders are out: it shares the
+            # emulator's interpreter lock, which Bybit's servers do not.
+            daemon.play(candles, pace_s=0.2, quiet_s=0.05)
             daemon.stop()
         finally:
             daemon.kill()
         wire = emulator.emulator.wire
+        # this run's lines only (both transports' runs append to one file)
+        stderr = daemon.stderr_path.read_bytes()[daemon.stderr_offset :].decode(errors="replace")
         samples: list[float] = []
         firsts: dict[int, float] = {}  # the first order a candle caused
         for event in daemon.events:
@@ -132,7 +138,75 @@ def latency(folder: Path, candles: int, transport: str = "rest") -> dict[str, ob
         "wire_private_bytes_per_fill": wired.private_bytes_per_fill,
     }
     print(json.dumps(row), flush=True)
+    print(json.dumps(stages(transport, stderr, wire.kline_closed, wire.order_arrived, daemon)))
     return row
+
+
+#: (name, from, to): the legs of a candle's path, by the stamps that bound them
+LEGS = (
+    ("to_daemon", "kline_left", "dequeued"),  # emulator send, socket, decode, queue, wake-up
+    ("barrier", "dequeued", "barrier"),  # the private-stream ping/pong
+    ("fold_commit", "barrier", "committed"),  # engine step + the durable commit
+    ("dispatch", "committed", "send"),  # from the commit to the venue's submit
+    ("send_to_venue", "send", "arrived"),  # encode, socket, the emulator's receive
+    # until ws.send() returned (Trade API only; it may return after the venue has it)
+    ("send_to_socket", "send", "written"),
+    ("total", "kline_left", "arrived"),
+)
+
+
+def stages(
+    transport: str,
+    stderr: str,
+    kline_closed: dict[int, float],
+    order_arrived: dict[str, float],
+    daemon: DaemonProcess,
+) -> dict[str, object]:
+    """Per-leg p50 / p90 / min (ms) of the first order of each candle, from the daemon's
+    ``REPLAY_TRACE`` stamps and the emulator's (one monotonic clock for both processes);
+    the minimum is the least load-sensitive figure."""
+    first_link: dict[int, str] = {}
+    for event in daemon.events:
+        if isinstance(event, SubmitOrder):
+            first_link.setdefault(event.ts, event.client_id)
+    legs: dict[str, list[float]] = {name: [] for name, _, _ in LEGS}
+    commits: list[float] = []
+    beyond: list[float] = []  # the path's time beyond its own durable commit (the fsync)
+    cpu: list[float] = []  # the daemon's CPU time from the candle dequeued to the send
+    for line in stderr.splitlines():
+        at = line.find(PREFIX + "{")
+        if at < 0:
+            continue
+        stamps = json.loads(line[at + len(PREFIX) :])
+        close_ms = int(stamps["close_ms"])
+        link = first_link.get(close_ms)
+        if close_ms not in kline_closed or link not in order_arrived:
+            continue
+        stamps["kline_left"] = kline_closed[close_ms]
+        stamps["arrived"] = order_arrived[str(link)]
+        commit = float(stamps.get("commit_s", 0.0)) * 1000
+        commits.append(commit)
+        if "send_cpu_s" in stamps:
+            cpu.append(float(stamps["send_cpu_s"]) * 1000)
+        for name, a, b in LEGS:
+            if stamps.get(a, 0) > 0 and stamps.get(b, 0) > 0:
+                legs[name].append((stamps[b] - stamps[a]) * 1000)
+        beyond.append((stamps["arrived"] - stamps["kline_left"]) * 1000 - commit)
+    out: dict[str, object] = {"bench": "order_path_stages_ms", "transport": transport}
+    extra = [
+        ("commit_in_fold", commits),
+        ("total_minus_commit", beyond),
+        ("daemon_cpu_to_send", cpu),
+    ]
+    for name, values in [*legs.items(), *extra]:
+        if values:
+            out[name] = {
+                "p50": round(statistics.median(values), 3),
+                "p90": round(pct(values, 0.9), 3),
+                "p99": round(pct(values, 0.99), 3),
+                "min": round(min(values), 3),
+            }
+    return out
 
 
 def restart(folder: Path, events: int) -> None:
@@ -198,13 +272,20 @@ def main() -> None:
     parser.add_argument("--candles", type=int, default=300)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--latency-only", action="store_true", help="Skip the restart benches.")
+    parser.add_argument(
+        "--transport",
+        choices=("both", "rest", "trade_api"),
+        default="both",
+        help="Which order transport's latency to measure (default both).",
+    )
     args = parser.parse_args()
     if not DATA.exists():
         print(json.dumps({"bench": "daemon", "skipped": f"{DATA} absent"}))
         return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        rows = {t: latency(folder, args.candles, t) for t in ("rest", "trade_api")}
+        chosen = ("rest", "trade_api") if args.transport == "both" else (args.transport,)
+        rows = {t: latency(folder, args.candles, t) for t in chosen}
         table = {
             f"{t}_{k}": rows[t][k]
             for t in rows

@@ -138,13 +138,19 @@ class DaemonProcess:
         answered = {e.client_id for e in events if isinstance(e, OrderAccepted | OrderRejected)}
         return seen and asked <= answered
 
-    def play(self, n: int, pace_s: float = 0.0) -> None:
-        """Play ``n`` candles in lockstep with the daemon, at most one per ``pace_s``."""
+    def play(self, n: int, pace_s: float = 0.0, quiet_s: float = 0.0) -> None:
+        """Play ``n`` candles in lockstep with the daemon, at most one per ``pace_s``.
+
+        ``quiet_s``: after each candle, wait that long before reading the log, so that this
+        thread does not compete for the interpreter lock with an emulator in the same
+        process while the daemon answers the candle (latency benches)."""
         for _ in range(n):
             if pace_s:
                 time.sleep(pace_s)
             candle: CandleClosed = self.emulator.call(_next_candle)
             self.emulator.advance(1)
+            if quiet_s:
+                time.sleep(quiet_s)
             close_ms = candle.close_ms
             self.wait_for(f"candle {close_ms}", functools.partial(self.settled, close_ms=close_ms))
 

@@ -44,6 +44,9 @@ METHODS: Final[dict[str, str]] = {
     "/v5/order/create": "place_order",
     "/v5/order/amend": "amend_order",
     "/v5/order/cancel": "cancel_order",
+    "/v5/order/create-batch": "place_batch_order",
+    "/v5/order/amend-batch": "amend_batch_order",
+    "/v5/order/cancel-batch": "cancel_batch_order",
     "/v5/order/cancel-all": "cancel_all_orders",
     "/v5/order/realtime": "get_open_orders",
     "/v5/order/history": "get_order_history",
@@ -54,8 +57,16 @@ METHODS: Final[dict[str, str]] = {
     "/v5/position/set-leverage": "set_leverage",  # idempotent: retried like a read
     "/v5/account/set-margin-mode": "set_margin_mode",
 }
+#: batch path -> its single form. A batch's per-item answers are in the envelope's
+#: ``retExtInfo.list``: for these paths the result carries it as ``result["retExtInfo"]``.
+BATCH_PATHS: Final[dict[str, str]] = {
+    "/v5/order/create-batch": "/v5/order/create",
+    "/v5/order/amend-batch": "/v5/order/amend",
+    "/v5/order/cancel-batch": "/v5/order/cancel",
+}
 WRITE_PATHS: Final = frozenset(
     {
+        *BATCH_PATHS,
         "/v5/order/create",
         "/v5/order/amend",
         "/v5/order/cancel",
@@ -66,6 +77,17 @@ WRITE_PATHS: Final = frozenset(
 #: One attempt of a request: the envelope's result, or ApiError / TransportError.
 Once = Callable[[str, Mapping[str, Any] | None], Awaitable[dict[str, Any]]]
 _NEVER_SENT_CODE: Final = -424242  # makes pybit's retry set non-empty yet never matching
+
+
+def result_of(path: str, body: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """A reply's ``result`` (REST; ``data`` over the Trade API); a batch's carries the
+    per-item answers too (``BATCH_PATHS``)."""
+    result = body.get(key)
+    out = dict(result) if isinstance(result, dict) else {}
+    if path in BATCH_PATHS:
+        ext = body.get("retExtInfo")
+        out["retExtInfo"] = ext if isinstance(ext, dict) else {}
+    return out
 
 
 class ClockedHTTP(HTTP):
@@ -217,8 +239,7 @@ class BybitRest:
         self.limiter.observe(path, headers, self.clock.offset_ms)
         if self.on_body is not None and isinstance(body, dict):
             self.on_body(path, params, body, True)
-        result = body.get("result")
-        return result if isinstance(result, dict) else {}
+        return result_of(path, body, "result")
 
     async def sync_clock(self, stale_generation: int | None = None) -> ClockOffset | None:
         """Measure the venue offset (several samples); returns the ``ClockOffset`` event.

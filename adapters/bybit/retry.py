@@ -30,6 +30,8 @@ from adapters.bybit.errors import ApiError, BybitError, TransportError
 RATE_LIMIT_CODES: Final = frozenset({10006, 10429, 20003})
 CLOCK_CODES: Final = frozenset({10002})
 SERVER_BUSY_CODES: Final = frozenset({10000, 10016, 10019, 20006})
+#: a create refused because the orderLinkId exists: an earlier attempt got through (looked up)
+DUPLICATE_LINK_ID: Final = 110072
 
 
 class Action(enum.Enum):

@@ -24,6 +24,7 @@ import asyncio
 import itertools
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal
 
@@ -34,6 +35,7 @@ from adapters.bybit.clock import ExchangeClock
 from adapters.bybit.errors import ApiError, BybitError, TransportError
 from adapters.bybit.keys import ApiKeys
 from adapters.bybit.ratelimit import RateLimiter
+from adapters.bybit.rest import result_of
 from adapters.bybit.retry import RATE_LIMIT_CODES, Backoff
 from adapters.bybit.ws import auth_message, close_and_cancel, wire_log
 
@@ -43,6 +45,9 @@ OPS: Final[dict[str, str]] = {
     "/v5/order/create": "order.create",
     "/v5/order/amend": "order.amend",
     "/v5/order/cancel": "order.cancel",
+    "/v5/order/create-batch": "order.create-batch",
+    "/v5/order/amend-batch": "order.amend-batch",
+    "/v5/order/cancel-batch": "order.cancel-batch",
 }
 #: (path, params, raw reply, receive time): every order reply as received
 FrameHook = Callable[[str, Mapping[str, Any] | None, str, int], None]
@@ -81,6 +86,8 @@ class TradeSocket:
         self.on_frame: FrameHook | None = None
         self.connections = 0
         self.requests = 0
+        self.sent: dict[str, int] = {}  # requests written to the socket, per REST path
+        self.last_write = 0.0  # perf_counter() when ws.send() of the last request returned
 
     def __repr__(self) -> str:
         return f"TradeSocket({self.url}, ready={self.ready.is_set()})"
@@ -189,6 +196,8 @@ class TradeSocket:
             self._waiting[req_id] = waiter
             try:
                 await ws.send(json.dumps(message))
+                self.last_write = time.perf_counter()
+                self.sent[path] = self.sent.get(path, 0) + 1
             except (websockets.ConnectionClosed, OSError) as exc:
                 self._waiting.pop(req_id, None)
                 raise TransportError(path, f"trade socket: {type(exc).__name__}") from None
@@ -212,5 +221,4 @@ class TradeSocket:
             self.on_frame(path, params, raw, recv_ms)
         if code != 0:
             raise ApiError(path, code, str(reply.get("retMsg", "")))
-        data = reply.get("data")
-        return data if isinstance(data, dict) else {}
+        return result_of(path, reply, "data")

@@ -39,10 +39,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
+from adapters.bybit import batch
 from adapters.bybit.clock import ExchangeClock
 from adapters.bybit.config import BybitConfig
 from adapters.bybit.convert import (
@@ -65,7 +66,7 @@ from adapters.bybit.errors import (
 from adapters.bybit.keys import ApiKeys
 from adapters.bybit.klines import KlinePager
 from adapters.bybit.rest import BybitRest
-from adapters.bybit.retry import Action, Backoff, classify
+from adapters.bybit.retry import DUPLICATE_LINK_ID, Action, Backoff, classify
 from adapters.bybit.trade_ws import OPS, TradeSocket
 from adapters.bybit.wire import USES, WireTap, convert_ws
 from adapters.bybit.ws import WsStream
@@ -89,7 +90,6 @@ from engine.orders import armed_purpose
 log = logging.getLogger(__name__)
 
 ReconnectHook = Callable[[str, int], Awaitable[None] | None]
-DUPLICATE_LINK_ID: Final = 110072
 ORDER_NOT_FOUND: Final = 110001
 OPEN: Final = frozenset({"New", "PartiallyFilled", "Untriggered", "Triggered"})
 WEEK_MS: Final = 7 * 86_400_000
@@ -320,6 +320,12 @@ class BybitVenue:
         self.tap.trade_frame(path, dict(params or {}), raw, recv_ms)
 
     @property
+    def last_write_at(self) -> float:
+        """``perf_counter()`` when sending the last Trade API order request returned (0: none;
+        the bench's trace)."""
+        return self.trade.last_write if self.trade is not None else 0.0
+
+    @property
     def pipelined(self) -> bool:
         """Orders go over the Trade API now (one socket: replies in order)."""
         return self.trade is not None and self.trade.ready.is_set()
@@ -449,6 +455,65 @@ class BybitVenue:
         crash; it is looked up first (with a wait: creation is asynchronous at Bybit) and
         sent only if not found -- the same lookup that resolves a lost reply, whichever
         transport carries the order."""
+        params, ack = self._create_params(cmd)
+        c = self.config
+        if maybe_sent and await self._found(cmd, ack, 0):
+            return
+        for attempt in range(c.max_attempts):
+            self.submissions[cmd.client_id] = self.submissions.get(cmd.client_id, 0) + 1
+            try:
+                with self.tap.collect() as got:
+                    result = await self._write("/v5/order/create", params)
+            except ApiError as exc:
+                if exc.code != DUPLICATE_LINK_ID:
+                    extra = {"client_id": cmd.client_id, "ts": self.clock.now_ms()}
+                    body = {"retCode": exc.code, "retMsg": exc.message}
+                    self._emit_all(self._use("reject", got, extra, [body]))
+                    return
+                log.info("%s: duplicate orderLinkId, an earlier attempt got through", cmd.client_id)
+            except RetriesExhausted as exc:
+                self._unsent(cmd, exc)
+                return
+            except TransportError as exc:
+                if classify(exc) is Action.FATAL:  # 4xx: refused before anything happened
+                    self._unsent(cmd, exc)
+                    return
+                log.warning("%s: create reply lost (%s); looking it up", cmd.client_id, exc)
+            else:
+                extra = {**ack, "ts": self.clock.now_ms()}
+                self._emit_all(self._use("ack_submit", got, extra, [_body(result)]))
+                return
+            if await self._found(cmd, ack, attempt):
+                return
+            log.warning("%s: not at the venue after a lost reply; sending again", cmd.client_id)
+        # Every attempt ended ambiguously: the order may exist. Saying "rejected" could
+        # orphan a live order, so it stays Requested for reconciliation to resolve.
+        self.unresolved[cmd.client_id] = "submit"
+        log.error("%s: submission not confirmed after %d attempts", cmd.client_id, c.max_attempts)
+
+    def _unsent(self, cmd: SubmitOrder, exc: BybitError) -> None:
+        """A create the venue could not be asked (retries used up) or refused by its HTTP
+        status before anything happened: rejected."""
+        if isinstance(exc, RetriesExhausted):
+            code = exc.last.code if isinstance(exc.last, ApiError) else 0
+            self._local([self._rejected(cmd, f"not sent: {exc.last}", code)], "not sent")
+        else:
+            self._local([self._rejected(cmd, str(exc), 0)], "refused by HTTP status")
+
+    async def submit_batch(self, cmds: Sequence[SubmitOrder]) -> None:
+        """Create independent orders in ``create-batch`` requests (``adapters.bybit.batch``)."""
+        await batch.submit_batch(self, cmds)
+
+    async def amend_batch(self, cmds: Sequence[AmendOrder]) -> None:
+        """Independent amends in ``amend-batch`` requests (``adapters.bybit.batch``)."""
+        await batch.amend_batch(self, cmds)
+
+    async def cancel_batch(self, cmds: Sequence[CancelOrder]) -> None:
+        """Independent cancels in ``cancel-batch`` requests (``adapters.bybit.batch``)."""
+        await batch.cancel_batch(self, cmds)
+
+    def _create_params(self, cmd: SubmitOrder) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``cmd`` as ``/v5/order/create`` params, and the inputs of its ``ack_submit`` use."""
         inst, c = self._inst(), self.config
         params: dict[str, Any] = {
             "category": c.category,
@@ -484,40 +549,7 @@ class BybitVenue:
             "price": cmd.price,
             "trigger": cmd.trigger_price,
         }
-        if maybe_sent and await self._found(cmd, ack, 0):
-            return
-        for attempt in range(c.max_attempts):
-            self.submissions[cmd.client_id] = self.submissions.get(cmd.client_id, 0) + 1
-            try:
-                with self.tap.collect() as got:
-                    result = await self._write("/v5/order/create", params)
-            except ApiError as exc:
-                if exc.code != DUPLICATE_LINK_ID:
-                    extra = {"client_id": cmd.client_id, "ts": self.clock.now_ms()}
-                    body = {"retCode": exc.code, "retMsg": exc.message}
-                    self._emit_all(self._use("reject", got, extra, [body]))
-                    return
-                log.info("%s: duplicate orderLinkId, an earlier attempt got through", cmd.client_id)
-            except RetriesExhausted as exc:
-                code = exc.last.code if isinstance(exc.last, ApiError) else 0
-                self._local([self._rejected(cmd, f"not sent: {exc.last}", code)], "not sent")
-                return
-            except TransportError as exc:
-                if classify(exc) is Action.FATAL:  # 4xx: refused before anything happened
-                    self._local([self._rejected(cmd, str(exc), 0)], "refused by HTTP status")
-                    return
-                log.warning("%s: create reply lost (%s); looking it up", cmd.client_id, exc)
-            else:
-                extra = {**ack, "ts": self.clock.now_ms()}
-                self._emit_all(self._use("ack_submit", got, extra, [_body(result)]))
-                return
-            if await self._found(cmd, ack, attempt):
-                return
-            log.warning("%s: not at the venue after a lost reply; sending again", cmd.client_id)
-        # Every attempt ended ambiguously: the order may exist. Saying "rejected" could
-        # orphan a live order, so it stays Requested for reconciliation to resolve.
-        self.unresolved[cmd.client_id] = "submit"
-        log.error("%s: submission not confirmed after %d attempts", cmd.client_id, c.max_attempts)
+        return params, ack
 
     async def _found(self, cmd: SubmitOrder, ack: dict[str, Any], attempt: int) -> bool:
         """Look ``cmd``'s orderLinkId up (twice, a back-off apart); found -> accepted."""
@@ -570,8 +602,10 @@ class BybitVenue:
         base = {"category": c.category, "symbol": c.symbol, "positionIdx": 0, "tpslMode": "Full"}
         return {**base, key: level, by: "LastPrice"}
 
-    async def amend(self, cmd: AmendOrder) -> None:
-        inst, c = self._inst(), self.config
+    async def amend(self, cmd: AmendOrder, *, maybe_sent: bool = False) -> None:
+        """Amend ``cmd``'s order (an armed TP/SL: move its level). ``maybe_sent``: the
+        amend may have reached the venue (a lost batch reply): the order is looked up first."""
+        inst = self._inst()
         purpose = armed_purpose(cmd.client_id)
         if purpose:  # an armed TP/SL: only its trigger moves (its size is the position's)
             if cmd.trigger_price and await self._command(
@@ -580,15 +614,17 @@ class BybitVenue:
                 cmd.client_id,
                 self._trading_stop(purpose, inst.ticks_to_price(cmd.trigger_price)),
             ):
-                extra = {
-                    "client_id": cmd.client_id,
-                    "ts": self.clock.now_ms(),
-                    "qty": 0,
-                    "price": 0,
-                    "trigger": cmd.trigger_price,
-                }
-                self._emit_all(self._use("ack_amend", [], extra, []))
+                self._amended(
+                    AmendOrder(ts=cmd.ts, client_id=cmd.client_id, trigger_price=cmd.trigger_price)
+                )
             return
+        params = self._amend_params(cmd)
+        if await self._command("/v5/order/amend", "amend", cmd.client_id, params, maybe_sent):
+            self._amended(cmd)
+
+    def _amend_params(self, cmd: AmendOrder) -> dict[str, Any]:
+        """``cmd`` as ``/v5/order/amend`` params (only the values it changes)."""
+        inst, c = self._inst(), self.config
         params: dict[str, Any] = {
             "category": c.category,
             "symbol": c.symbol,
@@ -600,30 +636,50 @@ class BybitVenue:
             params["price"] = inst.ticks_to_price(cmd.price)
         if cmd.trigger_price:
             params["triggerPrice"] = inst.ticks_to_price(cmd.trigger_price)
-        if await self._command("/v5/order/amend", "amend", cmd.client_id, params):
-            extra = {
-                "client_id": cmd.client_id,
-                "ts": self.clock.now_ms(),
-                "qty": cmd.qty,
-                "price": cmd.price,
-                "trigger": cmd.trigger_price,
-            }
-            self._emit_all(self._use("ack_amend", [], extra, []))
+        return params
 
-    async def cancel(self, cmd: CancelOrder) -> None:
-        c = self.config
+    def _amended(self, cmd: AmendOrder) -> None:
+        """The venue took ``cmd``: its new values announced (``OrderAmended``)."""
+        extra = {
+            "client_id": cmd.client_id,
+            "ts": self.clock.now_ms(),
+            "qty": cmd.qty,
+            "price": cmd.price,
+            "trigger": cmd.trigger_price,
+        }
+        self._emit_all(self._use("ack_amend", [], extra, []))
+
+    async def cancel(self, cmd: CancelOrder, *, maybe_sent: bool = False) -> None:
+        """Cancel ``cmd``'s order (an armed TP/SL: remove it). ``maybe_sent`` as ``amend``."""
         purpose = armed_purpose(cmd.client_id)
         if purpose:  # an armed TP/SL is removed by setting its level to "0"
             params = self._trading_stop(purpose, "0")
             await self._command("/v5/position/trading-stop", "cancel", cmd.client_id, params)
             return
-        params = {"category": c.category, "symbol": c.symbol, "orderLinkId": cmd.client_id}
-        await self._command("/v5/order/cancel", "cancel", cmd.client_id, params)
+        params = self._cancel_params(cmd)
+        await self._command("/v5/order/cancel", "cancel", cmd.client_id, params, maybe_sent)
 
-    async def _command(self, path: str, name: str, client_id: str, params: dict[str, Any]) -> bool:
+    def _cancel_params(self, cmd: CancelOrder) -> dict[str, Any]:
+        c = self.config
+        return {"category": c.category, "symbol": c.symbol, "orderLinkId": cmd.client_id}
+
+    async def _command(
+        self,
+        path: str,
+        name: str,
+        client_id: str,
+        params: dict[str, Any],
+        maybe_sent: bool = False,
+    ) -> bool:
         """Send an amend/cancel; True when the venue accepted it. Refusals become
-        ``CommandRejected``; a lost reply is resolved by looking the order up."""
+        ``CommandRejected``; a lost reply (or ``maybe_sent``) is resolved by looking the
+        order up before it is sent (again)."""
+        lost = maybe_sent
         for attempt in range(self.config.max_attempts):
+            if lost:
+                outcome = await self._resolve_command(name, client_id, params, attempt)
+                if outcome is not None:
+                    return outcome
             try:
                 with self.tap.collect() as got:
                     await self._write(path, params)
@@ -631,37 +687,45 @@ class BybitVenue:
             except (ApiError, RetriesExhausted, TransportError) as exc:
                 if isinstance(exc, TransportError) and classify(exc) is not Action.FATAL:
                     log.warning("%s %s: reply lost (%s); looking it up", name, client_id, exc)
-                    with self.tap.collect() as got:
-                        row = await self._find(client_id, attempt)
-                    if row is None or str(row.get("orderStatus")) not in OPEN:
-                        return self._command_gone(name, client_id, row, got)
-                    if name == "amend" and _amend_applied(self._inst(), row, params):
-                        return True
+                    lost = True
                     continue
-                err = exc.last if isinstance(exc, RetriesExhausted) else exc
-                now = self.clock.now_ms()
-                extra: dict[str, Any] = {"client_id": client_id, "ts": now, "command": name}
                 if isinstance(exc, ApiError):
+                    now = self.clock.now_ms()
+                    extra: dict[str, Any] = {"client_id": client_id, "ts": now, "command": name}
                     body = {"retCode": exc.code, "retMsg": exc.message}
                     self._emit_all(self._use("command_rejected", got, extra, [body]))
                     return False
-                code = err.code if isinstance(err, ApiError) else 0
-                reason = err.message if isinstance(err, ApiError) else str(err)
-                self._local(
-                    [
-                        CommandRejected(
-                            ts=extra["ts"],
-                            client_id=client_id,
-                            command=name,
-                            reason=reason,
-                            code=code,
-                        )
-                    ],
-                    "not confirmed",
-                )
+                self._not_confirmed(name, client_id, exc)
                 return False
+        if lost:  # the last attempt's reply was lost too
+            outcome = await self._resolve_command(name, client_id, params, self.config.max_attempts)
+            if outcome is not None:
+                return outcome
         self._local_rejected(name, client_id)
         return False
+
+    async def _resolve_command(
+        self, name: str, client_id: str, params: dict[str, Any], attempt: int
+    ) -> bool | None:
+        """After a lost reply: the amend/cancel's outcome from the order's row, or None when
+        the order is open and unchanged (the command did not get through: send it again)."""
+        with self.tap.collect() as got:
+            row = await self._find(client_id, attempt)
+        if row is None or str(row.get("orderStatus")) not in OPEN:
+            return self._command_gone(name, client_id, row, got)
+        if name == "amend" and _amend_applied(self._inst(), row, params):
+            return True
+        return None
+
+    def _not_confirmed(self, name: str, client_id: str, exc: BybitError) -> None:
+        """A command the venue could not be asked (retries used up, an HTTP refusal)."""
+        err = exc.last if isinstance(exc, RetriesExhausted) else exc
+        code = err.code if isinstance(err, ApiError) else 0
+        reason = err.message if isinstance(err, ApiError) else str(err)
+        rejected = CommandRejected(
+            ts=self.clock.now_ms(), client_id=client_id, command=name, reason=reason, code=code
+        )
+        self._local([rejected], "not confirmed")
 
     def _local_rejected(self, name: str, client_id: str) -> None:
         self._local(

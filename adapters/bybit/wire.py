@@ -129,6 +129,24 @@ def convert_ws(conv: StreamConverter, msg: dict[str, Any] | None) -> tuple[list[
     return [], f"nothing new ({str(msg.get('topic')).split('.', 1)[0]})"
 
 
+def _item(body: dict[str, Any], x: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A batch reply's item ``x["item"]``: (its result row, its {"code", "msg"})."""
+    i = int(x["item"])
+    rows = (body.get("result") or {}).get("list") or []
+    codes = (body.get("retExtInfo") or {}).get("list") or []
+    row = rows[i] if i < len(rows) and isinstance(rows[i], dict) else {}
+    code = codes[i] if i < len(codes) and isinstance(codes[i], dict) else {}
+    return row, code
+
+
+def _verdict(body: dict[str, Any], x: dict[str, Any]) -> tuple[int, str]:
+    """A refusal's (retCode, retMsg): the reply's, or a batch item's."""
+    if "item" in x:
+        code = _item(body, x)[1]
+        return int(code.get("code", 0)), str(code.get("msg", ""))
+    return int(body.get("retCode", 0)), str(body.get("retMsg", ""))
+
+
 def _row(body: dict[str, Any], client_id: str) -> dict[str, Any] | None:
     for row in (body.get("result") or {}).get("list") or []:
         if isinstance(row, dict) and row.get("orderLinkId") == client_id:
@@ -141,8 +159,8 @@ def _ack_submit(
 ) -> list[Event]:
     args = (x["conditional"], x["ts"], x["qty"], x["price"], x["trigger"])
     if not x.get("lookup"):
-        venue_id = str((bodies[-1].get("result") or {}).get("orderId", ""))
-        return conv.ack_submit(x["client_id"], venue_id, *args)
+        result = _item(bodies[-1], x)[0] if "item" in x else bodies[-1].get("result") or {}
+        return conv.ack_submit(x["client_id"], str(result.get("orderId", "")), *args)
     row = _row(bodies[-1], x["client_id"])
     if row is None:
         return []
@@ -151,28 +169,17 @@ def _ack_submit(
 
 
 def _reject(conv: StreamConverter, bodies: list[dict[str, Any]], x: dict[str, Any]) -> list[Event]:
-    body = bodies[-1]
-    return [
-        OrderRejected(
-            ts=x["ts"],
-            client_id=x["client_id"],
-            reason=str(body.get("retMsg", "")),
-            code=int(body.get("retCode", 0)),
-        )
-    ]
+    code, msg = _verdict(bodies[-1], x)
+    return [OrderRejected(ts=x["ts"], client_id=x["client_id"], reason=msg, code=code)]
 
 
 def _command_rejected(
     conv: StreamConverter, bodies: list[dict[str, Any]], x: dict[str, Any]
 ) -> list[Event]:
-    body = bodies[-1]
+    code, msg = _verdict(bodies[-1], x)
     return [
         CommandRejected(
-            ts=x["ts"],
-            client_id=x["client_id"],
-            command=x["command"],
-            reason=str(body.get("retMsg", "")),
-            code=int(body.get("retCode", 0)),
+            ts=x["ts"], client_id=x["client_id"], command=x["command"], reason=msg, code=code
         )
     ]
 

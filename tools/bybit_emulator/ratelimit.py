@@ -31,6 +31,9 @@ BUDGETS: dict[str, Budget] = {
     "/v5/order/amend": ORDER_WRITE,
     "/v5/order/cancel": ORDER_WRITE,
     "/v5/order/cancel-all": ORDER_WRITE,
+    "/v5/order/create-batch": ORDER_WRITE,  # its own budget, counted per request
+    "/v5/order/amend-batch": ORDER_WRITE,
+    "/v5/order/cancel-batch": ORDER_WRITE,
     "/v5/position/trading-stop": ORDER_WRITE,
     "/v5/order/realtime": ACCOUNT_READ,
     "/v5/order/history": ACCOUNT_READ,

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from . import margin, queries
 from .auth import AuthFailure, verify_rest
+from .batch import SINGLE, apply_batch
 from .errors import ApiError
 from .faults import Faults
 from .ledger import PrivateMsg
@@ -83,7 +84,7 @@ class RestApi:
         app.router.add_get("/v5/market/time", self.handle)
         for path, (method, _, _) in READS.items():
             app.router.add_route(method, path, self.handle)
-        for path in WRITES:
+        for path in (*WRITES, *SINGLE):
             app.router.add_post(path, self.handle)
 
     def _reply(self, body: Result, verdict: Verdict | None, status: int = 200) -> web.Response:
@@ -116,7 +117,7 @@ class RestApi:
             if f.take("timeout_next"):
                 await asyncio.sleep(f.timeout_s)
         now = self.now_ms()
-        signed = path in WRITES or (path in READS and READS[path][1])
+        signed = path in WRITES or path in SINGLE or (path in READS and READS[path][1])
         if signed and f.take("rate_limit_next"):
             verdict = self.limiter.forced_denial(path, now, f.rate_limit_reset_ms)
         else:
@@ -138,6 +139,7 @@ class RestApi:
             except AuthFailure as exc:
                 return self._error(exc.code, exc.message, verdict)
             self.signatures.append(request.headers.get("X-BAPI-SIGN", ""))
+        ext: Result = {}
         try:
             params = _params(request.method, payload)
             if path == "/v5/market/time":
@@ -145,7 +147,12 @@ class RestApi:
             elif path in READS:
                 result = READS[path][2](self.state, params)
             else:
-                result, msgs = WRITES[path](self.state, params)
+                if path in SINGLE:
+                    stamp = self.wire.create_item if self.wire is not None else None
+                    write = WRITES[SINGLE[path]]
+                    result, ext, msgs = apply_batch(self.state, path, params, write, now, stamp)
+                else:
+                    result, msgs = WRITES[path](self.state, params)
                 self.publish(msgs)
                 if f.take("lose_reply_next"):
                     return self._lose_reply(request)
@@ -155,7 +162,7 @@ class RestApi:
             "retCode": 0,
             "retMsg": "OK",
             "result": result,
-            "retExtInfo": {},
+            "retExtInfo": ext,
             "time": self.now_ms(),
         }
         return self._reply(body, verdict)

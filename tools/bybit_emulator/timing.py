@@ -23,9 +23,16 @@ class WireTimes:
     def create_request(self, body: str) -> None:
         now = time.perf_counter()
         try:
-            link = json.loads(body).get("orderLinkId")
-        except (ValueError, AttributeError):
+            params = json.loads(body)
+        except ValueError:
             return
+        if isinstance(params, dict):
+            self.create_item(params, now)
+
+    def create_item(self, params: dict[str, object], now: float | None = None) -> None:
+        """One order create (a single request, or an item of a batch) arrived."""
+        now = time.perf_counter() if now is None else now
+        link = params.get("orderLinkId")
         if isinstance(link, str) and link:
             self.order_arrived.setdefault(link, now)
             self.creates[link] = self.creates.get(link, 0) + 1

@@ -35,6 +35,7 @@ from typing import Any, Final
 from aiohttp import WSMsgType, web
 
 from .auth import AuthFailure, verify_ws_auth
+from .batch import SINGLE, apply_batch
 from .errors import ApiError
 from .faults import Faults
 from .ledger import PrivateMsg
@@ -49,7 +50,7 @@ OPS: Final[dict[str, str]] = {
     "order.amend": "/v5/order/amend",
     "order.cancel": "/v5/order/cancel",
 }
-BATCH_OPS: Final[dict[str, str]] = {f"{op}-batch": path for op, path in OPS.items()}
+BATCH_OPS: Final[dict[str, str]] = {f"{op}-batch": f"{path}-batch" for op, path in OPS.items()}
 DUPLICATE_REQ_ID: Final = 20006
 NOT_AUTHORIZED: Final = 10003
 DEFAULT_RECV_WINDOW_MS: Final = 5000
@@ -161,17 +162,20 @@ class TradeApi:
         args = req.get("args")
         if not isinstance(args, list) or len(args) != 1 or not isinstance(args[0], dict):
             return await self._refuse(conn, echo, op, 10001, "args must hold one object")
-        if op in OPS:
-            if op == "order.create" and self.wire is not None:
-                self.wire.create_request(json.dumps(args[0]))
-            try:
+        ext: dict[str, Any] = {}
+        try:
+            if op in OPS:
+                if op == "order.create" and self.wire is not None:
+                    self.wire.create_item(args[0])
                 data, msgs = WRITES[path](self.state, args[0])
-            except ApiError as exc:
-                return await self._refuse(conn, echo, op, exc.code, exc.message, verdict)
-            self.publish(msgs)
-            ext: dict[str, Any] = {}
-        else:
-            data, ext = self._batch(path, args[0])
+            else:
+                stamp = self.wire.create_item if self.wire is not None else None
+                data, ext, msgs = apply_batch(
+                    self.state, path, args[0], WRITES[SINGLE[path]], now, stamp
+                )
+        except ApiError as exc:
+            return await self._refuse(conn, echo, op, exc.code, exc.message, verdict)
+        self.publish(msgs)
         if self.faults.take("lose_reply_next"):
             if self.faults.lose_reply_mode == "close":
                 await self.hub._close(conn)
@@ -188,38 +192,6 @@ class TradeApi:
         }
         await self._send(conn, reply)
         return True
-
-    def _batch(self, path: str, arg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        items, codes = [], []
-        category = str(arg.get("category", ""))
-        for one in arg.get("request") or []:
-            params = {"category": category, **one} if isinstance(one, dict) else {}
-            if path == "/v5/order/create" and self.wire is not None:
-                self.wire.create_request(json.dumps(params))
-            try:
-                result, msgs = WRITES[path](self.state, params)
-            except ApiError as exc:
-                items.append(
-                    {
-                        "category": category,
-                        "symbol": params.get("symbol", ""),
-                        "orderId": "",
-                        "orderLinkId": params.get("orderLinkId", ""),
-                    }
-                )
-                codes.append({"code": exc.code, "msg": exc.message})
-                continue
-            self.publish(msgs)
-            items.append(
-                {
-                    "category": category,
-                    "symbol": params.get("symbol", ""),
-                    **result,
-                    "createAt": str(self.now_ms()),
-                }
-            )
-            codes.append({"code": 0, "msg": "OK"})
-        return {"list": items}, {"list": codes}
 
     def _auth(self, conn: Connection, req: dict[str, Any]) -> dict[str, Any]:
         if conn.authed:
