@@ -117,21 +117,21 @@ class _BulkCurve:
     def write(self, end: int, notional_unit: int, curve: array) -> None:
         """Append the rows of candles ``base`` .. ``end - 1`` to ``curve``: the equity is
         ``Book.equity`` at each close in exact integers (the same formula)."""
-        at, balance, qty, entry = (np.array(c, np.int64) for c in zip(*self.points))
-        close_ms, open_, high, low, close, volume = self.columns
-        for lo in range(self.base, end, self._ROWS):
-            hi = min(end, lo + self._ROWS)
-            k = np.searchsorted(at, np.arange(lo, hi), "right") - 1  # the point in force
-            q, c = qty[k], np.asarray(close[lo - self.base : hi - self.base], np.int64)
-            value = np.abs(q) * notional_unit * c
-            unrealized = np.where(q > 0, value - entry[k], entry[k] - value)
+        points = np.array(self.points, np.int64).reshape(-1, 4)
+        at, balance, qty, entry = points.T
+        # the point in force at each candle: the last one noted at or before it
+        k = np.repeat(np.arange(len(at)), np.diff(np.append(at, end)))
+        q, c = qty[k], np.asarray(self.columns[4][: end - self.base], np.int64)
+        value = np.abs(q) * notional_unit * c
+        unrealized = np.where(q > 0, value - entry[k], entry[k] - value)
+        equity = balance[k] + np.where((q != 0) & (c > 0), unrealized, 0)
+        del value, unrealized
+        close_ms, open_, high, low, _, volume = self.columns
+        for lo in range(0, end - self.base, self._ROWS):
+            hi = min(end - self.base, lo + self._ROWS)
             rows = np.empty((hi - lo, len(CURVE_COLUMNS)), np.int64)
-            rows[:, 0] = close_ms[lo - self.base : hi - self.base]
-            rows[:, 1] = balance[k] + np.where((q != 0) & (c > 0), unrealized, 0)
-            rows[:, 2] = c
-            rows[:, 3] = q
-            for col, src in ((4, open_), (5, high), (6, low), (7, volume)):
-                rows[:, col] = src[lo - self.base : hi - self.base]
+            for col, src in enumerate((close_ms, equity, c, q, open_, high, low, volume)):
+                rows[:, col] = src[lo:hi]
             curve.frombytes(rows.tobytes())
 
 
