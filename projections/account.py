@@ -119,18 +119,23 @@ class _BulkCurve:
         ``Book.equity`` at each close in exact integers (the same formula)."""
         points = np.array(self.points, np.int64).reshape(-1, 4)
         at, balance, qty, entry = points.T
+        n = end - self.base
         # the point in force at each candle: the last one noted at or before it
-        k = np.repeat(np.arange(len(at)), np.diff(np.append(at, end)))
-        q, c = qty[k], np.asarray(self.columns[4][: end - self.base], np.int64)
-        value = np.abs(q) * notional_unit * c
-        unrealized = np.where(q > 0, value - entry[k], entry[k] - value)
-        equity = balance[k] + np.where((q != 0) & (c > 0), unrealized, 0)
-        del value, unrealized
-        close_ms, open_, high, low, _, volume = self.columns
-        for lo in range(0, end - self.base, self._ROWS):
-            hi = min(end - self.base, lo + self._ROWS)
+        point = np.repeat(np.arange(len(at), dtype=np.int32), np.diff(np.append(at, end)))
+        close_ms, open_, high, low, close, volume = self.columns
+        for lo in range(0, n, self._ROWS):
+            hi = min(n, lo + self._ROWS)
+            k = point[lo:hi]
+            q, c = qty[k], np.asarray(close[lo:hi], np.int64)
+            value = np.abs(q) * notional_unit * c
+            unrealized = np.where(q > 0, value - entry[k], entry[k] - value)
+            equity = balance[k] + np.where((q != 0) & (c > 0), unrealized, 0)
             rows = np.empty((hi - lo, len(CURVE_COLUMNS)), np.int64)
-            for col, src in enumerate((close_ms, equity, c, q, open_, high, low, volume)):
+            rows[:, 0] = close_ms[lo:hi]
+            rows[:, 1] = equity
+            rows[:, 2] = c
+            rows[:, 3] = q
+            for col, src in ((4, open_), (5, high), (6, low), (7, volume)):
                 rows[:, col] = src[lo:hi]
             curve.frombytes(rows.tobytes())
 
