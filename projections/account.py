@@ -106,18 +106,18 @@ class _BulkCurve:
         self.base = base  # the curve's candle count when the columns start
         self.columns = columns  # close_ms, open, high, low, close, volume
         self.dirty = False
-        self.points: list[tuple[int, int, int, int]] = []  # (candle, balance, qty, entry)
+        self.points = array("q")  # (candle, balance, qty, entry) after one another
 
     def note(self, candle: int, book: Book) -> None:
         """The book as it stands marks candle ``candle`` and the ones after it."""
         pos = book.position
-        self.points.append((candle, book.balance, pos.qty, pos.entry_value))
+        self.points.extend((candle, book.balance, pos.qty, pos.entry_value))
         self.dirty = False
 
     def write(self, end: int, notional_unit: int, curve: array) -> None:
         """Append the rows of candles ``base`` .. ``end - 1`` to ``curve``: the equity is
         ``Book.equity`` at each close in exact integers (the same formula)."""
-        points = np.array(self.points, np.int64).reshape(-1, 4)
+        points = np.frombuffer(self.points, np.int64).reshape(-1, 4)
         at, balance, qty, entry = points.T
         n = end - self.base
         # the point in force at each candle: the last one noted at or before it
