@@ -99,11 +99,12 @@ class IntentProcessor:
         """``IntentEmitted`` then the intent's commands, or a ``RiskRejected``."""
         out.append(IntentEmitted(ts, intent))
         handler = self._handlers.get(intent.action)
+        plain = handler is not None and _plain_numbers(intent)
         if handler is None:
             reason: str | None = f"unknown action {intent.action!r}"
-        elif not _plain_numbers(intent) and not all(map(math.isfinite, _floats(intent))):
+        elif not plain and not all(map(math.isfinite, _floats(intent))):
             reason = "intent has a non-finite number"
-        elif not _plain_numbers(intent) and _out_of_range(intent):
+        elif not plain and _out_of_range(intent):
             reason = "intent has a number out of range"
         elif (intent.style or self.s.config.execution.style) not in STYLES:
             reason = f"unknown style {intent.style!r}"

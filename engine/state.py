@@ -10,6 +10,7 @@ PYTHONHASHSEED.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
@@ -104,6 +105,7 @@ class EngineState:
         "day",
         "day_halted",
         "day_start_equity",
+        "exec_bytes",
         "folded",
         "halt_reason",
         "halted",
@@ -193,6 +195,7 @@ class EngineState:
         self.next_day_ms = 0  # first ts of the next UTC day: a cheap rollover test
         self.day_start_equity = initial_balance
         self.day_halted = False
+        self.exec_bytes = ExecIdBytes()  # what encode_state writes for book.seen_exec
         self.proc: IntentProcessor  # set by engine.core (it needs the finished state)
 
     # Money is derived by the book, never stored twice; the engine marks at its last close.
@@ -257,8 +260,49 @@ _encoder: Final = msgspec.msgpack.Encoder()
 _decoder: Final = msgspec.msgpack.Decoder(StateData)
 
 
+class ExecIdBytes:
+    """The msgpack bytes of ``book.seen_exec`` as a list, extended as ids are added: the
+    ids only grow (in insertion order), and a checkpoint every N events would otherwise
+    re-encode every id of the session each time."""
+
+    __slots__ = ("count", "data", "ids", "last")
+
+    def __init__(self) -> None:
+        self.ids: dict[str, None] | None = None  # the dict the bytes are of
+        self.count = 0  # its first ``count`` ids are in ``data``
+        self.last = ""  # the last of them
+        self.data = bytearray()
+
+    def raw(self, ids: dict[str, None]) -> msgspec.Raw:
+        """Exactly ``msgpack.encode(list(ids))``."""
+        new = list(islice(ids, self.count - 1, None)) if self.count else list(ids)
+        if ids is not self.ids or not new or (self.count and new[0] != self.last):
+            # another dict, or ids were removed: the key at ``count - 1`` moved
+            self.ids, self.count, self.data = ids, 0, bytearray()
+            new = list(ids)
+        elif self.count:
+            del new[0]
+        if new:
+            self.data += b"".join(map(_encoder.encode, new))
+            self.count, self.last = self.count + len(new), new[-1]
+        return msgspec.Raw(_array_header(self.count) + self.data)
+
+
+def _array_header(n: int) -> bytes:
+    """msgpack's shortest array header for ``n`` items (as msgspec writes it)."""
+    if n < 16:
+        return bytes((0x90 | n,))
+    if n < 0x10000:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
+
+
 def to_data(s: EngineState) -> StateData:
     """Capture ``s`` (including ``strategy.snapshot()``) as plain data."""
+    return _data(s, list(s.book.seen_exec))
+
+
+def _data(s: EngineState, seen_exec: list[str] | msgspec.Raw) -> StateData:
     return StateData(
         session_id=s.session_id,
         spec=s.spec,
@@ -268,7 +312,7 @@ def to_data(s: EngineState) -> StateData:
         position=s.position,
         open_orders=s.book.open,
         closed_orders=s.book.closed,
-        seen_exec=list(s.book.seen_exec),
+        seen_exec=seen_exec,  # type: ignore[arg-type]  # Raw: the same bytes
         ts=s.ts,
         last_close=s.last_close,
         bars=s.bars,
@@ -300,7 +344,7 @@ def to_data(s: EngineState) -> StateData:
 
 def encode_state(s: EngineState) -> bytes:
     """The state's canonical bytes (what is hashed and what ``restore`` reads)."""
-    return _encoder.encode(to_data(s))
+    return _encoder.encode(_data(s, s.exec_bytes.raw(s.book.seen_exec)))
 
 
 def decode_state(data: bytes, strategy: Strategy) -> EngineState:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable
+from typing import Final
 
 import msgspec
 import numpy as np
@@ -93,6 +94,52 @@ class _Column:
         return rows[:, self._col].copy()
 
 
+class _BulkCurve:
+    """The curve of a run of candles given as columns, kept as the points where the book
+    changed (``AccountView.bulk_curve``) and written as rows in bulk at the end."""
+
+    __slots__ = ("base", "columns", "dirty", "points")
+
+    _ROWS: Final = 65_536  # rows built per numpy pass (bounds the scratch memory)
+
+    def __init__(self, base: int, columns: tuple[np.ndarray, ...]) -> None:
+        self.base = base  # the curve's candle count when the columns start
+        self.columns = columns  # close_ms, open, high, low, close, volume
+        self.dirty = False
+        self.points = array("q")  # (candle, balance, qty, entry) after one another
+
+    def note(self, candle: int, book: Book) -> None:
+        """The book as it stands marks candle ``candle`` and the ones after it."""
+        pos = book.position
+        self.points.extend((candle, book.balance, pos.qty, pos.entry_value))
+        self.dirty = False
+
+    def write(self, end: int, notional_unit: int, curve: array) -> None:
+        """Append the rows of candles ``base`` .. ``end - 1`` to ``curve``: the equity is
+        ``Book.equity`` at each close in exact integers (the same formula)."""
+        points = np.frombuffer(self.points, np.int64).reshape(-1, 4)
+        at, balance, qty, entry = points.T
+        n = end - self.base
+        # the point in force at each candle: the last one noted at or before it
+        point = np.repeat(np.arange(len(at), dtype=np.int32), np.diff(np.append(at, end)))
+        close_ms, open_, high, low, close, volume = self.columns
+        for lo in range(0, n, self._ROWS):
+            hi = min(n, lo + self._ROWS)
+            k = point[lo:hi]
+            q, c = qty[k], np.asarray(close[lo:hi], np.int64)
+            value = np.abs(q) * notional_unit * c
+            unrealized = np.where(q > 0, value - entry[k], entry[k] - value)
+            equity = balance[k] + np.where((q != 0) & (c > 0), unrealized, 0)
+            rows = np.empty((hi - lo, len(CURVE_COLUMNS)), np.int64)
+            rows[:, 0] = close_ms[lo:hi]
+            rows[:, 1] = equity
+            rows[:, 2] = c
+            rows[:, 3] = q
+            for col, src in ((4, open_), (5, high), (6, low), (7, volume)):
+                rows[:, col] = src[lo:hi]
+            curve.frombytes(rows.tobytes())
+
+
 class AccountView:
     """Folds events into position, balance, trades and the equity curve."""
 
@@ -129,6 +176,7 @@ class AccountView:
         self.marks: list[Mark] = []
         self.story = TradeStory()
         self.refusals = RefusalCount()
+        self._bulk: _BulkCurve | None = None  # bulk_curve .. end_bulk
 
     def fold(self, events: Iterable[EventBase]) -> AccountView:
         for event in events:
@@ -142,6 +190,8 @@ class AccountView:
             return
         self.refusals.apply(event)
         self.story.apply(event)
+        if self._bulk is not None:
+            self._bulk.dirty = True  # the book may change: the next candle notes it
         book = self.book
         if kind is Fill:
             self._on_fill(event)  # type: ignore[arg-type]
@@ -197,11 +247,16 @@ class AccountView:
         book = self.book
         assert book is not None
         book.mark(c.symbol, close)
+        bulk = self._bulk
+        if bulk is not None:
+            if bulk.dirty:
+                bulk.note(self.candles - 1, book)
+            return
         self._curve_extend(
             (c.close_ms, book.equity(), close, book.position.qty, c.open, c.high, c.low, c.volume)
         )
 
-    def mark_many(
+    def bulk_curve(
         self,
         close_ms: np.ndarray,
         open_: np.ndarray,
@@ -210,39 +265,37 @@ class AccountView:
         close: np.ndarray,
         volume: np.ndarray,
     ) -> None:
-        """``_on_candle`` for a run of execution candles with no other event among them,
-        in bulk (``replay.fastpath``); ``tests/test_fast_backtest.py`` holds the two equal."""
-        n = len(close)
-        if n == 0:
-            return
-        book = self.book
-        if self.candles == 0 or self.instrument is None or book is None:
-            raise ValueError("mark_many continues a curve: the first candle goes through apply")
+        """Write the curve in bulk from here on (``replay.fastpath``): the next candles are
+        these columns' rows from index ``self.candles`` on, in order; ``_on_candle`` and
+        ``mark_quiet`` then only note where the book changed, and ``end_bulk`` writes
+        the rows. ``tests/test_fast_backtest.py`` holds the rows equal to ``apply``'s."""
+        if self.instrument is None or self.book is None:
+            raise ValueError("bulk_curve needs the session's SessionStarted first")
+        self._bulk = _BulkCurve(self.candles, (close_ms, open_, high, low, close, volume))
+        self._bulk.note(self.candles, self.book)
+
+    def mark_quiet(self, n: int, close_ms: int, close: int) -> None:
+        """``_on_candle`` for the next ``n`` candles of ``bulk_curve``'s columns, with no
+        other event among them (the last one closes at ``close_ms``, at ``close``)."""
+        bulk, book = self._bulk, self.book
+        if bulk is None or book is None or n <= 0:
+            raise ValueError("mark_quiet continues a bulk curve (bulk_curve first)")
+        if self.candles == 0:
+            raise ValueError("mark_quiet continues a curve: the first candle goes through apply")
+        if bulk.dirty:
+            bulk.note(self.candles, book)
         self.refusals.step_intent = -1
         self.candles += n
-        self.last_close_ms = int(close_ms[-1])
-        self.last_price = int(close[-1])
-        book.mark(book.symbol, self.last_price)
-        pos = book.position
-        q = pos.qty
-        rows = np.empty((n, len(CURVE_COLUMNS)), dtype=np.int64)
-        rows[:, 0] = close_ms
-        if q == 0:
-            rows[:, 1] = book.balance
-        else:  # the book's equity at each close, in exact integers (the same formula)
-            k = (q if q > 0 else -q) * self.instrument.notional_unit
-            c = np.asarray(close, dtype=np.int64)
-            if q > 0:
-                rows[:, 1] = c * k + (book.balance - pos.entry_value)
-            else:
-                rows[:, 1] = (book.balance + pos.entry_value) - c * k
-        rows[:, 2] = close
-        rows[:, 3] = q
-        rows[:, 4] = open_
-        rows[:, 5] = high
-        rows[:, 6] = low
-        rows[:, 7] = volume
-        self.curve.frombytes(rows.tobytes())
+        self.last_close_ms = close_ms
+        self.last_price = close
+        book.mark(book.symbol, close)
+
+    def end_bulk(self) -> None:
+        """Write the curve rows of every candle since ``bulk_curve`` (then per candle again)."""
+        bulk, self._bulk = self._bulk, None
+        if bulk is None or self.instrument is None:
+            return
+        bulk.write(self.candles, self.instrument.notional_unit, self.curve)
 
     def _on_fill(self, f: Fill) -> None:
         if self.book is not None:

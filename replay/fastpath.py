@@ -233,45 +233,49 @@ class BulkRun:
         limit_set = state.config.risk.daily_loss_limit_pct > 0
         reported = 0
         i = 0
-        while i < n:
-            end = i
-            if (
-                plan._warm
-                and not venue.orders
-                and not state.book.open
-                and not state.timers
-                and not state.timeouts
-                and not state.trail
-                and not state.plans
-                and not (limit_set and state.position.qty)
-            ):
-                end = int(next_active[i])
-                if state.next_checkpoint > 0:
-                    end = min(end, i + state.next_checkpoint - state.folded - 1)
-                q = venue.position.qty
-                if q and end > i:
-                    lp = venue.liq_price()
-                    if q < 0 or lp > 0:
-                        reach = (lo[i:end] <= lp) if q > 0 else (h[i:end] >= lp)
-                        first = int(reach.argmax())
-                        if reach[first]:
-                            end = i + first
-                    interval = venue.funding_interval_ms
-                    if interval > 0 and end > i:
-                        end = min(end, int(self._funding_bars(interval)[i]))
-            if end > i:
-                self._skip(plan, smas, cross_slots, state, venue, view, buf, enc, i, end)
-                i = end
-            else:
-                fold_candle(self._candle(i), enc.row(i))
-                i += 1
-            if len(buf) >= BATCH:
-                flush()
-            if progress is not None and i // progress_every > reported:
-                reported = i // progress_every
-                progress(i)
-            if stop.signal:
-                break
+        view.bulk_curve(s.close_ms, s.open, s.high, s.low, s.close, s.volume)
+        try:
+            while i < n:
+                end = i
+                if (
+                    plan._warm
+                    and not venue.orders
+                    and not state.book.open
+                    and not state.timers
+                    and not state.timeouts
+                    and not state.trail
+                    and not state.plans
+                    and not (limit_set and state.position.qty)
+                ):
+                    end = int(next_active[i])
+                    if state.next_checkpoint > 0:
+                        end = min(end, i + state.next_checkpoint - state.folded - 1)
+                    q = venue.position.qty
+                    if q and end > i:
+                        lp = venue.liq_price()
+                        if q < 0 or lp > 0:
+                            reach = (lo[i:end] <= lp) if q > 0 else (h[i:end] >= lp)
+                            first = int(reach.argmax())
+                            if reach[first]:
+                                end = i + first
+                        interval = venue.funding_interval_ms
+                        if interval > 0 and end > i:
+                            end = min(end, int(self._funding_bars(interval)[i]))
+                if end > i:
+                    self._skip(plan, smas, cross_slots, state, venue, view, buf, enc, i, end)
+                    i = end
+                else:
+                    fold_candle(self._candle(i), enc.row(i))
+                    i += 1
+                if len(buf) >= BATCH:
+                    flush()
+                if progress is not None and i // progress_every > reported:
+                    reported = i // progress_every
+                    progress(i)
+                if stop.signal:
+                    break
+        finally:
+            view.end_bulk()  # the curve's rows, in bulk
         self._candles, self._block = {}, -1
         return i, int(cm[i - 1])
 
@@ -294,10 +298,8 @@ class BulkRun:
         s = self.series
         buf += enc.rows(i, j)
         closes = s.close[max(0, min(i, j - self.bulk.warm - 1)) : j].tolist()
-        view.mark_many(
-            s.close_ms[i:j], s.open[i:j], s.high[i:j], s.low[i:j], s.close[i:j], s.volume[i:j]
-        )
         ts, close = int(s.close_ms[k]), closes[-1]
+        view.mark_quiet(count, ts, close)
         # engine.core.step on a quiet candle, count times
         state.ts = ts
         state.last_close = state.account.marks[state.symbol] = close

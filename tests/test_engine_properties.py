@@ -488,3 +488,30 @@ def test_garbage_never_crashes_the_fold_nor_breaks_the_books(script, events) -> 
     assert state_hash(restored) == state_hash(s)
     s2, derived2 = refold(events, script, EngineConfig(checkpoint_every=9))
     assert digest(derived2) == digest(derived) and state_hash(s2) == state_hash(s)
+
+
+def test_state_bytes_with_cached_exec_ids_equal_the_plain_encoding() -> None:
+    """``encode_state`` extends the execution ids' bytes as they grow (``ExecIdBytes``);
+    they stay those of the plain ``to_data`` image, across msgpack's array header sizes,
+    a restored (replaced) id dict and removed ids."""
+    import msgspec
+
+    from engine.state import encode_state, to_data
+
+    s = new_state(started(), Scripted(), EngineConfig())
+    plain = msgspec.msgpack.Encoder().encode
+    ids = s.book.seen_exec
+    done = 0
+    for n in (0, 1, 15, 16, 17, 300, 65_535, 65_536, 65_600):
+        ids.update(dict.fromkeys(f"e{k}" for k in range(done, n)))
+        done = n
+        for _ in range(2):  # the second time from the cache alone
+            assert encode_state(s) == plain(to_data(s)), n
+    assert msgspec.msgpack.decode(encode_state(s))["seen_exec"] == list(ids)
+    s.book.seen_exec = dict.fromkeys(["x", "y"])  # what a restore does
+    assert encode_state(s) == plain(to_data(s))
+    del s.book.seen_exec["x"]
+    s.book.seen_exec["z"] = None
+    assert encode_state(s) == plain(to_data(s))
+    del s.book.seen_exec["z"]  # the last one cached: the dict is shorter
+    assert encode_state(s) == plain(to_data(s))

@@ -2,7 +2,7 @@
 
 Each bulk form is held equal to its incremental form (candle bytes to msgspec, SMA
 totals and ``seek`` to ``SMA.update``, ``exact_cross_states`` to the cross updater,
-``AccountView.mark_many`` to ``apply``); then whole sessions are compared record by
+``AccountView.bulk_curve`` to ``apply``); then whole sessions are compared record by
 record (same events, seqs, fingerprint) for every example card on real and synthetic
 data and for generated cards and data, and ``replay verify`` passes on fast sessions.
 """
@@ -162,7 +162,7 @@ def test_exact_cross_states_equal_the_updater(tmp_path: Path, fast: int, slow: i
     assert any(v != 0 for _, v in got)  # crosses happened: the comparison means something
 
 
-def test_mark_many_equals_apply() -> None:
+def test_bulk_curve_equals_apply() -> None:
     series = generate(seed=5, n=400, instrument=BTC)
     events = list(series.events())
     started = SessionStarted(
@@ -173,12 +173,14 @@ def test_mark_many_equals_apply() -> None:
     for v in views:
         v.apply(started)
         v.apply(events[0])
-    for side, at in (("Buy", 100), ("Sell", 200), ("Sell", 300)):
-        cut = slice(at - 99 if at > 100 else 1, at)
-        s = series
-        views[0].mark_many(
-            s.close_ms[cut], s.open[cut], s.high[cut], s.low[cut], s.close[cut], s.volume[cut]
-        )
+    s = series
+    views[0].bulk_curve(
+        s.close_ms[1:], s.open[1:], s.high[1:], s.low[1:], s.close[1:], s.volume[1:]
+    )
+    prev = 0  # long, flat, short, flat: quiet stretches in each
+    for side, at in (("Buy", 100), ("Sell", 200), ("Sell", 300), ("Buy", 380)):
+        cut, prev = slice(prev + 1, at), at
+        views[0].mark_quiet(at - cut.start, int(s.close_ms[at - 1]), int(s.close[at - 1]))
         for c in events[cut]:
             views[1].apply(c)
         cid = f"c{at}"  # the book books fills of orders it saw submitted
@@ -187,13 +189,16 @@ def test_mark_many_equals_apply() -> None:
         for v in views:
             v.apply(order)
             v.apply(fill)
-            v.apply(events[at])
+            v.apply(events[at])  # a candle through apply while the curve is in bulk
+    views[0].end_bulk()
     columns = ("curve_ts", "curve_equity", "curve_close", "curve_qty", "curve_open")
     for name in (*columns, "curve_high", "curve_low", "curve_volume"):
         a, b = (getattr(v, name).array().tolist() for v in views)
-        assert a == b and len(a) == 301
-    assert views[0].candles == views[1].candles
+        assert a == b and len(a) == 381
+    for name in ("candles", "last_close_ms", "last_price", "equity"):
+        assert getattr(views[0], name) == getattr(views[1], name)
     assert len(set(views[1].curve_qty.array().tolist())) == 3
+    assert len(set(views[1].curve_equity.array().tolist())) > 90  # marked at every close
 
 
 # ------------------------------------------------------------------ whole sessions

@@ -59,18 +59,31 @@ def _class(v: int) -> int:
     return 9 - int(np.searchsorted(_NEG_BINS, v, "right"))
 
 
-def _int_slot(col: I64) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | None]:
-    """Each integer as a 9-byte slot (header + 8 big-endian bytes) and which bytes to keep;
-    when every integer has the same width, just the kept columns (and no mask)."""
+def _width(col: I64) -> int | None:
+    """The class of every integer of ``col`` when they share one (None if mixed): the
+    width is monotonic within a sign, so the extremes decide."""
+    lo, hi = _class(int(col.min())), _class(int(col.max()))
+    return lo if lo == hi else None
+
+
+def _fixed_into(out: npt.NDArray[np.uint8], at: int, col: I64, cls: int) -> int:
+    """Write ``col`` (all of class ``cls``) into columns ``at``.. of ``out``; the next one."""
+    size = int(_SIZE[cls])
+    be = col.astype(">i8").view(_U8).reshape(len(col), 8)
+    if _FIX[cls]:  # a fixint is its own low byte
+        out[:, at] = be[:, 7]
+        return at + 1
+    out[:, at] = _HEAD[cls]
+    out[:, at + 1 : at + 1 + size] = be[:, 8 - size :]
+    return at + 1 + size
+
+
+def _int_slot(col: I64) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
+    """Each integer of a mixed-width column as a 9-byte slot (header + 8 big-endian
+    bytes) and which bytes to keep."""
     n = len(col)
     slot = np.empty((n, 9), _U8)
     slot[:, 1:] = col.astype(">i8").view(_U8).reshape(n, 8)
-    lo, hi = _class(int(col.min())), _class(int(col.max()))
-    if lo == hi:  # one width (the width is monotonic within a sign): a fixed block
-        if _FIX[lo]:
-            return slot[:, 8:], None
-        slot[:, 0] = _HEAD[lo]
-        return np.concatenate([slot[:, :1], slot[:, 9 - _SIZE[lo] :]], axis=1), None
     pos = np.searchsorted(_POS_BINS, col, "right")
     neg = 9 - np.searchsorted(_NEG_BINS, col, "right")
     cls = np.where(col >= 0, pos, neg)
@@ -85,16 +98,34 @@ def _int_slot(col: I64) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | 
 def _encode_rows(
     parts: list[bytes | I64], n: int
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    widths = [None if isinstance(p, bytes) else _width(p) for p in parts]
+    if all(w is not None for p, w in zip(parts, widths) if not isinstance(p, bytes)):
+        # every row the same length: one block, each part written into its columns
+        width = sum(
+            len(p) if isinstance(p, bytes) else 1 + int(_SIZE[w]) for p, w in zip(parts, widths)
+        )
+        out = np.empty((n, width), _U8)
+        at = 0
+        for p, w in zip(parts, widths):
+            if isinstance(p, bytes):
+                out[:, at : at + len(p)] = np.frombuffer(p, _U8)
+                at += len(p)
+            else:
+                assert w is not None
+                at = _fixed_into(out, at, p, w)
+        return out.reshape(-1), np.full(n, out.shape[1], np.int64)
     slots: list[tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | None]] = []
-    for p in parts:
+    for p, w in zip(parts, widths):
         if isinstance(p, bytes):
             if p:
                 slots.append((np.broadcast_to(np.frombuffer(p, _U8), (n, len(p))), None))
+        elif w is not None:
+            block = np.empty((n, 1 + int(_SIZE[w])), _U8)
+            _fixed_into(block, 0, p, w)
+            slots.append((block, None))
         else:
             slots.append(_int_slot(p))
     data = np.concatenate([s for s, _ in slots], axis=1)
-    if all(k is None for _, k in slots):  # every row the same length
-        return data.reshape(-1), np.full(n, data.shape[1], np.int64)
     keep = np.concatenate(
         [np.ones(s.shape, np.bool_) if k is None else k for s, k in slots], axis=1
     )

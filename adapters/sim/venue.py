@@ -603,6 +603,13 @@ class SimVenue:
         self._path_len = abs(path[0] - price) + abs(path[1] - path[0]) + abs(path[2] - path[1])
         self._leg_start, self._leg_done = price, 0
         self._walk(price, price)  # what acts at the open (gaps, market orders)
+        if not self.orders and not self._liq_reachable(candle):
+            # Nothing rests and the range cannot reach the liquidation price: along the
+            # path ``_walk`` finds no event (the market orders filled at the open).
+            self._active = []
+            self._ts = candle.ts
+            self._end_candle()
+            return
         for o in self.orders.values():
             if o.in_candle and not o.candle_filled:
                 o.taker = False  # a limit not taken at the open rests as a maker from here on
