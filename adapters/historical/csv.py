@@ -28,13 +28,13 @@ from .columns import (
     describe_columns,
     is_unnamed,
     map_columns,
+    numbers,
     parse_time_ms,
     times_to_ms,
 )
 from .errors import DataError
 from .raw import RawCandles
 from .series import CandleSeries
-from .units import as_f64
 
 _DELIMITERS: Final = (",", ";", "\t", "|")
 _PRICE_ROLES: Final = ("open", "high", "low", "close", "volume", "turnover")
@@ -97,12 +97,12 @@ def read_csv(path: str | Path) -> RawCandles:
     return RawCandles(
         path,
         stamps,
-        as_f64(column("open")),
-        as_f64(column("high")),
-        as_f64(column("low")),
-        as_f64(column("close")),
-        as_f64(column("volume")),
-        as_f64(column("turnover")) if "turnover" in roles else None,
+        numbers(column("open"), np.float64),
+        numbers(column("high"), np.float64),
+        numbers(column("low"), np.float64),
+        numbers(column("close"), np.float64),
+        numbers(column("volume"), np.float64),
+        numbers(column("turnover"), np.float64) if "turnover" in roles else None,
         header_lines=header_lines,
         item="row",
         found=found,

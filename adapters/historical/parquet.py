@@ -16,11 +16,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .columns import describe_columns, is_unnamed, map_columns, times_to_ms
+from .columns import describe_columns, is_unnamed, map_columns, numbers, times_to_ms
 from .errors import DataError
 from .raw import RawCandles
 from .series import COLUMNS, CandleSeries
-from .units import as_f64
 
 FORMAT_KEY: Final = b"replay.candles"
 FORMAT_VERSION: Final = b"1"
@@ -61,7 +60,7 @@ def exact_meta(table: pa.Table) -> dict[str, str]:
 
 
 def exact_columns(table: pa.Table) -> dict[str, np.ndarray]:
-    return {name: np.asarray(table.column(name), dtype=np.int64) for name in COLUMNS}
+    return {name: numbers(table.column(name), np.int64) for name in COLUMNS}
 
 
 def raw_from_table(path: str, table: pa.Table) -> RawCandles:
@@ -81,7 +80,7 @@ def raw_from_table(path: str, table: pa.Table) -> RawCandles:
 
     def floats(role: str) -> np.ndarray:
         try:
-            return as_f64(column(role).cast(pa.float64()))
+            return numbers(column(role).cast(pa.float64()), np.float64)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             raise DataError(
                 path, 0, f"{role} column is not numeric", str(column(role).type)

@@ -97,7 +97,3 @@ def turnover_to_money(raw: RawCandles, values: F64 | None) -> I64:
         i = int(np.argmax(bad))
         raise raw.error(i, "turnover is negative or not a number", repr(float(values[i])), ">= 0")
     return np.rint(values * MONEY_SCALE).astype(np.int64)
-
-
-def as_f64(values: npt.ArrayLike) -> F64:
-    return np.ascontiguousarray(values, dtype=np.float64)
