@@ -30,7 +30,7 @@ from projections.account import AccountView
 from projections.metrics import Summary
 from projections.refusals import RefusalSummary
 from replay.report_chart import figure
-from replay.report_trades import COLUMNS, TradeRow, csv_values, table_html, trade_rows
+from replay.report_trades import COLUMNS, TradeRow, csv_lines, table_html, trade_rows
 
 
 def iso(ms: int) -> str:
@@ -105,19 +105,19 @@ def write_report(
     data = summary_dict(summary, extra)
     paths["summary"].write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     rows = trade_rows(view)
-    _write_trades(paths["trades"], rows, instr)
+    lines = csv_lines(rows, instr)
+    _write_trades(paths["trades"], lines)
     _write_equity(paths["equity"], view, instr)
-    page = _html(view, data, instr, summary.refusals, rows, plan)
+    page = _html(view, data, instr, summary.refusals, rows, lines, plan)
     paths["html"].write_text(page, encoding="utf-8")
     return paths
 
 
-def _write_trades(path: Path, rows: list[TradeRow], instr: Instrument) -> None:
+def _write_trades(path: Path, lines: list[list[Any]]) -> None:
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(COLUMNS)
-        for r in rows:
-            w.writerow(csv_values(r, instr))
+        w.writerows(lines)
 
 
 def _int64s(values: np.ndarray) -> pa.Array:
@@ -171,6 +171,7 @@ def _html(
     instr: Instrument,
     refusals: RefusalSummary,
     trades: list[TradeRow],
+    lines: list[list[Any]],
     plan: Callable[[], object] | None,
 ) -> str:
     fig, note = figure(view, instr, trades, plan)
@@ -196,7 +197,7 @@ def _html(
         f"{_refusals_html(refusals)}"
         f"<p id='chart-note'>{html.escape(note)}</p>"
         f"<div id='charts'>{chart}</div>"
-        f"{table_html(trades, instr, quote)}"
+        f"{table_html(trades, lines, quote)}"
         f"<h2>Monthly returns</h2><div id='monthly-heatmap'>{heatmap}</div>"
         f"<table id='monthly'>{months}</table>"
         "</body></html>"
