@@ -48,17 +48,27 @@ class Features:
         self.note = note
 
 
-def _dt(ms: np.ndarray | list[int]) -> list[str]:
+def _items(values: list[str] | list[float]) -> np.ndarray:
+    """``values`` as a numpy object array: plotly checks a list element by element in
+    Python but copies an object array whole, and writes both as the same JSON list."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _dt(ms: np.ndarray | list[int]) -> np.ndarray:
     """Times in ms as the text ``datetime.isoformat()`` gives for them in UTC, which is
     what plotly writes for a datetime: the same page, without building, deep-copying
     and encoding a datetime object per point (a million-candle run has 60k markers)."""
     stamps = np.asarray(ms, dtype=np.int64)
     seconds = np.datetime_as_string(stamps.astype("datetime64[ms]"), unit="s").tolist()
     millis = (stamps % 1000).tolist()
-    return [
-        f"{s}.{f:03d}000+00:00" if f else f"{s}+00:00"
-        for s, f in zip(seconds, millis, strict=True)
-    ]
+    return _items(
+        [
+            f"{s}.{f:03d}000+00:00" if f else f"{s}+00:00"
+            for s, f in zip(seconds, millis, strict=True)
+        ]
+    )
 
 
 def bar_groups(n: int, max_bars: int = MAX_BARS) -> tuple[np.ndarray, int]:
@@ -130,7 +140,7 @@ def figure(
         c = view.curve_close.array()[ends] * tick
     else:
         o = h = lo = c = np.zeros(0)
-    x = _dt(ts[starts] - width) if n else []
+    x = _dt(ts[starts] - width)
     scalar = [name for name, (unit, _) in features.lines.items() if unit != PRICE]
     n_rows = 3 + len(scalar)
     heights = [0.45] + [0.12] * len(scalar) + [0.25, 0.15]
@@ -152,7 +162,7 @@ def figure(
         y = values * tick if unit == PRICE else values
         r = 1 if unit == PRICE else 2 + scalar.index(name)
         fig.add_trace(
-            go.Scatter(x=_dt(ts[ends] - width) if n else [], y=y, name=name, line={"width": 1}),
+            go.Scatter(x=_dt(ts[ends] - width), y=y, name=name, line={"width": 1}),
             row=r,
             col=1,
         )
@@ -162,7 +172,7 @@ def figure(
     with np.errstate(divide="ignore", invalid="ignore"):
         dd = np.where(peaks > 0, (full_eq - peaks) / peaks * 100.0, 0.0)
     # Equity and drawdown at each drawn bar's end, and the deepest drawdown inside it.
-    eq_x = _dt(ts[ends]) if n else []
+    eq_x = _dt(ts[ends])
     fig.add_trace(
         go.Scatter(x=eq_x, y=equity[ends] / MONEY_SCALE if n else [], name="equity"),
         row=n_rows - 1,
@@ -215,8 +225,8 @@ def _markers(fig: go.Figure, view: AccountView, instr: Instrument, rows: list[Tr
         fig.add_trace(
             go.Scatter(
                 x=_dt(xs),
-                y=ys,
-                text=texts,
+                y=_items(ys),
+                text=_items(texts),
                 mode="markers",
                 name=name,
                 marker={"symbol": symbol, "color": color, "size": 9},
@@ -233,7 +243,7 @@ def _levels(
     ts: np.ndarray,
     starts: np.ndarray,
     ends: np.ndarray,
-    x: list[str],
+    x: np.ndarray,
 ) -> None:
     """Stops and targets as the level resting during each drawn bar (NaN: none)."""
     if not len(ts):
