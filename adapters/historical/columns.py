@@ -14,7 +14,6 @@ from typing import Final
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from .errors import DataError
 from .raw import I64
@@ -140,11 +139,13 @@ def times_to_ms(
         i = int(np.argmax(np.asarray(column.is_null())))
         raise locate(i)
     kind = column.type
-    if pa.types.is_timestamp(kind):
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        import pyarrow.compute as pc  # here, not at import: 0.1 s epoch numbers never need
+
+        if pa.types.is_date(kind):
+            return numbers(pc.cast(column, pa.date64()).cast(pa.int64()), np.int64)
         utc = pa.timestamp("ms", tz=kind.tz)
         return numbers(pc.cast(column, utc, safe=False).cast(pa.int64()), np.int64)
-    if pa.types.is_date(kind):
-        return numbers(pc.cast(column, pa.date64()).cast(pa.int64()), np.int64)
     if pa.types.is_integer(kind) or pa.types.is_floating(kind):
         return epoch_to_ms(numbers(column, np.float64 if pa.types.is_floating(kind) else np.int64))
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
@@ -171,6 +172,8 @@ def epoch_to_ms(values: np.ndarray) -> I64:
 
 
 def _text_to_ms(column: pa.Array, locate: Callable[[int], DataError]) -> I64:
+    import pyarrow.compute as pc  # see times_to_ms
+
     for fmt in _STRPTIME_FORMATS:
         try:
             stamped = pc.strptime(column, format=fmt, unit="ms")

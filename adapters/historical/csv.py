@@ -18,7 +18,6 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from engine.instrument import Instrument
@@ -131,6 +130,8 @@ def write_csv(series: CandleSeries, path: str | Path) -> None:
 
 def _decimal_text(units: npt.NDArray[np.int64], step: Decimal) -> pa.Array:
     """``units * step`` as decimal text with the step's decimals ("81794.8")."""
+    import pyarrow.compute as pc  # here, not at import: 0.1 s that reading never needs
+
     places = max(0, -int(step.as_tuple().exponent))
     per_unit = int(step.scaleb(places))  # step = per_unit / 10**places, exactly
     scaled = units * per_unit

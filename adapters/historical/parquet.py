@@ -14,7 +14,6 @@ from typing import Final
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .columns import describe_columns, is_unnamed, map_columns, numbers, times_to_ms
 from .errors import DataError
@@ -36,10 +35,14 @@ def write_parquet(series: CandleSeries, path: str | Path) -> None:
     }
     arrays = [pa.array(col, type=pa.int64()) for col in series.columns().values()]
     table = pa.Table.from_arrays(arrays, names=list(COLUMNS)).replace_schema_metadata(meta)
+    import pyarrow.parquet as pq  # here, not at import: 70 ms (and ssl) a CSV run never needs
+
     pq.write_table(table, str(path))
 
 
 def read_parquet_table(path: str | Path) -> pa.Table:
+    import pyarrow.parquet as pq  # see write_parquet
+
     try:
         return pq.read_table(str(path))
     except FileNotFoundError:
