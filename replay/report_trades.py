@@ -10,6 +10,7 @@ convention is ``projections.trade_story.excursions``'s).
 from __future__ import annotations
 
 import html
+from collections.abc import Iterator
 from typing import Any, Final
 
 import msgspec
@@ -198,9 +199,10 @@ _LABELS: Final = (
 )
 
 
-def table_html(rows: list[TradeRow], lines: list[list[Any]], quote: str) -> str:
-    """The sortable trade table of report.html: every trade, one ``<tr>`` each; a click on a
-    header sorts by that column (numbers by value, via each cell's ``data-v``).
+def trade_table(rows: list[TradeRow], lines: list[list[Any]], quote: str) -> Iterator[str]:
+    """The sortable trade table of report.html, in pieces (one per trade): every trade, one
+    ``<tr>`` each; a click on a header sorts by that column (numbers by value, via each
+    cell's ``data-v``).
 
     ``lines`` are ``csv_lines(rows, ...)``. Only the text cells (side, block, reason) are
     escaped, once per distinct value: numbers and times hold no character HTML escapes."""
@@ -214,12 +216,16 @@ def table_html(rows: list[TradeRow], lines: list[list[Any]], quote: str) -> str:
             escaped[text] = html.escape(text, quote=True)
         return escaped[text]
 
-    body: list[str] = []
+    yield (
+        f"<h2>Trades</h2><p>{len(rows):,} trades; money in {html.escape(quote)}; "
+        "click a column to sort.</p>"
+        f"<table id='trades'><thead><tr>{head}</tr></thead><tbody>"
+    )
     m = MONEY_SCALE
     for r, v in zip(rows, lines, strict=True):
         side, block, reason = esc(r.side), esc(r.opened_by), esc(r.close_reason)
         exit_text = v[4] + " (open)" if r.open_at_end else v[4]
-        body.append(
+        yield (
             f"<tr><td data-v='{r.n}'>{r.n}</td><td data-v='{side}'>{side}</td>"
             f"<td data-v='{r.entry_ts}'>{v[2]}</td><td data-v='{float(v[3])}'>{v[3]}</td>"
             f"<td data-v='{r.exit_ts}'>{exit_text}</td><td data-v='{float(v[5])}'>{v[5]}</td>"
@@ -232,12 +238,7 @@ def table_html(rows: list[TradeRow], lines: list[list[Any]], quote: str) -> str:
             f"<td data-v='{r.mae_pct}'>{r.mae_pct:.2%}</td>"
             f"<td data-v='{r.mfe_pct}'>{r.mfe_pct:.2%}</td></tr>"
         )
-    return (
-        f"<h2>Trades</h2><p>{len(rows):,} trades; money in {html.escape(quote)}; "
-        "click a column to sort.</p>"
-        f"<table id='trades'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-        + _SORT_JS
-    )
+    yield "</tbody></table>" + _SORT_JS
 
 
 _SORT_JS: Final = """<script>
