@@ -167,10 +167,7 @@ def figure(
             col=1,
         )
     equity = view.curve_equity.array()
-    full_eq = equity.astype(np.float64)
-    peaks = np.maximum.accumulate(full_eq) if n else full_eq
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dd = np.where(peaks > 0, (full_eq - peaks) / peaks * 100.0, 0.0)
+    dd = _drawdown_pct(equity)
     # Equity and drawdown at each drawn bar's end, and the deepest drawdown inside it.
     eq_x = _dt(ts[ends])
     fig.add_trace(
@@ -200,6 +197,19 @@ def figure(
     if features.note:
         note += " " + features.note + "."
     return fig, note
+
+
+def _drawdown_pct(equity: np.ndarray) -> np.ndarray:
+    """(equity - running peak) / peak * 100 at every point, 0 where the peak is not
+    positive: computed in place, so a million points cost two float arrays, not six."""
+    dd = equity.astype(np.float64)
+    peaks = np.maximum.accumulate(dd) if len(dd) else dd.copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dd -= peaks
+        dd /= peaks
+        dd *= 100.0
+    dd[~(peaks > 0)] = 0.0
+    return dd
 
 
 def _markers(fig: go.Figure, view: AccountView, instr: Instrument, rows: list[TradeRow]) -> None:
