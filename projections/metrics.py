@@ -158,9 +158,10 @@ def max_drawdown_duration(ts: np.ndarray, equity: np.ndarray) -> int:
     """Longest time from a peak to recovery (or to the last point), in ts units."""
     if len(equity) < 2:
         return 0
-    peaks = np.maximum.accumulate(equity)
-    at_peak = equity >= peaks
-    peak_idx = np.maximum.accumulate(np.where(at_peak, np.arange(len(equity)), 0))
+    at_peak = equity >= np.maximum.accumulate(equity)
+    peak_idx = np.arange(len(equity))  # then, in place, the index of the last peak so far
+    peak_idx[~at_peak] = 0
+    np.maximum.accumulate(peak_idx, out=peak_idx)
     # Point i extends a fall (under water at i) or ends one (under water at i - 1); either
     # way the fall began at the last peak before i.
     under = ~at_peak[:-1] | ~at_peak[1:]
@@ -190,8 +191,10 @@ def max_drawdown(equity: np.ndarray) -> float:
         return 0.0
     values = equity.astype(np.float64)
     peaks = np.maximum.accumulate(values)
+    dd = np.subtract(peaks, values, out=values)  # in place: a million points, two arrays
     with np.errstate(divide="ignore", invalid="ignore"):
-        dd = np.where(peaks > 0, (peaks - values) / peaks, 0.0)
+        dd /= peaks
+    dd[~(peaks > 0)] = 0.0
     return float(dd.max())
 
 

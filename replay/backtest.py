@@ -269,6 +269,7 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
                 bulk=bulk,
             )
         seconds = time.perf_counter() - started_at
+        del series, bulk  # the candles are in the log and the view now: memory for the report
         summary = summarize(view, [b.name for b in card.spec.blocks])
         info: dict[str, Any] = {
             "card": str(req.card),

@@ -14,7 +14,7 @@ import csv
 import html
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from projections.account import AccountView
 from projections.metrics import Summary
 from projections.refusals import RefusalSummary
 from replay.report_chart import figure
-from replay.report_trades import COLUMNS, TradeRow, csv_values, table_html, trade_rows
+from replay.report_trades import COLUMNS, TradeRow, csv_lines, trade_rows, trade_table
 
 
 def iso(ms: int) -> str:
@@ -105,19 +105,30 @@ def write_report(
     data = summary_dict(summary, extra)
     paths["summary"].write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     rows = trade_rows(view)
-    _write_trades(paths["trades"], rows, instr)
+    lines = csv_lines(rows, instr)
+    _write_trades(paths["trades"], lines)
     _write_equity(paths["equity"], view, instr)
-    page = _html(view, data, instr, summary.refusals, rows, plan)
-    paths["html"].write_text(page, encoding="utf-8")
+    with paths["html"].open("w", encoding="utf-8") as fh:
+        for part in _page(view, data, instr, summary.refusals, rows, lines, plan):
+            fh.write(part)
     return paths
 
 
-def _write_trades(path: Path, rows: list[TradeRow], instr: Instrument) -> None:
+def _write_trades(path: Path, lines: list[list[Any]]) -> None:
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(COLUMNS)
-        for r in rows:
-            w.writerow(csv_values(r, instr))
+        w.writerows(lines)
+
+
+EQUITY_ROWS = 65_536  # equity.csv rows formatted at a time
+
+
+def _int64s(values: np.ndarray) -> pa.Array:
+    """An int64 arrow column over ``values``' memory (``pa.array`` of numpy would import
+    pandas, 0.2 s of CPU a report does not need)."""
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
 
 
 def _decimals(units: np.ndarray, scale: int) -> pa.Array:
@@ -132,21 +143,26 @@ def _decimals(units: np.ndarray, scale: int) -> pa.Array:
 
 def _write_equity(path: Path, view: AccountView, instr: Instrument) -> None:
     """One row per candle close, exact, written by arrow's CSV writer (a million rows in
-    well under a second)."""
+    well under a second), ``EQUITY_ROWS`` at a time so the text columns stay small."""
     pd, qd = instr.price_decimals, instr.qty_decimals
     tick_units = int(instr.tick.scaleb(pd))  # a tick in 10**-pd units (exact for decimal grids)
     lot_units = int(instr.step.scaleb(qd))
-    table = pa.table(
-        {
-            "time_ms": view.curve_ts.array(),
-            "equity": _decimals(view.curve_equity.array(), 8),
-            "close": _decimals(view.curve_close.array() * tick_units, pd),
-            "position": _decimals(view.curve_qty.array() * lot_units, qd),
-        }
-    )
+    ts, equity = view.curve_ts.array(), view.curve_equity.array()
+    close, qty = view.curve_close.array(), view.curve_qty.array()
+    options = pa_csv.WriteOptions(include_header=False)
     with path.open("wb") as fh:
         fh.write(b"time_ms,equity,close,position\n")
-        pa_csv.write_csv(table, fh, pa_csv.WriteOptions(include_header=False))
+        for lo in range(0, len(ts), EQUITY_ROWS):
+            part = slice(lo, lo + EQUITY_ROWS)
+            table = pa.table(
+                {
+                    "time_ms": _int64s(ts[part]),
+                    "equity": _decimals(equity[part], 8),
+                    "close": _decimals(close[part] * tick_units, pd),
+                    "position": _decimals(qty[part] * lot_units, qd),
+                }
+            )
+            pa_csv.write_csv(table, fh, options)
 
 
 def _refusals_html(r: RefusalSummary) -> str:
@@ -158,14 +174,17 @@ def _refusals_html(r: RefusalSummary) -> str:
     return f"<h2>Refused</h2>{note}<table id='refusals'>{rows}</table>"
 
 
-def _html(
+def _page(
     view: AccountView,
     data: dict[str, Any],
     instr: Instrument,
     refusals: RefusalSummary,
     trades: list[TradeRow],
+    lines: list[list[Any]],
     plan: Callable[[], object] | None,
-) -> str:
+) -> Iterator[str]:
+    """report.html in pieces, written one after the other: the trade table alone is tens
+    of MB at a million candles, and one joined page would hold it twice more."""
     fig, note = figure(view, instr, trades, plan)
     rows = "".join(
         f"<tr><th>{key.replace('_', ' ')}</th><td>{html.escape(_fmt(data.get(key), key))}</td></tr>"
@@ -176,10 +195,11 @@ def _html(
         for m in data.get("monthly_returns") or []
     )
     chart = fig.to_html(full_html=False, include_plotlyjs=True)
+    del fig
     heatmap = _monthly_heatmap(data.get("monthly_returns") or [])
     title = html.escape(f"replay report — {data.get('session_id', '')}")
     quote = instr.spec.quote_coin or "USDT"
-    return (
+    yield (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>{title}</title>"
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
@@ -188,8 +208,13 @@ def _html(
         f"</head><body><h1>{title}</h1><table id='summary'>{rows}</table>"
         f"{_refusals_html(refusals)}"
         f"<p id='chart-note'>{html.escape(note)}</p>"
-        f"<div id='charts'>{chart}</div>"
-        f"{table_html(trades, instr, quote)}"
+        f"<div id='charts'>"
+    )
+    yield chart
+    del chart
+    yield "</div>"
+    yield from trade_table(trades, lines, quote)
+    yield (
         f"<h2>Monthly returns</h2><div id='monthly-heatmap'>{heatmap}</div>"
         f"<table id='monthly'>{months}</table>"
         "</body></html>"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Final
 
 import numpy as np
@@ -49,8 +48,27 @@ class Features:
         self.note = note
 
 
-def _dt(ms: np.ndarray | list[int]) -> list[datetime]:
-    return [datetime.fromtimestamp(int(t) / 1000, tz=UTC) for t in ms]
+def _items(values: list[str] | list[float]) -> np.ndarray:
+    """``values`` as a numpy object array: plotly checks a list element by element in
+    Python but copies an object array whole, and writes both as the same JSON list."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _dt(ms: np.ndarray | list[int]) -> np.ndarray:
+    """Times in ms as the text ``datetime.isoformat()`` gives for them in UTC, which is
+    what plotly writes for a datetime: the same page, without building, deep-copying
+    and encoding a datetime object per point (a million-candle run has 60k markers)."""
+    stamps = np.asarray(ms, dtype=np.int64)
+    seconds = np.datetime_as_string(stamps.astype("datetime64[ms]"), unit="s").tolist()
+    millis = (stamps % 1000).tolist()
+    return _items(
+        [
+            f"{s}.{f:03d}000+00:00" if f else f"{s}+00:00"
+            for s, f in zip(seconds, millis, strict=True)
+        ]
+    )
 
 
 def bar_groups(n: int, max_bars: int = MAX_BARS) -> tuple[np.ndarray, int]:
@@ -122,7 +140,7 @@ def figure(
         c = view.curve_close.array()[ends] * tick
     else:
         o = h = lo = c = np.zeros(0)
-    x = _dt(ts[starts] - width) if n else []
+    x = _dt(ts[starts] - width)
     scalar = [name for name, (unit, _) in features.lines.items() if unit != PRICE]
     n_rows = 3 + len(scalar)
     heights = [0.45] + [0.12] * len(scalar) + [0.25, 0.15]
@@ -144,17 +162,14 @@ def figure(
         y = values * tick if unit == PRICE else values
         r = 1 if unit == PRICE else 2 + scalar.index(name)
         fig.add_trace(
-            go.Scatter(x=_dt(ts[ends] - width) if n else [], y=y, name=name, line={"width": 1}),
+            go.Scatter(x=_dt(ts[ends] - width), y=y, name=name, line={"width": 1}),
             row=r,
             col=1,
         )
     equity = view.curve_equity.array()
-    full_eq = equity.astype(np.float64)
-    peaks = np.maximum.accumulate(full_eq) if n else full_eq
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dd = np.where(peaks > 0, (full_eq - peaks) / peaks * 100.0, 0.0)
+    dd = _drawdown_pct(equity)
     # Equity and drawdown at each drawn bar's end, and the deepest drawdown inside it.
-    eq_x = _dt(ts[ends]) if n else []
+    eq_x = _dt(ts[ends])
     fig.add_trace(
         go.Scatter(x=eq_x, y=equity[ends] / MONEY_SCALE if n else [], name="equity"),
         row=n_rows - 1,
@@ -184,6 +199,19 @@ def figure(
     return fig, note
 
 
+def _drawdown_pct(equity: np.ndarray) -> np.ndarray:
+    """(equity - running peak) / peak * 100 at every point, 0 where the peak is not
+    positive: computed in place, so a million points cost two float arrays, not six."""
+    dd = equity.astype(np.float64)
+    peaks = np.maximum.accumulate(dd) if len(dd) else dd.copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dd -= peaks
+        dd /= peaks
+        dd *= 100.0
+    dd[~(peaks > 0)] = 0.0
+    return dd
+
+
 def _markers(fig: go.Figure, view: AccountView, instr: Instrument, rows: list[TradeRow]) -> None:
     points: dict[str, tuple[list[int], list[float], list[str]]] = {m: ([], [], []) for m in MARKERS}
     for r in rows:
@@ -207,8 +235,8 @@ def _markers(fig: go.Figure, view: AccountView, instr: Instrument, rows: list[Tr
         fig.add_trace(
             go.Scatter(
                 x=_dt(xs),
-                y=ys,
-                text=texts,
+                y=_items(ys),
+                text=_items(texts),
                 mode="markers",
                 name=name,
                 marker={"symbol": symbol, "color": color, "size": 9},
@@ -225,7 +253,7 @@ def _levels(
     ts: np.ndarray,
     starts: np.ndarray,
     ends: np.ndarray,
-    x: list[datetime],
+    x: np.ndarray,
 ) -> None:
     """Stops and targets as the level resting during each drawn bar (NaN: none)."""
     if not len(ts):

@@ -10,7 +10,7 @@ convention is ``projections.trade_story.excursions``'s).
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from typing import Any, Final
 
 import msgspec
@@ -64,8 +64,10 @@ class TradeRow(msgspec.Struct, gc=False):
     open_at_end: bool = False
 
 
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+def _minutes(ms: list[int]) -> list[str]:
+    """Each time as ``YYYY-MM-DD HH:MM`` (UTC, seconds dropped), all at once."""
+    text = np.datetime_as_string(np.array(ms, dtype="datetime64[ms]"), unit="m")
+    return [t.replace("T", " ") for t in text.tolist()]
 
 
 def trade_rows(view: AccountView) -> list[TradeRow]:
@@ -137,26 +139,43 @@ def _add_excursions(rows: list[TradeRow], view: AccountView) -> None:
 
 def csv_values(r: TradeRow, instr: Instrument) -> list[Any]:
     """One trades.csv line for ``r``, in ``COLUMNS`` order."""
+    return csv_lines([r], instr)[0]
+
+
+def csv_lines(rows: list[TradeRow], instr: Instrument) -> list[list[Any]]:
+    """The trades.csv lines of ``rows``, in ``COLUMNS`` order (times converted in bulk,
+    each trade size spelled once)."""
     decimals = instr.price_decimals + 2
-    return [
-        r.n,
-        r.side,
-        _iso(r.entry_ts),
-        f"{instr.ticks_to_float(r.entry_price):.{decimals}f}",
-        _iso(r.exit_ts),
-        f"{instr.ticks_to_float(r.exit_price):.{decimals}f}",
-        instr.lots_to_qty(r.lots),
-        f"{r.pnl / MONEY_SCALE:.8f}",
-        f"{r.fees / MONEY_SCALE:.8f}",
-        f"{r.funding / MONEY_SCALE:.8f}",
-        f"{(r.exit_ts - r.entry_ts) / 60_000:g}",
-        r.opened_by,
-        r.close_reason,
-        f"{r.mae / MONEY_SCALE:.8f}",
-        f"{r.mfe / MONEY_SCALE:.8f}",
-        f"{r.mae_pct:.6f}",
-        f"{r.mfe_pct:.6f}",
-    ]
+    tick = float(instr.tick)
+    entries = _minutes([r.entry_ts for r in rows])
+    exits = _minutes([r.exit_ts for r in rows])
+    sizes: dict[int, str] = {}  # lots -> qty text (through Decimal; trades repeat sizes)
+    out: list[list[Any]] = []
+    for r, entry, exit_ in zip(rows, entries, exits, strict=True):
+        if r.lots not in sizes:
+            sizes[r.lots] = instr.lots_to_qty(r.lots)
+        out.append(
+            [
+                r.n,
+                r.side,
+                entry,
+                f"{float(r.entry_price) * tick:.{decimals}f}",
+                exit_,
+                f"{float(r.exit_price) * tick:.{decimals}f}",
+                sizes[r.lots],
+                f"{r.pnl / MONEY_SCALE:.8f}",
+                f"{r.fees / MONEY_SCALE:.8f}",
+                f"{r.funding / MONEY_SCALE:.8f}",
+                f"{(r.exit_ts - r.entry_ts) / 60_000:g}",
+                r.opened_by,
+                r.close_reason,
+                f"{r.mae / MONEY_SCALE:.8f}",
+                f"{r.mfe / MONEY_SCALE:.8f}",
+                f"{r.mae_pct:.6f}",
+                f"{r.mfe_pct:.6f}",
+            ]
+        )
+    return out
 
 
 _LABELS: Final = (
@@ -180,45 +199,46 @@ _LABELS: Final = (
 )
 
 
-def table_html(rows: list[TradeRow], instr: Instrument, quote: str) -> str:
-    """The sortable trade table of report.html: every trade, one ``<tr>`` each; a click on a
-    header sorts by that column (numbers by value, via each cell's ``data-v``)."""
+def trade_table(rows: list[TradeRow], lines: list[list[Any]], quote: str) -> Iterator[str]:
+    """The sortable trade table of report.html, in pieces (one per trade): every trade, one
+    ``<tr>`` each; a click on a header sorts by that column (numbers by value, via each
+    cell's ``data-v``).
+
+    ``lines`` are ``csv_lines(rows, ...)``. Only the text cells (side, block, reason) are
+    escaped, once per distinct value: numbers and times hold no character HTML escapes."""
     head = "".join(
         f"<th onclick='sortTrades({i})'>{html.escape(c)}</th>" for i, c in enumerate(_LABELS)
     )
-    body: list[str] = []
-    for r in rows:
-        v = csv_values(r, instr)
-        cells = [
-            (r.n, str(r.n)),
-            (r.side, r.side),
-            (r.entry_ts, v[2]),
-            (float(v[3]), v[3]),
-            (r.exit_ts, v[4] + (" (open)" if r.open_at_end else "")),
-            (float(v[5]), v[5]),
-            (r.lots, str(v[6])),
-            (r.pnl, f"{r.pnl / MONEY_SCALE:,.2f}"),
-            (r.fees, f"{r.fees / MONEY_SCALE:,.2f}"),
-            (r.funding, f"{r.funding / MONEY_SCALE:,.2f}"),
-            (r.exit_ts - r.entry_ts, v[10]),
-            (r.opened_by, r.opened_by),
-            (r.close_reason, r.close_reason),
-            (r.mae, f"{r.mae / MONEY_SCALE:,.2f}"),
-            (r.mfe, f"{r.mfe / MONEY_SCALE:,.2f}"),
-            (r.mae_pct, f"{r.mae_pct:.2%}"),
-            (r.mfe_pct, f"{r.mfe_pct:.2%}"),
-        ]
-        tds = "".join(
-            f"<td data-v='{html.escape(str(key), quote=True)}'>{html.escape(text)}</td>"
-            for key, text in cells
-        )
-        body.append(f"<tr>{tds}</tr>")
-    return (
+    escaped: dict[str, str] = {}
+
+    def esc(text: str) -> str:
+        if text not in escaped:
+            escaped[text] = html.escape(text, quote=True)
+        return escaped[text]
+
+    yield (
         f"<h2>Trades</h2><p>{len(rows):,} trades; money in {html.escape(quote)}; "
         "click a column to sort.</p>"
-        f"<table id='trades'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-        + _SORT_JS
+        f"<table id='trades'><thead><tr>{head}</tr></thead><tbody>"
     )
+    m = MONEY_SCALE
+    for r, v in zip(rows, lines, strict=True):
+        side, block, reason = esc(r.side), esc(r.opened_by), esc(r.close_reason)
+        exit_text = v[4] + " (open)" if r.open_at_end else v[4]
+        yield (
+            f"<tr><td data-v='{r.n}'>{r.n}</td><td data-v='{side}'>{side}</td>"
+            f"<td data-v='{r.entry_ts}'>{v[2]}</td><td data-v='{float(v[3])}'>{v[3]}</td>"
+            f"<td data-v='{r.exit_ts}'>{exit_text}</td><td data-v='{float(v[5])}'>{v[5]}</td>"
+            f"<td data-v='{r.lots}'>{v[6]}</td><td data-v='{r.pnl}'>{r.pnl / m:,.2f}</td>"
+            f"<td data-v='{r.fees}'>{r.fees / m:,.2f}</td>"
+            f"<td data-v='{r.funding}'>{r.funding / m:,.2f}</td>"
+            f"<td data-v='{r.exit_ts - r.entry_ts}'>{v[10]}</td>"
+            f"<td data-v='{block}'>{block}</td><td data-v='{reason}'>{reason}</td>"
+            f"<td data-v='{r.mae}'>{r.mae / m:,.2f}</td><td data-v='{r.mfe}'>{r.mfe / m:,.2f}</td>"
+            f"<td data-v='{r.mae_pct}'>{r.mae_pct:.2%}</td>"
+            f"<td data-v='{r.mfe_pct}'>{r.mfe_pct:.2%}</td></tr>"
+        )
+    yield "</tbody></table>" + _SORT_JS
 
 
 _SORT_JS: Final = """<script>

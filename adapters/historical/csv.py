@@ -18,7 +18,6 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from engine.instrument import Instrument
@@ -28,13 +27,13 @@ from .columns import (
     describe_columns,
     is_unnamed,
     map_columns,
+    numbers,
     parse_time_ms,
     times_to_ms,
 )
 from .errors import DataError
 from .raw import RawCandles
 from .series import CandleSeries
-from .units import as_f64
 
 _DELIMITERS: Final = (",", ";", "\t", "|")
 _PRICE_ROLES: Final = ("open", "high", "low", "close", "volume", "turnover")
@@ -97,12 +96,12 @@ def read_csv(path: str | Path) -> RawCandles:
     return RawCandles(
         path,
         stamps,
-        as_f64(column("open")),
-        as_f64(column("high")),
-        as_f64(column("low")),
-        as_f64(column("close")),
-        as_f64(column("volume")),
-        as_f64(column("turnover")) if "turnover" in roles else None,
+        numbers(column("open"), np.float64),
+        numbers(column("high"), np.float64),
+        numbers(column("low"), np.float64),
+        numbers(column("close"), np.float64),
+        numbers(column("volume"), np.float64),
+        numbers(column("turnover"), np.float64) if "turnover" in roles else None,
         header_lines=header_lines,
         item="row",
         found=found,
@@ -131,6 +130,8 @@ def write_csv(series: CandleSeries, path: str | Path) -> None:
 
 def _decimal_text(units: npt.NDArray[np.int64], step: Decimal) -> pa.Array:
     """``units * step`` as decimal text with the step's decimals ("81794.8")."""
+    import pyarrow.compute as pc  # here, not at import: 0.1 s that reading never needs
+
     places = max(0, -int(step.as_tuple().exponent))
     per_unit = int(step.scaleb(places))  # step = per_unit / 10**places, exactly
     scaled = units * per_unit

@@ -14,13 +14,11 @@ from typing import Final
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from .columns import describe_columns, is_unnamed, map_columns, times_to_ms
+from .columns import describe_columns, is_unnamed, map_columns, numbers, times_to_ms
 from .errors import DataError
 from .raw import RawCandles
 from .series import COLUMNS, CandleSeries
-from .units import as_f64
 
 FORMAT_KEY: Final = b"replay.candles"
 FORMAT_VERSION: Final = b"1"
@@ -37,10 +35,14 @@ def write_parquet(series: CandleSeries, path: str | Path) -> None:
     }
     arrays = [pa.array(col, type=pa.int64()) for col in series.columns().values()]
     table = pa.Table.from_arrays(arrays, names=list(COLUMNS)).replace_schema_metadata(meta)
+    import pyarrow.parquet as pq  # here, not at import: 70 ms (and ssl) a CSV run never needs
+
     pq.write_table(table, str(path))
 
 
 def read_parquet_table(path: str | Path) -> pa.Table:
+    import pyarrow.parquet as pq  # see write_parquet
+
     try:
         return pq.read_table(str(path))
     except FileNotFoundError:
@@ -61,7 +63,7 @@ def exact_meta(table: pa.Table) -> dict[str, str]:
 
 
 def exact_columns(table: pa.Table) -> dict[str, np.ndarray]:
-    return {name: np.asarray(table.column(name), dtype=np.int64) for name in COLUMNS}
+    return {name: numbers(table.column(name), np.int64) for name in COLUMNS}
 
 
 def raw_from_table(path: str, table: pa.Table) -> RawCandles:
@@ -81,7 +83,7 @@ def raw_from_table(path: str, table: pa.Table) -> RawCandles:
 
     def floats(role: str) -> np.ndarray:
         try:
-            return as_f64(column(role).cast(pa.float64()))
+            return numbers(column(role).cast(pa.float64()), np.float64)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             raise DataError(
                 path, 0, f"{role} column is not numeric", str(column(role).type)

@@ -47,9 +47,10 @@ def prices_to_ticks(
     if bad.any():
         i = int(np.argmax(bad))
         raise raw.error(i, f"{name} price is not a positive number", repr(float(values[i])))
-    ticks = np.rint(_scaled(values, instrument.tick))
+    scaled = _scaled(values, instrument.tick)
+    ticks = np.rint(scaled)
     if not round_prices:
-        off = off_tick_mask(values, instrument)
+        off = _off_tick(scaled, ticks)  # the quotient and its rounding, computed once
         if off.any():
             i = int(np.argmax(off))
             raise raw.error(
@@ -71,7 +72,16 @@ def off_tick_mask(values: F64, instrument: Instrument) -> npt.NDArray[np.bool_]:
     """Prices further than ``TICK_TOLERANCE`` from a whole tick."""
     with np.errstate(invalid="ignore"):
         q = _scaled(values, instrument.tick)
-        return np.abs(q - np.rint(q)) > TICK_TOLERANCE
+        return _off_tick(q, np.rint(q))
+
+
+def _off_tick(scaled: F64, ticks: F64) -> npt.NDArray[np.bool_]:
+    """Where a price in ticks (``scaled``) is further than ``TICK_TOLERANCE`` from its
+    rounding (``ticks``)."""
+    with np.errstate(invalid="ignore"):
+        diff = np.subtract(scaled, ticks)
+        np.abs(diff, out=diff)
+        return diff > TICK_TOLERANCE
 
 
 def bad_amount_mask(values: F64) -> npt.NDArray[np.bool_]:
@@ -97,7 +107,3 @@ def turnover_to_money(raw: RawCandles, values: F64 | None) -> I64:
         i = int(np.argmax(bad))
         raise raw.error(i, "turnover is negative or not a number", repr(float(values[i])), ">= 0")
     return np.rint(values * MONEY_SCALE).astype(np.int64)
-
-
-def as_f64(values: npt.ArrayLike) -> F64:
-    return np.ascontiguousarray(values, dtype=np.float64)
