@@ -400,3 +400,33 @@ def test_pool_workers_end_when_the_sweep_is_killed(tmp_path):
     for p in alive:  # do not leave them behind when the test fails
         os.kill(p, signal.SIGKILL)
     assert not alive
+
+
+def test_trial_fingerprints_without_logs_equal_the_kept_logs(inputs, tmp_path):
+    """A trial not kept runs into a memory store: the fingerprint of the real log."""
+    card, data = inputs
+    args = [str(card), "--data", str(data), "--workers", "1", "--name", "fp"]
+    none = sweep_json(*args, "--store", str(tmp_path / "none"))
+    kept = sweep_json(*args, "--store", str(tmp_path / "all"), "--keep-logs", "all")
+    assert comparable(none) == comparable(kept)
+    with EventStore(tmp_path / "all") as s:
+        for t in kept["trials"]:
+            assert s.stream(t["session_id"]).fingerprint == t["fingerprint"]
+            assert s.stream(t["session_id"]).meta["status"] == "complete"
+
+
+def test_kept_candle_bytes_equal_fresh_ones_across_chunks():
+    """A worker's kept encoding gives the bytes of a fresh one, chunk after chunk, twice."""
+    from adapters.historical import generate
+    from adapters.historical.bulk import _CHUNK, KeptEncodedCandles, encode_candles
+    from engine.instrument import BTCUSDT, Instrument
+
+    series = generate(seed=5, n=_CHUNK + 5000, instrument=Instrument(BTCUSDT))
+    n = len(series)
+    fresh = encode_candles(series).rows(0, n)
+    kept = KeptEncodedCandles(series)
+    for _ in range(2):  # the second pass reads the kept chunks
+        assert kept.rows(0, n) == fresh
+        assert [kept.row(i) for i in (n - 1, 0, _CHUNK, _CHUNK - 1)] == [
+            fresh[i] for i in (n - 1, 0, _CHUNK, _CHUNK - 1)
+        ]

@@ -11,6 +11,7 @@ equality is this module's contract.
 
 from __future__ import annotations
 
+from array import array
 from itertools import pairwise
 from typing import Final
 
@@ -164,3 +165,23 @@ class EncodedCandles:
 def encode_candles(series: CandleSeries, *, backfill: bool = False) -> EncodedCandles:
     """The log bytes of every candle of ``series`` (see the module doc), encoded lazily."""
     return EncodedCandles(series, backfill)
+
+
+class KeptEncodedCandles(EncodedCandles):
+    """``EncodedCandles`` that keeps every chunk it encoded (offsets as compact int64s):
+    many runs over one series (a sweep's trials) encode each chunk once."""
+
+    __slots__ = ("_kept",)
+
+    def __init__(self, series: CandleSeries, backfill: bool = False) -> None:
+        super().__init__(series, backfill)
+        self._kept: dict[int, tuple[bytes, array[int]]] = {}
+
+    def _load(self, chunk: int) -> None:
+        got = self._kept.get(chunk)
+        if got is None:
+            super()._load(chunk)
+            self._kept[chunk] = (self._data, array("q", self._starts))
+            return
+        self._data, self._starts = got[0], got[1].tolist()
+        self._chunk, self._lo = chunk, chunk * _CHUNK

@@ -3,25 +3,27 @@
 A trial's session id is ``<sweep>-tNNNN`` and its recorded card path is the sweep's,
 so its ``SessionStarted`` (and so its fingerprint) depends only on the sweep and the
 params: ``replay sweep rerun`` rebuilds it exactly. A trial whose log is not kept runs
-into a scratch store of its own process, and its stream is deleted when it is done.
+into an ``eventstore.memory.MemoryStore``: the same hash chain, so the same fingerprint,
+and nothing written. A worker keeps the candle bytes of the series it runs on
+(``KeptEncodedCandles``): they do not depend on the params, so each chunk is encoded
+once per worker, not once per trial.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Final
 
 import msgspec
 import numpy as np
 
 from adapters.historical import CandleSeries
+from adapters.historical.bulk import KeptEncodedCandles
 from engine.events import CandleClosed
 from engine.instrument import Instrument
 from eventstore import EventStore
+from eventstore.memory import MemoryStore
 from projections.account import AccountView
 from projections.metrics import Summary
 from replay.backtest import run_loaded
@@ -51,7 +53,7 @@ class TrialContext(msgspec.Struct, frozen=True):
     card_text: str
     card_path: str
     balance: int
-    scratch: str  # a directory for the per-process scratch stores
+    scratch: str  # a directory for the sweep's scratch files (the pool's mapped candles)
     keep_store: str = ""  # a store to keep every trial's log in ("": none)
 
 
@@ -85,7 +87,7 @@ class TestWindowView(AccountView):
 
 
 class Worker:
-    """A process's trial runner: the base card loaded once, one scratch store."""
+    """A process's trial runner: the base card loaded once, the candle bytes kept."""
 
     def __init__(self, ctx: TrialContext, series: CandleSeries) -> None:
         self.ctx = ctx
@@ -95,11 +97,11 @@ class Worker:
             self.base.symbol, self.base.instrument, None
         )
         self._store: EventStore | None = None
+        self._encoded: tuple[tuple[int, int], CandleSeries, KeptEncodedCandles] | None = None
 
     @contextmanager
-    def store(self, session: str) -> Iterator[EventStore]:
-        """The kept store, or a scratch store for this one trial, removed after it (a
-        fresh file per trial: no stream to delete, no pages of old trials mapped)."""
+    def store(self, session: str) -> Iterator[EventStore | MemoryStore]:
+        """The kept store, or a memory store for this one trial (its fingerprint only)."""
         if self.ctx.keep_store:
             if self._store is None:
                 self._store = EventStore(self.ctx.keep_store)
@@ -107,20 +109,22 @@ class Worker:
                 self._store.delete_stream(session)
             yield self._store
             return
-        path = Path(self.ctx.scratch) / f"scratch-{os.getpid()}-{session}"
-        shutil.rmtree(path, ignore_errors=True)
-        path.mkdir(parents=True)
-        try:
-            with EventStore(path) as store:
-                yield store
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
+        yield MemoryStore()
+
+    def window(self, first: int, last: int) -> tuple[CandleSeries, KeptEncodedCandles]:
+        """Rows [first, last) of the series (last 0: to the end) and their candle bytes,
+        kept for the next trial over the same rows (a fold's trials come together)."""
+        rows = (first, last)
+        if self._encoded is None or self._encoded[0] != rows:
+            series = self.series
+            if first or last:
+                series = series.take(slice(first, last or len(series)))
+            self._encoded = (rows, series, KeptEncodedCandles(series))
+        return self._encoded[1], self._encoded[2]
 
     def run(self, task: TrialTask) -> TrialDone:
         card = apply(self.base, task.params)
-        series = self.series
-        if task.first or task.last:
-            series = series.take(slice(task.first, task.last or len(series)))
+        series, encoded = self.window(task.first, task.last)
         warm = None
         if 0 <= task.warm < task.first:
             warm = self.series.take(slice(task.warm, task.first))
@@ -134,6 +138,7 @@ class Worker:
                 balance=self.ctx.balance,
                 warm=warm,
                 view=TestWindowView() if warm is not None else None,
+                encoded=encoded,
             )
         return TrialDone(
             number=task.number,
