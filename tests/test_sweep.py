@@ -266,7 +266,8 @@ def test_a_sweep_killed_with_sigkill_resumes_to_the_same_result(tmp_path):
 
 
 def test_ray_runs_the_same_trials_as_the_local_pool(inputs, tmp_path):
-    """A real local Ray instance (2 CPUs): the same trials, metrics and best as 1 worker."""
+    """A real local Ray instance (2 CPUs): the same trials, metrics and best as 1 worker;
+    with --keep-logs all every trial's log is shipped back into the driver's store."""
     ray = pytest.importorskip("ray")
     card, data = inputs
     args = [
@@ -289,9 +290,29 @@ def test_ray_runs_the_same_trials_as_the_local_pool(inputs, tmp_path):
         on_ray = sweep_json(
             *args, "--store", str(tmp_path / "ray"), "--workers", "2", "--ray", "auto"
         )
+        kept = sweep_json(
+            *args,
+            "--store",
+            str(tmp_path / "kept"),
+            "--workers",
+            "2",
+            "--ray",
+            "auto",
+            "--keep-logs",
+            "all",
+        )
     finally:
         ray.shutdown()
-    assert comparable(on_ray) == comparable(local)
+    assert comparable(on_ray) == comparable(local) == comparable(kept)
+    with EventStore(tmp_path / "kept") as s:
+        ran = [t for t in kept["trials"] if not t.get("skipped")]
+        assert sorted(i.name for i in s.streams() if i.kind != KIND) == sorted(
+            t["session_id"] for t in ran
+        )
+        for t in ran:
+            assert s.stream(t["session_id"]).fingerprint == t["fingerprint"]
+            assert s.stream(t["session_id"]).meta["status"] == "complete"
+            assert verify_session(s, t["session_id"]).ok
 
 
 def test_walk_forward_tests_each_fold_on_the_next_window_warmed_without_trading(tmp_path):

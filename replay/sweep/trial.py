@@ -22,7 +22,7 @@ from adapters.historical import CandleSeries
 from adapters.historical.bulk import KeptEncodedCandles
 from engine.events import CandleClosed
 from engine.instrument import Instrument
-from eventstore import EventStore
+from eventstore import EventStore, EventStoreError
 from eventstore.memory import MemoryStore
 from projections.account import AccountView
 from projections.metrics import Summary
@@ -55,6 +55,33 @@ class TrialContext(msgspec.Struct, frozen=True):
     balance: int
     scratch: str  # a directory for the sweep's scratch files (the pool's mapped candles)
     keep_store: str = ""  # a store to keep every trial's log in ("": none)
+    ship_to: str = ""  # a store the driver keeps every trial's log in, shipped back (Ray)
+
+
+class ShippedLog(msgspec.Struct, frozen=True):
+    """A trial's whole log, sent back from a node that cannot write the driver's store."""
+
+    session_id: str
+    kind: str
+    meta: dict[str, str]
+    records: list[bytes]
+    fingerprint: str
+
+
+def keep_shipped(store: EventStore, log: ShippedLog) -> None:
+    """Append a shipped log to ``store`` as the stream the trial would have written there
+    (one left by a killed run is replaced); its fingerprint must be the trial's."""
+    if log.session_id in store:
+        store.delete_stream(log.session_id)
+    stream = store.create_stream(log.session_id, log.kind, {**log.meta, "status": "running"})
+    with stream.writer(durable=False) as writer:
+        writer.append_many(log.records)
+    if stream.fingerprint != log.fingerprint:
+        raise EventStoreError(
+            f"shipped log of {log.session_id} has fingerprint {stream.fingerprint} in "
+            f"{store.path}, not {log.fingerprint}"
+        )
+    stream.set_meta("status", log.meta.get("status", "complete"))
 
 
 METRIC_NAMES: Final = tuple(
@@ -97,11 +124,13 @@ class Worker:
             self.base.symbol, self.base.instrument, None
         )
         self._store: EventStore | None = None
+        self.shipped: ShippedLog | None = None  # the last trial's log (ctx.ship_to set)
         self._encoded: tuple[tuple[int, int], CandleSeries, KeptEncodedCandles] | None = None
 
     @contextmanager
     def store(self, session: str) -> Iterator[EventStore | MemoryStore]:
-        """The kept store, or a memory store for this one trial (its fingerprint only)."""
+        """The kept store, or a memory store for this one trial (its fingerprint only;
+        with ``ctx.ship_to``, its records too, left in ``self.shipped``)."""
         if self.ctx.keep_store:
             if self._store is None:
                 self._store = EventStore(self.ctx.keep_store)
@@ -109,7 +138,12 @@ class Worker:
                 self._store.delete_stream(session)
             yield self._store
             return
-        yield MemoryStore()
+        memory = MemoryStore(keep=bool(self.ctx.ship_to))
+        yield memory
+        if self.ctx.ship_to:
+            got = memory.stream(session)
+            assert got.records is not None
+            self.shipped = ShippedLog(session, got.kind, got.meta, got.records, got.fingerprint)
 
     def window(self, first: int, last: int) -> tuple[CandleSeries, KeptEncodedCandles]:
         """Rows [first, last) of the series (last 0: to the end) and their candle bytes,
