@@ -436,8 +436,10 @@ def test_trial_fingerprints_without_logs_equal_the_kept_logs(inputs, tmp_path):
             assert s.stream(t["session_id"]).meta["status"] == "complete"
 
 
-def test_kept_candle_bytes_equal_fresh_ones_across_chunks():
-    """A worker's kept encoding gives the bytes of a fresh one, chunk after chunk, twice."""
+@pytest.mark.parametrize("budget", [10**9, 2_000_000, 0])  # all, the short last chunk, none
+def test_kept_candle_bytes_equal_fresh_ones_across_chunks(budget):
+    """A worker's kept encoding gives the bytes of a fresh one, chunk after chunk, twice,
+    whatever its budget keeps."""
     from adapters.historical import generate
     from adapters.historical.bulk import _CHUNK, KeptEncodedCandles, encode_candles
     from engine.instrument import BTCUSDT, Instrument
@@ -445,9 +447,10 @@ def test_kept_candle_bytes_equal_fresh_ones_across_chunks():
     series = generate(seed=5, n=_CHUNK + 5000, instrument=Instrument(BTCUSDT))
     n = len(series)
     fresh = encode_candles(series).rows(0, n)
-    kept = KeptEncodedCandles(series)
+    kept = KeptEncodedCandles(series, budget=budget)
     for _ in range(2):  # the second pass reads the kept chunks
         assert kept.rows(0, n) == fresh
         assert [kept.row(i) for i in (n - 1, 0, _CHUNK, _CHUNK - 1)] == [
             fresh[i] for i in (n - 1, 0, _CHUNK, _CHUNK - 1)
         ]
+    assert len(kept._kept) == {10**9: 2, 2_000_000: 1, 0: 0}[budget]

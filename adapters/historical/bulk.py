@@ -167,21 +167,30 @@ def encode_candles(series: CandleSeries, *, backfill: bool = False) -> EncodedCa
     return EncodedCandles(series, backfill)
 
 
+KEEP_BYTES: Final = 16 << 20  # candle bytes a KeptEncodedCandles keeps (about 180k rows)
+
+
 class KeptEncodedCandles(EncodedCandles):
-    """``EncodedCandles`` that keeps every chunk it encoded (offsets as compact int64s):
-    many runs over one series (a sweep's trials) encode each chunk once."""
+    """``EncodedCandles`` that keeps the chunks it encoded, up to ``budget`` bytes (offsets
+    as compact int64s; later chunks are encoded again each time): many runs over one
+    series (a sweep's trials) encode the kept chunks once. The budget bounds a sweep
+    worker's memory (1M candles are about 93 MB of bytes)."""
 
-    __slots__ = ("_kept",)
+    __slots__ = ("_budget", "_kept")
 
-    def __init__(self, series: CandleSeries, backfill: bool = False) -> None:
+    def __init__(self, series: CandleSeries, backfill: bool = False, budget: int = KEEP_BYTES):
         super().__init__(series, backfill)
         self._kept: dict[int, tuple[bytes, array[int]]] = {}
+        self._budget = budget
 
     def _load(self, chunk: int) -> None:
         got = self._kept.get(chunk)
         if got is None:
             super()._load(chunk)
-            self._kept[chunk] = (self._data, array("q", self._starts))
+            size = len(self._data) + 8 * len(self._starts)
+            if size <= self._budget:
+                self._kept[chunk] = (self._data, array("q", self._starts))
+                self._budget -= size
             return
         self._data, self._starts = got[0], got[1].tolist()
         self._chunk, self._lo = chunk, chunk * _CHUNK
