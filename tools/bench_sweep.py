@@ -124,8 +124,8 @@ def worker_memory(n: int, tmp: Path) -> None:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     peak, anonymous = (float(x) for x in out.stdout.split())
-    # RSS counts file-backed pages too: the memory-mapped candles (shared by all workers)
-    # and the scratch store's LMDB map; anonymous is the worker's own heap after the trial.
+    # RSS counts file-backed pages too: the memory-mapped candles (shared by all workers);
+    # anonymous is the worker's own heap after the trial.
     emit(
         bench="sweep_worker_memory",
         candles=n,
