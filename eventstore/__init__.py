@@ -15,9 +15,10 @@ never rewritten:
 
 Module map: ``store`` (EventStore), ``stream`` (Stream, reads), ``writer`` (Writer),
 ``chain`` (fingerprints), ``checked`` (chain checks for readers, cached), ``lock``
-(single writer), ``env`` (the shared environment, lmdb error translation),
-``filecheck``/``trust`` (checks before mapping a file), ``layout`` (keys, databases,
-stream records), ``errors``.
+(single writer), ``memory`` (MemoryStore: a stream's chain and fingerprint without a
+file, for runs whose log is not kept), ``env`` (the shared environment, lmdb error
+translation), ``filecheck``/``trust`` (checks before mapping a file), ``layout`` (keys,
+databases, stream records), ``errors``.
 """
 
 from eventstore.chain import GENESIS, LINK

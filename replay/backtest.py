@@ -22,10 +22,12 @@ import msgspec
 import pyarrow as pa
 
 from adapters.historical import CandleSeries, DataError, generate, load_candles
+from adapters.historical.bulk import EncodedCandles
 from adapters.historical.resample import Resampled, resample, resampled_text
 from engine.events import SessionStarted
 from engine.instrument import Instrument, InstrumentError, money_from_str
 from eventstore import EventStore
+from eventstore.memory import MemoryStore
 from projections.account import AccountView
 from projections.metrics import Summary, summarize
 from replay.cards import IdeaCardError, LoadedCard, load_card, load_card_text
@@ -417,18 +419,20 @@ def run_loaded(
     card: LoadedCard,
     series: CandleSeries,
     instrument: Instrument,
-    store: EventStore,
+    store: EventStore | MemoryStore,
     *,
     session_id: str,
     balance: int,
     meta: dict[str, str] | None = None,
     warm: CandleSeries | None = None,
     view: AccountView | None = None,
+    encoded: EncodedCandles | None = None,
 ) -> tuple[RunResult, Summary, AccountView]:
     """One backtest of an already loaded card over already loaded candles, no report:
     the thin entry point a sweep trial calls (the same path as ``execute``).
 
     ``warm``: candles before ``series`` fed first as backfill (features warm, no trades).
+    ``encoded``: ``series``' candle bytes kept across runs (``replay.fastpath``).
     """
     view = view if view is not None else AccountView()
     candles = series.events()
@@ -438,7 +442,7 @@ def run_loaded(
         candles = itertools.chain(warm.events(backfill=True), candles)
         first_open = int(warm.open_ms[0])
     else:  # the fast path where the card allows it: the same log, sooner
-        bulk = BulkRun.for_card(card, series)
+        bulk = BulkRun.for_card(card, series, encoded)
     result = run_backtest(
         card,
         candles,

@@ -153,8 +153,15 @@ def _analyse(plan: Any, card: LoadedCard, close: I64) -> _Bulk | None:
 class BulkRun:
     """A series prepared for ``run_backtest(..., bulk=...)`` (see the module doc)."""
 
-    def __init__(self, series: CandleSeries, card: LoadedCard, bulk: _Bulk) -> None:
+    def __init__(
+        self,
+        series: CandleSeries,
+        card: LoadedCard,
+        bulk: _Bulk,
+        encoded: EncodedCandles | None = None,
+    ) -> None:
         self.series = series
+        self.encoded = encoded  # the series' candle bytes, shared by runs (None: encode)
         self.card = card
         self.bulk = bulk
         day = series.close_ms // DAY_MS
@@ -172,16 +179,19 @@ class BulkRun:
         self.n = len(series)
 
     @classmethod
-    def for_card(cls, card: LoadedCard, series: CandleSeries) -> BulkRun | None:
+    def for_card(
+        cls, card: LoadedCard, series: CandleSeries, encoded: EncodedCandles | None = None
+    ) -> BulkRun | None:
         """The fast path for ``card`` over ``series``, or None when the card (or the data)
-        needs the candle loop."""
+        needs the candle loop. ``encoded``: ``series``' candle bytes, kept by the caller
+        across runs over the same series (``adapters.historical.bulk.KeptEncodedCandles``)."""
         n = len(series)
         if n < 2 or series.timeframe != card.timeframe:
             return None
         if not bool(np.all(series.close_ms[1:] > series.close_ms[:-1])):
             return None  # the loop's venue names the bad candle
         bulk = _analyse(card.new_strategy(series.instrument), card, series.close)
-        return None if bulk is None else cls(series, card, bulk)
+        return None if bulk is None else cls(series, card, bulk, encoded)
 
     def _candle(self, i: int) -> CandleClosed:
         block = i // _BLOCK
@@ -226,7 +236,7 @@ class BulkRun:
         """Fold every candle (or until ``stop.signal``); return (candles, last candle ts)."""
         plan, smas, cross_slots = self.bulk.bind(state.strategy, self.card)
         s = self.series
-        enc = encode_candles(s)
+        enc = self.encoded if self.encoded is not None else encode_candles(s)
         lo, h, cm = s.low, s.high, s.close_ms
         n = self.n
         next_active = self._next_active

@@ -34,6 +34,7 @@ from adapters.sim.venue import SimVenue
 from engine.events import CandleClosed, EventBase, SessionStopped
 from engine.instrument import Instrument
 from eventstore import EventStore
+from eventstore.memory import MemoryStore
 from projections.account import AccountView
 from replay.cards import LoadedCard
 from replay.core import SessionCore, session_started
@@ -94,7 +95,7 @@ def run_backtest(
     card: LoadedCard,
     candles: Iterator[CandleClosed],
     instrument: Instrument,
-    store: EventStore,
+    store: EventStore | MemoryStore,
     *,
     session_id: str,
     initial_balance: int,
@@ -105,7 +106,8 @@ def run_backtest(
     progress_every: int = 10_000,
     bulk: BulkRun | None = None,
 ) -> RunResult:
-    """Run ``card`` over ``candles`` into a new stream ``session_id`` of ``store``.
+    """Run ``card`` over ``candles`` into a new stream ``session_id`` of ``store`` (a
+    ``MemoryStore``: the same fingerprint, nothing written).
 
     With ``bulk`` (``replay.fastpath``, for the same candles) the quiet stretches are
     folded in bulk; the log is byte for byte the one the candle loop writes."""

@@ -266,7 +266,8 @@ def test_a_sweep_killed_with_sigkill_resumes_to_the_same_result(tmp_path):
 
 
 def test_ray_runs_the_same_trials_as_the_local_pool(inputs, tmp_path):
-    """A real local Ray instance (2 CPUs): the same trials, metrics and best as 1 worker."""
+    """A real local Ray instance (2 CPUs): the same trials, metrics and best as 1 worker;
+    with --keep-logs all every trial's log is shipped back into the driver's store."""
     ray = pytest.importorskip("ray")
     card, data = inputs
     args = [
@@ -289,9 +290,29 @@ def test_ray_runs_the_same_trials_as_the_local_pool(inputs, tmp_path):
         on_ray = sweep_json(
             *args, "--store", str(tmp_path / "ray"), "--workers", "2", "--ray", "auto"
         )
+        kept = sweep_json(
+            *args,
+            "--store",
+            str(tmp_path / "kept"),
+            "--workers",
+            "2",
+            "--ray",
+            "auto",
+            "--keep-logs",
+            "all",
+        )
     finally:
         ray.shutdown()
-    assert comparable(on_ray) == comparable(local)
+    assert comparable(on_ray) == comparable(local) == comparable(kept)
+    with EventStore(tmp_path / "kept") as s:
+        ran = [t for t in kept["trials"] if not t.get("skipped")]
+        assert sorted(i.name for i in s.streams() if i.kind != KIND) == sorted(
+            t["session_id"] for t in ran
+        )
+        for t in ran:
+            assert s.stream(t["session_id"]).fingerprint == t["fingerprint"]
+            assert s.stream(t["session_id"]).meta["status"] == "complete"
+            assert verify_session(s, t["session_id"]).ok
 
 
 def test_walk_forward_tests_each_fold_on_the_next_window_warmed_without_trading(tmp_path):
@@ -400,3 +421,36 @@ def test_pool_workers_end_when_the_sweep_is_killed(tmp_path):
     for p in alive:  # do not leave them behind when the test fails
         os.kill(p, signal.SIGKILL)
     assert not alive
+
+
+def test_trial_fingerprints_without_logs_equal_the_kept_logs(inputs, tmp_path):
+    """A trial not kept runs into a memory store: the fingerprint of the real log."""
+    card, data = inputs
+    args = [str(card), "--data", str(data), "--workers", "1", "--name", "fp"]
+    none = sweep_json(*args, "--store", str(tmp_path / "none"))
+    kept = sweep_json(*args, "--store", str(tmp_path / "all"), "--keep-logs", "all")
+    assert comparable(none) == comparable(kept)
+    with EventStore(tmp_path / "all") as s:
+        for t in kept["trials"]:
+            assert s.stream(t["session_id"]).fingerprint == t["fingerprint"]
+            assert s.stream(t["session_id"]).meta["status"] == "complete"
+
+
+@pytest.mark.parametrize("budget", [10**9, 2_000_000, 0])  # all, the short last chunk, none
+def test_kept_candle_bytes_equal_fresh_ones_across_chunks(budget):
+    """A worker's kept encoding gives the bytes of a fresh one, chunk after chunk, twice,
+    whatever its budget keeps."""
+    from adapters.historical import generate
+    from adapters.historical.bulk import _CHUNK, KeptEncodedCandles, encode_candles
+    from engine.instrument import BTCUSDT, Instrument
+
+    series = generate(seed=5, n=_CHUNK + 5000, instrument=Instrument(BTCUSDT))
+    n = len(series)
+    fresh = encode_candles(series).rows(0, n)
+    kept = KeptEncodedCandles(series, budget=budget)
+    for _ in range(2):  # the second pass reads the kept chunks
+        assert kept.rows(0, n) == fresh
+        assert [kept.row(i) for i in (n - 1, 0, _CHUNK, _CHUNK - 1)] == [
+            fresh[i] for i in (n - 1, 0, _CHUNK, _CHUNK - 1)
+        ]
+    assert len(kept._kept) == {10**9: 2, 2_000_000: 1, 0: 0}[budget]

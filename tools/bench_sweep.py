@@ -7,7 +7,8 @@ return in both. backtesting.py runs in its own venv (``.venv-peers``, made on fi
 by ``tools.peers_venv``) with its own multiprocessing; replay with ``--workers``
 processes. JSON lines on stdout:
 
-    {"bench": "sweep_replay", "combinations": 90, "seconds": ..., "best": {...}, ...}
+    {"bench": "sweep_replay", "combinations": 90, "seconds": ..., "cpu_per_trial_s": ...,
+     "best": {...}, ...}
     {"bench": "sweep_backtesting_py", "seconds": ..., "best": {...}, ...}
     {"bench": "sweep_speedup", "ratio": ..., "same_best": true}
     {"bench": "sweep_worker_memory", "candles": 1000000, "peak_rss_mb": ...}
@@ -28,6 +29,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -122,14 +124,61 @@ def worker_memory(n: int, tmp: Path) -> None:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     peak, anonymous = (float(x) for x in out.stdout.split())
-    # RSS counts file-backed pages too: the memory-mapped candles (shared by all workers)
-    # and the scratch store's LMDB map; anonymous is the worker's own heap after the trial.
+    # RSS counts file-backed pages too: the memory-mapped candles (shared by all workers);
+    # anonymous is the worker's own heap after the trial.
     emit(
         bench="sweep_worker_memory",
         candles=n,
         peak_rss_mb=round(peak, 1),
         anonymous_after_trial_mb=round(anonymous, 1),
     )
+
+
+class TreeCPU:
+    """CPU seconds (user + system) of this process and its descendants while running:
+    the pool's workers are the forkserver's children, which ``RUSAGE_CHILDREN`` never
+    sees, so ``/proc`` is polled every ``every`` s (a worker's last moments may be missed;
+    it is idle then)."""
+
+    def __init__(self, every: float = 0.1) -> None:
+        self.every = every
+        self.seen: dict[int, int] = {}
+        self.base = self._tree()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _tree() -> dict[int, int]:
+        procs: dict[int, tuple[int, int]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:
+                continue
+            fields = text[text.rindex(")") + 2 :].split()
+            procs[int(stat.parent.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+        kids: dict[int, list[int]] = {}
+        for pid, (ppid, _) in procs.items():
+            kids.setdefault(ppid, []).append(pid)
+        out, todo = {}, [os.getpid()]
+        while todo:
+            pid = todo.pop()
+            if pid in procs:
+                out[pid] = procs[pid][1]
+            todo += kids.get(pid, [])
+        return out
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.seen.update(self._tree())
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self.seen.update(self._tree())
+        ticks = sum(t - self.base.get(pid, 0) for pid, t in self.seen.items())
+        return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -154,8 +203,10 @@ def main() -> None:
             workers=args.workers,
         )
         t0 = time.perf_counter()
+        cpu = TreeCPU()
         view = fold(run(cfg))
         seconds = time.perf_counter() - t0
+        cpu_s = cpu.stop()
         best = view.best
         assert best is not None
         emit(
@@ -165,6 +216,9 @@ def main() -> None:
             workers=args.workers,
             seconds=round(seconds, 3),
             per_trial_s=round(seconds / len(view.trials), 3),
+            cpu_s=round(cpu_s, 2),  # driver and workers, user + system
+            cpu_per_trial_s=round(cpu_s / len(view.trials), 3),
+            load_1m=round(os.getloadavg()[0], 2),
             best=best.params,
             total_return=best.metrics["total_return"],
             trades=int(best.metrics["trades"]),
@@ -175,14 +229,23 @@ def main() -> None:
         csv = Path(tmp) / "gbm.csv"
         write_peer_csv(series, csv)
         python = peers_venv.ensure({"backtesting": "backtesting", "pandas": "pandas"})
+        cpu = TreeCPU()
         out = subprocess.run(
             [str(python), str(PEER), str(csv)], capture_output=True, text=True, check=True
         )
+        peer_cpu = cpu.stop()  # the peer's whole process, CSV read included
         peer = json.loads(out.stdout.strip().splitlines()[-1])
-        emit(bench="sweep_backtesting_py", candles=args.candles, **peer)
+        emit(
+            bench="sweep_backtesting_py",
+            candles=args.candles,
+            **peer,
+            process_cpu_s=round(peer_cpu, 2),
+            load_1m=round(os.getloadavg()[0], 2),
+        )
         emit(
             bench="sweep_speedup",
             ratio=round(peer["seconds"] / seconds, 2),
+            cpu_ratio=round(peer_cpu / cpu_s, 2),
             same_best=peer["best"] == best.params,
         )
 

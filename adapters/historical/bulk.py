@@ -11,6 +11,7 @@ equality is this module's contract.
 
 from __future__ import annotations
 
+from array import array
 from itertools import pairwise
 from typing import Final
 
@@ -195,3 +196,32 @@ class EncodedCandles:
 def encode_candles(series: CandleSeries, *, backfill: bool = False) -> EncodedCandles:
     """The log bytes of every candle of ``series`` (see the module doc), encoded lazily."""
     return EncodedCandles(series, backfill)
+
+
+KEEP_BYTES: Final = 16 << 20  # candle bytes a KeptEncodedCandles keeps (about 180k rows)
+
+
+class KeptEncodedCandles(EncodedCandles):
+    """``EncodedCandles`` that keeps the chunks it encoded, up to ``budget`` bytes (offsets
+    as compact int64s; later chunks are encoded again each time): many runs over one
+    series (a sweep's trials) encode the kept chunks once. The budget bounds a sweep
+    worker's memory (1M candles are about 93 MB of bytes)."""
+
+    __slots__ = ("_budget", "_kept")
+
+    def __init__(self, series: CandleSeries, backfill: bool = False, budget: int = KEEP_BYTES):
+        super().__init__(series, backfill)
+        self._kept: dict[int, tuple[bytes, array[int]]] = {}
+        self._budget = budget
+
+    def _load(self, chunk: int) -> None:
+        got = self._kept.get(chunk)
+        if got is None:
+            super()._load(chunk)
+            size = len(self._data) + 8 * len(self._starts)
+            if size <= self._budget:
+                self._kept[chunk] = (self._data, array("q", self._starts))
+                self._budget -= size
+            return
+        self._data, self._starts = got[0], got[1].tolist()
+        self._chunk, self._lo = chunk, chunk * _CHUNK

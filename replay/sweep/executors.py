@@ -23,8 +23,9 @@ import numpy as np
 
 from adapters.historical import CandleSeries
 from adapters.historical.series import COLUMNS
+from eventstore import EventStore
 from replay.sweep.events import TrialDone
-from replay.sweep.trial import TrialContext, TrialTask, Worker
+from replay.sweep.trial import ShippedLog, TrialContext, TrialTask, Worker, keep_shipped
 
 
 class Executor(Protocol):
@@ -134,11 +135,16 @@ _RAY_WORKERS: dict[str, Worker] = {}
 
 
 def _ray_task(ctx: TrialContext, columns: dict[str, Any], timeframe: str, task: TrialTask) -> Any:
-    key = f"{os.getpid()}:{ctx.scratch}"
+    """The trial's result, and with ``ctx.ship_to`` its log (``(TrialDone, ShippedLog)``)."""
+    key = f"{os.getpid()}:{ctx.scratch}:{ctx.ship_to}"
     worker = _RAY_WORKERS.get(key)
     if worker is None:
         worker = _RAY_WORKERS[key] = Worker(ctx, _series(columns, ctx, timeframe))
-    return worker.run(task)
+    done = worker.run(task)
+    if ctx.ship_to:
+        shipped, worker.shipped = worker.shipped, None
+        return done, shipped
+    return done
 
 
 def connect_ray(address: str, num_cpus: int) -> Any:
@@ -174,11 +180,15 @@ def connect_ray(address: str, num_cpus: int) -> Any:
 
 
 class RayPool:
-    """Trials as Ray tasks; the candles are put in the object store once."""
+    """Trials as Ray tasks; the candles are put in the object store once. With
+    ``ctx.ship_to`` (``--keep-logs all``) each task sends its trial's log back and the
+    driver appends it to that store before it yields the trial (a node's disk is not the
+    driver's)."""
 
     def __init__(self, ctx: TrialContext, series: CandleSeries, address: str, cpus: int) -> None:
         self.ray = connect_ray(address, cpus)
         self.ctx = ctx
+        self.store = EventStore(ctx.ship_to) if ctx.ship_to else None
         self.timeframe = series.timeframe
         self.columns = self.ray.put({k: np.asarray(v) for k, v in series.columns().items()})
         self.remote = self.ray.remote(num_cpus=1)(_ray_task)
@@ -190,10 +200,19 @@ class RayPool:
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             for ref in done:
-                yield ray.get(ref)
+                got = ray.get(ref)
+                if isinstance(got, tuple):
+                    trial, log = got
+                    assert self.store is not None and isinstance(log, ShippedLog)
+                    keep_shipped(self.store, log)
+                    got = trial
+                yield got
 
     def close(self) -> None:
         self.columns = None  # the last reference: Ray frees the candles
+        if self.store is not None:
+            self.store.close()
+            self.store = None
 
 
 def make(

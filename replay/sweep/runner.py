@@ -155,11 +155,6 @@ def prepare(cfg: SweepConfig) -> Prepared:
     check_objective(cfg.objective)
     if cfg.keep_logs not in ("none", "best", "all"):
         raise InputError(f"--keep-logs {cfg.keep_logs!r}: one of none, best, all")
-    if cfg.ray and cfg.keep_logs == "all":
-        raise InputError(
-            "--keep-logs all with --ray: the logs would stay on the cluster's nodes; "
-            "use --keep-logs best, or replay sweep rerun SWEEP TRIAL for any trial"
-        )
     if cfg.batch < 1:
         raise InputError(f"--batch {cfg.batch}: expected at least 1")
     card = load_card(cfg.card)
@@ -242,7 +237,8 @@ def run(cfg: SweepConfig, progress: Progress | None = None) -> list[Record]:
             card_path=started.card_path,
             balance=prep.balance,
             scratch=str(scratch),
-            keep_store=str(cfg.store) if cfg.keep_logs == "all" else "",
+            keep_store=str(cfg.store) if cfg.keep_logs == "all" and not cfg.ray else "",
+            ship_to=str(cfg.store) if cfg.keep_logs == "all" and cfg.ray else "",
         )
         executor: executors.Executor | None = None
 

@@ -3,25 +3,27 @@
 A trial's session id is ``<sweep>-tNNNN`` and its recorded card path is the sweep's,
 so its ``SessionStarted`` (and so its fingerprint) depends only on the sweep and the
 params: ``replay sweep rerun`` rebuilds it exactly. A trial whose log is not kept runs
-into a scratch store of its own process, and its stream is deleted when it is done.
+into an ``eventstore.memory.MemoryStore``: the same hash chain, so the same fingerprint,
+and nothing written. A worker keeps the candle bytes of the series it runs on
+(``KeptEncodedCandles``): they do not depend on the params, so each chunk is encoded
+once per worker, not once per trial.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Final
 
 import msgspec
 import numpy as np
 
 from adapters.historical import CandleSeries
+from adapters.historical.bulk import KeptEncodedCandles
 from engine.events import CandleClosed
 from engine.instrument import Instrument
-from eventstore import EventStore
+from eventstore import EventStore, EventStoreError
+from eventstore.memory import MemoryStore
 from projections.account import AccountView
 from projections.metrics import Summary
 from replay.backtest import run_loaded
@@ -51,8 +53,35 @@ class TrialContext(msgspec.Struct, frozen=True):
     card_text: str
     card_path: str
     balance: int
-    scratch: str  # a directory for the per-process scratch stores
+    scratch: str  # a directory for the sweep's scratch files (the pool's mapped candles)
     keep_store: str = ""  # a store to keep every trial's log in ("": none)
+    ship_to: str = ""  # a store the driver keeps every trial's log in, shipped back (Ray)
+
+
+class ShippedLog(msgspec.Struct, frozen=True):
+    """A trial's whole log, sent back from a node that cannot write the driver's store."""
+
+    session_id: str
+    kind: str
+    meta: dict[str, str]
+    records: list[bytes]
+    fingerprint: str
+
+
+def keep_shipped(store: EventStore, log: ShippedLog) -> None:
+    """Append a shipped log to ``store`` as the stream the trial would have written there
+    (one left by a killed run is replaced); its fingerprint must be the trial's."""
+    if log.session_id in store:
+        store.delete_stream(log.session_id)
+    stream = store.create_stream(log.session_id, log.kind, {**log.meta, "status": "running"})
+    with stream.writer(durable=False) as writer:
+        writer.append_many(log.records)
+    if stream.fingerprint != log.fingerprint:
+        raise EventStoreError(
+            f"shipped log of {log.session_id} has fingerprint {stream.fingerprint} in "
+            f"{store.path}, not {log.fingerprint}"
+        )
+    stream.set_meta("status", log.meta.get("status", "complete"))
 
 
 METRIC_NAMES: Final = tuple(
@@ -85,7 +114,7 @@ class TestWindowView(AccountView):
 
 
 class Worker:
-    """A process's trial runner: the base card loaded once, one scratch store."""
+    """A process's trial runner: the base card loaded once, the candle bytes kept."""
 
     def __init__(self, ctx: TrialContext, series: CandleSeries) -> None:
         self.ctx = ctx
@@ -95,11 +124,13 @@ class Worker:
             self.base.symbol, self.base.instrument, None
         )
         self._store: EventStore | None = None
+        self.shipped: ShippedLog | None = None  # the last trial's log (ctx.ship_to set)
+        self._encoded: tuple[tuple[int, int], CandleSeries, KeptEncodedCandles] | None = None
 
     @contextmanager
-    def store(self, session: str) -> Iterator[EventStore]:
-        """The kept store, or a scratch store for this one trial, removed after it (a
-        fresh file per trial: no stream to delete, no pages of old trials mapped)."""
+    def store(self, session: str) -> Iterator[EventStore | MemoryStore]:
+        """The kept store, or a memory store for this one trial (its fingerprint only;
+        with ``ctx.ship_to``, its records too, left in ``self.shipped``)."""
         if self.ctx.keep_store:
             if self._store is None:
                 self._store = EventStore(self.ctx.keep_store)
@@ -107,20 +138,27 @@ class Worker:
                 self._store.delete_stream(session)
             yield self._store
             return
-        path = Path(self.ctx.scratch) / f"scratch-{os.getpid()}-{session}"
-        shutil.rmtree(path, ignore_errors=True)
-        path.mkdir(parents=True)
-        try:
-            with EventStore(path) as store:
-                yield store
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
+        memory = MemoryStore(keep=bool(self.ctx.ship_to))
+        yield memory
+        if self.ctx.ship_to:
+            got = memory.stream(session)
+            assert got.records is not None
+            self.shipped = ShippedLog(session, got.kind, got.meta, got.records, got.fingerprint)
+
+    def window(self, first: int, last: int) -> tuple[CandleSeries, KeptEncodedCandles]:
+        """Rows [first, last) of the series (last 0: to the end) and their candle bytes,
+        kept for the next trial over the same rows (a fold's trials come together)."""
+        rows = (first, last)
+        if self._encoded is None or self._encoded[0] != rows:
+            series = self.series
+            if first or last:
+                series = series.take(slice(first, last or len(series)))
+            self._encoded = (rows, series, KeptEncodedCandles(series))
+        return self._encoded[1], self._encoded[2]
 
     def run(self, task: TrialTask) -> TrialDone:
         card = apply(self.base, task.params)
-        series = self.series
-        if task.first or task.last:
-            series = series.take(slice(task.first, task.last or len(series)))
+        series, encoded = self.window(task.first, task.last)
         warm = None
         if 0 <= task.warm < task.first:
             warm = self.series.take(slice(task.warm, task.first))
@@ -134,6 +172,7 @@ class Worker:
                 balance=self.ctx.balance,
                 warm=warm,
                 view=TestWindowView() if warm is not None else None,
+                encoded=encoded,
             )
         return TrialDone(
             number=task.number,
