@@ -71,7 +71,19 @@ def translated(path: Path | str, what: str, seq: int | None = None) -> Iterator[
 class SharedEnv:
     """An open environment and its named databases, shared by every store on the path."""
 
-    __slots__ = ("chain", "env", "path", "readonly", "records", "refs", "store", "streams")
+    __slots__ = (
+        "chain",
+        "data_fd",
+        "data_id",
+        "data_name",
+        "env",
+        "path",
+        "readonly",
+        "records",
+        "refs",
+        "store",
+        "streams",
+    )
 
     def __init__(self, path: Path, map_size: int, readonly: bool, full_check: bool | None) -> None:
         self.path, self.readonly, self.refs = path, readonly, 0
@@ -90,10 +102,13 @@ class SharedEnv:
                     raise
                 # A read-only mount: no lock file can be made, and no writer can be there.
                 self.env = self._open(map_size, readonly, lock=False)
+        self.data_fd, self.data_id = -1, (0, 0)
+        self.data_name = str(filecheck.data_file(path))
         try:
             self._open_dbs()
+            self._hold_data_file()
         except BaseException:
-            self.env.close()
+            self.close()
             raise
 
     def _open(self, map_size: int, readonly: bool, lock: bool) -> lmdb.Environment:
@@ -163,15 +178,35 @@ class SharedEnv:
             return self._begin(False)
 
     def check_intact(self) -> None:
-        """The quick check (~70 us) before every transaction: a file truncated or with a
+        """The quick check (~10 us) before every transaction: a file truncated or with a
         meta page damaged since it was opened raises LogCorruptError here, before liblmdb
-        touches a page that is gone (SIGBUS). Damage landing between this check and the
-        read is not caught: a mapped file cannot be defended against that."""
+        touches a page that is gone (SIGBUS); so does a data file deleted. It reads a
+        descriptor held open, after a ``stat`` of the name: a file replaced under us is
+        re-opened and checked instead. Damage landing between this check and the read is
+        not caught: a mapped file cannot be defended against that."""
         try:
-            _raise_problems(self.path, _settled(self.path, filecheck.quick_problems, True))
+            named = os.stat(self.data_name)
+            if (named.st_dev, named.st_ino) != self.data_id:
+                self._hold_data_file()
         except FileNotFoundError:
-            gone = str(filecheck.data_file(self.path))
-            raise LogCorruptError(gone, "data file is gone") from None
+            raise LogCorruptError(self.data_name, "data file is gone") from None
+        fd = self.data_fd
+        _raise_problems(self.path, _settled(self.path, lambda _: filecheck.fd_problems(fd), True))
+
+    def _hold_data_file(self) -> None:
+        """Open (or re-open) the data file that ``check_intact`` reads."""
+        fd = os.open(self.data_name, os.O_RDONLY | os.O_CLOEXEC)
+        if self.data_fd >= 0:
+            os.close(self.data_fd)
+        held = os.fstat(fd)
+        self.data_fd, self.data_id = fd, (held.st_dev, held.st_ino)
+
+    def close(self) -> None:
+        """Close the environment and the held data file descriptor."""
+        if self.data_fd >= 0:
+            os.close(self.data_fd)
+            self.data_fd = -1
+        self.env.close()
 
     def _begin(self, write: bool) -> lmdb.Transaction[bytes]:
         try:
@@ -283,7 +318,7 @@ def release(shared: SharedEnv) -> None:
     shared.refs -= 1
     if shared.refs <= 0:
         _OPEN.pop(shared.path, None)
-        shared.env.close()
+        shared.close()
         if not shared.readonly:
             trust.record(shared.path)  # our own clean writes need no re-check
 

@@ -102,42 +102,47 @@ def _meta(buf: bytes, pgno: int) -> tuple[dict[str, int], list[str]]:
 
 def quick_problems(path: Path) -> list[str]:
     """Cheap structural checks of ``path``/data.mdb; an empty list means nothing found."""
-    file = data_file(path)
-    with file.open("rb") as f:
-        head = f.read(PAGE_HEADER + 256)
-        m0, problems = _meta(head, 0)
-        if problems:
-            return problems
-        psize = m0["psize"]
-        if psize < 512 or psize > 65536 or psize & (psize - 1):
-            return [f"meta page 0 has an impossible page size {psize}"]
-        if os.fstat(f.fileno()).st_size < 2 * psize:
-            return [f"file is shorter than its two meta pages of {psize} bytes"]
-        f.seek(psize)
-        m1, problems = _meta(f.read(PAGE_HEADER + 256), 1)
-        if problems:
-            return problems
-        meta = m0 if m0["txnid"] >= m1["txnid"] else m1
-        # The size after the metas: a live writer writes pages before the meta naming
-        # them, and LMDB never shrinks the file, so a sound file always holds them.
-        size = os.fstat(f.fileno()).st_size
-        pages = meta["last_pg"] + 1
-        if pages * psize > size:
-            return [
-                f"file holds {size // psize} pages but the last commit uses {pages} (truncated)"
-            ]
-        for name in ("main_root", "free_root"):
-            root = meta[name]
-            if root != P_INVALID and not 2 <= root < pages:
-                problems.append(f"{name} page {root} is outside the {pages} committed pages")
-        root = meta["main_root"]
-        if not problems and root != P_INVALID:
-            f.seek(root * psize)
-            header = f.read(PAGE_HEADER)
-            (pgno,) = _U64.unpack_from(header, 0)
-            (flags,) = _U16.unpack_from(header, 10)
-            if pgno != root or not flags & (P_BRANCH | P_LEAF):
-                problems.append(f"main tree root page {root} is not a tree page")
+    fd = os.open(data_file(path), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return fd_problems(fd)
+    finally:
+        os.close(fd)
+
+
+def fd_problems(fd: int) -> list[str]:
+    """The quick checks on an open data file, with ``pread`` only (no seek, no file
+    object): cheap enough to run before every transaction on a held descriptor."""
+    head = os.pread(fd, PAGE_HEADER + 256, 0)
+    m0, problems = _meta(head, 0)
+    if problems:
+        return problems
+    psize = m0["psize"]
+    if psize < 512 or psize > 65536 or psize & (psize - 1):
+        return [f"meta page 0 has an impossible page size {psize}"]
+    second = os.pread(fd, PAGE_HEADER + 256, psize)
+    # The size after the metas: a live writer writes pages before the meta naming
+    # them, and LMDB never shrinks the file, so a sound file always holds them.
+    size = os.fstat(fd).st_size
+    if size < 2 * psize:
+        return [f"file is shorter than its two meta pages of {psize} bytes"]
+    m1, problems = _meta(second, 1)
+    if problems:
+        return problems
+    meta = m0 if m0["txnid"] >= m1["txnid"] else m1
+    pages = meta["last_pg"] + 1
+    if pages * psize > size:
+        return [f"file holds {size // psize} pages but the last commit uses {pages} (truncated)"]
+    for name in ("main_root", "free_root"):
+        root = meta[name]
+        if root != P_INVALID and not 2 <= root < pages:
+            problems.append(f"{name} page {root} is outside the {pages} committed pages")
+    root = meta["main_root"]
+    if not problems and root != P_INVALID:
+        header = os.pread(fd, PAGE_HEADER, root * psize)
+        (pgno,) = _U64.unpack_from(header, 0)
+        (flags,) = _U16.unpack_from(header, 10)
+        if pgno != root or not flags & (P_BRANCH | P_LEAF):
+            problems.append(f"main tree root page {root} is not a tree page")
     return problems
 
 

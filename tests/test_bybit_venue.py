@@ -571,3 +571,24 @@ def test_a_create_that_may_have_been_sent_before_a_crash_is_looked_up_before_any
     s = run(emulator, scenario)
     assert s.venue.submissions.get("stall", 0) == 0  # looked up, not sent again
     assert emulator.emulator.wire.creates["stall"] == 1
+
+
+def test_a_closed_kline_starts_the_private_barrier_before_anyone_asks(emulator: Any) -> None:
+    """The ping goes out when the kline arrives; the daemon's barrier then claims its
+    pong instead of sending a second ping after its own wake-up."""
+    pongs: list[int] = []
+
+    async def scenario(s: Session) -> None:
+        private = s.venue.private
+        assert private is not None
+        before = private.pongs
+        await s.emu.step(1)
+        await s.until(lambda: any(isinstance(e, CandleClosed) for e in s.events))
+        await s.until(lambda: private.pongs == before + 1)  # nobody called the barrier yet
+        assert await s.venue.private_barrier(1.0)
+        pongs.append(private.pongs - before)
+        assert await s.venue.private_barrier(1.0)  # nothing left to claim: a fresh ping
+        pongs.append(private.pongs - before)
+
+    run(emulator, scenario, ping_interval_s=60.0)  # no keep-alive pong in between
+    assert pongs == [1, 2]

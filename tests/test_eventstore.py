@@ -411,6 +411,33 @@ def test_truncated_data_file_is_log_corrupt(tmp_path: Path) -> None:
             EventStore(tmp_path, full_check=False)
 
 
+def test_data_file_deleted_under_an_open_store_is_log_corrupt(tmp_path: Path) -> None:
+    """The per-transaction check reads a held descriptor, but still sees the name go."""
+    fill(tmp_path)
+    with EventStore(tmp_path, full_check=False) as store:
+        stream = store.stream("s")
+        assert sum(1 for _ in stream.read()) == 500
+        (tmp_path / "data.mdb").unlink()
+        with pytest.raises(LogCorruptError, match="data file is gone"):
+            sum(1 for _ in stream.read())
+
+
+def test_data_file_replaced_by_a_truncated_one_under_an_open_store_is_log_corrupt(
+    tmp_path: Path,
+) -> None:
+    """A file renamed over the open one is checked, not the held (sound) old inode."""
+    fill(tmp_path)
+    with EventStore(tmp_path, full_check=False) as store:
+        stream = store.stream("s")
+        assert sum(1 for _ in stream.read()) == 500
+        data = tmp_path / "data.mdb"
+        copy = tmp_path / "copy.mdb"
+        copy.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+        os.replace(copy, data)
+        with pytest.raises(LogCorruptError, match="truncated"):
+            sum(1 for _ in stream.read())
+
+
 def test_damaged_stream_metadata_is_log_corrupt(tmp_path: Path) -> None:
     fill(tmp_path)
     env = lmdb.open(str(tmp_path), max_dbs=8)

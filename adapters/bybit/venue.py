@@ -99,6 +99,11 @@ FINAL: Final = frozenset({"Filled", "Cancelled", "Rejected", "Deactivated"})
 _CLOSED: Final = object()
 
 
+#: How long an early barrier (``BybitVenue._ping_early``) waits for its pong when the
+#: daemon never claims it (a candle it drops): it then ends by itself.
+EARLY_BARRIER_CAP_S: Final = 30.0
+
+
 class BybitVenue:
     """Bybit v5 linear perpetuals behind the engine's venue protocol."""
 
@@ -130,6 +135,8 @@ class BybitVenue:
         self.public: WsStream | None = None
         self.private: WsStream | None = None
         self.trade: TradeSocket | None = None  # orders over the Trade API when it is up
+        #: the private-stream ping sent when the last closed kline arrived (``private_barrier``)
+        self._early_barrier: asyncio.Task[bool] | None = None
         self.submissions: dict[str, int] = {}  # create requests sent per client id
         #: client ids whose submission could not be confirmed either way (venue unreachable);
         #: no event was emitted for them -- the daemon's reconciliation must look them up.
@@ -248,6 +255,8 @@ class BybitVenue:
         if self._closed:
             return
         self._closed = True
+        if self._early_barrier is not None:
+            self._early_barrier.cancel()
         for stream in (self.public, self.private):
             if stream is not None:
                 await stream.stop()
@@ -305,8 +314,19 @@ class BybitVenue:
 
     def _on_ws(self, msg: dict[str, Any]) -> None:
         events, why = convert_ws(self._conv(), msg)
+        if self.private is not None and any(isinstance(e, CandleClosed) for e in events):
+            self._ping_early(self.private)
         self.tap.produced(self.tap.current, events, why)
         self._emit_all(events)
+
+    def _ping_early(self, private: WsStream) -> None:
+        """Start the private-stream barrier the moment a closed kline arrives, scheduled
+        ahead of the candle's delivery: its round trip overlaps the daemon's wake-up
+        instead of following it. A newer kline replaces an unclaimed one (its ping is
+        later, so it covers at least as much)."""
+        if self._early_barrier is not None:
+            self._early_barrier.cancel()
+        self._early_barrier = asyncio.ensure_future(private.barrier(EARLY_BARRIER_CAP_S))
 
     # -- wire capture (adapters.bybit.wire) ------------------------------------
 
@@ -763,10 +783,18 @@ class BybitVenue:
     # -- reconciliation ------------------------------------------------------
 
     async def private_barrier(self, timeout_s: float = 1.0) -> bool:
-        """Wait until what the private stream sent before now is in ``events()``'s queue."""
+        """Wait until what the private stream sent before the last closed kline arrived
+        (the ping started then), or else before now, is in ``events()``'s queue; False
+        if no pong within ``timeout_s`` of this call."""
         if self.private is None:
             return False
-        return await self.private.barrier(timeout_s)
+        early, self._early_barrier = self._early_barrier, None
+        if early is None:
+            return await self.private.barrier(timeout_s)
+        try:
+            return await asyncio.wait_for(early, timeout_s)
+        except TimeoutError:
+            return False
 
     def drain_ready(self) -> list[Event]:
         """The events already queued, without waiting (the end-of-stream mark stays)."""
