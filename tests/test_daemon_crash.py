@@ -126,13 +126,20 @@ def check_whole(emulator: EmulatorHandle, daemon: DaemonProcess, store: Path) ->
     assert verified.exit_code == 0, verified.output
 
 
-def test_twenty_kills_lose_and_duplicate_nothing(
-    emulator_factory: Callable[..., EmulatorHandle], busy_card: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    "kills",
+    [9, pytest.param(KILLS, marks=[pytest.mark.soak, pytest.mark.timeout(3600)])],
+    ids=["short", "soak"],
+)
+def test_repeated_kills_lose_and_duplicate_nothing(
+    emulator_factory: Callable[..., EmulatorHandle], busy_card: Path, tmp_path: Path, kills: int
 ) -> None:
+    """Kills at each crash point in turn (three of each in the short run; ``REPLAY_KILLS``,
+    21 by default, in the soak run), every restart resuming the same session."""
     emulator = emulator_factory(history=HISTORY)
     store = tmp_path / "live"
-    history, daemon = campaign(emulator, busy_card, store, kills=KILLS, seed=1)
-    assert history.count("after_commit") == history.count("after_send") == KILLS // 3
+    history, daemon = campaign(emulator, busy_card, store, kills=kills, seed=1)
+    assert history.count("after_commit") == history.count("after_send") == kills // 3
     check_whole(emulator, daemon, store)
 
 

@@ -45,7 +45,9 @@ def test_delayed_and_reordered_private_messages_keep_parity_and_verify_wire(
     pong_first: bool,
     fallback: str,
 ) -> None:
-    live_candles = 120
+    # The card orders on live candles 25, 27, 41, 43, 47, 66 and 70 of the fixture: seven
+    # orders, each entry sized on the equity the previous fills left.
+    live_candles = 75
     emulator = emulator_factory(history=HISTORY)
     card = ma_cross_card(tmp_path, fast=5, slow=20, timeframe="5m", equity_pct=90)
     store = tmp_path / "live"

@@ -490,18 +490,22 @@ DAMAGE = """
 """
 
 
-def test_random_damage_gives_log_corrupt_error_never_a_crash(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "seeds", [20, pytest.param(400, marks=[pytest.mark.soak, pytest.mark.timeout(3600)])],
+    ids=["short", "soak"],
+)  # fmt: skip
+def test_random_damage_gives_log_corrupt_error_never_a_crash(tmp_path: Path, seeds: int) -> None:
     """Overwrite random bytes; open + read + verify must either give back exactly what
     was written or raise LogCorruptError: never another exception, never a segfault
-    (the child process would die by a signal)."""
+    (the child process would die by a signal). Seeds 0..19 in make test, 0..399 soak."""
     pristine = tmp_path / "pristine"
     payload = fill(pristine, 2000)
     expected = json.dumps([p.decode("latin-1") for p in payload])
-    proc = child(DAMAGE, str(pristine), str(tmp_path / "work"), expected, "40")
-    out, err = proc.communicate(timeout=240)
+    proc = child(DAMAGE, str(pristine), str(tmp_path / "work"), expected, str(seeds))
+    out, err = proc.communicate(timeout=3000)
     assert proc.returncode == 0, f"child died ({proc.returncode}): {out[-2000:]} {err[-2000:]}"
     lines = out.splitlines()
-    assert len(lines) == 40
+    assert len(lines) == seeds
     bad = [line for line in lines if line.split()[1] not in ("intact", "corrupt")]
     assert not bad, bad
     assert any(line.endswith("corrupt") for line in lines)
