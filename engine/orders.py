@@ -243,8 +243,6 @@ def transition(order: Order, ev: VenueOrderEvent) -> str | None:
     elif type(ev) is OrderTriggered:
         order.status = TRIGGERED
     elif type(ev) is OrderAmended:
-        if ev.ts < order.updated_ts:  # a late duplicate must not undo a newer amend
-            return f"stale amend: ts {ev.ts} before the order's last update {order.updated_ts}"
         if ev.qty < 0 or ev.price < 0 or ev.trigger_price < 0:
             return "negative amended value"
         if ev.qty and ev.qty < order.filled:

@@ -101,23 +101,6 @@ def test_limit_partial_fill_amend_then_fill() -> None:
     assert d.state.balance == INITIAL - fees
 
 
-def test_a_late_duplicate_of_an_old_amend_does_not_undo_a_newer_one() -> None:
-    """Found by the book oracle: a stop's size amended 39 -> 117, then the 39 message again
-    (redelivered); applied, it made the venue's 117-lot stop fill an "overfill" and the
-    engine kept a position the venue had closed."""
-    d = Desk({0: [Intent("place_limit", side=BUY, price=499_000, qty=10)]})
-    (cmd,) = submits(d.close(PRICE))
-    d.accept(cmd)
-    old = OrderAmended(d.now(), cmd.client_id, "v-" + cmd.client_id, qty=12)
-    d.feed(old)
-    d.feed(OrderAmended(d.now(), cmd.client_id, "v-" + cmd.client_id, qty=20))
-    (stale,) = d.feed(old)
-    assert "stale amend" in stale.reason
-    assert d.state.book.open[cmd.client_id].qty == 20
-    d.fill(cmd, 20, 499_000, maker=True)
-    assert d.state.position.qty == 20 and cmd.client_id not in d.state.book.open
-
-
 def test_sell_limit_price_rounds_up() -> None:
     d = Desk({0: [Intent("place_limit", side=SELL, price=501_000.2, qty=3)]})
     (cmd,) = submits(d.close(PRICE))
