@@ -173,31 +173,33 @@ async def submit_batch(venue: BybitVenue, cmds: Sequence[SubmitOrder]) -> None:
 async def amend_batch(venue: BybitVenue, cmds: Sequence[AmendOrder]) -> None:
     """Amend ``cmds`` in batches (armed TP/SL levels one by one); see the module doc."""
 
-    async def single(cmd: AmendOrder, maybe_sent: bool) -> None:
+    async def one(cmd: AmendOrder, maybe_sent: bool = False) -> None:
         await venue.amend(cmd, maybe_sent=maybe_sent)
 
-    for cmd in [c for c in cmds if armed_purpose(c.client_id)]:
-        await venue.amend(cmd)
-    for chunk in chunks([c for c in cmds if not armed_purpose(c.client_id)]):
-        if len(chunk) == 1:
-            await venue.amend(chunk[0])
-        else:
-            await send(
-                venue, "amend", chunk, venue._amend_params, _commanded(venue, "amend"), single
-            )
+    await _by_kind(venue, "amend", cmds, one, venue._amend_params)
 
 
 async def cancel_batch(venue: BybitVenue, cmds: Sequence[CancelOrder]) -> None:
     """Cancel ``cmds`` in batches (armed TP/SL levels one by one); see the module doc."""
 
-    async def single(cmd: CancelOrder, maybe_sent: bool) -> None:
+    async def one(cmd: CancelOrder, maybe_sent: bool = False) -> None:
         await venue.cancel(cmd, maybe_sent=maybe_sent)
 
+    await _by_kind(venue, "cancel", cmds, one, venue._cancel_params)
+
+
+async def _by_kind(
+    venue: BybitVenue,
+    kind: str,
+    cmds: Sequence[Any],
+    one: Callable[..., Awaitable[None]],
+    params_of: Callable[[Any], dict[str, Any]],
+) -> None:
+    """Armed TP/SL levels one by one (they move on the position), the rest in batches."""
     for cmd in [c for c in cmds if armed_purpose(c.client_id)]:
-        await venue.cancel(cmd)
+        await one(cmd)
     for chunk in chunks([c for c in cmds if not armed_purpose(c.client_id)]):
         if len(chunk) == 1:
-            await venue.cancel(chunk[0])
+            await one(chunk[0])
         else:
-            answer = _commanded(venue, "cancel")
-            await send(venue, "cancel", chunk, venue._cancel_params, answer, single)
+            await send(venue, kind, chunk, params_of, _commanded(venue, kind), one)
