@@ -115,7 +115,3 @@ class MemoryStore:
 
     def stream(self, name: str) -> MemoryStream:
         return self._streams[name]
-
-    def pop(self, name: str) -> MemoryStream:
-        """Forget stream ``name``, returning it."""
-        return self._streams.pop(name)
