@@ -493,7 +493,7 @@ class SimVenue:
         """
         closing = min(lots, self._closable(side))
         if closing == 0 or not ref:
-            return self.available()
+            return self._free()
         p = self.position
         rest = Position(p.qty, p.entry_value)
         fee = fee_for(self.instrument.notional(ref, closing), self.config.taker_fee_e8)
@@ -820,10 +820,12 @@ class SimVenue:
             o.status = PARTIALLY_FILLED
             if self._cap >= 0 and o.candle_filled >= self._cap:
                 o.live = False
-        self._drop_stale_reduce_only()
+        if self.orders:  # the orders still open follow the new position
+            self._drop_stale_reduce_only()
         if o.take_profit or o.stop_loss:
             self._arm(o, lots)
-        self._resize_armed()
+        if self.orders:
+            self._resize_armed()
 
     def _arm(self, parent: SimOrder, lots: int) -> None:
         """Arm ``parent``'s attached levels at its first fill (of ``lots``); newer levels
