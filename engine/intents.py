@@ -187,10 +187,9 @@ class IntentProcessor:
         for order in s.book.open.values():
             if order.side == side and order.purpose in ("entry", "flip"):
                 return True
-        for p in s.plans.values():
-            if p.side == side and p.purpose == "entry":
-                return True
-        return False
+        return bool(s.plans) and any(
+            p.side == side and p.purpose == "entry" for p in s.plans.values()
+        )
 
     def _add(self, intent: Intent, ts: int, out: list[Event]) -> str | None:
         qty = self.s.position.qty
