@@ -17,7 +17,8 @@ duplicate execution, a fill of an order it never placed, an overfill) counts now
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
 from engine.events import (
     CommandRejected,
@@ -168,19 +169,20 @@ class Book:
     def apply(self, event: object) -> TransitionError | Order | None:
         """Fold one logged event (input or derived) the way the engine did; the rest is
         ignored. Returns the refusal, the order changed, or None."""
-        kind = type(event)
-        if kind is Fill:
-            return self.fill(event)  # type: ignore[arg-type]
-        if kind is SubmitOrder:
-            return self.submit(event)  # type: ignore[arg-type]
-        if kind in _VENUE_ORDER_EVENTS:
-            return self.venue_event(event)  # type: ignore[arg-type]
-        if kind is FundingPaid:
-            return self.funding(event)  # type: ignore[arg-type]
-        if kind is Liquidated:
-            return self.liquidation(event)  # type: ignore[arg-type]
-        if kind is PositionDrift:
-            self.adopt(event)  # type: ignore[arg-type]
-        elif kind is CommandRejected:
-            return self.command_rejected(event)  # type: ignore[arg-type]
-        return None
+        rule = _RULES.get(type(event))
+        return rule(self, event) if rule is not None else None
+
+    def _adopted(self, ev: PositionDrift) -> None:
+        self.adopt(ev)
+
+
+#: The rule of ``Book`` each kind of logged event goes through (``apply``).
+_RULES: Final[dict[type, Callable[[Book, Any], TransitionError | Order | None]]] = {
+    Fill: Book.fill,
+    SubmitOrder: Book.submit,
+    **{kind: Book.venue_event for kind in _VENUE_ORDER_EVENTS},
+    FundingPaid: Book.funding,
+    Liquidated: Book.liquidation,
+    PositionDrift: Book._adopted,
+    CommandRejected: Book.command_rejected,
+}

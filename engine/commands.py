@@ -107,5 +107,6 @@ def cancel_all(s: EngineState, ts: int, out: list[Event], reason: str, keep: str
     s.plans.clear()
     s.timeouts.clear()
     s.protect.clear()
-    s.timers = [t for t in s.timers if not t.key.startswith(SLICE_PREFIX)]
+    if s.timers:
+        s.timers = [t for t in s.timers if not t.key.startswith(SLICE_PREFIX)]
     s.stop_price = s.tp_price = s.trail = 0

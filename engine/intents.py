@@ -76,10 +76,13 @@ def _floats(i: Intent) -> tuple[float, ...]:
 class IntentProcessor:
     """Applies intents and order-lifecycle follow-ups to one ``EngineState``."""
 
-    __slots__ = ("_handlers", "s")
+    __slots__ = ("_handlers", "_plain", "s")
 
     def __init__(self, state: EngineState) -> None:
         self.s = state
+        # The last intent found plain (``_plain_numbers``): a card's intent without computed
+        # values is the same frozen object on every bar, so its numbers are checked once.
+        self._plain: Intent | None = None
         self._handlers: dict[str, Callable[[Intent, int, list[Event]], str | None]] = {
             "enter_long": self._enter_long,
             "enter_short": self._enter_short,
@@ -99,7 +102,9 @@ class IntentProcessor:
         """``IntentEmitted`` then the intent's commands, or a ``RiskRejected``."""
         out.append(IntentEmitted(ts, intent))
         handler = self._handlers.get(intent.action)
-        plain = handler is not None and _plain_numbers(intent)
+        plain = handler is not None and (intent is self._plain or _plain_numbers(intent))
+        if plain:
+            self._plain = intent
         if handler is None:
             reason: str | None = f"unknown action {intent.action!r}"
         elif not plain and not all(map(math.isfinite, _floats(intent))):
@@ -182,7 +187,9 @@ class IntentProcessor:
         for order in s.book.open.values():
             if order.side == side and order.purpose in ("entry", "flip"):
                 return True
-        return any(p.side == side and p.purpose == "entry" for p in s.plans.values())
+        return bool(s.plans) and any(
+            p.side == side and p.purpose == "entry" for p in s.plans.values()
+        )
 
     def _add(self, intent: Intent, ts: int, out: list[Event]) -> str | None:
         qty = self.s.position.qty
@@ -245,9 +252,9 @@ class IntentProcessor:
     def _exit(self, intent: Intent, ts: int, out: list[Event]) -> str | None:
         s = self.s
         qty = s.position.qty
-        pending = any(o.purpose == "exit" for o in s.book.open.values())
         if qty == 0 and not s.book.open:
             return "no position and no open orders"
+        pending = any(o.purpose == "exit" for o in s.book.open.values())
         if pending and qty != 0 and len(s.book.open) == 1:
             return "exit already pending"
         cancel_all(self.s, ts, out, "exit", keep="exit")

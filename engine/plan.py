@@ -135,6 +135,7 @@ class CompiledPlan:
         self._feature_getters = feature_getters
         self._scope = scope
         self._lags = lags
+        self._lagged = lags.active  # sealed: no lag is added after compiling
         self._warm = False
 
     def value(self, name: str) -> float:
@@ -197,7 +198,7 @@ class CompiledPlan:
             cm = candle.close_ms
             for r in self._resamplers:
                 r.update(om, cm, o, h, lo, c, v)
-        if self._lags.active:
+        if self._lagged:
             if not self._warm and not self._features_warm():
                 return []
             self._lags.push()

@@ -21,8 +21,8 @@ a report of a live session and of a backtest are computed the same way.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Callable, Iterable
+from typing import Any, Final
 
 import msgspec
 import numpy as np
@@ -192,38 +192,33 @@ class AccountView:
         self.story.apply(event)
         if self._bulk is not None:
             self._bulk.dirty = True  # the book may change: the next candle notes it
+        handler = _HANDLERS.get(kind)
+        if handler is not None:
+            handler(self, event)
+        elif self.book is not None:
+            self.book.apply(event)  # orders, commands, an adopted drift: the engine's rules
+
+    def _on_started(self, event: SessionStarted) -> None:
+        self.started = event
+        self.instrument = Instrument(event.instrument)
+        self.timeframe = event.timeframe
+        self.initial_balance = event.initial_balance
+        self.book = Book.of_session(event)
+
+    def _on_funding(self, event: FundingPaid) -> None:
         book = self.book
-        if kind is Fill:
-            self._on_fill(event)  # type: ignore[arg-type]
-        elif kind is FundingPaid:
-            assert isinstance(event, FundingPaid)
-            if book is None or book.funding(event) is not None:
-                return
-            if self.open_trade is not None:
-                self.open_trade.funding += event.amount
-                self.open_trade.pnl -= event.amount
-        elif kind is Liquidated:
-            assert isinstance(event, Liquidated)
-            if book is not None:
-                self._booked(
-                    event.ts,
-                    event.side,
-                    event.qty,
-                    event.price,
-                    event.fee,
-                    book,
-                    event,
-                    LIQUIDATION,
-                )
-        elif kind is SessionStarted:
-            assert isinstance(event, SessionStarted)
-            self.started = event
-            self.instrument = Instrument(event.instrument)
-            self.timeframe = event.timeframe
-            self.initial_balance = event.initial_balance
-            self.book = Book.of_session(event)
-        elif book is not None:
-            book.apply(event)  # orders, commands, an adopted drift: the engine's rules
+        if book is None or book.funding(event) is not None:
+            return
+        if self.open_trade is not None:
+            self.open_trade.funding += event.amount
+            self.open_trade.pnl -= event.amount
+
+    def _on_liquidated(self, event: Liquidated) -> None:
+        book = self.book
+        if book is not None:
+            self._booked(
+                event.ts, event.side, event.qty, event.price, event.fee, book, event, LIQUIDATION
+            )
 
     @property
     def position(self) -> Position:
@@ -373,6 +368,15 @@ class AccountView:
     @property
     def funding_paid(self) -> int:
         return self.position.funding
+
+
+#: The events whose effect on the account is more than the book's own rules.
+_HANDLERS: Final[dict[type, Callable[[AccountView, Any], None]]] = {
+    Fill: AccountView._on_fill,
+    FundingPaid: AccountView._on_funding,
+    Liquidated: AccountView._on_liquidated,
+    SessionStarted: AccountView._on_started,
+}
 
 
 def _mark_kind(before: int, after: int) -> str:

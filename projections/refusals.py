@@ -25,8 +25,8 @@ or a size does not split into thousands of rows. ``warn`` is true when more than
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from typing import Final
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final
 
 import msgspec
 
@@ -137,43 +137,45 @@ class RefusalCount:
         return self
 
     def apply(self, event: EventBase) -> None:
-        kind = type(event)
-        if kind is IntentEmitted:
-            assert isinstance(event, IntentEmitted)
-            self.step_intent = self.intents
-            self.intents += 1
-            block = event.intent.block
-            self.by_block[block] = self.by_block.get(block, 0) + 1
-        elif kind is RiskRejected:
-            assert isinstance(event, RiskRejected)
-            _bump(self.risk, reason_key(event.reason))
-            if self.step_intent >= 0:
-                self._refused.add(self.step_intent)
-        elif kind is SubmitOrder:
-            assert isinstance(event, SubmitOrder)
-            if self.step_intent >= 0:
-                self._order_intent[event.client_id] = self.step_intent
-        elif kind is OrderRejected:
-            assert isinstance(event, OrderRejected)
-            key = reason_key(event.reason)
-            _bump(self.venue, f"{event.code} {key}" if event.code else key)
-            owner = self._order_intent.get(event.client_id, -1)
-            if owner >= 0:
-                self._refused.add(owner)
-            self.step_intent = -1
-        elif kind is ProtectionFailed:
-            assert isinstance(event, ProtectionFailed)
-            self._on_protection_failed(event.reason)
-        elif kind is Liquidated:
-            assert isinstance(event, Liquidated)
-            self._liquidated.add(event.exec_id)
-            self.step_intent = -1
-        elif kind is TimerFired or kind not in _DERIVED:
+        handler = _HANDLERS.get(type(event))
+        if handler is not None:
+            handler(self, event)
+        elif type(event) not in _DERIVED:
             self.step_intent = -1  # a new step: what follows is derived from it, not the intent
 
-    def _on_protection_failed(self, reason: str) -> None:
-        """A ``ProtectionFailed``: protection the card asked for could not exist."""
-        _bump(self.failed_protections, reason_key(reason))
+    def _on_intent(self, event: IntentEmitted) -> None:
+        self.step_intent = self.intents
+        self.intents += 1
+        block = event.intent.block
+        self.by_block[block] = self.by_block.get(block, 0) + 1
+
+    def _on_risk_rejected(self, event: RiskRejected) -> None:
+        _bump(self.risk, reason_key(event.reason))
+        if self.step_intent >= 0:
+            self._refused.add(self.step_intent)
+
+    def _on_submit(self, event: SubmitOrder) -> None:
+        if self.step_intent >= 0:
+            self._order_intent[event.client_id] = self.step_intent
+
+    def _on_order_rejected(self, event: OrderRejected) -> None:
+        key = reason_key(event.reason)
+        _bump(self.venue, f"{event.code} {key}" if event.code else key)
+        owner = self._order_intent.get(event.client_id, -1)
+        if owner >= 0:
+            self._refused.add(owner)
+        self.step_intent = -1
+
+    def _on_liquidated(self, event: Liquidated) -> None:
+        self._liquidated.add(event.exec_id)
+        self.step_intent = -1
+
+    def _on_timer(self, event: TimerFired) -> None:
+        self.step_intent = -1  # a timer starts a step of its own, as an input does
+
+    def _on_protection_failed(self, event: ProtectionFailed) -> None:
+        """Protection the card asked for could not exist."""
+        _bump(self.failed_protections, reason_key(event.reason))
 
     def summary(self, blocks: Sequence[str] = ()) -> RefusalSummary:
         """The counts; ``blocks`` are the card's block names, for ``never_fired``."""
@@ -191,3 +193,15 @@ class RefusalCount:
 
 def _bump(counts: dict[str, int], key: str) -> None:
     counts[key] = counts.get(key, 0) + 1
+
+
+#: The kinds that count for something, by type (every other input starts a new step).
+_HANDLERS: Final[dict[type, Callable[[RefusalCount, Any], None]]] = {
+    IntentEmitted: RefusalCount._on_intent,
+    RiskRejected: RefusalCount._on_risk_rejected,
+    SubmitOrder: RefusalCount._on_submit,
+    OrderRejected: RefusalCount._on_order_rejected,
+    ProtectionFailed: RefusalCount._on_protection_failed,
+    Liquidated: RefusalCount._on_liquidated,
+    TimerFired: RefusalCount._on_timer,
+}

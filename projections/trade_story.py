@@ -18,7 +18,8 @@ trade's MAE and MFE in bulk from the candles (see its doc for the convention).
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
 import msgspec
 import numpy as np
@@ -86,39 +87,43 @@ class TradeStory:
         kind = type(event)
         if kind not in _DERIVED:
             self._block = ""  # an input starts a new step: its orders are no intent's
-        if kind is IntentEmitted:
-            assert isinstance(event, IntentEmitted)
-            self._block = event.intent.block
-            if event.intent.action == "trail_stop":
-                for cid in self._open:
-                    note = self.notes[cid]
-                    if note.purpose == "stop":
-                        note.trailing = True
-        elif kind is SubmitOrder:
-            assert isinstance(event, SubmitOrder)
-            note = OrderNote(event.purpose, self._block, event.qty)
-            self.notes[event.client_id] = note
-            if event.purpose in _PROTECTIVE:
-                level = event.trigger_price or event.price
-                self._rest(event.client_id, event.purpose, level, event.ts)
-        elif kind is Fill:
-            assert isinstance(event, Fill)
-            got = self.notes.get(event.client_id)
-            if got is not None:
-                got.filled += event.qty
-                if got.filled >= got.qty:
-                    self._end(event.client_id, event.ts)
-        elif kind is OrderAmended:
-            assert isinstance(event, OrderAmended)
-            moved = self.notes.get(event.client_id)
-            if moved is not None:
-                moved.qty = event.qty or moved.qty
-                level = event.trigger_price or event.price
-                if level and event.client_id in self._open:
-                    self._end(event.client_id, event.ts)
-                    self._rest(event.client_id, moved.purpose, level, event.ts)
-        elif kind is OrderCancelled or kind is OrderExpired or kind is OrderRejected:
-            self._end(event.client_id, event.ts)  # type: ignore[attr-defined]
+        handler = _HANDLERS.get(kind)
+        if handler is not None:
+            handler(self, event)
+
+    def _on_intent(self, event: IntentEmitted) -> None:
+        self._block = event.intent.block
+        if event.intent.action == "trail_stop":
+            for cid in self._open:
+                note = self.notes[cid]
+                if note.purpose == "stop":
+                    note.trailing = True
+
+    def _on_submit(self, event: SubmitOrder) -> None:
+        note = OrderNote(event.purpose, self._block, event.qty)
+        self.notes[event.client_id] = note
+        if event.purpose in _PROTECTIVE:
+            level = event.trigger_price or event.price
+            self._rest(event.client_id, event.purpose, level, event.ts)
+
+    def _on_fill(self, event: Fill) -> None:
+        got = self.notes.get(event.client_id)
+        if got is not None:
+            got.filled += event.qty
+            if got.filled >= got.qty:
+                self._end(event.client_id, event.ts)
+
+    def _on_amended(self, event: OrderAmended) -> None:
+        moved = self.notes.get(event.client_id)
+        if moved is not None:
+            moved.qty = event.qty or moved.qty
+            level = event.trigger_price or event.price
+            if level and event.client_id in self._open:
+                self._end(event.client_id, event.ts)
+                self._rest(event.client_id, moved.purpose, level, event.ts)
+
+    def _on_ended(self, event: OrderCancelled | OrderExpired | OrderRejected) -> None:
+        self._end(event.client_id, event.ts)
 
     def _rest(self, client_id: str, kind: str, level: int, ts: int) -> None:
         if level <= 0:
@@ -149,6 +154,18 @@ class TradeStory:
         if note.purpose == "take_profit":
             return "take-profit"
         return f"block {note.block}" if note.block else note.purpose or "order"
+
+
+#: What each kind of event tells the story (the rest tells it nothing).
+_HANDLERS: Final[dict[type, Callable[[TradeStory, Any], None]]] = {
+    IntentEmitted: TradeStory._on_intent,
+    SubmitOrder: TradeStory._on_submit,
+    Fill: TradeStory._on_fill,
+    OrderAmended: TradeStory._on_amended,
+    OrderCancelled: TradeStory._on_ended,
+    OrderExpired: TradeStory._on_ended,
+    OrderRejected: TradeStory._on_ended,
+}
 
 
 def excursions(

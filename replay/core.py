@@ -212,10 +212,13 @@ class SessionCore:
             derived = engine_step(state, event)  # type: ignore[arg-type]
             if not derived:
                 return _NO_COMMANDS
+            commands: list[Command] = []
             for d in derived:
                 append(enc(d))
                 observe(d)
-            return [d for d in derived if type(d) in _COMMANDS]  # type: ignore[misc]
+                if type(d) in _COMMANDS:
+                    commands.append(d)  # type: ignore[arg-type]
+            return commands
 
         return step
 
