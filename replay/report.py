@@ -30,7 +30,7 @@ from projections.account import AccountView
 from projections.metrics import Summary
 from projections.refusals import RefusalSummary
 from replay.report_chart import figure
-from replay.report_plotly import RD_YL_GN, div, template
+from replay.report_plotly import RD_YL_GN, div, div_parts, template
 from replay.report_trades import COLUMNS, TradeRow, csv_lines, trade_rows, trade_table
 
 
@@ -195,8 +195,6 @@ def _page(
         f"<tr><th>{m['month']}</th><td>{m['return']:+.2%}</td></tr>"
         for m in data.get("monthly_returns") or []
     )
-    chart = div(fig, include_plotlyjs=True)
-    del fig
     heatmap = _monthly_heatmap(data.get("monthly_returns") or [])
     title = html.escape(f"replay report — {data.get('session_id', '')}")
     quote = instr.spec.quote_coin or "USDT"
@@ -211,8 +209,8 @@ def _page(
         f"<p id='chart-note'>{html.escape(note)}</p>"
         f"<div id='charts'>"
     )
-    yield chart
-    del chart
+    yield from div_parts(fig, include_plotlyjs=True)
+    del fig
     yield "</div>"
     yield from trade_table(trades, lines, quote)
     yield (

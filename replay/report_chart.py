@@ -28,6 +28,7 @@ from replay.report_trades import TradeRow
 
 MAX_BARS: Final = 4000
 MAX_FEATURE_CANDLES: Final = 300_000
+FEED_ROWS: Final = 8192  # candles fed to the features per conversion to Python ints
 
 #: (trace name, marker symbol, colour) of each kind of marker.
 MARKERS: Final = {
@@ -93,16 +94,18 @@ def compute_features(
         view.curve_close.array(),
         view.curve_volume.array(),
     ]
-    ts, o, h, lo, c, v = (col.tolist() for col in cols)
     values = np.full((len(ends), len(lines)), np.nan)
     getters = [g for _, _, g in lines]
-    want = set(ends.tolist())
-    row = 0
-    for i in range(n):
-        feed(ts[i], ts[i] - width, ts[i], o[i], h[i], lo[i], c[i], v[i])
-        if i in want:
-            values[row] = [float(g()) for g in getters]
-            row += 1
+    ends_at = [*ends.tolist(), -1]  # the drawn bars' last candles, then a stop
+    row = i = 0
+    for first in range(0, n, FEED_ROWS):  # a column as Python ints for FEED_ROWS at a time
+        part = slice(first, first + FEED_ROWS)
+        for t, o, h, lo, c, v in zip(*(col[part].tolist() for col in cols), strict=True):
+            feed(t, t - width, t, o, h, lo, c, v)
+            if i == ends_at[row]:
+                values[row] = [float(g()) for g in getters]
+                row += 1
+            i += 1
     return Features({name: (unit, values[:, j]) for j, (name, unit, _) in enumerate(lines)})
 
 

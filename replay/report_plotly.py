@@ -16,6 +16,7 @@ import functools
 import importlib.util
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -52,9 +53,12 @@ def template(name: str = "plotly_white") -> dict[str, Any]:
     return loaded
 
 
-def plotly_js() -> str:
-    """The plotly.js bundle the installed plotly inlines into a page."""
-    return (_package_data() / "plotly.min.js").read_bytes().decode("utf-8")
+def plotly_js() -> Iterator[str]:
+    """The plotly.js bundle the installed plotly inlines into a page, a MiB at a time (the
+    text as it is in the file: no newline translation)."""
+    with (_package_data() / "plotly.min.js").open(encoding="utf-8", newline="") as fh:
+        while part := fh.read(1 << 20):
+            yield part
 
 
 def typed(values: np.ndarray) -> Any:
@@ -121,31 +125,42 @@ def _json(value: Any) -> str:
 def div(fig: Fig, include_plotlyjs: bool, div_id: str | None = None) -> str:
     """The ``<div>`` ``plotly.io.to_html(fig, full_html=False, include_plotlyjs=...)``
     writes for ``fig`` (a dict with ``data`` and ``layout``; its height in px)."""
+    return "".join(div_parts(fig, include_plotlyjs, div_id))
+
+
+def div_parts(fig: Fig, include_plotlyjs: bool, div_id: str | None = None) -> Iterator[str]:
+    """``div`` in pieces, to be written one after the other: the 4.6 MB of plotly.js is
+    then never copied into a joined page."""
     plot_id = div_id or str(uuid.uuid4())
     height = fig["layout"].get("height")
     height_css = f"{height}px" if height is not None else "100%"
-    script = (
-        f'                if (document.getElementById("{plot_id}")) {{'
-        "                    Plotly.newPlot("
-        f'                        "{plot_id}",'
-        f"                        {_json(fig['data'])},"
-        f"                        {_json(fig['layout'])},"
-        f"                        {_CONFIG}"
-        "                    )"
-        "                }"
-    )
-    load = ""
-    if include_plotlyjs:
-        load = f"        {_WINDOW_CONFIG}\n        <script>{plotly_js()}</script>    "
-    return (
+    yield (
         f'<div style="height:{height_css}; width:100%;">'
         "        "  # plotly's place for a MathJax script, none here
-        f"        {load}"
+        "        "
+    )
+    if include_plotlyjs:
+        yield f"        {_WINDOW_CONFIG}\n        <script>"
+        yield from plotly_js()
+        yield "</script>    "
+    yield (
         f'            <div id="{plot_id}" class="plotly-graph-div" '
         'style="height:100%; width:100%;"></div>'
         "            <script>"
         "                window.PLOTLYENV=window.PLOTLYENV || {};"
-        f"                {script};"
+        "                "
+        f'                if (document.getElementById("{plot_id}")) {{'
+        "                    Plotly.newPlot("
+        f'                        "{plot_id}",'
+        "                        "
+    )
+    yield _json(fig["data"])
+    yield ",                        "
+    yield _json(fig["layout"])
+    yield (
+        f",                        {_CONFIG}"
+        "                    )"
+        "                };"
         "            </script>"
         "        </div>"
-    ).strip()
+    )
