@@ -40,7 +40,7 @@ from replay.funding import describe_logged as describe_logged_funding
 from replay.funding import with_history as with_funding
 from replay.instrument_cache import load_cache
 from replay.instruments import resolve as resolve_instrument
-from replay.memory import fix_mmap_threshold
+from replay.memory import fix_mmap_threshold, trim
 from replay.report import (
     duration_text,
     iso,
@@ -228,6 +228,7 @@ def execute(req: BacktestRequest, on_session: Callable[[str], None] | None = Non
         )
     series, resampled = _load_series(req, card, instrument, notes)
     pa.default_memory_pool().release_unused()  # the file reader's buffers: RSS for the run
+    trim()
     if req.start_ms is not None or req.end_ms is not None:
         series = series.between(req.start_ms, req.end_ms)
     if len(series) == 0:

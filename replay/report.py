@@ -2,8 +2,9 @@
 
 A report is a projection of a session's log, never a by-product of a run: the same
 function renders a finished backtest, a live session or an interrupted one.
-Charts are drawn by plotly with its JavaScript inlined, so the HTML opens offline
-(``replay.report_chart`` says how long runs are drawn; the page says it too); the trade
+Charts are drawn by plotly.js, inlined so the HTML opens offline (``replay.report_plotly``
+writes the figures; ``replay.report_chart`` says how long runs are drawn, and the page
+says it too); the trade
 table and trades.csv hold every trade (``replay.report_trades``); the CSV files keep
 every point.
 """
@@ -21,7 +22,6 @@ from typing import Any
 
 import msgspec
 import numpy as np
-import plotly.graph_objects as go
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
@@ -30,6 +30,7 @@ from projections.account import AccountView
 from projections.metrics import Summary
 from projections.refusals import RefusalSummary
 from replay.report_chart import figure
+from replay.report_plotly import RD_YL_GN, div, div_parts, template
 from replay.report_trades import COLUMNS, TradeRow, csv_lines, trade_rows, trade_table
 
 
@@ -194,8 +195,6 @@ def _page(
         f"<tr><th>{m['month']}</th><td>{m['return']:+.2%}</td></tr>"
         for m in data.get("monthly_returns") or []
     )
-    chart = fig.to_html(full_html=False, include_plotlyjs=True)
-    del fig
     heatmap = _monthly_heatmap(data.get("monthly_returns") or [])
     title = html.escape(f"replay report — {data.get('session_id', '')}")
     quote = instr.spec.quote_coin or "USDT"
@@ -210,8 +209,8 @@ def _page(
         f"<p id='chart-note'>{html.escape(note)}</p>"
         f"<div id='charts'>"
     )
-    yield chart
-    del chart
+    yield from div_parts(fig, include_plotlyjs=True)
+    del fig
     yield "</div>"
     yield from trade_table(trades, lines, quote)
     yield (
@@ -230,22 +229,24 @@ def _monthly_heatmap(months: list[dict[str, Any]]) -> str:
     for m in months:
         z[years.index(int(m["month"][:4]))][int(m["month"][5:7]) - 1] = m["return"] * 100
     text = [[f"{v:+.2f}%" if v is not None else "" for v in row] for row in z]
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=[datetime(2000, k, 1).strftime("%b") for k in range(1, 13)],
-            y=[str(y) for y in years],
-            text=text,
-            texttemplate="%{text}",
-            colorscale="RdYlGn",
-            zmid=0,
-            colorbar={"title": "%"},
-        )
-    )
-    fig.update_layout(
-        height=120 + 40 * len(years), template="plotly_white", yaxis={"type": "category"}
-    )
-    return fig.to_html(full_html=False, include_plotlyjs=False)
+    colors = [[i / (len(RD_YL_GN) - 1), c] for i, c in enumerate(RD_YL_GN)]
+    heatmap = {  # keys in plotly's order (see replay.report_chart)
+        "colorbar": {"title": {"text": "%"}},
+        "colorscale": colors,
+        "text": text,
+        "texttemplate": "%{text}",
+        "x": [datetime(2000, k, 1).strftime("%b") for k in range(1, 13)],
+        "y": [str(y) for y in years],
+        "z": z,
+        "zmid": 0,
+        "type": "heatmap",
+    }
+    layout = {
+        "template": template(),
+        "yaxis": {"type": "category"},
+        "height": 120 + 40 * len(years),
+    }
+    return div({"data": [heatmap], "layout": layout}, include_plotlyjs=False)
 
 
 SUMMARY_ORDER = (

@@ -15,20 +15,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from engine.expressions import PRICE
 from engine.instrument import MONEY_SCALE, Instrument
 from engine.timeframes import tf_ms
 from projections.account import AccountView
+from replay.report_plotly import Fig, axis_ref, stacked_layout, template, typed
 from replay.report_trades import TradeRow
 
 MAX_BARS: Final = 4000
 MAX_FEATURE_CANDLES: Final = 300_000
+FEED_ROWS: Final = 8192  # candles fed to the features per conversion to Python ints
 
 #: (trace name, marker symbol, colour) of each kind of marker.
 MARKERS: Final = {
@@ -48,27 +48,16 @@ class Features:
         self.note = note
 
 
-def _items(values: list[str] | list[float]) -> np.ndarray:
-    """``values`` as a numpy object array: plotly checks a list element by element in
-    Python but copies an object array whole, and writes both as the same JSON list."""
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
-
-
-def _dt(ms: np.ndarray | list[int]) -> np.ndarray:
+def _dt(ms: np.ndarray | list[int]) -> list[str]:
     """Times in ms as the text ``datetime.isoformat()`` gives for them in UTC, which is
-    what plotly writes for a datetime: the same page, without building, deep-copying
-    and encoding a datetime object per point (a million-candle run has 60k markers)."""
+    what plotly writes for a datetime: the same page, without building and encoding a
+    datetime object per point (a million-candle run has 60k markers)."""
     stamps = np.asarray(ms, dtype=np.int64)
     seconds = np.datetime_as_string(stamps.astype("datetime64[ms]"), unit="s").tolist()
     millis = (stamps % 1000).tolist()
-    return _items(
-        [
-            f"{s}.{f:03d}000+00:00" if f else f"{s}+00:00"
-            for s, f in zip(seconds, millis, strict=True)
-        ]
-    )
+    return [
+        f"{s}.{f:03d}000+00:00" if f else f"{s}+00:00" for s, f in zip(seconds, millis, strict=True)
+    ]
 
 
 def bar_groups(n: int, max_bars: int = MAX_BARS) -> tuple[np.ndarray, int]:
@@ -105,27 +94,31 @@ def compute_features(
         view.curve_close.array(),
         view.curve_volume.array(),
     ]
-    ts, o, h, lo, c, v = (col.tolist() for col in cols)
     values = np.full((len(ends), len(lines)), np.nan)
     getters = [g for _, _, g in lines]
-    want = set(ends.tolist())
-    row = 0
-    for i in range(n):
-        feed(ts[i], ts[i] - width, ts[i], o[i], h[i], lo[i], c[i], v[i])
-        if i in want:
-            values[row] = [float(g()) for g in getters]
-            row += 1
+    ends_at = [*ends.tolist(), -1]  # the drawn bars' last candles, then a stop
+    row = i = 0
+    for first in range(0, n, FEED_ROWS):  # a column as Python ints for FEED_ROWS at a time
+        part = slice(first, first + FEED_ROWS)
+        for t, o, h, lo, c, v in zip(*(col[part].tolist() for col in cols), strict=True):
+            feed(t, t - width, t, o, h, lo, c, v)
+            if i == ends_at[row]:
+                values[row] = [float(g()) for g in getters]
+                row += 1
+            i += 1
     return Features({name: (unit, values[:, j]) for j, (name, unit, _) in enumerate(lines)})
 
 
+# Trace and layout keys are written in the order plotly writes them (its properties sorted,
+# then the type and axes), so the page's text is the one plotly made for the same chart.
 def figure(
     view: AccountView,
     instr: Instrument,
     rows: list[TradeRow],
     plan: Callable[[], object] | None,
-) -> tuple[go.Figure, str]:
-    """The chart and the note that says how it was drawn (``plan`` builds a fresh compiled
-    card whose features are drawn; None: none)."""
+) -> tuple[Fig, str]:
+    """The chart (a plotly figure dict, ``replay.report_plotly``) and the note that says how
+    it was drawn (``plan`` builds a fresh compiled card whose features are drawn; None: none)."""
     ts = view.curve_ts.array()
     n = len(ts)
     starts, k = bar_groups(n)
@@ -145,49 +138,45 @@ def figure(
     n_rows = 3 + len(scalar)
     heights = [0.45] + [0.12] * len(scalar) + [0.25, 0.15]
     titles = ["Price, trades, stops and targets", *scalar, "Equity", "Drawdown %"]
-    fig = make_subplots(
-        rows=n_rows,
-        cols=1,
-        shared_xaxes=True,
-        row_heights=heights,
-        vertical_spacing=0.03,
-        subplot_titles=titles,
-    )
-    fig.add_trace(
-        go.Candlestick(x=x, open=o, high=h, low=lo, close=c, name="candles"), row=1, col=1
-    )
-    _markers(fig, view, instr, rows)
-    _levels(fig, view, instr, ts, starts, ends, x)
+    data: list[dict[str, Any]] = []
+
+    def add(trace: dict[str, Any], row: int) -> None:
+        trace["xaxis"], trace["yaxis"] = axis_ref(row)
+        data.append(trace)
+
+    add(
+        {"close": typed(c), "high": typed(h), "low": typed(lo), "name": "candles",
+         "open": typed(o), "x": x, "type": "candlestick"},
+        1,
+    )  # fmt: skip
+    for trace in _markers(view, instr, rows):
+        add(trace, 1)
+    for trace in _levels(view, instr, ts, starts, ends, x):
+        add(trace, 1)
     for name, (unit, values) in features.lines.items():
         y = values * tick if unit == PRICE else values
         r = 1 if unit == PRICE else 2 + scalar.index(name)
-        fig.add_trace(
-            go.Scatter(x=_dt(ts[ends] - width), y=y, name=name, line={"width": 1}),
-            row=r,
-            col=1,
-        )
+        add(
+            {"line": {"width": 1}, "name": name, "x": _dt(ts[ends] - width), "y": typed(y),
+             "type": "scatter"},
+            r,
+        )  # fmt: skip
     equity = view.curve_equity.array()
     dd = _drawdown_pct(equity)
     # Equity and drawdown at each drawn bar's end, and the deepest drawdown inside it.
     eq_x = _dt(ts[ends])
-    fig.add_trace(
-        go.Scatter(x=eq_x, y=equity[ends] / MONEY_SCALE if n else [], name="equity"),
-        row=n_rows - 1,
-        col=1,
-    )
+    eq_y = typed(equity[ends] / MONEY_SCALE) if n else []
+    add({"name": "equity", "x": eq_x, "y": eq_y, "type": "scatter"}, n_rows - 1)
     dd_bar = np.minimum.reduceat(dd, starts) if n else dd
-    fig.add_trace(
-        go.Scatter(x=eq_x, y=dd_bar, name="drawdown %", fill="tozeroy", line={"width": 1}),
-        row=n_rows,
-        col=1,
-    )
-    fig.update_layout(
-        height=700 + 160 * len(scalar) + 200,
-        template="plotly_white",
-        showlegend=True,
-        xaxis_rangeslider_visible=False,
-    )
-    fig.update_xaxes(rangeslider={"visible": True, "thickness": 0.04}, row=n_rows, col=1)
+    add(
+        {"fill": "tozeroy", "line": {"width": 1}, "name": "drawdown %", "x": eq_x,
+         "y": typed(dd_bar), "type": "scatter"},
+        n_rows,
+    )  # fmt: skip
+    layout = {"template": template(), **stacked_layout(heights, titles, 0.03)}
+    layout["xaxis"]["rangeslider"] = {"visible": False}
+    layout[f"xaxis{n_rows}"]["rangeslider"] = {"visible": True, "thickness": 0.04}
+    layout.update(height=700 + 160 * len(scalar) + 200, showlegend=True)
     note = (
         f"{n:,} candles drawn as {len(starts):,} bars of {k:,} candles each (open, high, low "
         "and close of each group exact); every trade marker is drawn."
@@ -196,7 +185,7 @@ def figure(
     )
     if features.note:
         note += " " + features.note + "."
-    return fig, note
+    return {"data": data, "layout": layout}, note
 
 
 def _drawdown_pct(equity: np.ndarray) -> np.ndarray:
@@ -212,7 +201,8 @@ def _drawdown_pct(equity: np.ndarray) -> np.ndarray:
     return dd
 
 
-def _markers(fig: go.Figure, view: AccountView, instr: Instrument, rows: list[TradeRow]) -> None:
+def _markers(view: AccountView, instr: Instrument, rows: list[TradeRow]) -> list[dict[str, Any]]:
+    """One marker trace per kind in ``MARKERS``: every entry, exit, add and reduce."""
     points: dict[str, tuple[list[int], list[float], list[str]]] = {m: ([], [], []) for m in MARKERS}
     for r in rows:
         xs, ys, texts = points[f"{r.side} entry"]
@@ -230,38 +220,32 @@ def _markers(fig: go.Figure, view: AccountView, instr: Instrument, rows: list[Tr
             xs.append(m.ts)
             ys.append(instr.ticks_to_float(m.price))
             texts.append(f"{m.kind} {instr.lots_to_qty(m.lots)}")
+    traces = []
     for name, (symbol, color) in MARKERS.items():
         xs, ys, texts = points[name]
-        fig.add_trace(
-            go.Scatter(
-                x=_dt(xs),
-                y=_items(ys),
-                text=_items(texts),
-                mode="markers",
-                name=name,
-                marker={"symbol": symbol, "color": color, "size": 9},
-            ),
-            row=1,
-            col=1,
-        )
+        traces.append(
+            {"marker": {"color": color, "size": 9, "symbol": symbol}, "mode": "markers",
+             "name": name, "text": texts, "x": _dt(xs), "y": ys, "type": "scatter"}
+        )  # fmt: skip
+    return traces
 
 
 def _levels(
-    fig: go.Figure,
     view: AccountView,
     instr: Instrument,
     ts: np.ndarray,
     starts: np.ndarray,
     ends: np.ndarray,
-    x: np.ndarray,
-) -> None:
+    x: list[str],
+) -> list[dict[str, Any]]:
     """Stops and targets as the level resting during each drawn bar (NaN: none)."""
     if not len(ts):
-        return
+        return []
     width = tf_ms(view.timeframe)
     bar_open = ts[starts] - width
     bar_close = ts[ends]
     last = int(ts[-1])
+    traces = []
     for kind, name, color in (("stop", "stop", "crimson"), ("take_profit", "target", "teal")):
         y = np.full(len(starts), np.nan)
         segs = [s for s in view.story.resting if s.kind == kind]
@@ -275,15 +259,9 @@ def _levels(
             # Every bar each segment covers; a later segment overwrites an earlier one.
             idx = np.repeat(a - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
             y[idx] = np.repeat(price, lengths)
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=y,
-                mode="lines",
-                name=name,
-                line={"color": color, "width": 1, "dash": "dot", "shape": "hv"},
-                connectgaps=False,
-            ),
-            row=1,
-            col=1,
-        )
+        traces.append(
+            {"connectgaps": False,
+             "line": {"color": color, "dash": "dot", "shape": "hv", "width": 1},
+             "mode": "lines", "name": name, "x": x, "y": typed(y), "type": "scatter"}
+        )  # fmt: skip
+    return traces

@@ -131,8 +131,8 @@ def test_chart_times_are_the_text_plotly_writes_for_a_datetime() -> None:
     ms = np.concatenate([rng.integers(0, 4_000_000_000_000, 500), [0, 999, 60_000]])
     ms[:100] -= ms[:100] % 1000  # whole seconds: no fraction in isoformat
     want = [datetime.fromtimestamp(int(t) / 1000, tz=UTC).isoformat() for t in ms]
-    assert _dt(ms).tolist() == want
-    assert _dt(np.zeros(0, np.int64)).tolist() == []
+    assert _dt(ms) == want
+    assert _dt(np.zeros(0, np.int64)) == []
 
 
 def test_drawdowns_in_place_equal_the_plain_formulas() -> None:

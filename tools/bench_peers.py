@@ -14,7 +14,10 @@ Checks both made the same trades (count, and final equity to the cent), then pri
 one JSON line per size: each side's median wall time, CPU time and peak RSS, the ratios,
 and the load average (other work on the machine shows there).
 
-Usage: python tools/bench_peers.py [--candles 100000 1000000] [--runs 3]
+``--replay-only`` runs replay's side alone (no backtesting.py, no venv): the figure to
+compare when only replay's code changed, e.g. main against a branch.
+
+Usage: python tools/bench_peers.py [--candles 100000 1000000] [--runs 3] [--replay-only]
 """
 
 from __future__ import annotations
@@ -142,7 +145,8 @@ def ensure_peers() -> Path | None:
     return python
 
 
-def run_pair(n: int, runs: int, tmp: Path, peer: Path) -> dict[str, object]:
+def run_pair(n: int, runs: int, tmp: Path, peer: Path | None) -> dict[str, object]:
+    """Both sides ``runs`` times, alternating (replay alone when ``peer`` is None)."""
     csv = tmp / f"gbm_{n}.csv"
     gbm_csv(csv, n)
     card = tmp / "bench_sma_cross.yaml"
@@ -161,9 +165,13 @@ def run_pair(n: int, runs: int, tmp: Path, peer: Path) -> dict[str, object]:
         s, cpu, rss, out = _rusage(cmd, env)
         ours.append((s, cpu, rss))
         got["replay"] = json.loads(out)
+        if peer is None:
+            continue
         s, cpu, rss, out = _rusage([str(peer), str(script), str(csv)], None)
         theirs.append((s, cpu, rss))
         got["backtesting.py"] = json.loads(out)
+    if peer is None:
+        return _replay_only(n, runs, ours, got["replay"])
     r, b = got["replay"], got["backtesting.py"]
     same = r["trades"] == b["trades"] and round(r["final_equity"], 2) == round(b["final_equity"], 2)
     rs, bs = statistics.median(x[0] for x in ours), statistics.median(x[0] for x in theirs)
@@ -186,6 +194,24 @@ def run_pair(n: int, runs: int, tmp: Path, peer: Path) -> dict[str, object]:
         "same_trades": same,
         "replay_all_s": [round(x[0], 3) for x in ours],
         "backtesting_py_all_s": [round(x[0], 3) for x in theirs],
+    }
+
+
+def _replay_only(
+    n: int, runs: int, ours: list[tuple[float, float, float]], r: dict[str, float]
+) -> dict[str, object]:
+    return {
+        "bench": "replay_run_csv",
+        "candles": n,
+        "runs": runs,
+        "replay_s": round(statistics.median(x[0] for x in ours), 3),
+        "replay_cpu_s": round(statistics.median(x[1] for x in ours), 3),
+        "replay_peak_rss_mb": round(statistics.median(x[2] for x in ours), 1),
+        "load_average": round(os.getloadavg()[0], 2),
+        "trades": r["trades"],
+        "final_equity": round(r["final_equity"], 2),
+        "replay_all_s": [round(x[0], 3) for x in ours],
+        "replay_all_cpu_s": [round(x[1], 3) for x in ours],
     }
 
 
@@ -212,16 +238,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--candles", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--replay-only", action="store_true", help="no backtesting.py side")
     args = parser.parse_args()
-    peer = ensure_peers()
-    if peer is None:
+    peer = None if args.replay_only else ensure_peers()
+    if peer is None and not args.replay_only:
         return
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.candles:
             line = run_pair(n, args.runs, Path(tmp), peer)
             print(json.dumps(line), flush=True)
-            failed |= not line["same_trades"]
+            failed |= line.get("same_trades") is False
     if failed:
         raise SystemExit("the two sides made different trades: the comparison does not hold")
 

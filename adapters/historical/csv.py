@@ -73,6 +73,9 @@ def read_csv(path: str | Path) -> RawCandles:
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0),
             parse_options=pacsv.ParseOptions(delimiter=delimiter),
             convert_options=pacsv.ConvertOptions(include_columns=include, column_types=types),
+            # malloc, not arrow's default mimalloc pool: its arenas held the file's blocks
+            # after the table was gone (1M rows: peak RSS 285 -> 200 MB, same CPU)
+            memory_pool=pa.system_memory_pool(),
         )
     except pa.ArrowInvalid as exc:
         raise _diagnose(path, delimiter, header, len(cells), roles, str(exc)) from None
