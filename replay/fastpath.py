@@ -307,7 +307,7 @@ class BulkRun:
         count = j - i
         s = self.series
         buf += enc.rows(i, j)
-        closes = s.close[max(0, min(i, j - self.bulk.warm - 1)) : j].tolist()
+        closes = s.close[max(0, j - self.bulk.warm - 1) : j].tolist()  # the longest period's
         ts, close = int(s.close_ms[k]), closes[-1]
         view.mark_quiet(count, ts, close)
         # engine.core.step on a quiet candle, count times
