@@ -149,6 +149,7 @@ class _BulkCurve:
                 out[:, col] = src[lo:hi]
             curve.frombytes(memoryview(out).cast("B"))  # no copy to bytes first
 
+
 class AccountView:
     """Folds events into position, balance, trades and the equity curve."""
 
