@@ -16,11 +16,12 @@ A card qualifies (``BulkRun.for_card``) when it runs on the execution timeframe 
 with SMA features of the close, stateful conditions that are only exact SMA-pair
 crosses, no lags and no Python strategy, and every block needs a cross to fire. A
 candle of such a card is folded for real when any of these holds: the card is warming
-up; a block may fire on it (a cross is on, from ``exact_cross_states``); it starts a
-UTC day; it completes a checkpoint; an order rests or a timer, timeout or trailing
-stop is pending; it can reach the liquidation price or crosses a funding time while a
-position is open; a daily loss limit is set while a position is open. Anything else
-falls back to the candle loop.
+up; a block may fire on it (a cross is on, from ``exact_cross_states``); it completes a
+checkpoint; an order rests or a timer, timeout or trailing stop is pending; it can
+reach the liquidation price or crosses a funding time (at a rate that is not zero)
+while a position is open; a daily loss limit is set while a position is open. A UTC
+day that starts inside a quiet stretch is rolled there (``engine.risk.roll_day``).
+Anything else falls back to the candle loop.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from engine.core import _update_ctx
 from engine.events import CandleClosed
 from engine.indicators.averages import SMA
 from engine.plan import CompiledPlan
+from engine.risk import roll_day
 from engine.state import DAY_MS, EngineState
 
 if TYPE_CHECKING:
@@ -165,8 +167,12 @@ class BulkRun:
         self.card = card
         self.bulk = bulk
         day = series.close_ms // DAY_MS
-        active = bulk.fire.copy()
-        active[1:] |= day[1:] != day[:-1]
+        starts = np.flatnonzero(day[1:] != day[:-1]) + 1  # the first candle of each UTC day
+        # The last day start at or before each candle (a stretch rolls the day in bulk).
+        self._day_start = np.repeat(
+            np.concatenate([[0], starts]), np.diff(np.concatenate([[0], starts, [len(day)]]))
+        )
+        active = bulk.fire
         self._next_active = _next_true(active)
         # The candles the loop will most likely fold: active ones and the one after each
         # (an order placed on a signal bar fills on the next), built a block at a time.
@@ -241,6 +247,11 @@ class BulkRun:
         n = self.n
         next_active = self._next_active
         limit_set = state.config.risk.daily_loss_limit_pct > 0
+        # A settlement at a zero rate pays nothing (the venue skips it): funding times then
+        # do not end a stretch.
+        funding = venue.config
+        pays = funding.funding_rate_e8 != 0 or any(rate for _, rate in funding.funding_series)
+        interval = venue.funding_interval_ms if pays else 0
         reported = 0
         i = 0
         view.bulk_curve(s.close_ms, s.open, s.high, s.low, s.close, s.volume)
@@ -268,7 +279,6 @@ class BulkRun:
                             first = int(reach.argmax())
                             if reach[first]:
                                 end = i + first
-                        interval = venue.funding_interval_ms
                         if interval > 0 and end > i:
                             end = min(end, int(self._funding_bars(interval)[i]))
                 if end > i:
@@ -311,6 +321,12 @@ class BulkRun:
         ts, close = int(s.close_ms[k]), closes[-1]
         view.mark_quiet(count, ts, close)
         # engine.core.step on a quiet candle, count times
+        if ts >= state.next_day_ms:  # a UTC day starts in the stretch: the last start's
+            d = int(self._day_start[k])  # roll is the one that stays (engine.risk.roll_day)
+            state.ts = int(s.close_ms[d])
+            state.account.marks[state.symbol] = int(s.close[d - 1])  # marked at d - 1's close
+            roll_day(state)
+            state.ctx_dirty = True
         state.ts = ts
         state.last_close = state.account.marks[state.symbol] = close
         state.bars += count
