@@ -148,7 +148,10 @@ def _analyse(plan: Any, card: LoadedCard, close: I64) -> _Bulk | None:
         if m is None:
             return None
         fire |= m
-    fire[: warm + 2] = True  # the warm-up goes through the loop
+    # The first candle, the first warm one and the one after go through the loop; the
+    # warm-up between is quiet (the features fill, the conditions have not started).
+    fire[0] = True
+    fire[warm : warm + 2] = True
     return _Bulk(list(smas.values()), crosses, warm, fire)
 
 
@@ -246,6 +249,7 @@ class BulkRun:
         lo, h, cm = s.low, s.high, s.close_ms
         n = self.n
         next_active = self._next_active
+        warm = self.bulk.warm
         limit_set = state.config.risk.daily_loss_limit_pct > 0
         # A settlement at a zero rate pays nothing (the venue skips it): funding times then
         # do not end a stretch.
@@ -259,7 +263,7 @@ class BulkRun:
             while i < n:
                 end = i
                 if (
-                    plan._warm
+                    (plan._warm or i < warm)
                     and not venue.orders
                     and not state.book.open
                     and not state.timers
@@ -340,16 +344,17 @@ class BulkRun:
         ctx.trades_today = state.trades_today
         ctx.adds_in_trade = state.adds_in_trade if state.position.qty else 0
         state.folded += count
-        # the plan's on_candle: indicators, then the condition memory
-        for sma in smas:
-            p = sma.period
-            sma.seek(closes[-p:] if p <= len(closes) else s.close[j - p : j].tolist(), j)
-        slots = plan._cond.slots
-        slots[0] += count
-        w = k - self.bulk.warm
-        for x, (last, d) in enumerate(self.bulk.crosses):
-            slots[cross_slots[2 * x]] = int(last[w])
-            slots[cross_slots[2 * x + 1]] = int(d[w])
         # the venue's on_candle with nothing to do
         venue.last_price = close
         venue.last_close_ms = ts
+        # the plan's on_candle: indicators, then the condition memory
+        for sma in smas:  # ``closes`` holds the last min(j, longest period) closes
+            sma.seek(closes[-sma.period :], j)
+        w = k - self.bulk.warm
+        if w < 0:  # in the warm-up: the condition memory has not started
+            return
+        slots = plan._cond.slots
+        slots[0] += count
+        for x, (last, d) in enumerate(self.bulk.crosses):
+            slots[cross_slots[2 * x]] = int(last[w])
+            slots[cross_slots[2 * x + 1]] = int(d[w])
