@@ -26,6 +26,7 @@ Anything else falls back to the candle loop.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -74,10 +75,11 @@ class _Bulk:
         return plan, list(smas.values()), slots
 
 
-def _next_true(mask: Mask) -> I64:
-    """``out[k]``: the first index >= k where ``mask`` holds (``len(mask)`` if none)."""
+def _next_true(mask: Mask) -> npt.NDArray[np.int32]:
+    """``out[k]``: the first index >= k where ``mask`` holds (``len(mask)`` if none); int32,
+    half the memory of a series column (a series has fewer than 2**31 candles)."""
     n = len(mask)
-    idx = np.where(mask, np.arange(n), n)
+    idx = np.where(mask, np.arange(n, dtype=np.int32), np.int32(n))
     return np.minimum.accumulate(idx[::-1])[::-1].copy()
 
 
@@ -170,11 +172,8 @@ class BulkRun:
         self.card = card
         self.bulk = bulk
         day = series.close_ms // DAY_MS
-        starts = np.flatnonzero(day[1:] != day[:-1]) + 1  # the first candle of each UTC day
-        # The last day start at or before each candle (a stretch rolls the day in bulk).
-        self._day_start = np.repeat(
-            np.concatenate([[0], starts]), np.diff(np.concatenate([[0], starts, [len(day)]]))
-        )
+        # The first candle of each UTC day (a stretch rolls the day in bulk).
+        self._day_starts: list[int] = [0, *(np.flatnonzero(day[1:] != day[:-1]) + 1).tolist()]
         active = bulk.fire
         self._next_active = _next_true(active)
         # The candles the loop will most likely fold: active ones and the one after each
@@ -184,7 +183,7 @@ class BulkRun:
         self._likely = likely
         self._candles: dict[int, CandleClosed] = {}
         self._block = -1
-        self._funding: dict[int, I64] = {}
+        self._funding: dict[int, npt.NDArray[np.int32]] = {}
         self.n = len(series)
 
     @classmethod
@@ -221,7 +220,7 @@ class BulkRun:
         o_ms, c_ms, o, h, lw, c, v, t = (int(s.columns()[name][i]) for name in COLUMNS)
         return CandleClosed(c_ms, s.symbol, s.timeframe, o_ms, c_ms, o, h, lw, c, v, t, False)
 
-    def _funding_bars(self, interval: int) -> I64:
+    def _funding_bars(self, interval: int) -> npt.NDArray[np.int32]:
         got = self._funding.get(interval)
         if got is None:
             slot = self.series.close_ms // interval
@@ -326,7 +325,8 @@ class BulkRun:
         view.mark_quiet(count, ts, close)
         # engine.core.step on a quiet candle, count times
         if ts >= state.next_day_ms:  # a UTC day starts in the stretch: the last start's
-            d = int(self._day_start[k])  # roll is the one that stays (engine.risk.roll_day)
+            starts = self._day_starts  # roll is the one that stays (engine.risk.roll_day)
+            d = starts[bisect_right(starts, k) - 1]
             state.ts = int(s.close_ms[d])
             state.account.marks[state.symbol] = int(s.close[d - 1])  # marked at d - 1's close
             roll_day(state)
