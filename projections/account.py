@@ -124,7 +124,7 @@ class _BulkCurve:
         n = end - self.base
         # per point: equity = fixed + slope * close (slope 0 when flat)
         slope = qty * notional_unit
-        fixed = balance - np.sign(qty) * entry
+        fixed = balance - np.where(qty > 0, entry, 0) + np.where(qty < 0, entry, 0)
         # the point in force at each candle: the last one noted at or before it
         point = np.repeat(np.arange(len(at), dtype=np.int32), np.diff(np.append(at, end)))
         close_ms, open_, high, low, close, volume = self.columns
@@ -147,7 +147,7 @@ class _BulkCurve:
             out[:, 0] = close_ms[lo:hi]
             for col, src in ((4, open_), (5, high), (6, low), (7, volume)):
                 out[:, col] = src[lo:hi]
-            curve.frombytes(memoryview(out).cast("B"))  # no copy to bytes first
+            curve.frombytes(out.data.cast("B"))  # no copy to bytes first
 
 
 class AccountView:

@@ -326,9 +326,9 @@ class BulkRun:
         # engine.core.step on a quiet candle, count times
         if ts >= state.next_day_ms:  # a UTC day starts in the stretch: the last start's
             starts = self._day_starts  # roll is the one that stays (engine.risk.roll_day)
-            d = starts[bisect_right(starts, k) - 1]
-            state.ts = int(s.close_ms[d])
-            state.account.marks[state.symbol] = int(s.close[d - 1])  # marked at d - 1's close
+            day = starts[bisect_right(starts, k) - 1]
+            state.ts = int(s.close_ms[day])
+            state.account.marks[state.symbol] = int(s.close[day - 1])  # the close before it
             roll_day(state)
             state.ctx_dirty = True
         state.ts = ts
