@@ -116,28 +116,38 @@ class _BulkCurve:
 
     def write(self, end: int, notional_unit: int, curve: array) -> None:
         """Append the rows of candles ``base`` .. ``end - 1`` to ``curve``: the equity is
-        ``Book.equity`` at each close in exact integers (the same formula)."""
+        ``Book.equity`` at each close in exact integers (the same formula), which under
+        one point is ``balance - entry + qty * unit * close`` (long; ``+ entry`` short)
+        while ``qty`` is not 0 and the close is positive, else ``balance``."""
         points = np.frombuffer(self.points, np.int64).reshape(-1, 4)
         at, balance, qty, entry = points.T
         n = end - self.base
+        # per point: equity = fixed + slope * close (slope 0 when flat)
+        slope = qty * notional_unit
+        fixed = balance - np.where(qty > 0, entry, 0) + np.where(qty < 0, entry, 0)
         # the point in force at each candle: the last one noted at or before it
         point = np.repeat(np.arange(len(at), dtype=np.int32), np.diff(np.append(at, end)))
         close_ms, open_, high, low, close, volume = self.columns
+        rows = np.empty((min(n, self._ROWS), len(CURVE_COLUMNS)), np.int64)
         for lo in range(0, n, self._ROWS):
             hi = min(n, lo + self._ROWS)
             k = point[lo:hi]
-            q, c = qty[k], np.asarray(close[lo:hi], np.int64)
-            value = np.abs(q) * notional_unit * c
-            unrealized = np.where(q > 0, value - entry[k], entry[k] - value)
-            equity = balance[k] + np.where((q != 0) & (c > 0), unrealized, 0)
-            rows = np.empty((hi - lo, len(CURVE_COLUMNS)), np.int64)
-            rows[:, 0] = close_ms[lo:hi]
-            rows[:, 1] = equity
-            rows[:, 2] = c
-            rows[:, 3] = q
+            out = rows[: hi - lo]
+            c = out[:, 2]
+            c[:] = close[lo:hi]
+            q = out[:, 3]
+            np.take(qty, k, out=q)
+            equity = out[:, 1]
+            np.take(slope, k, out=equity)
+            equity *= c
+            equity += fixed[k]
+            bad = c <= 0  # no mark: the book's equity is its balance
+            if bad.any():
+                equity[bad] = balance[k[bad]]
+            out[:, 0] = close_ms[lo:hi]
             for col, src in ((4, open_), (5, high), (6, low), (7, volume)):
-                rows[:, col] = src[lo:hi]
-            curve.frombytes(rows.tobytes())
+                out[:, col] = src[lo:hi]
+            curve.frombytes(out.data.cast("B"))  # no copy to bytes first
 
 
 class AccountView:

@@ -175,13 +175,19 @@ def monthly_returns(ts: np.ndarray, equity: np.ndarray, initial: int) -> list[Mo
     """Return of each UTC calendar month from month-end equity (see the module doc)."""
     if len(ts) == 0:
         return []
-    months = (np.asarray(ts, dtype=np.int64) - 1).astype("datetime64[ms]").astype("datetime64[M]")
-    last = np.concatenate([np.flatnonzero(months[1:] != months[:-1]), [len(ts) - 1]])
+    days = (np.asarray(ts, dtype=np.int64) - 1) // DAY_MS
+    # The month changes only where the day does: months of the runs of one day, not of
+    # every point (a calendar conversion of a million points was most of a summary).
+    starts = np.concatenate([[0], np.flatnonzero(days[1:] != days[:-1]) + 1])
+    months = (days[starts] * DAY_MS).astype("datetime64[ms]").astype("datetime64[M]")
+    change = np.flatnonzero(months[1:] != months[:-1])
+    last = np.concatenate([starts[change + 1] - 1, [len(ts) - 1]])
+    names = np.concatenate([months[change], months[-1:]])
     out: list[MonthlyReturn] = []
     prev = float(initial)
-    for i in last:
+    for i, month in zip(last.tolist(), names, strict=True):
         end = float(equity[i])
-        out.append(MonthlyReturn(str(months[i]), end / prev - 1.0 if prev > 0 else 0.0))
+        out.append(MonthlyReturn(str(month), end / prev - 1.0 if prev > 0 else 0.0))
         prev = end
     return out
 

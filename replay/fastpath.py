@@ -16,15 +16,17 @@ A card qualifies (``BulkRun.for_card``) when it runs on the execution timeframe 
 with SMA features of the close, stateful conditions that are only exact SMA-pair
 crosses, no lags and no Python strategy, and every block needs a cross to fire. A
 candle of such a card is folded for real when any of these holds: the card is warming
-up; a block may fire on it (a cross is on, from ``exact_cross_states``); it starts a
-UTC day; it completes a checkpoint; an order rests or a timer, timeout or trailing
-stop is pending; it can reach the liquidation price or crosses a funding time while a
-position is open; a daily loss limit is set while a position is open. Anything else
-falls back to the candle loop.
+up; a block may fire on it (a cross is on, from ``exact_cross_states``); it completes a
+checkpoint; an order rests or a timer, timeout or trailing stop is pending; it can
+reach the liquidation price or crosses a funding time (at a rate that is not zero)
+while a position is open; a daily loss limit is set while a position is open. A UTC
+day that starts inside a quiet stretch is rolled there (``engine.risk.roll_day``).
+Anything else falls back to the candle loop.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -39,6 +41,7 @@ from engine.core import _update_ctx
 from engine.events import CandleClosed
 from engine.indicators.averages import SMA
 from engine.plan import CompiledPlan
+from engine.risk import roll_day
 from engine.state import DAY_MS, EngineState
 
 if TYPE_CHECKING:
@@ -72,10 +75,11 @@ class _Bulk:
         return plan, list(smas.values()), slots
 
 
-def _next_true(mask: Mask) -> I64:
-    """``out[k]``: the first index >= k where ``mask`` holds (``len(mask)`` if none)."""
+def _next_true(mask: Mask) -> npt.NDArray[np.int32]:
+    """``out[k]``: the first index >= k where ``mask`` holds (``len(mask)`` if none); int32,
+    half the memory of a series column (a series has fewer than 2**31 candles)."""
     n = len(mask)
-    idx = np.where(mask, np.arange(n), n)
+    idx = np.where(mask, np.arange(n, dtype=np.int32), np.int32(n))
     return np.minimum.accumulate(idx[::-1])[::-1].copy()
 
 
@@ -146,7 +150,10 @@ def _analyse(plan: Any, card: LoadedCard, close: I64) -> _Bulk | None:
         if m is None:
             return None
         fire |= m
-    fire[: warm + 2] = True  # the warm-up goes through the loop
+    # The first candle, the first warm one and the one after go through the loop; the
+    # warm-up between is quiet (the features fill, the conditions have not started).
+    fire[0] = True
+    fire[warm : warm + 2] = True
     return _Bulk(list(smas.values()), crosses, warm, fire)
 
 
@@ -165,8 +172,9 @@ class BulkRun:
         self.card = card
         self.bulk = bulk
         day = series.close_ms // DAY_MS
-        active = bulk.fire.copy()
-        active[1:] |= day[1:] != day[:-1]
+        # The first candle of each UTC day (a stretch rolls the day in bulk).
+        self._day_starts: list[int] = [0, *(np.flatnonzero(day[1:] != day[:-1]) + 1).tolist()]
+        active = bulk.fire
         self._next_active = _next_true(active)
         # The candles the loop will most likely fold: active ones and the one after each
         # (an order placed on a signal bar fills on the next), built a block at a time.
@@ -175,7 +183,7 @@ class BulkRun:
         self._likely = likely
         self._candles: dict[int, CandleClosed] = {}
         self._block = -1
-        self._funding: dict[int, I64] = {}
+        self._funding: dict[int, npt.NDArray[np.int32]] = {}
         self.n = len(series)
 
     @classmethod
@@ -212,7 +220,7 @@ class BulkRun:
         o_ms, c_ms, o, h, lw, c, v, t = (int(s.columns()[name][i]) for name in COLUMNS)
         return CandleClosed(c_ms, s.symbol, s.timeframe, o_ms, c_ms, o, h, lw, c, v, t, False)
 
-    def _funding_bars(self, interval: int) -> I64:
+    def _funding_bars(self, interval: int) -> npt.NDArray[np.int32]:
         got = self._funding.get(interval)
         if got is None:
             slot = self.series.close_ms // interval
@@ -240,7 +248,13 @@ class BulkRun:
         lo, h, cm = s.low, s.high, s.close_ms
         n = self.n
         next_active = self._next_active
+        warm = self.bulk.warm
         limit_set = state.config.risk.daily_loss_limit_pct > 0
+        # A settlement at a zero rate pays nothing (the venue skips it): funding times then
+        # do not end a stretch.
+        funding = venue.config
+        pays = funding.funding_rate_e8 != 0 or any(rate for _, rate in funding.funding_series)
+        interval = venue.funding_interval_ms if pays else 0
         reported = 0
         i = 0
         view.bulk_curve(s.close_ms, s.open, s.high, s.low, s.close, s.volume)
@@ -248,7 +262,7 @@ class BulkRun:
             while i < n:
                 end = i
                 if (
-                    plan._warm
+                    (plan._warm or i < warm)
                     and not venue.orders
                     and not state.book.open
                     and not state.timers
@@ -268,7 +282,6 @@ class BulkRun:
                             first = int(reach.argmax())
                             if reach[first]:
                                 end = i + first
-                        interval = venue.funding_interval_ms
                         if interval > 0 and end > i:
                             end = min(end, int(self._funding_bars(interval)[i]))
                 if end > i:
@@ -307,10 +320,17 @@ class BulkRun:
         count = j - i
         s = self.series
         buf += enc.rows(i, j)
-        closes = s.close[max(0, min(i, j - self.bulk.warm - 1)) : j].tolist()
+        closes = s.close[max(0, j - self.bulk.warm - 1) : j].tolist()  # the longest period's
         ts, close = int(s.close_ms[k]), closes[-1]
         view.mark_quiet(count, ts, close)
         # engine.core.step on a quiet candle, count times
+        if ts >= state.next_day_ms:  # a UTC day starts in the stretch: the last start's
+            starts = self._day_starts  # roll is the one that stays (engine.risk.roll_day)
+            day = starts[bisect_right(starts, k) - 1]
+            state.ts = int(s.close_ms[day])
+            state.account.marks[state.symbol] = int(s.close[day - 1])  # the close before it
+            roll_day(state)
+            state.ctx_dirty = True
         state.ts = ts
         state.last_close = state.account.marks[state.symbol] = close
         state.bars += count
@@ -324,16 +344,17 @@ class BulkRun:
         ctx.trades_today = state.trades_today
         ctx.adds_in_trade = state.adds_in_trade if state.position.qty else 0
         state.folded += count
-        # the plan's on_candle: indicators, then the condition memory
-        for sma in smas:
-            p = sma.period
-            sma.seek(closes[-p:] if p <= len(closes) else s.close[j - p : j].tolist(), j)
-        slots = plan._cond.slots
-        slots[0] += count
-        w = k - self.bulk.warm
-        for x, (last, d) in enumerate(self.bulk.crosses):
-            slots[cross_slots[2 * x]] = int(last[w])
-            slots[cross_slots[2 * x + 1]] = int(d[w])
         # the venue's on_candle with nothing to do
         venue.last_price = close
         venue.last_close_ms = ts
+        # the plan's on_candle: indicators, then the condition memory
+        for sma in smas:  # ``closes`` holds the last min(j, longest period) closes
+            sma.seek(closes[-sma.period :], j)
+        w = k - self.bulk.warm
+        if w < 0:  # in the warm-up: the condition memory has not started
+            return
+        slots = plan._cond.slots
+        slots[0] += count
+        for x, (last, d) in enumerate(self.bulk.crosses):
+            slots[cross_slots[2 * x]] = int(last[w])
+            slots[cross_slots[2 * x + 1]] = int(d[w])

@@ -317,6 +317,39 @@ def test_generated_cards_and_data_same_log(tmp_path: Path, text: str, seed: int,
         raise AssertionError(f"the fast path refused this card:\n{text}")
 
 
+@pytest.mark.parametrize(
+    ("limit", "funding", "rate"),
+    [(0, "8h", "0.01%"), (1, "8h", "0.01%"), (0, "5h", "0.01%"), (0, "8h", "0")],
+)
+def test_day_starts_rolled_in_bulk_same_log(
+    tmp_path: Path, limit: int, funding: str, rate: str
+) -> None:
+    """A quiet stretch over UTC day starts rolls the day as ``engine.core.step`` does at
+    each start (the day's equity marked at the close before it, the halt lifted): checkpoints
+    every 7 candles hash the state, over 12 days of positions held and halts lifted (5h
+    funding: positions held over day starts that are not funding times; a zero rate: over
+    funding times too)."""
+    card = tmp_path / "card.yaml"
+    card.write_text(
+        "name: days\nsymbol: BTCUSDT\nfeatures:\n"
+        "  f: {indicator: sma, period: 30}\n  s: {indicator: sma, period: 400}\n"
+        "blocks:\n"
+        "  - {name: up, when: {cross_above: [f, s]}, then: {enter_long: {equity_pct: 300}}}\n"
+        "  - {name: dn, when: {cross_below: [f, s]}, then: exit}\n"
+        f"risk: {{max_leverage: 20, daily_loss_limit_pct: {limit}}}\n"
+        "execution: {checkpoint_every: 7}\n"
+        f"sim: {{leverage: 20, funding_interval: {funding}, funding_rate: {rate}}}\n"
+    )
+    n = 12 * 1440
+    series = generate(seed=11, n=n, instrument=BTC)
+    bulk = BulkRun.for_card(load_card(card), series)
+    assert bulk is not None
+    starts = np.flatnonzero(np.diff(series.close_ms // 86_400_000)) + 1
+    assert (bulk._next_active[starts] > starts).any()  # day starts inside quiet stretches
+    records = _both(tmp_path, card, n_candles=n, seed=11, balance="50000")
+    assert len(records) > n
+
+
 def test_an_interrupted_fast_run_stops_between_candles_and_verifies(tmp_path: Path) -> None:
     import os
     import signal

@@ -113,6 +113,27 @@ def test_monthly_returns_from_month_end_equity() -> None:
     assert [m.ret for m in got] == pytest.approx([0.21, 100 / 121 - 1, 0.5])
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_monthly_returns_equal_the_month_of_every_point(seed: int) -> None:
+    """Months are found from the runs of one day; the same rows as the calendar month of
+    every point (``ts - 1``), month ends, gaps, times before 1970 and unsorted points too."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 300))
+    step = int(rng.choice([1, 60_000, 3_600_000, 86_400_000, 9 * 86_400_000]))
+    ts = int(rng.integers(-(10**12), 10**12)) + np.cumsum(rng.integers(1, 4, n)) * step
+    if seed % 5 == 0:
+        ts = rng.permutation(ts)
+    eq = rng.integers(1, 10**9, n)
+    months = (ts - 1).astype("datetime64[ms]").astype("datetime64[M]")
+    last = [*np.flatnonzero(months[1:] != months[:-1]).tolist(), n - 1]
+    want, prev = [], 77.0
+    for i in last:
+        want.append((str(months[i]), float(eq[i]) / prev - 1.0))
+        prev = float(eq[i])
+    got = monthly_returns(ts.astype(np.int64), eq.astype(np.int64), 77)
+    assert [(m.month, m.ret) for m in got] == want
+
+
 def test_summary_splits_long_and_short_and_states_expectancy() -> None:
     # Long 1 BTC 100 -> 110: +10 USDT on 100 entered (+10%).
     # Short 2 BTC 100 -> 105: -10 USDT on 200 entered (-5%). Expectancy (10% - 5%) / 2 = 2.5%.

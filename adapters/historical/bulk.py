@@ -11,7 +11,7 @@ equality is this module's contract.
 
 from __future__ import annotations
 
-from array import array
+import sys
 from itertools import pairwise
 from typing import Final
 
@@ -179,11 +179,14 @@ class EncodedCandles:
                 self._load(lo // _CHUNK)
             base = self._lo
             end = min(hi, base + _CHUNK)
-            data = self._data
-            s = self._starts[lo - base : end - base + 1]
-            out += [data[a:b] for a, b in pairwise(s)]
+            out += self._slice(lo - base, end - base)
             lo = end
         return out
+
+    def _slice(self, a: int, b: int) -> list[bytes]:
+        """The bytes of rows ``a`` .. ``b - 1`` of the loaded chunk."""
+        data = self._data
+        return [data[x:y] for x, y in pairwise(self._starts[a : b + 1])]
 
     def row(self, i: int) -> bytes:
         """The bytes of row ``i``."""
@@ -198,30 +201,46 @@ def encode_candles(series: CandleSeries, *, backfill: bool = False) -> EncodedCa
     return EncodedCandles(series, backfill)
 
 
-KEEP_BYTES: Final = 16 << 20  # candle bytes a KeptEncodedCandles keeps (about 180k rows)
+KEEP_BYTES: Final = 16 << 20  # candle bytes a KeptEncodedCandles keeps (about 120k rows)
+_ROW_COST: Final = sys.getsizeof(b"") + 7 + 8  # a kept row's object header, rounding, pointer
 
 
 class KeptEncodedCandles(EncodedCandles):
-    """``EncodedCandles`` that keeps the chunks it encoded, up to ``budget`` bytes (offsets
-    as compact int64s; later chunks are encoded again each time): many runs over one
-    series (a sweep's trials) encode the kept chunks once. The budget bounds a sweep
-    worker's memory (1M candles are about 93 MB of bytes)."""
+    """``EncodedCandles`` that keeps the chunks it encoded, up to ``budget`` bytes, as one
+    ``bytes`` per row (later chunks are encoded again each time): many runs over one
+    series (a sweep's trials) encode the kept chunks once and take their rows as list
+    slices, not one new ``bytes`` per row and run. The budget bounds a sweep worker's
+    memory (1M candles are about 93 MB of bytes)."""
 
-    __slots__ = ("_budget", "_kept")
+    __slots__ = ("_budget", "_kept", "_rows")
 
     def __init__(self, series: CandleSeries, backfill: bool = False, budget: int = KEEP_BYTES):
         super().__init__(series, backfill)
-        self._kept: dict[int, tuple[bytes, array[int]]] = {}
+        self._kept: dict[int, list[bytes]] = {}
+        self._rows: list[bytes] | None = None  # the loaded chunk's rows, when it is kept
         self._budget = budget
 
     def _load(self, chunk: int) -> None:
         got = self._kept.get(chunk)
         if got is None:
             super()._load(chunk)
-            size = len(self._data) + 8 * len(self._starts)
+            self._rows = None
+            n = len(self._starts) - 1
+            size = len(self._data) + n * _ROW_COST
             if size <= self._budget:
-                self._kept[chunk] = (self._data, array("q", self._starts))
+                self._rows = self._kept[chunk] = super()._slice(0, n)
+                self._data, self._starts = b"", [0]
                 self._budget -= size
             return
-        self._data, self._starts = got[0], got[1].tolist()
+        self._rows = got
         self._chunk, self._lo = chunk, chunk * _CHUNK
+
+    def _slice(self, a: int, b: int) -> list[bytes]:
+        rows = self._rows
+        return super()._slice(a, b) if rows is None else rows[a:b]
+
+    def row(self, i: int) -> bytes:
+        if i // _CHUNK != self._chunk:
+            self._load(i // _CHUNK)
+        rows = self._rows
+        return super().row(i) if rows is None else rows[i - self._lo]

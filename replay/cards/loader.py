@@ -10,15 +10,17 @@ against the card's symbol with BTCUSDT's filters). Every failure is an
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import inspect
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import msgspec
+import yaml
 from pydantic import BaseModel, ValidationError
 
 from adapters.sim.config import SimConfig
@@ -106,8 +108,15 @@ def load_card_text(
 
 
 def reload(card: LoadedCard, params: Mapping[str, Any]) -> LoadedCard:
-    """``card`` again with other parameter values (no file read), at the same timeframe."""
-    return _load(card.text, card.source, card.card_dir, params, card.timeframe)
+    """``card`` again with other parameter values (no file read), at the same timeframe;
+    the YAML is parsed once per text (a sweep reloads its card once a trial)."""
+    return _load(card.text, card.source, card.card_dir, params, card.timeframe, _parsed)
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed(text: str, source: str) -> tuple[Any, yaml.Node | None]:
+    """``read_yaml``, kept: ``_load`` only reads the data it gets (never mutates it)."""
+    return read_yaml(text, source)
 
 
 def _load(
@@ -116,8 +125,9 @@ def _load(
     card_dir: Path | None,
     overrides: Mapping[str, Any],
     timeframe: str | None,
+    parse: Callable[[str, str], tuple[Any, yaml.Node | None]] = read_yaml,
 ) -> LoadedCard:
-    data, root = read_yaml(text, source)
+    data, root = parse(text, source)
     if not isinstance(data, dict):
         raise IdeaCardError(
             source,

@@ -98,14 +98,18 @@ def _pool_run(task: TrialTask) -> TrialDone:
 
 
 class LocalPool:
-    """``workers`` processes (forkserver: no LMDB handle crosses a fork)."""
+    """``workers`` processes (forkserver: no LMDB handle crosses a fork). The fork server
+    imports this module first, so the workers start with it loaded instead of each one
+    importing it again (0.33 s of CPU a worker; the server opens no store)."""
 
     def __init__(self, ctx: TrialContext, series: CandleSeries, workers: int) -> None:
         folder = Path(ctx.scratch) / "candles"
         write_columns(series, folder)
+        forkserver = multiprocessing.get_context("forkserver")
+        forkserver.set_forkserver_preload([__name__])
         self.pool = ProcessPoolExecutor(
             max_workers=workers,
-            mp_context=multiprocessing.get_context("forkserver"),
+            mp_context=forkserver,
             initializer=_pool_init,
             initargs=(ctx, str(folder), series.timeframe, os.getpid()),
         )

@@ -75,13 +75,9 @@ def pbo(matrix: np.ndarray, blocks: int = 16) -> PBO:
     size = t // blocks
     m = m[: size * blocks].reshape(blocks, size, n)
     sums, squares = m.sum(axis=1), (m * m).sum(axis=1)  # blocks x trials
-    combos = np.array(
-        [
-            [i in c for i in range(blocks)]
-            for c in itertools.combinations(range(blocks), blocks // 2)
-        ],
-        dtype=np.float64,
-    )
+    chosen_blocks = np.array(list(itertools.combinations(range(blocks), blocks // 2)))
+    combos = np.zeros((len(chosen_blocks), blocks))  # 1.0 where a split trains on a block
+    combos[np.arange(len(chosen_blocks))[:, None], chosen_blocks] = 1.0
 
     def sharpe(mask: np.ndarray) -> np.ndarray:
         k = size * blocks // 2
@@ -98,7 +94,7 @@ def pbo(matrix: np.ndarray, blocks: int = 16) -> PBO:
     rank = (test < chosen[:, None]).sum(axis=1) + 1  # 1 = worst out of sample
     omega = rank / (n + 1)
     logits = np.log(omega / (1 - omega))
-    return PBO(float((logits <= 0).mean()), len(combos), [float(x) for x in logits])
+    return PBO(float((logits <= 0).mean()), len(combos), logits.tolist())
 
 
 def dsr_reading(value: float) -> str:
