@@ -23,3 +23,14 @@ def test_help_as_subprocess() -> None:
         check=True,
     )
     assert "event-sourced" in out.stdout
+
+
+def test_python_dash_m_replay() -> None:
+    """``python -m replay`` is the script (``-m replay.cli`` ran cli.py twice and failed)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "replay", "sweeps", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "sweeps" in out.stdout
