@@ -99,11 +99,6 @@ FINAL: Final = frozenset({"Filled", "Cancelled", "Rejected", "Deactivated"})
 _CLOSED: Final = object()
 
 
-#: How long an early barrier (``BybitVenue._ping_early``) waits for its pong when the
-#: daemon never claims it (a candle it drops): it then ends by itself.
-EARLY_BARRIER_CAP_S: Final = 30.0
-
-
 class BybitVenue:
     """Bybit v5 linear perpetuals behind the engine's venue protocol."""
 
@@ -136,7 +131,7 @@ class BybitVenue:
         self.private: WsStream | None = None
         self.trade: TradeSocket | None = None  # orders over the Trade API when it is up
         #: the private-stream ping sent when the last closed kline arrived (``private_barrier``)
-        self._early_barrier: asyncio.Task[bool] | None = None
+        self._early_barrier: asyncio.Future[bool] | None = None
         self.submissions: dict[str, int] = {}  # create requests sent per client id
         #: client ids whose submission could not be confirmed either way (venue unreachable);
         #: no event was emitted for them -- the daemon's reconciliation must look them up.
@@ -255,8 +250,6 @@ class BybitVenue:
         if self._closed:
             return
         self._closed = True
-        if self._early_barrier is not None:
-            self._early_barrier.cancel()
         for stream in (self.public, self.private):
             if stream is not None:
                 await stream.stop()
@@ -268,12 +261,10 @@ class BybitVenue:
                 await task
         self._queue.put_nowait(_CLOSED)
 
-    async def events(self) -> AsyncIterator[Event]:
-        while True:
-            item = await self._queue.get()
-            if item is _CLOSED:
-                return
-            yield item
+    def events(self) -> AsyncIterator[Event]:
+        """The venue's events in arrival order, until ``close()``. Awaiting the next one
+        may be cancelled (a timeout) without losing an event or ending the iterator."""
+        return _Feed(self._queue)
 
     def _emit(self, ev: Event | None) -> None:
         if ev is not None:
@@ -325,8 +316,8 @@ class BybitVenue:
         instead of following it. A newer kline replaces an unclaimed one (its ping is
         later, so it covers at least as much)."""
         if self._early_barrier is not None:
-            self._early_barrier.cancel()
-        self._early_barrier = asyncio.ensure_future(private.barrier(EARLY_BARRIER_CAP_S))
+            private.forget(self._early_barrier)
+        self._early_barrier = private.ping_soon()
 
     # -- wire capture (adapters.bybit.wire) ------------------------------------
 
@@ -789,12 +780,7 @@ class BybitVenue:
         if self.private is None:
             return False
         early, self._early_barrier = self._early_barrier, None
-        if early is None:
-            return await self.private.barrier(timeout_s)
-        try:
-            return await asyncio.wait_for(early, timeout_s)
-        except TimeoutError:
-            return False
+        return await self.private.await_pong(early or self.private.ping_soon(), timeout_s)
 
     def drain_ready(self) -> list[Event]:
         """The events already queued, without waiting (the end-of-stream mark stays)."""
@@ -866,6 +852,27 @@ class BybitVenue:
             liquidations=liquidations,
             since_ms=since_ms,
         )
+
+
+class _Feed:
+    """``BybitVenue.events()``: ``__anext__`` is a plain ``Queue.get``, so cancelling it
+    (the daemon's idle timeout) loses nothing, where an async generator would end."""
+
+    __slots__ = ("_queue",)
+
+    def __init__(self, queue: asyncio.Queue[Any]) -> None:
+        self._queue = queue
+
+    def __aiter__(self) -> _Feed:
+        return self
+
+    async def __anext__(self) -> Event:
+        item = await self._queue.get()
+        if item is _CLOSED:
+            self._queue.put_nowait(item)  # every later call ends too
+            raise StopAsyncIteration
+        event: Event = item
+        return event
 
 
 def _body(result: dict[str, Any]) -> dict[str, Any]:
