@@ -181,6 +181,7 @@ class BybitVenue:
             backoff=self._stream_backoff(2),
             use_proxy=not local,
             on_raw=self._on_raw if self.tap.enabled else None,
+            urgent=self._closing_kline,
         )
         self.private = WsStream(
             "private",
@@ -305,19 +306,27 @@ class BybitVenue:
 
     def _on_ws(self, msg: dict[str, Any]) -> None:
         events, why = convert_ws(self._conv(), msg)
-        if self.private is not None and any(isinstance(e, CandleClosed) for e in events):
-            self._ping_early(self.private)
         self.tap.produced(self.tap.current, events, why)
         self._emit_all(events)
 
-    def _ping_early(self, private: WsStream) -> None:
-        """Start the private-stream barrier the moment a closed kline arrives, scheduled
-        ahead of the candle's delivery: its round trip overlaps the daemon's wake-up
-        instead of following it. A newer kline replaces an unclaimed one (its ping is
-        later, so it covers at least as much)."""
+    def _closing_kline(self, msg: dict[str, Any]) -> bool:
+        """The public stream's ``urgent`` hook: a confirmed kline starts the private-stream
+        barrier at once, before the frame is converted and the candle delivered, so its
+        round trip overlaps that work and the daemon's wake-up instead of following them.
+        A newer kline replaces an unclaimed one (its ping is later, so it covers at least
+        as much)."""
+        private = self.private
+        if private is None or not str(msg.get("topic", "")).startswith("kline."):
+            return False
+        data = msg.get("data")
+        if not isinstance(data, list) or not any(
+            isinstance(item, dict) and item.get("confirm") is True for item in data
+        ):
+            return False
         if self._early_barrier is not None:
             private.forget(self._early_barrier)
         self._early_barrier = private.ping_soon()
+        return self._early_barrier is not None
 
     # -- wire capture (adapters.bybit.wire) ------------------------------------
 

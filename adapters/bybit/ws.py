@@ -10,7 +10,10 @@ re-subscribes, and then awaits ``on_connected(n)`` (n = 0 on the first connectio
 does not replay missed private messages (reference §4.7).
 
 A frame that is not JSON, or JSON without a topic/op, is logged and skipped; the
-stream goes on. ``on_message`` exceptions are logged and do not kill the stream either.
+stream goes on. An ``urgent`` hook sees each decoded frame before it is handled; when it
+starts something (the venue's barrier ping on a closed kline), the stream lets the event
+loop run one step first, so that goes out before the frame's conversion.
+``on_message`` exceptions are logged and do not kill the stream either.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ MessageHandler = Callable[[dict[str, Any]], None]
 #: (stream name, frame as received, decoded to an object?): every frame but the auth reply
 RawHook = Callable[[str, str | bytes, bool], None]
 ConnectedHook = Callable[[int], Awaitable[None]]
+#: sees each decoded frame first; True: it started something (a barrier ping) that is to
+#: leave before the frame is handled
+UrgentHook = Callable[[dict[str, Any]], bool]
 
 
 async def close_and_cancel(ws: Any, task: asyncio.Task[None] | None) -> None:
@@ -86,8 +92,10 @@ class WsStream:
         use_proxy: bool = True,
         open_timeout_s: float = 10.0,
         on_raw: RawHook | None = None,
+        urgent: UrgentHook | None = None,
     ) -> None:
         self.name, self.url, self.topics = name, url, list(topics)
+        self._urgent = urgent
         self._on_message, self._on_connected = on_message, on_connected
         self._on_raw = on_raw
         self._keys, self._clock = keys, clock or ExchangeClock()
@@ -163,7 +171,10 @@ class WsStream:
                 hook = asyncio.create_task(self._connected(n))
                 try:
                     async for raw in ws:
-                        self._dispatch(raw)
+                        msg = self._decode(raw)
+                        if msg is not None and self._urgent is not None and self._urgent(msg):
+                            await asyncio.sleep(0)  # one loop step: what it started goes out
+                        self._handle(raw, msg)
                 finally:
                     pinger.cancel()
                     if not hook.done():
@@ -301,7 +312,10 @@ class WsStream:
             self._on_raw(self.name, raw, msg is not None)
 
     def _dispatch(self, raw: str | bytes) -> None:
-        msg = self._decode(raw)
+        self._handle(raw, self._decode(raw))
+
+    def _handle(self, raw: str | bytes, msg: dict[str, Any] | None) -> None:
+        """Keep a received frame and act on it (``msg``: the frame decoded, None if not)."""
         self._keep(raw, msg)
         if msg is None:
             return
