@@ -131,6 +131,7 @@ __all__ = [
 RETRY_PAUSE_S: Final = 1.0  # after a failed reconciliation or back-fill, before going on
 START_ATTEMPTS: Final = 6
 BARRIER_TIMEOUT_S: Final = 1.0  # a private-stream pong later than this: fills looked up
+IDLE_TICK_S: Final = 0.5  # the loop looks at halts, reconnects and its timer this often
 _EXECUTIONS: Final = (Fill, FundingPaid, Liquidated)
 _ENDS: Final = (OrderCancelled, OrderExpired, OrderRejected)
 
@@ -203,6 +204,7 @@ class Daemon:
         self._group: tuple[EventBase, list[Event]] | None = None  # the last one committed
         self.trace = LatencyTrace()  # per-candle stage stamps (REPLAY_TRACE=1, the bench)
         self._commit_s = 0.0  # how long the last durable commit took
+        self._idle: asyncio.Timeout | None = None  # the loop's wait for the next venue event
 
     @property
     def state(self) -> EngineState | None:
@@ -226,9 +228,16 @@ class Daemon:
             os._exit(130)
         log.info("signal %s: stopping after the current event", signal.Signals(sig).name)
         self.stopping.set()
+        self._wake()
 
     def _on_halt_signal(self) -> None:
         self.halt_requested = True
+        self._wake()
+
+    def _wake(self) -> None:
+        """End the loop's idle wait now (it then looks at the stop and halt requests)."""
+        if self._idle is not None:
+            self._idle.reschedule(asyncio.get_running_loop().time())
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -422,7 +431,6 @@ class Daemon:
         assert self.venue is not None
         events = self.venue.events().__aiter__()
         next_reconcile = time.monotonic() + self.opts.reconcile_every_s
-        getter: asyncio.Future[Event] | None = None
         while not self.stopping.is_set():
             if self.halt_requested or halt_file(self.opts.store, self.opts.session).exists():
                 self.halt_requested = False
@@ -435,21 +443,18 @@ class Daemon:
             if time.monotonic() >= next_reconcile:
                 next_reconcile = time.monotonic() + self.opts.reconcile_every_s
                 await self._attempt("reconciliation", self.reconcile, "timer")
-            # One pending read, kept across idle ticks: cancelling an async generator's
-            # __anext__ would finalise the generator and end the stream.
-            pending: asyncio.Future[Event] = getter or asyncio.ensure_future(events.__anext__())
-            getter = pending
-            stopper: asyncio.Future[Any] = asyncio.ensure_future(self.stopping.wait())
-            waiting: set[asyncio.Future[Any]] = {pending, stopper}
-            done, _ = await asyncio.wait(waiting, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            if pending not in done:
-                continue
-            getter = None
+            # The loop's own task awaits the venue's queue (an idle tick cancels the read,
+            # which loses nothing: BybitVenue.events()), so a venue event wakes it in one
+            # step of the event loop; a signal ends the tick early (``_wake``).
             try:
-                event = pending.result()
+                async with asyncio.timeout(IDLE_TICK_S) as self._idle:
+                    event = await anext(events)
+            except TimeoutError:
+                continue
             except StopAsyncIteration:
                 break
+            finally:
+                self._idle = None
             received = time.perf_counter()
             if self._not_logged(event):
                 continue
@@ -463,8 +468,6 @@ class Daemon:
                 self.trace.finish(log)
             else:
                 await self.fold([event], received=received)
-        if getter is not None:
-            getter.cancel()
         return await self._shutdown()
 
     async def _fold_candle(self, candle: CandleClosed, received: float) -> None:

@@ -596,3 +596,36 @@ def test_a_closed_kline_starts_the_private_barrier_before_anyone_asks(emulator: 
 
     run(emulator, scenario, ping_interval_s=60.0)  # no keep-alive pong in between
     assert pongs == [1, 2]
+
+
+def test_a_cancelled_wait_for_the_next_event_loses_nothing() -> None:
+    """The daemon's idle tick cancels its wait for the next event: the event that comes
+    later is still delivered, and the feed ends only at close()."""
+    venue = BybitVenue(
+        BybitConfig(
+            environment="emulator",
+            rest_url="http://127.0.0.1:9",
+            public_ws_url="ws://127.0.0.1:9/v5/public/linear",
+            private_ws_url="ws://127.0.0.1:9/v5/private",
+        ),
+        ApiKeys("k", Secret("s"), "test"),
+    )
+    candle = CandleClosed(
+        ts=60_000, symbol="BTCUSDT", timeframe="1m", open_ms=0, close_ms=60_000,
+        open=1, high=1, low=1, close=1, volume=0,
+    )  # fmt: skip
+
+    async def go() -> list[Any]:
+        feed = venue.events().__aiter__()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.01):
+                await anext(feed)
+        venue._emit(candle)
+        got = [await anext(feed)]
+        await venue.close()
+        for _ in range(2):
+            with pytest.raises(StopAsyncIteration):
+                await anext(feed)
+        return got
+
+    assert asyncio.run(go()) == [candle]

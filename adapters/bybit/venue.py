@@ -99,11 +99,6 @@ FINAL: Final = frozenset({"Filled", "Cancelled", "Rejected", "Deactivated"})
 _CLOSED: Final = object()
 
 
-#: How long an early barrier (``BybitVenue._ping_early``) waits for its pong when the
-#: daemon never claims it (a candle it drops): it then ends by itself.
-EARLY_BARRIER_CAP_S: Final = 30.0
-
-
 class BybitVenue:
     """Bybit v5 linear perpetuals behind the engine's venue protocol."""
 
@@ -136,7 +131,7 @@ class BybitVenue:
         self.private: WsStream | None = None
         self.trade: TradeSocket | None = None  # orders over the Trade API when it is up
         #: the private-stream ping sent when the last closed kline arrived (``private_barrier``)
-        self._early_barrier: asyncio.Task[bool] | None = None
+        self._early_barrier: asyncio.Future[bool] | None = None
         self.submissions: dict[str, int] = {}  # create requests sent per client id
         #: client ids whose submission could not be confirmed either way (venue unreachable);
         #: no event was emitted for them -- the daemon's reconciliation must look them up.
@@ -186,6 +181,7 @@ class BybitVenue:
             backoff=self._stream_backoff(2),
             use_proxy=not local,
             on_raw=self._on_raw if self.tap.enabled else None,
+            urgent=self._closing_kline,
         )
         self.private = WsStream(
             "private",
@@ -255,8 +251,6 @@ class BybitVenue:
         if self._closed:
             return
         self._closed = True
-        if self._early_barrier is not None:
-            self._early_barrier.cancel()
         for stream in (self.public, self.private):
             if stream is not None:
                 await stream.stop()
@@ -268,12 +262,10 @@ class BybitVenue:
                 await task
         self._queue.put_nowait(_CLOSED)
 
-    async def events(self) -> AsyncIterator[Event]:
-        while True:
-            item = await self._queue.get()
-            if item is _CLOSED:
-                return
-            yield item
+    def events(self) -> AsyncIterator[Event]:
+        """The venue's events in arrival order, until ``close()``. Awaiting the next one
+        may be cancelled (a timeout) without losing an event or ending the iterator."""
+        return _Feed(self._queue)
 
     def _emit(self, ev: Event | None) -> None:
         if ev is not None:
@@ -314,19 +306,27 @@ class BybitVenue:
 
     def _on_ws(self, msg: dict[str, Any]) -> None:
         events, why = convert_ws(self._conv(), msg)
-        if self.private is not None and any(isinstance(e, CandleClosed) for e in events):
-            self._ping_early(self.private)
         self.tap.produced(self.tap.current, events, why)
         self._emit_all(events)
 
-    def _ping_early(self, private: WsStream) -> None:
-        """Start the private-stream barrier the moment a closed kline arrives, scheduled
-        ahead of the candle's delivery: its round trip overlaps the daemon's wake-up
-        instead of following it. A newer kline replaces an unclaimed one (its ping is
-        later, so it covers at least as much)."""
+    def _closing_kline(self, msg: dict[str, Any]) -> bool:
+        """The public stream's ``urgent`` hook: a confirmed kline starts the private-stream
+        barrier at once, before the frame is converted and the candle delivered, so its
+        round trip overlaps that work and the daemon's wake-up instead of following them.
+        A newer kline replaces an unclaimed one (its ping is later, so it covers at least
+        as much)."""
+        private = self.private
+        if private is None or not str(msg.get("topic", "")).startswith("kline."):
+            return False
+        data = msg.get("data")
+        if not isinstance(data, list) or not any(
+            isinstance(item, dict) and item.get("confirm") is True for item in data
+        ):
+            return False
         if self._early_barrier is not None:
-            self._early_barrier.cancel()
-        self._early_barrier = asyncio.ensure_future(private.barrier(EARLY_BARRIER_CAP_S))
+            private.forget(self._early_barrier)
+        self._early_barrier = private.ping_soon()
+        return self._early_barrier is not None
 
     # -- wire capture (adapters.bybit.wire) ------------------------------------
 
@@ -789,12 +789,7 @@ class BybitVenue:
         if self.private is None:
             return False
         early, self._early_barrier = self._early_barrier, None
-        if early is None:
-            return await self.private.barrier(timeout_s)
-        try:
-            return await asyncio.wait_for(early, timeout_s)
-        except TimeoutError:
-            return False
+        return await self.private.await_pong(early or self.private.ping_soon(), timeout_s)
 
     def drain_ready(self) -> list[Event]:
         """The events already queued, without waiting (the end-of-stream mark stays)."""
@@ -866,6 +861,27 @@ class BybitVenue:
             liquidations=liquidations,
             since_ms=since_ms,
         )
+
+
+class _Feed:
+    """``BybitVenue.events()``: ``__anext__`` is a plain ``Queue.get``, so cancelling it
+    (the daemon's idle timeout) loses nothing, where an async generator would end."""
+
+    __slots__ = ("_queue",)
+
+    def __init__(self, queue: asyncio.Queue[Any]) -> None:
+        self._queue = queue
+
+    def __aiter__(self) -> _Feed:
+        return self
+
+    async def __anext__(self) -> Event:
+        item = await self._queue.get()
+        if item is _CLOSED:
+            self._queue.put_nowait(item)  # every later call ends too
+            raise StopAsyncIteration
+        event: Event = item
+        return event
 
 
 def _body(result: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,10 @@ re-subscribes, and then awaits ``on_connected(n)`` (n = 0 on the first connectio
 does not replay missed private messages (reference §4.7).
 
 A frame that is not JSON, or JSON without a topic/op, is logged and skipped; the
-stream goes on. ``on_message`` exceptions are logged and do not kill the stream either.
+stream goes on. An ``urgent`` hook sees each decoded frame before it is handled; when it
+starts something (the venue's barrier ping on a closed kline), the stream lets the event
+loop run one step first, so that goes out before the frame's conversion.
+``on_message`` exceptions are logged and do not kill the stream either.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ MessageHandler = Callable[[dict[str, Any]], None]
 #: (stream name, frame as received, decoded to an object?): every frame but the auth reply
 RawHook = Callable[[str, str | bytes, bool], None]
 ConnectedHook = Callable[[int], Awaitable[None]]
+#: sees each decoded frame first; True: it started something (a barrier ping) that is to
+#: leave before the frame is handled
+UrgentHook = Callable[[dict[str, Any]], bool]
 
 
 async def close_and_cancel(ws: Any, task: asyncio.Task[None] | None) -> None:
@@ -86,8 +92,10 @@ class WsStream:
         use_proxy: bool = True,
         open_timeout_s: float = 10.0,
         on_raw: RawHook | None = None,
+        urgent: UrgentHook | None = None,
     ) -> None:
         self.name, self.url, self.topics = name, url, list(topics)
+        self._urgent = urgent
         self._on_message, self._on_connected = on_message, on_connected
         self._on_raw = on_raw
         self._keys, self._clock = keys, clock or ExchangeClock()
@@ -98,7 +106,8 @@ class WsStream:
         self._ws: ClientConnection | None = None
         self._stopping = False
         self._ids = itertools.count(1)
-        self._barriers: dict[str, asyncio.Future[None]] = {}
+        self._barriers: dict[str, asyncio.Future[bool]] = {}  # req_id -> its pong's waiter
+        self._pings: set[asyncio.Task[None]] = set()  # barrier pings being written
         self.connections = 0  # successful (authenticated + subscribed) connections
         self.malformed = 0  # frames skipped as undecodable
         self.pongs = 0
@@ -162,13 +171,17 @@ class WsStream:
                 hook = asyncio.create_task(self._connected(n))
                 try:
                     async for raw in ws:
-                        self._dispatch(raw)
+                        msg = self._decode(raw)
+                        if msg is not None and self._urgent is not None and self._urgent(msg):
+                            await asyncio.sleep(0)  # one loop step: what it started goes out
+                        self._handle(raw, msg)
                 finally:
                     pinger.cancel()
                     if not hook.done():
                         hook.cancel()
             finally:
                 self._ws = None
+                self._end_barriers()
         if not self._stopping:
             raise ConnectionError("connection closed by the server")
 
@@ -225,20 +238,58 @@ class WsStream:
         req_id comes after everything the venue queued before it. False if the stream is
         down or the pong does not come in time (the caller then goes on without it).
         """
+        return await self.await_pong(self.ping_soon(), timeout_s)
+
+    def ping_soon(self) -> asyncio.Future[bool] | None:
+        """Send a barrier ping (written by a task, next on the loop) and return the future its
+        pong resolves: True once everything before the pong is handled, False if the
+        connection ended first. None if the stream is down. The future is resolved where the
+        pong is dispatched, so whoever awaits it wakes at once (no task in between)."""
         ws = self._ws
         if ws is None:
-            return False
+            return None
         req_id = f"barrier-{next(self._ids)}"
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._barriers[req_id] = waiter
+        task = asyncio.ensure_future(self._send_ping(ws, req_id, waiter))
+        self._pings.add(task)
+        task.add_done_callback(self._pings.discard)
+        return waiter
+
+    async def _send_ping(
+        self, ws: ClientConnection, req_id: str, waiter: asyncio.Future[bool]
+    ) -> None:
         try:
             await ws.send(json.dumps({"op": "ping", "req_id": req_id}))
-            await asyncio.wait_for(waiter, timeout_s)
-            return True
-        except (TimeoutError, websockets.ConnectionClosed, OSError):
+        except (websockets.ConnectionClosed, OSError):
+            self._barriers.pop(req_id, None)
+            if not waiter.done():
+                waiter.set_result(False)
+
+    async def await_pong(self, waiter: asyncio.Future[bool] | None, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) for a ``ping_soon`` pong; False if none came."""
+        if waiter is None:
+            return False
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await waiter
+        except TimeoutError:
             return False
         finally:
-            self._barriers.pop(req_id, None)
+            self.forget(waiter)
+
+    def forget(self, waiter: asyncio.Future[bool]) -> None:
+        """Stop waiting for ``waiter``'s pong (a later ping covers at least as much)."""
+        for req_id, pending in list(self._barriers.items()):
+            if pending is waiter:
+                del self._barriers[req_id]
+
+    def _end_barriers(self) -> None:
+        """The connection ended: no pending pong will come."""
+        barriers, self._barriers = self._barriers, {}
+        for waiter in barriers.values():
+            if not waiter.done():
+                waiter.set_result(False)
 
     def _decode(self, raw: str | bytes) -> dict[str, Any] | None:
         try:
@@ -261,7 +312,10 @@ class WsStream:
             self._on_raw(self.name, raw, msg is not None)
 
     def _dispatch(self, raw: str | bytes) -> None:
-        msg = self._decode(raw)
+        self._handle(raw, self._decode(raw))
+
+    def _handle(self, raw: str | bytes, msg: dict[str, Any] | None) -> None:
+        """Keep a received frame and act on it (``msg``: the frame decoded, None if not)."""
         self._keep(raw, msg)
         if msg is None:
             return
@@ -271,9 +325,9 @@ class WsStream:
         op = msg.get("op")
         if op == "pong" or msg.get("ret_msg") == "pong":
             self.pongs += 1
-            waiter = self._barriers.get(str(msg.get("req_id", "")))
+            waiter = self._barriers.pop(str(msg.get("req_id", "")), None)
             if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+                waiter.set_result(True)
         elif op in ("subscribe", "unsubscribe", "auth"):
             if msg.get("success") is False:
                 log.warning("%s stream: %s refused: %s", self.name, op, msg.get("ret_msg"))

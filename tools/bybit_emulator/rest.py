@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -103,12 +104,13 @@ class RestApi:
         )
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.perf_counter()  # the bench's arrival stamp, before any work
         path = request.path
         f = self.faults
         if request.method == "POST":
             payload = (await request.read()).decode("utf-8", errors="replace")
             if path == "/v5/order/create" and self.wire is not None:
-                self.wire.create_request(payload)
+                self.wire.create_request(payload, arrived)
         else:
             payload = request.rel_url.raw_query_string
         if path.startswith(f.http_fault_path):
@@ -148,7 +150,8 @@ class RestApi:
                 result = READS[path][2](self.state, params)
             else:
                 if path in SINGLE:
-                    stamp = self.wire.create_item if self.wire is not None else None
+                    wire = self.wire
+                    stamp = None if wire is None else lambda item: wire.create_item(item, arrived)
                     write = WRITES[SINGLE[path]]
                     result, ext, msgs = apply_batch(self.state, path, params, write, now, stamp)
                 else:

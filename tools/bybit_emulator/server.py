@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Sequence
@@ -201,7 +202,6 @@ class Emulator:
                     await self.hub.flush_private()
                     await asyncio.sleep(self.config.fill_settle_ms / 1000)
                 self._publish_klines(c, c, c.close_ms - 1, final=True)
-                self.wire.closed(c.close_ms)
                 played += 1
                 await asyncio.sleep(pause)
         return played
@@ -227,7 +227,9 @@ class Emulator:
                 bar = aggregate([*st.candles[lo : st.cursor], view], iv_ms)[-1]
                 confirm = final and c.close_ms == bar.close_ms
             item = kline_ws_item(inst, bar, interval, confirm=confirm, at_ms=at)
-            self.hub.publish_kline(topic, item, at)
+            # the bench's start stamp: when the closing kline's frame goes to the socket
+            sent = functools.partial(self.wire.closed, c.close_ms) if final else None
+            self.hub.publish_kline(topic, item, at, sent)
 
     # ----------------------------------------------------------------- control endpoints
 

@@ -90,6 +90,7 @@ class TradeApi:
         sender = asyncio.create_task(self._sender(conn))
         try:
             async for msg in ws:
+                arrived = time.perf_counter()  # the bench's arrival stamp, before any work
                 if msg.type != WSMsgType.TEXT:
                     continue
                 try:
@@ -97,7 +98,7 @@ class TradeApi:
                 except ValueError:
                     await self._send(conn, {"retCode": 10001, "retMsg": "invalid JSON", "op": ""})
                     continue
-                if isinstance(req, dict) and not await self._handle(conn, req, seen):
+                if isinstance(req, dict) and not await self._handle(conn, req, seen, arrived):
                     break
         finally:
             if conn in self.hub.conns:
@@ -120,8 +121,11 @@ class TradeApi:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await conn.ws.send_str(text)
 
-    async def _handle(self, conn: Connection, req: dict[str, Any], seen: set[str]) -> bool:
-        """Answer one request; False once the connection is to be dropped."""
+    async def _handle(
+        self, conn: Connection, req: dict[str, Any], seen: set[str], arrived: float
+    ) -> bool:
+        """Answer one request (its frame arrived at ``arrived``, ``perf_counter()``); False
+        once the connection is to be dropped."""
         op = str(req.get("op", ""))
         echo = {"reqId": req["reqId"]} if "reqId" in req else {}
         if op == "ping":
@@ -166,10 +170,11 @@ class TradeApi:
         try:
             if op in OPS:
                 if op == "order.create" and self.wire is not None:
-                    self.wire.create_item(args[0])
+                    self.wire.create_item(args[0], arrived)
                 data, msgs = WRITES[path](self.state, args[0])
             else:
-                stamp = self.wire.create_item if self.wire is not None else None
+                wire = self.wire
+                stamp = None if wire is None else lambda item: wire.create_item(item, arrived)
                 data, ext, msgs = apply_batch(
                     self.state, path, args[0], WRITES[SINGLE[path]], now, stamp
                 )

@@ -43,9 +43,10 @@ _conn_ids = itertools.count(1)
 
 
 class _Out:
-    """One queued outgoing message and what to do just before sending it."""
+    """One queued outgoing message, what to do just before sending it, and what to call the
+    moment its encoded frame is handed to the socket (``sent``: the latency bench's stamp)."""
 
-    __slots__ = ("before", "data", "delay", "message")
+    __slots__ = ("before", "data", "delay", "message", "sent")
 
     def __init__(
         self,
@@ -53,8 +54,10 @@ class _Out:
         data: bool,
         delay: float,
         before: Callable[[], None] | None,
+        sent: Callable[[], None] | None = None,
     ) -> None:
         self.message, self.data, self.delay, self.before = message, data, delay, before
+        self.sent = sent
 
 
 class Connection:
@@ -77,9 +80,11 @@ class Connection:
         data: bool,
         delay: float = 0.0,
         before: Callable[[], None] | None = None,
+        sent: Callable[[], None] | None = None,
     ) -> None:
-        """Queue ``message``; the sender waits ``delay`` s, runs ``before``, then sends it."""
-        self.queue.put_nowait(_Out(message, data, delay, before))
+        """Queue ``message``; the sender waits ``delay`` s, runs ``before``, then sends it
+        (calling ``sent`` just before the frame goes to the socket)."""
+        self.queue.put_nowait(_Out(message, data, delay, before, sent))
 
     def topic_for(self, base: str) -> str | None:
         """The exact topic string this connection subscribed for a private base topic."""
@@ -281,7 +286,10 @@ class Hub:
             if out.data and self.faults.take("malformed_next"):
                 for junk in malformed_frames(out.message):
                     await conn.ws.send_str(junk)
-            await conn.ws.send_str(json.dumps(out.message))
+            text = json.dumps(out.message)
+            if out.sent is not None:
+                out.sent()
+            await conn.ws.send_str(text)
         except (ConnectionError, RuntimeError):
             return False
         if not out.data:
@@ -335,11 +343,15 @@ class Hub:
                         out.append(t)
         return out
 
-    def publish_kline(self, topic: str, item: dict[str, Any], ts: int) -> None:
+    def publish_kline(
+        self, topic: str, item: dict[str, Any], ts: int, sent: Callable[[], None] | None = None
+    ) -> None:
+        """Queue a kline push to every connection subscribed to ``topic``; ``sent`` is called
+        as each one's frame goes to its socket."""
         message = {"topic": topic, "data": [item], "ts": ts, "type": "snapshot"}
         for conn in self.conns:
             if conn.kind == "public" and topic in conn.topics:
-                conn.enqueue(message, data=True)
+                conn.enqueue(message, data=True, sent=sent)
 
     def publish_private(self, msgs: list[PrivateMsg]) -> int:
         """Send one venue action's private messages to every subscribed, authed connection;
