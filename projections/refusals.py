@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from operator import truediv  # int / int rounded once, as Python does, also under mypyc
 from typing import Final
 
 import msgspec
@@ -68,7 +69,7 @@ class RefusalSummary(msgspec.Struct, gc=False):
 
     @property
     def refused_fraction(self) -> float:
-        return self.refused / self.intents if self.intents else 0.0
+        return truediv(self.refused, self.intents) if self.intents else 0.0
 
     @property
     def warn(self) -> bool:
