@@ -333,11 +333,11 @@ def _feature_names(f: FeatureSpec, ind: Indicator) -> list[tuple[str, Callable[[
     return out
 
 
-def _value_getter(ind: Indicator) -> Callable[[], float]:
+def _value_getter(ind: Indicator) -> Callable[[], int | float]:
     return lambda: ind.value
 
 
-def _output_getter(ind: Indicator, name: str) -> Callable[[], float]:
+def _output_getter(ind: Indicator, name: str) -> Callable[[], int | float]:
     get = ind.get
     return lambda: get(name)
 

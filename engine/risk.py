@@ -17,7 +17,7 @@ from engine.state import DAY_MS, EngineState
 _PCT_SCALE: Final = 1_000_000  # a percentage is rounded to 1e-6 %
 
 
-def pct_of(amount: int, pct: float) -> int:
+def pct_of(amount: int, pct: int | float) -> int:
     """``amount * pct / 100``, floored, with ``pct`` rounded to 1e-6 % (exact integers)."""
     return amount * round(pct * _PCT_SCALE) // (100 * _PCT_SCALE)
 
