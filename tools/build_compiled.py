@@ -1,0 +1,95 @@
+"""``make compiled``: build the hot modules with mypyc into ``.compiled/`` (out of the
+source tree) and write its manifest; ``REPLAY_COMPILED=1`` then uses them (tools/compiled.py).
+
+Usage: python tools/build_compiled.py [--out DIR] [--clean]. Needs mypy (a dev dependency)
+and a C compiler with the Python headers. Left out on purpose: engine/indicators (all or
+nothing: an interpreted subclass of a compiled class is refused) and engine/intents.py
+(an Intent's float fields may hold a Python strategy's ints, which compiled reads would
+turn into doubles).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+from typing import Final
+
+from tools.compiled import BUILD_DIR, MANIFEST, ROOT, source_hashes
+
+#: The compiled modules (source paths relative to the repository root).
+MODULES: Final = (
+    *(
+        f"engine/{m}.py"
+        for m in (
+            "core", "plan", "orders", "book", "positions", "risk", "commands", "state",
+            "conditions", "execution", "protection", "ownership", "lags",
+        )
+    ),
+    *(f"adapters/sim/{m}.py" for m in ("venue", "orders", "path", "margin", "funding")),
+    "adapters/historical/bulk.py",
+    "replay/core.py",
+    "replay/session.py",
+    "replay/fastpath.py",
+    "projections/account.py",
+    "projections/trade_story.py",
+    "projections/refusals.py",
+    "eventstore/chain.py",
+)  # fmt: skip
+
+_SETUP: Final = """\
+import sys
+from setuptools import setup
+from mypyc.build import mypycify
+setup(name="replay-compiled", ext_modules=mypycify(sys.argv[3:], target_dir=sys.argv[2]),
+      script_args=["build_ext", "--build-lib", sys.argv[1], "--build-temp", sys.argv[2]])
+"""
+
+
+def build(out: Path) -> dict[str, object]:
+    """Compile ``MODULES`` into ``out`` (replaced) and write its manifest; returns it."""
+    before = source_hashes()
+    with tempfile.TemporaryDirectory(prefix="replay-mypyc-") as tmp:
+        lib = Path(tmp) / "lib"
+        env = {**os.environ, "MYPYC_OPT_LEVEL": os.environ.get("MYPYC_OPT_LEVEL", "3")}
+        cmd = [sys.executable, "-c", _SETUP, str(lib), str(Path(tmp) / "c"), *MODULES]
+        subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+        if source_hashes() != before:
+            raise SystemExit("sources changed during the build; run it again")
+        suffix = sysconfig.get_config_var("EXT_SUFFIX")
+        extensions = {
+            so.relative_to(lib).as_posix().removesuffix(suffix).replace("/", "."): so
+            for so in lib.rglob(f"*{suffix}")
+        }
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.copytree(lib, out)
+    manifest: dict[str, object] = {
+        "cache_tag": sys.implementation.cache_tag,
+        "modules": list(MODULES),
+        "extensions": {n: so.relative_to(lib).as_posix() for n, so in sorted(extensions.items())},
+        "sources": before,
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return manifest
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=BUILD_DIR, help="build directory")
+    ap.add_argument("--clean", action="store_true", help="only remove the build directory")
+    args = ap.parse_args()
+    if args.clean:
+        shutil.rmtree(args.out, ignore_errors=True)
+        return
+    build(args.out)
+    print(f"built {len(MODULES)} modules into {args.out}; use them with REPLAY_COMPILED=1")
+
+
+if __name__ == "__main__":
+    main()
