@@ -1,0 +1,159 @@
+"""The opt-in mypyc build (``make compiled``, ``REPLAY_COMPILED=1``) writes the same logs.
+
+The same backtests run in two subprocesses, pure Python and compiled: every example card,
+cards at the limits (10 billion USDT, notionals about 2**60, where a compiled int / int
+division or int -> double conversion would round differently) fast and per candle, and a
+four-trial sweep on two pool workers; the fingerprints must be equal. A build whose
+manifest no longer matches the sources is refused with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from tools.compiled import BUILD_DIR, DIR_ENV, ENV, MANIFEST, ROOT, stale_sources
+
+SUFFIX = sysconfig.get_config_var("EXT_SUFFIX")
+
+HUGE_CARD = """\
+name: huge_notional
+symbol: BTCUSDT
+timeframes: {execution: 1m}
+features:
+  fast: {indicator: sma, period: 5}
+  slow: {indicator: sma, period: 20}
+blocks:
+  - name: take_profit
+    when: "long and bars_in_trade == 2"
+    then: {set_take_profit: {price: avg_entry * 1.0003}}
+  - name: scale_out
+    when: "long and unrealized_pct > 0.05"
+    then: {reduce: {pct: 37}}
+  - name: long
+    when: {cross_above: [fast, slow]}
+    then: {enter_long: {equity_pct: EQUITY_PCT}}
+  - name: short
+    when: {cross_below: [fast, slow]}
+    then: {enter_short: {equity_pct: EQUITY_PCT}}
+risk: {allow_flip: true, max_leverage: 10}
+sim: {leverage: 10}
+instrument: {tick_size: 0.01, qty_step: 0.000001, min_qty: 0.000001}
+"""
+
+HUGE_PYTHON = """\
+name: huge_python
+symbol: BTCUSDT
+timeframes: {execution: 1m}
+strategy: {class: tests.compiled_probe.AvgEntryProbe, params: {equity_pct: EQUITY_PCT}}
+risk: {max_leverage: 10}
+sim: {leverage: 10}
+instrument: {tick_size: 0.01, qty_step: 0.000001, min_qty: 0.000001}
+"""
+
+RUNNER = """\
+import json, shutil, sys
+from pathlib import Path
+import msgspec
+import engine.core
+from adapters.historical import write_parquet
+from eventstore import EventStore
+from replay.backtest import BacktestRequest, execute
+from replay.sweep.runner import SweepConfig, run
+from replay.sweep.view import fold
+from tools.bench_sweep import CARD, gbm
+
+root, tmp, huge = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
+out = {"core": engine.core.__file__, "fps": {}, "summaries": {}}
+shutil.rmtree(tmp, ignore_errors=True)  # the same paths in both runs: sweep ids cover them
+tmp.mkdir()
+runs = [(c, True, "10000") for c in sorted((root / "ideacards").glob("*.yaml"))]
+for k, text in enumerate(huge):  # entries below and above MAX_NOTIONAL (2**60)
+    for pct in (40, 60):
+        card = tmp / f"huge_{k}_{pct}.yaml"
+        card.write_text(text.replace("EQUITY_PCT", str(pct)))
+        runs += [(card, True, "10000000000"), (card, False, "10000000000")]
+for i, (card, fast, balance) in enumerate(runs):
+    store = tmp / f"s{i}"
+    done = execute(BacktestRequest(card=card, store=store, session="s", n_candles=12_000,
+        seed=11, balance=balance, show_progress=False, write_report=False, fast=fast))
+    with EventStore(store) as es:
+        out["fps"][f"{card.stem} fast={fast}"] = es.stream("s").fingerprint
+    out["summaries"][f"{card.stem} fast={fast}"] = repr(msgspec.to_builtins(done.summary))
+data = tmp / "gbm.parquet"
+write_parquet(gbm(5000), data)
+cfg = SweepConfig(card=CARD, data=data, store=tmp / "runs", workers=2,
+    grids=["fast=5:10:5", "slow=20:40:20"], objective="total_return")
+for t in fold(run(cfg)).trials:
+    out["fps"][f"sweep {t.params}"] = t.fingerprint
+    out["summaries"][f"sweep {t.params}"] = repr((t.metrics, t.returns))
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A current build: ``.compiled/`` if its manifest matches the tree, else a fresh one."""
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(cc) is None:
+        pytest.skip(f"no C compiler ({cc}) to build the compiled modules with")
+    current = BUILD_DIR / MANIFEST
+    if current.exists() and not stale_sources(json.loads(current.read_text())):
+        return BUILD_DIR
+    from tools.build_compiled import build as build_into
+
+    out = tmp_path_factory.mktemp("compiled")
+    build_into(out)
+    return out
+
+
+def _python(code: str, *args: str, compiled_dir: Path | None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in (ENV, DIR_ENV)}
+    env["PYTHONPATH"] = str(ROOT)
+    if compiled_dir is not None:
+        env[ENV] = "1"
+        env[DIR_ENV] = str(compiled_dir)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True,
+        text=True, check=True, timeout=600,
+    )  # fmt: skip
+
+
+def test_compiled_build_writes_the_same_logs(build: Path, tmp_path: Path) -> None:
+    args = (str(ROOT), str(tmp_path / "runs"), HUGE_CARD, HUGE_PYTHON)
+    pure = json.loads(_python(RUNNER, *args, compiled_dir=None).stdout)
+    done = _python(RUNNER, *args, compiled_dir=build)
+    compiled = json.loads(done.stdout)
+    assert pure["core"].endswith(".py")
+    assert compiled["core"].endswith(SUFFIX) and Path(compiled["core"]).is_relative_to(build)
+    assert "REPLAY_COMPILED" not in done.stderr  # no fallback warning
+    assert len(pure["fps"]) == len(list((ROOT / "ideacards").glob("*.yaml"))) + 8 + 4
+    assert compiled["fps"] == pure["fps"]
+    assert compiled["summaries"] == pure["summaries"]
+
+
+def test_a_stale_build_falls_back_to_pure_python_with_a_warning(
+    build: Path, tmp_path: Path
+) -> None:
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    manifest = json.loads((build / MANIFEST).read_text())
+    manifest["sources"]["engine/core.py"] = "0" * 64  # as if engine/core.py were edited
+    (stale / MANIFEST).write_text(json.dumps(manifest))
+    for rel in manifest["extensions"].values():  # the same extension files
+        (stale / rel).parent.mkdir(parents=True, exist_ok=True)
+        (stale / rel).symlink_to(build / rel)
+    probe = "import engine.core, eventstore.chain; print(engine.core.__file__)"
+    done = _python(probe, compiled_dir=stale)
+    assert done.stdout.strip() == str(ROOT / "engine" / "core.py")
+    assert done.stderr.count("REPLAY_COMPILED=1 but sources changed") == 1
+    assert "engine/core.py" in done.stderr
+    fresh = _python(probe, compiled_dir=build)  # the same files with a current manifest
+    assert fresh.stdout.strip().endswith(SUFFIX) and fresh.stderr == ""
