@@ -11,16 +11,15 @@ than mixing old and new code.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import json
 import os
 import sys
 from collections.abc import Sequence
-from importlib.machinery import ModuleSpec
 from pathlib import Path
-from types import ModuleType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
 
 ENV: Final = "REPLAY_COMPILED"
 DIR_ENV: Final = "REPLAY_COMPILED_DIR"  # another build directory (tests build in a temp dir)
@@ -35,6 +34,8 @@ _active: bool | None = None  # decided once per process (the warning too)
 
 def source_hashes(root: Path = ROOT) -> dict[str, str]:
     """sha256 of every .py file of ``PACKAGES`` under ``root``, by relative path."""
+    import hashlib  # here, not at the top: a pure run (the default) imports nothing more
+
     out: dict[str, str] = {}
     for pkg in PACKAGES:
         for path in sorted((root / pkg).rglob("*.py")):
@@ -58,6 +59,8 @@ class _CompiledFinder:
     def find_spec(
         self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
+        import importlib.util
+
         so = self.files.get(name)
         return None if so is None else importlib.util.spec_from_file_location(name, so)
 
@@ -75,6 +78,8 @@ def install() -> bool:
 
 
 def _install(build: Path) -> bool:
+    import json
+
     try:
         manifest = json.loads((build / MANIFEST).read_text())
     except (OSError, ValueError):
