@@ -98,6 +98,46 @@ print(json.dumps(out))
 """
 
 
+#: Every place the compiled modules make a C double of a Python value (from the generated C,
+#: tools/build_compiled.py), and why it gives what Python gives: the value is a float in
+#: pure Python too, so the conversion is the identity, or an int that converts exactly.
+#: No int / int division is left (operator.truediv). A new entry needs the same reasoning,
+#: or an annotation saying ``int | float`` (kept as a Python object by mypyc).
+AUDITED = {
+    # the result of operator.truediv (a float) or 0.0
+    "adapters/sim/orders.py:avg_price_ticks PyFloat_AsDouble": 1,
+    "engine/positions.py:avg_entry_ticks PyFloat_AsDouble": 1,
+    "projections/refusals.py:refused_fraction PyFloat_AsDouble": 1,
+    "projections/refusals.py:warn PyFloat_AsDouble": 1,  # refused_fraction
+    "projections/refusals.py:as_dict PyFloat_AsDouble": 1,  # refused_fraction
+    # unrealized * 100.0 / entry_value: Python makes the same double of each int operand
+    "engine/core.py:_update_ctx CPyFloat_FromTagged": 2,
+    # EngineConfig float fields: EngineState decodes its config through msgpack (an int
+    # becomes a float), cards build it from pydantic float fields (max_leverage,
+    # daily_loss_limit_pct, limit_offset_ticks = float(...))
+    "engine/core.py:step PyFloat_AsDouble": 1,
+    "engine/risk.py:check_daily_loss PyFloat_AsDouble": 1,
+    "engine/risk.py:check_increase PyFloat_AsDouble": 3,
+    "replay/fastpath.py:run PyFloat_AsDouble": 1,
+    # intent.offset (an int from a Python strategy is at most MAX_INTENT_NUMBER = 10**12,
+    # checked before start_plan, so exact) and the config's limit_offset_ticks
+    "engine/execution.py:start_plan PyFloat_AsDouble": 2,
+    # lag buffers hold float(getter()) or NaN
+    "engine/lags.py:get PyFloat_AsDouble": 1,
+    "engine/lags.py:push PyFloat_AsDouble": 1,
+    "engine/lags.py:restore PyFloat_AsDouble": 1,
+    # float(...) results; ctx.avg_entry / unrealized_pct (set only from truediv, float
+    # arithmetic or 0.0); IntentSpec.qty and the card's limit_offset_ticks (pydantic
+    # floats, float(...) in replay/cards/convert.py)
+    "engine/plan.py:value PyFloat_AsDouble": 1,
+    "engine/plan.py:_call_python PyFloat_AsDouble": 1,
+    "engine/plan.py:make PyFloat_AsDouble": 1,
+    "engine/plan.py:<lambda> PyFloat_AsDouble": 2,
+    "engine/plan.py:_compile_intent PyFloat_AsDouble": 6,
+    "projections/trade_story.py:excursions PyFloat_AsDouble": 6,  # float(numpy value)
+}
+
+
 @pytest.fixture(scope="module")
 def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A current build: ``.compiled/`` if its manifest matches the tree, else a fresh one."""
@@ -105,8 +145,10 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which(cc) is None:
         pytest.skip(f"no C compiler ({cc}) to build the compiled modules with")
     current = BUILD_DIR / MANIFEST
-    if current.exists() and not stale_sources(json.loads(current.read_text())):
-        return BUILD_DIR
+    if current.exists():
+        manifest = json.loads(current.read_text())
+        if "double_conversions" in manifest and not stale_sources(manifest):
+            return BUILD_DIR
     from tools.build_compiled import build as build_into
 
     out = tmp_path_factory.mktemp("compiled")
@@ -137,6 +179,11 @@ def test_compiled_build_writes_the_same_logs(build: Path, tmp_path: Path) -> Non
     assert len(pure["fps"]) == len(list((ROOT / "ideacards").glob("*.yaml"))) + 8 + 4
     assert compiled["fps"] == pure["fps"]
     assert compiled["summaries"] == pure["summaries"]
+
+
+def test_every_conversion_to_a_double_in_the_compiled_code_is_audited(build: Path) -> None:
+    manifest = json.loads((build / MANIFEST).read_text())
+    assert manifest["double_conversions"] == AUDITED
 
 
 def test_a_stale_build_falls_back_to_pure_python_with_a_warning(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,6 +53,28 @@ setup(name="replay-compiled", ext_modules=mypycify(sys.argv[3:], target_dir=sys.
 """
 
 
+#: The C calls where mypyc makes a C double of a Python int or object (tagged int -> double,
+#: object -> double) or divides two ints in doubles; tests/test_compiled.py audits each.
+_TO_DOUBLE: Final = re.compile(r"\b(CPyFloat_FromTagged|PyFloat_AsDouble|CPyTagged_TrueDivide)\(")
+_TRACEBACK: Final = re.compile(r'CPy_AddTraceback\("([^"]+)", "([^"]+)", ')
+
+
+def double_conversions(c_dir: Path) -> dict[str, int]:
+    """How many such calls each source function has ("path:function call": count), found
+    in the generated C (a call's function is that of the next traceback entry)."""
+    found: dict[str, int] = {}
+    for c in sorted(c_dir.rglob("*.c")):
+        lines = c.read_text().splitlines()
+        for i, line in enumerate(lines):
+            call = _TO_DOUBLE.search(line)
+            if call is None or line.lstrip().startswith(("double CPy", "#")):
+                continue
+            where = next((m for m in map(_TRACEBACK.search, lines[i : i + 300]) if m), None)
+            key = f"{where[1]}:{where[2]} {call[1]}" if where else f"? {call[1]}"
+            found[key] = found.get(key, 0) + 1
+    return dict(sorted(found.items()))
+
+
 def build(out: Path) -> dict[str, object]:
     """Compile ``MODULES`` into ``out`` (replaced) and write its manifest; returns it."""
     before = source_hashes()
@@ -62,6 +85,7 @@ def build(out: Path) -> dict[str, object]:
         subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
         if source_hashes() != before:
             raise SystemExit("sources changed during the build; run it again")
+        conversions = double_conversions(Path(tmp) / "c")
         suffix = sysconfig.get_config_var("EXT_SUFFIX")
         extensions = {
             so.relative_to(lib).as_posix().removesuffix(suffix).replace("/", "."): so
@@ -74,6 +98,7 @@ def build(out: Path) -> dict[str, object]:
         "modules": list(MODULES),
         "extensions": {n: so.relative_to(lib).as_posix() for n, so in sorted(extensions.items())},
         "sources": before,
+        "double_conversions": conversions,
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest
