@@ -80,7 +80,9 @@ def build(out: Path) -> dict[str, object]:
     before = source_hashes()
     with tempfile.TemporaryDirectory(prefix="replay-mypyc-") as tmp:
         lib = Path(tmp) / "lib"
-        env = {**os.environ, "MYPYC_OPT_LEVEL": os.environ.get("MYPYC_OPT_LEVEL", "3")}
+        # no fused multiply-add: a * b + c rounded once would differ from Python's twice
+        cflags = f"{os.environ.get('CFLAGS', '')} -ffp-contract=off".strip()
+        env = {**os.environ, "CFLAGS": cflags}
         cmd = [sys.executable, "-c", _SETUP, str(lib), str(Path(tmp) / "c"), *MODULES]
         subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
         if source_hashes() != before:
