@@ -60,12 +60,12 @@ class RefusalSummary(msgspec.Struct, gc=False):
 
     intents: int = 0
     refused: int = 0
-    risk: dict[str, int] = {}
-    venue: dict[str, int] = {}
-    failed_protections: dict[str, int] = {}
+    risk: "dict[str, int]" = {}  # noqa: UP037 (quoted: mypyc keeps it for msgspec)
+    venue: "dict[str, int]" = {}  # noqa: UP037 (quoted: mypyc keeps it for msgspec)
+    failed_protections: "dict[str, int]" = {}  # noqa: UP037 (quoted: mypyc keeps it for msgspec)
     liquidations: int = 0
-    by_block: dict[str, int] = {}
-    never_fired: list[str] = []
+    by_block: "dict[str, int]" = {}  # noqa: UP037 (quoted: mypyc keeps it for msgspec)
+    never_fired: "list[str]" = []  # noqa: UP037 (quoted: mypyc keeps it for msgspec)
 
     @property
     def refused_fraction(self) -> float:
