@@ -2,8 +2,9 @@
 
 The same backtests run in two subprocesses, pure Python and compiled: every example card,
 cards at the limits (10 billion USDT, notionals about 2**60, where a compiled int / int
-division or int -> double conversion would round differently) fast and per candle, and a
-four-trial sweep on two pool workers; the fingerprints must be equal. A build whose
+division or int -> double conversion would round differently) fast and per candle, a
+four-trial sweep on two pool workers and a walk-forward one, verify, and the state at an
+event; the fingerprints must be equal. A build whose
 manifest no longer matches the sources is refused with a warning.
 """
 
@@ -61,8 +62,10 @@ instrument: {tick_size: 0.01, qty_step: 0.000001, min_qty: 0.000001}
 RUNNER = """\
 import json, shutil, sys
 from pathlib import Path
-import msgspec
+import hashlib, msgspec
 import engine.core
+from replay.inspection import state_at
+from replay.verify import verify_session
 from adapters.historical import write_parquet
 from eventstore import EventStore
 from replay.backtest import BacktestRequest, execute
@@ -87,13 +90,21 @@ for i, (card, fast, balance) in enumerate(runs):
     with EventStore(store) as es:
         out["fps"][f"{card.stem} fast={fast}"] = es.stream("s").fingerprint
     out["summaries"][f"{card.stem} fast={fast}"] = repr(msgspec.to_builtins(done.summary))
+    if i % 3 == 0:  # the per-candle proof, and the state folded to an event
+        with EventStore(store) as es:
+            assert verify_session(es, "s").ok
+            state = repr(state_at(es, "s", at=1_000)).encode()
+        out["fps"][f"{card.stem} fast={fast} state"] = hashlib.sha256(state).hexdigest()
 data = tmp / "gbm.parquet"
 write_parquet(gbm(5000), data)
 cfg = SweepConfig(card=CARD, data=data, store=tmp / "runs", workers=2,
     grids=["fast=5:10:5", "slow=20:40:20"], objective="total_return")
-for t in fold(run(cfg)).trials:
-    out["fps"][f"sweep {t.params}"] = t.fingerprint
-    out["summaries"][f"sweep {t.params}"] = repr((t.metrics, t.returns))
+wf = msgspec.structs.replace(cfg, store=tmp / "wf", walk_forward=2)
+for name, c in (("sweep", cfg), ("walk-forward", wf)):
+    for t in fold(run(c)).trials:
+        key = f"{name} {t.fold} {t.test} {t.params}"
+        out["fps"][key] = t.fingerprint
+        out["summaries"][key] = repr((t.metrics, t.returns))
 print(json.dumps(out))
 """
 
@@ -135,6 +146,8 @@ AUDITED = {
     "engine/plan.py:<lambda> PyFloat_AsDouble": 2,
     "engine/plan.py:_compile_intent PyFloat_AsDouble": 6,
     "projections/trade_story.py:excursions PyFloat_AsDouble": 6,  # float(numpy value)
+    "replay/sweep/trial.py:metrics_of PyFloat_AsDouble": 1,  # float(metric)
+    "replay/sweep/trial.py:sampled_returns PyFloat_AsDouble": 1,  # float(numpy value)
 }
 
 
@@ -162,10 +175,12 @@ def _python(code: str, *args: str, compiled_dir: Path | None) -> subprocess.Comp
     if compiled_dir is not None:
         env[ENV] = "1"
         env[DIR_ENV] = str(compiled_dir)
-    return subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True,
-        text=True, check=True, timeout=600,
+        text=True, timeout=600,
     )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
 
 
 def test_compiled_build_writes_the_same_logs(build: Path, tmp_path: Path) -> None:
@@ -176,7 +191,7 @@ def test_compiled_build_writes_the_same_logs(build: Path, tmp_path: Path) -> Non
     assert pure["core"].endswith(".py")
     assert compiled["core"].endswith(SUFFIX) and Path(compiled["core"]).is_relative_to(build)
     assert "REPLAY_COMPILED" not in done.stderr  # no fallback warning
-    assert len(pure["fps"]) == len(list((ROOT / "ideacards").glob("*.yaml"))) + 8 + 4
+    assert len(pure["fps"]) > len(list((ROOT / "ideacards").glob("*.yaml"))) + 8 + 4 + 4
     assert compiled["fps"] == pure["fps"]
     assert compiled["summaries"] == pure["summaries"]
 

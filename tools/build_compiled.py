@@ -38,6 +38,7 @@ MODULES: Final = (
     "replay/core.py",
     "replay/session.py",
     "replay/fastpath.py",
+    "replay/sweep/trial.py",  # its TestWindowView subclasses AccountView (compiled)
     "projections/account.py",
     "projections/trade_story.py",
     "projections/refusals.py",
