@@ -233,8 +233,8 @@ class Divergence(msgspec.Struct):
 
     seq: int
     reason: str
-    expected: "dict[str, object] | None" = None  # noqa: UP037 (quoted: mypyc keeps it for msgspec)
-    got: "dict[str, object] | None" = None  # noqa: UP037 (quoted: mypyc keeps it for msgspec)
+    expected: dict[str, object] | None = None
+    got: dict[str, object] | None = None
 
 
 class Refolded(msgspec.Struct):
@@ -245,7 +245,7 @@ class Refolded(msgspec.Struct):
     inputs: int = 0
     derived: int = 0
     checkpoints: int = 0
-    divergence: "Divergence | None" = None  # noqa: UP037 (quoted: mypyc keeps it for msgspec)
+    divergence: Divergence | None = None
 
 
 def refold(

@@ -201,6 +201,43 @@ def test_every_conversion_to_a_double_in_the_compiled_code_is_audited(build: Pat
     assert manifest["double_conversions"] == AUDITED
 
 
+ANNOTATIONS = """\
+import importlib, json, msgspec
+from tools.build_compiled import MODULES
+out = {}
+for name in (m[:-3].replace("/", ".") for m in MODULES):
+    for k, v in vars(importlib.import_module(name)).items():
+        if isinstance(v, type) and issubclass(v, msgspec.Struct) and v.__module__ == name:
+            anns = v.__dict__.get("__annotations__", {})
+            out[f"{name}.{k}"] = {
+                f: a.strip("'\\"") if isinstance(a, str) else a.__name__ for f, a in anns.items()
+            }
+print(json.dumps(out))
+"""
+
+
+def test_msgspec_sees_the_same_field_types_in_compiled_modules(build: Path) -> None:
+    """mypyc writes a non-native class's annotations as bare runtime types (``dict[str,
+    Order]`` -> ``dict``), which msgspec would decode by; a quoted annotation survives."""
+    pure = json.loads(_python(ANNOTATIONS, compiled_dir=None).stdout)
+    compiled = json.loads(_python(ANNOTATIONS, compiled_dir=build).stdout)
+    assert len(pure) >= 20
+    differ = {
+        f"{cls}.{f}" for cls, fields in pure.items() for f, a in fields.items()
+        if compiled[cls][f] != a
+    }  # fmt: skip
+    # Never decoded with msgspec (built in place, or pickled to pool workers), so their
+    # erased annotations change nothing; a union is erased even when quoted.
+    assert differ == {
+        "replay.core.Divergence.expected",
+        "replay.core.Divergence.got",
+        "replay.core.Refolded.divergence",
+        "replay.sweep.trial.TrialTask.params",
+        "replay.sweep.trial.ShippedLog.meta",
+        "replay.sweep.trial.ShippedLog.records",
+    }
+
+
 def test_a_stale_build_falls_back_to_pure_python_with_a_warning(
     build: Path, tmp_path: Path
 ) -> None:
