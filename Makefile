@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest soak bench clean
+.PHONY: run test lint typecheck pytest soak bench compiled pure clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,5 +31,14 @@ soak: $(STAMP)
 bench: $(STAMP)
 	@for b in tools/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
+## Opt-in: the hot modules built with mypyc into .compiled/, used only with REPLAY_COMPILED=1
+## and only while their sources are unchanged (see README "Speed").
+compiled: $(STAMP)
+	$(BIN)/python tools/build_compiled.py
+
+## Back to pure Python only: remove the compiled build.
+pure:
+	rm -rf .compiled
+
 clean:
-	rm -rf $(VENV) runs .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) runs .mypy_cache .ruff_cache .pytest_cache .compiled

@@ -38,12 +38,12 @@ def client_prefix(session_id: str) -> str:
     return f"{name}-{digest}"
 
 
-def round_price(ticks: float, side: str) -> int:
+def round_price(ticks: int | float, side: str) -> int:
     """A float price in ticks onto the grid: buys round down, sells round up."""
     return math.floor(ticks) if side == BUY else math.ceil(ticks)
 
 
-def ticks_up(distance: float) -> int:
+def ticks_up(distance: int | float) -> int:
     """A distance in ticks, rounded up (a stop further away never sizes a larger trade)."""
     return math.ceil(abs(distance))
 

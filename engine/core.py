@@ -16,6 +16,7 @@ when it is warm and the candle is not backfill).
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import truediv  # int / int rounded once, as Python does, also under mypyc
 from typing import Final
 
 from engine.commands import cancel
@@ -144,7 +145,7 @@ def _update_ctx(state: EngineState) -> None:
     if qty and state.last_close:
         unit = state.notional_unit
         unrealized = state.account.unrealized(state.symbol, state.last_close)
-        ctx.avg_entry = pos.entry_value / (abs(qty) * unit)
+        ctx.avg_entry = truediv(pos.entry_value, abs(qty) * unit)
         ctx.unrealized = unrealized
         ctx.unrealized_pct = unrealized * 100.0 / pos.entry_value if pos.entry_value else 0.0
         ctx.equity = balance + unrealized

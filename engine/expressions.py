@@ -36,7 +36,7 @@ QTY: Final = "qty"
 SCALAR: Final = "scalar"
 BOOL: Final = "bool"
 
-FloatFn = Callable[[], float]
+FloatFn = Callable[[], int | float]  # candle fields, position and counts are ints
 BoolFn = Callable[[], bool]
 _NAN: Final = math.nan
 _FUNCS: Final = ("min", "max", "abs", "ticks")

@@ -319,8 +319,8 @@ def _build_indicator(f: FeatureSpec) -> Indicator:
             expected = f"valid parameters for {f.indicator} ({', '.join(known) or 'none'})"
         message = str(exc).split(" -- did you mean")[0]
         raise CardCompileError(path, message, found, expected, exc.suggestion) from None
-    except (TypeError, ValueError) as exc:
-        raise CardCompileError(f.path, str(exc), dict(f.params), "valid parameters") from None
+    except (TypeError, ValueError) as err:  # not `exc`: mypyc types it from the clause above
+        raise CardCompileError(f.path, str(err), dict(f.params), "valid parameters") from None
 
 
 def _feature_names(f: FeatureSpec, ind: Indicator) -> list[tuple[str, Callable[[], float], str]]:
@@ -334,11 +334,11 @@ def _feature_names(f: FeatureSpec, ind: Indicator) -> list[tuple[str, Callable[[
     return out
 
 
-def _value_getter(ind: Indicator) -> Callable[[], float]:
+def _value_getter(ind: Indicator) -> Callable[[], int | float]:
     return lambda: ind.value
 
 
-def _output_getter(ind: Indicator, name: str) -> Callable[[], float]:
+def _output_getter(ind: Indicator, name: str) -> Callable[[], int | float]:
     get = ind.get
     return lambda: get(name)
 

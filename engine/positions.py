@@ -14,6 +14,8 @@ no money is created or lost: over a round trip the realized PnL is exactly
 
 from __future__ import annotations
 
+from operator import truediv  # int / int rounded once, as Python does, also under mypyc
+
 import msgspec
 
 from engine.events import BUY
@@ -32,7 +34,7 @@ class Position(msgspec.Struct, gc=False):
         """Average entry in (fractional) ticks, for reports and strategy features."""
         if self.qty == 0:
             return 0.0
-        return self.entry_value / (abs(self.qty) * notional_unit)
+        return truediv(self.entry_value, abs(self.qty) * notional_unit)
 
     def unrealized(self, mark_ticks: int, notional_unit: int) -> int:
         """PnL in money if the position were closed at ``mark_ticks`` (no fees)."""

@@ -8,6 +8,7 @@ limit is an exact integer comparison.
 
 from __future__ import annotations
 
+from operator import truediv  # int / int rounded once, as Python does, also under mypyc
 from typing import Final
 
 from engine.events import BUY
@@ -16,7 +17,7 @@ from engine.state import DAY_MS, EngineState
 _PCT_SCALE: Final = 1_000_000  # a percentage is rounded to 1e-6 %
 
 
-def pct_of(amount: int, pct: float) -> int:
+def pct_of(amount: int, pct: int | float) -> int:
     """``amount * pct / 100``, floored, with ``pct`` rounded to 1e-6 % (exact integers)."""
     return amount * round(pct * _PCT_SCALE) // (100 * _PCT_SCALE)
 
@@ -73,5 +74,5 @@ def check_increase(state: EngineState, side: str, lots: int, price: int) -> str 
     if cap > 0 and notional > cap:
         return f"position notional {notional} would exceed max {cap}"
     if limits.max_leverage > 0 and notional > pct_of(equity, limits.max_leverage * 100):
-        return f"leverage {notional / equity:.2f} would exceed max {limits.max_leverage}"
+        return f"leverage {truediv(notional, equity):.2f} would exceed max {limits.max_leverage}"
     return None

@@ -225,9 +225,9 @@ class StateData(msgspec.Struct, gc=False):
     initial_balance: int
     config: EngineConfig
     position: Position
-    open_orders: dict[str, Order]
-    closed_orders: dict[str, Order]
-    seen_exec: list[str]
+    open_orders: "dict[str, Order]"  # noqa: UP037 (quoted: mypyc keeps it for msgspec)
+    closed_orders: "dict[str, Order]"  # noqa: UP037 (quoted: mypyc keeps it for msgspec)
+    seen_exec: "list[str]"  # noqa: UP037 (quoted: mypyc keeps it for msgspec)
     ts: int
     last_close: int
     bars: int
@@ -235,10 +235,10 @@ class StateData(msgspec.Struct, gc=False):
     folded: int
     next_checkpoint: int
     order_seq: int
-    timers: list[Timer]
-    plans: dict[str, Plan]
-    timeouts: dict[str, Timeout]
-    protect: dict[str, Protection]
+    timers: "list[Timer]"  # noqa: UP037 (quoted: mypyc keeps it for msgspec)
+    plans: "dict[str, Plan]"  # noqa: UP037 (quoted: mypyc keeps it for msgspec)
+    timeouts: "dict[str, Timeout]"  # noqa: UP037 (quoted: mypyc keeps it for msgspec)
+    protect: "dict[str, Protection]"  # noqa: UP037 (quoted: mypyc keeps it for msgspec)
     stop_price: int
     tp_price: int
     trail: int
@@ -250,7 +250,7 @@ class StateData(msgspec.Struct, gc=False):
     next_day_ms: int
     day_start_equity: int
     day_halted: bool
-    strategy: Any = None
+    strategy: "Any" = None  # noqa: UP037 (quoted: mypyc keeps it for msgspec)
     adds_in_trade: int = 0
     last_exit_bar: int = 0
     trades_today: int = 0

@@ -21,6 +21,7 @@ translation), ``filecheck``/``trust`` (checks before mapping a file), ``layout``
 databases, stream records), ``errors``.
 """
 
+import tools.compiled  # noqa: F401 (first: installs the REPLAY_COMPILED=1 hook, if set)
 from eventstore.chain import GENESIS, LINK
 from eventstore.env import DEFAULT_MAP_SIZE
 from eventstore.errors import (

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Iterable
+from operator import truediv  # int / int rounded once, as Python does, also under mypyc
 from typing import Any, Final
 
 import msgspec
@@ -361,8 +362,10 @@ class AccountView:
     def _close(self, trade: Trade, ts: int, client_id: str) -> None:
         trade.exit_ts = ts
         trade.closed_by = client_id
-        trade.entry_price = trade._entry_value / trade._entry_lots if trade._entry_lots else 0.0
-        trade.exit_price = trade._exit_value / trade._exit_lots if trade._exit_lots else 0.0
+        trade.entry_price = (
+            truediv(trade._entry_value, trade._entry_lots) if trade._entry_lots else 0.0
+        )
+        trade.exit_price = truediv(trade._exit_value, trade._exit_lots) if trade._exit_lots else 0.0
         self.trades.append(trade)
         self.open_trade = None
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
+from operator import truediv  # int / int rounded once, as Python does, also under mypyc
 from typing import Any, Final
 
 import msgspec
@@ -59,16 +60,16 @@ class RefusalSummary(msgspec.Struct, gc=False):
 
     intents: int = 0
     refused: int = 0
-    risk: dict[str, int] = {}
-    venue: dict[str, int] = {}
-    failed_protections: dict[str, int] = {}
+    risk: "dict[str, int]" = {}  # noqa: UP037 (quoted: mypyc keeps it for msgspec)
+    venue: "dict[str, int]" = {}  # noqa: UP037 (quoted: mypyc keeps it for msgspec)
+    failed_protections: "dict[str, int]" = {}  # noqa: UP037 (quoted: mypyc keeps it for msgspec)
     liquidations: int = 0
-    by_block: dict[str, int] = {}
-    never_fired: list[str] = []
+    by_block: "dict[str, int]" = {}  # noqa: UP037 (quoted: mypyc keeps it for msgspec)
+    never_fired: "list[str]" = []  # noqa: UP037 (quoted: mypyc keeps it for msgspec)
 
     @property
     def refused_fraction(self) -> float:
-        return self.refused / self.intents if self.intents else 0.0
+        return truediv(self.refused, self.intents) if self.intents else 0.0
 
     @property
     def warn(self) -> bool:

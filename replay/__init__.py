@@ -2,6 +2,8 @@
 
 from typing import TYPE_CHECKING, Any
 
+import tools.compiled  # noqa: F401 (first: installs the REPLAY_COMPILED=1 hook, if set)
+
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:

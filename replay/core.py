@@ -332,7 +332,8 @@ def refold(
 
 
 #: The code whose rules derive events: a change here may change what a log re-derives.
-_RULE_PACKAGES: Final = (Path(engine.__file__).parent, Path(__file__).parent / "cards")
+_ENGINE: Final = Path(engine.__file__).parent  # not this __file__: a compiled build lives elsewhere
+_RULE_PACKAGES: Final = (_ENGINE, _ENGINE.parent / "replay" / "cards")
 
 
 @cache

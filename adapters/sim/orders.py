@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import truediv  # int / int rounded once, as Python does, also under mypyc
 from typing import Final
 
 import msgspec
@@ -105,7 +106,7 @@ class SimOrder(msgspec.Struct, gc=False):
         """Average fill price in (fractional) ticks, 0.0 before any fill (for reports)."""
         if self.cum_qty == 0:
             return 0.0
-        return self.cum_value / (self.cum_qty * notional_unit)
+        return truediv(self.cum_value, self.cum_qty * notional_unit)
 
     def closed_status(self) -> str:
         """The status a cancel/expiry gives this order now."""

@@ -16,6 +16,7 @@ written down in adapters/sim/README.md; the short version:
 
 from __future__ import annotations
 
+from operator import truediv  # int / int rounded once, as Python does, also under mypyc
 from typing import Final
 
 from adapters.sim.attached import LEVELS, armed_order, attach_error, virtual_exits
@@ -103,7 +104,7 @@ def _check_leverage(leverage: int, mmr_e8: int) -> None:
     if leverage < 1 or leverage * mmr_e8 >= RATE_SCALE:
         raise SimVenueError(
             f"leverage {leverage} is not in [1, {RATE_SCALE // max(mmr_e8, 1)}) for a "
-            f"maintenance margin rate of {mmr_e8 / RATE_SCALE:.4%}"
+            f"maintenance margin rate of {truediv(mmr_e8, RATE_SCALE):.4%}"
         )
 
 

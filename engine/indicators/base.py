@@ -214,7 +214,7 @@ class Indicator(Stateful):
     units: ClassVar[tuple[str, ...]] = ("source",)
 
     ready: bool
-    value: float
+    value: int | float  # float for the built-ins; so compiled callers pass it on unconverted
     warmup: int  # candles after which ``ready`` becomes True (a lower bound for swing)
 
     def __init__(self, warmup: int) -> None:
@@ -232,7 +232,7 @@ class Indicator(Stateful):
         """Consume one closed candle."""
         raise NotImplementedError
 
-    def get(self, name: str) -> float:
+    def get(self, name: str) -> int | float:
         """The named output (``value`` for single-output indicators)."""
         if name == self.outputs[0] or name == "value":
             return self.value

@@ -168,7 +168,9 @@ def connect_ray(address: str, num_cpus: int) -> Any:
             "env_vars": {
                 "PYTHONPATH": os.pathsep.join(
                     filter(None, [root, os.environ.get("PYTHONPATH", "")])
-                )
+                ),
+                # the opt-in compiled build (tools/compiled.py), also on a cluster's workers
+                **{k: v for k, v in os.environ.items() if k.startswith("REPLAY_COMPILED")},
             }
         }
         if address == "auto":
