@@ -256,3 +256,14 @@ def test_a_stale_build_falls_back_to_pure_python_with_a_warning(
     assert "engine/core.py" in done.stderr
     fresh = _python(probe, compiled_dir=build)  # the same files with a current manifest
     assert fresh.stdout.strip().endswith(SUFFIX) and fresh.stderr == ""
+
+
+def test_a_value_other_than_1_or_0_is_named_not_ignored(build: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in (ENV, DIR_ENV)}
+    env.update(PYTHONPATH=str(ROOT), **{ENV: "yes", DIR_ENV: str(build)})
+    done = subprocess.run(
+        [sys.executable, "-c", "import engine.core; print(engine.core.__file__)"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.stdout.strip() == str(ROOT / "engine" / "core.py")
+    assert "REPLAY_COMPILED='yes' is not 1 or 0" in done.stderr

@@ -72,8 +72,13 @@ def _warn(why: str) -> None:
 def install() -> bool:
     """Use the build's extension modules if ``REPLAY_COMPILED=1`` and it is current."""
     global _active
-    if _active is None and os.environ.get(ENV) == "1":
-        _active = _install(Path(os.environ.get(DIR_ENV) or BUILD_DIR))
+    if _active is None:
+        wanted = os.environ.get(ENV, "")
+        if wanted == "1":
+            _active = _install(Path(os.environ.get(DIR_ENV) or BUILD_DIR))
+        elif wanted not in ("", "0"):  # "yes", "true": say so rather than run pure silently
+            sys.stderr.write(f"replay: {ENV}={wanted!r} is not 1 or 0; running pure Python\n")
+            _active = False
     return bool(_active)
 
 
