@@ -66,15 +66,18 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def fsync_ms(folder: Path, n: int = 300) -> float:
-    """p50 of one durable append (commit + fsync) of a small event, on this disk."""
+def fsync_ms(folder: Path, n: int = 300, pause_s: float = 0.0) -> float:
+    """p50 of one durable append (commit + fsync) of a small event, on this disk; with
+    ``pause_s``, each after that long idle, as a live candle's commit is (an idle disk
+    and CPU make it about twice the back-to-back figure)."""
     times = []
     with (
-        EventStore(folder / "fsync") as store,
+        EventStore(folder / f"fsync-{pause_s}") as store,
         store.create_stream("f", "bench").writer(durable=True) as writer,
     ):
         payload = encode(SubmitOrder(0, "x", "BTCUSDT", "Buy", "Market", 1))
         for _ in range(n):
+            time.sleep(pause_s)
             t0 = time.perf_counter()
             writer.append(payload)
             times.append((time.perf_counter() - t0) * 1000)
@@ -120,6 +123,7 @@ def latency(folder: Path, candles: int, transport: str = "rest") -> dict[str, ob
                     samples.append(ms)
                     firsts.setdefault(event.ts, ms)
     base = fsync_ms(folder / transport)
+    idle = fsync_ms(folder / transport, n=60, pause_s=0.2)  # the candle pace of play()
     with EventStore(store, readonly=True) as es:
         wired = verify_wire(es, "bench")
     row: dict[str, object] = {
@@ -131,6 +135,7 @@ def latency(folder: Path, candles: int, transport: str = "rest") -> dict[str, ob
         "max": round(max(samples), 3),
         "fsync_p50": round(base, 3),
         "p50_minus_fsync": round(statistics.median(samples) - base, 3),
+        "fsync_after_idle_p50": round(idle, 3),
         "first_order_p50": round(statistics.median(firsts.values()), 3),
         "first_order_p99": round(pct(list(firsts.values()), 0.99), 3),
         "wire_ok": wired.ok,
