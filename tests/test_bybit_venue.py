@@ -252,6 +252,27 @@ def test_timeout_after_apply_is_resolved_by_lookup(emulator: Any) -> None:
     assert len(s.of(OrderAccepted, "slow-1")) == 1 and not s.of(OrderRejected)
 
 
+def test_a_resend_refused_after_a_timed_out_create_does_not_reject_the_order(
+    emulator: Any,
+) -> None:
+    """The first create stalls at the venue (applied 2 s later), its lookups and the resend
+    meet 10006: the first attempt may still land, so the order is not called rejected (the
+    soak found a late fill of an order logged as rejected, and a halt on the drift)."""
+
+    async def scenario(s: Session) -> None:
+        s.emu.set_faults(
+            timeout_next=1, timeout_s=2.0, http_fault_path="/v5/order/create",
+            rate_limit_next=18, rate_limit_reset_ms=50,
+        )  # fmt: skip
+        await s.submit(order("stall-1", 2, s.last_close() - 3000))
+        await asyncio.sleep(2.5)  # the stalled create has been applied by now
+
+    s = run(emulator, scenario, http_timeout_s=0.3)
+    assert emulator.call(lambda st: [r.link_id for r in st.orders.values()]).count("stall-1") == 1
+    assert not s.of(OrderRejected, "stall-1")
+    assert s.venue.unresolved.get("stall-1") == "submit"  # reconciliation settles it
+
+
 def test_5xx_before_apply_is_looked_up_then_sent_again(emulator: Any) -> None:
     async def scenario(s: Session) -> None:
         s.emu.set_faults(http_error_next=1, http_error_status=503, http_fault_path="/v5/order/c")

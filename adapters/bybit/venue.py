@@ -479,6 +479,9 @@ class BybitVenue:
         c = self.config
         if maybe_sent and await self._found(cmd, ack, 0):
             return
+        # After an attempt whose fate is unknown (reply lost), a later refusal proves nothing
+        # about it: the first request may still be applied (a create stalled at the venue).
+        ambiguous = False
         for attempt in range(c.max_attempts):
             self.submissions[cmd.client_id] = self.submissions.get(cmd.client_id, 0) + 1
             try:
@@ -486,18 +489,25 @@ class BybitVenue:
                     result = await self._write("/v5/order/create", params)
             except ApiError as exc:
                 if exc.code != DUPLICATE_LINK_ID:
+                    if ambiguous:
+                        break
                     extra = {"client_id": cmd.client_id, "ts": self.clock.now_ms()}
                     body = {"retCode": exc.code, "retMsg": exc.message}
                     self._emit_all(self._use("reject", got, extra, [body]))
                     return
                 log.info("%s: duplicate orderLinkId, an earlier attempt got through", cmd.client_id)
             except RetriesExhausted as exc:
+                if ambiguous:
+                    break
                 self._unsent(cmd, exc)
                 return
             except TransportError as exc:
                 if classify(exc) is Action.FATAL:  # 4xx: refused before anything happened
+                    if ambiguous:
+                        break
                     self._unsent(cmd, exc)
                     return
+                ambiguous = True
                 log.warning("%s: create reply lost (%s); looking it up", cmd.client_id, exc)
             else:
                 extra = {**ack, "ts": self.clock.now_ms()}
@@ -506,10 +516,11 @@ class BybitVenue:
             if await self._found(cmd, ack, attempt):
                 return
             log.warning("%s: not at the venue after a lost reply; sending again", cmd.client_id)
-        # Every attempt ended ambiguously: the order may exist. Saying "rejected" could
-        # orphan a live order, so it stays Requested for reconciliation to resolve.
+        # Every attempt ended ambiguously, or a resend was refused after one that did: the
+        # order may exist. Saying "rejected" could orphan a live order, so it stays
+        # Requested for reconciliation to resolve.
         self.unresolved[cmd.client_id] = "submit"
-        log.error("%s: submission not confirmed after %d attempts", cmd.client_id, c.max_attempts)
+        log.error("%s: submission not confirmed", cmd.client_id)
 
     def _unsent(self, cmd: SubmitOrder, exc: BybitError) -> None:
         """A create the venue could not be asked (retries used up) or refused by its HTTP
