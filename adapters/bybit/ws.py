@@ -311,9 +311,6 @@ class WsStream:
         if self._on_raw is not None and (msg is None or msg.get("op") != "auth"):
             self._on_raw(self.name, raw, msg is not None)
 
-    def _dispatch(self, raw: str | bytes) -> None:
-        self._handle(raw, self._decode(raw))
-
     def _handle(self, raw: str | bytes, msg: dict[str, Any] | None) -> None:
         """Keep a received frame and act on it (``msg``: the frame decoded, None if not)."""
         self._keep(raw, msg)
