@@ -14,7 +14,7 @@ import functools
 import hashlib
 import inspect
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,12 +110,13 @@ def load_card_text(
 def reload(card: LoadedCard, params: Mapping[str, Any]) -> LoadedCard:
     """``card`` again with other parameter values (no file read), at the same timeframe;
     the YAML is parsed once per text (a sweep reloads its card once a trial)."""
-    return _load(card.text, card.source, card.card_dir, params, card.timeframe, _parsed)
+    return _load(card.text, card.source, card.card_dir, params, card.timeframe)
 
 
 @functools.lru_cache(maxsize=4)
 def _parsed(text: str, source: str) -> tuple[Any, yaml.Node | None]:
-    """``read_yaml``, kept: ``_load`` only reads the data it gets (never mutates it)."""
+    """``read_yaml``, kept for the next load of the same text: ``_load`` only reads the
+    data (``substitute`` builds new containers), so sharing it is safe."""
     return read_yaml(text, source)
 
 
@@ -125,9 +126,8 @@ def _load(
     card_dir: Path | None,
     overrides: Mapping[str, Any],
     timeframe: str | None,
-    parse: Callable[[str, str], tuple[Any, yaml.Node | None]] = read_yaml,
 ) -> LoadedCard:
-    data, root = parse(text, source)
+    data, root = _parsed(text, source)
     if not isinstance(data, dict):
         raise IdeaCardError(
             source,
